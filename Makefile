@@ -1,0 +1,35 @@
+# Quick start: `make demo` runs the main job, `make test` runs the whole suite. Each works
+# alone on a fresh machine: it creates .venv and installs the project first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench validate calibrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ketamine-ptsd simulate
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+validate: $(STAMP)
+	$(BIN)/ketamine-ptsd validate
+
+calibrate: $(STAMP)
+	$(BIN)/ketamine-ptsd calibrate
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_engine.py
+
+clean:
+	rm -rf $(VENV) ketamine-ptsd-output .pytest_cache .ruff_cache

@@ -1,0 +1,205 @@
+"""The ``ketamine-ptsd`` command. Thin: it parses options, calls the library, prints.
+
+Bad input prints one line naming the field and what is allowed, and exits with code 2;
+nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import InputError
+
+NOTICE = "Research and decision-support software, not a medical device."
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    help=f"A digital twin of ketamine therapy for PTSD, and a clinic toolkit. {NOTICE}",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class DrugOption(str, Enum):
+    racemic = "racemic"
+    esketamine = "esketamine"
+
+
+class RouteOption(str, Enum):
+    iv_infusion = "iv_infusion"
+    iv_bolus = "iv_bolus"
+    im = "im"
+    intranasal = "intranasal"
+    oral = "oral"
+    sublingual = "sublingual"
+
+
+class FormatOption(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+    json = "json"
+
+
+DEFAULT_DOSE = {"iv_infusion": "0.5mg/kg", "iv_bolus": "0.2mg/kg", "im": "0.5mg/kg", "intranasal": "56mg"}
+
+
+def _days(text: str, field: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip() != ""]
+    except ValueError:
+        raise InputError(field, f"cannot read {text!r}", "comma-separated day numbers, e.g. 0,2,4,7,9,11") from None
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context):
+    """With no command, run the default simulation (the demo)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(simulate)
+
+
+@app.command()
+def simulate(
+    drug: DrugOption = typer.Option(DrugOption.racemic, help="racemic ketamine or esketamine"),
+    route: RouteOption = typer.Option(RouteOption.iv_infusion, help="route of administration"),
+    dose: Optional[str] = typer.Option(None, help="dose per session, e.g. 0.5mg/kg or 56mg "
+                                       "(default 0.5mg/kg IV/IM, 56mg intranasal)"),
+    infusion_min: float = typer.Option(40.0, help="infusion length in minutes (iv_infusion)"),
+    days: str = typer.Option("0,2,4,7,9,11", help="dose days, comma-separated (day 0 = first dose)"),
+    therapy_days: str = typer.Option("", help="psychotherapy session days, e.g. 1,3,5 (24 h after a dose)"),
+    horizon_days: float = typer.Option(56.0, help="simulated time in days"),
+    dt_min: float = typer.Option(15.0, help="output interval in minutes"),
+    weight_kg: float = typer.Option(70.0, help="body weight (kg) of the typical patient"),
+    n: Optional[int] = typer.Option(None, help="number of virtual patients with variability "
+                                    "(default: one typical patient)"),
+    seed: int = typer.Option(0, help="random seed for virtual patients"),
+    out: Path = typer.Option(Path("ketamine-ptsd-output"), help="output folder"),
+    format: FormatOption = typer.Option(FormatOption.csv, "--format", help="trajectory file format"),
+):
+    """Simulate a regimen: dose -> concentration -> cascade -> symptoms -> vitals.
+
+    Writes OUT/trajectory.<format> (long format), OUT/metadata.json and OUT/report.html.
+    """
+    import numpy as np
+
+    from .dosing import induction_series, with_therapy
+    from .population import Population
+    from .report.html import summary_table, write_report
+    from .simulation import output_times
+    from .simulation import simulate as run_simulation
+    from .units import parse_dose
+
+    dose_text = dose or DEFAULT_DOSE.get(route.value)
+    if dose_text is None:
+        raise InputError("--dose", f"no default dose for {route.value}", "give one, e.g. --dose 100mg")
+    amount, per_kg = parse_dose(dose_text)
+    if not (np.isfinite(weight_kg) and weight_kg > 0):
+        raise InputError("--weight-kg", f"must be a positive number, got {weight_kg}", "> 0 kg (validated 40-150)")
+    if route is RouteOption.iv_infusion and not (np.isfinite(infusion_min) and infusion_min > 0):
+        raise InputError("--infusion-min", f"an infusion needs a positive length, got {infusion_min}", "> 0 minutes")
+    if n is not None and n < 1:
+        raise InputError("--n", f"must be at least 1, got {n}", ">= 1")
+    dose_days = _days(days, "--days")
+    regimen = induction_series(
+        dose_days, amount, per_kg, route.value, drug.value,
+        infusion_min if route is RouteOption.iv_infusion else None,
+    )
+    if therapy_days.strip():
+        regimen = with_therapy(regimen, _days(therapy_days, "--therapy-days"))
+    times = output_times(horizon_days, dt_min)
+    if n is None:
+        population = Population.typical(weight_kg=weight_kg)
+    else:
+        population = Population.virtual(n, seed, weight_kg=weight_kg)
+
+    from rich.progress import Progress
+
+    with Progress(console=err_console, transient=True, disable=len(population) < 2000) as progress:
+        task = progress.add_task("simulating patients", total=len(population))
+        traj = run_simulation(regimen, population, times=times,
+                              progress=lambda k: progress.advance(task, k))
+    for w in traj.warnings:
+        err_console.print(f"[yellow]warning:[/] outside the validated range: {w}")
+    path = traj.write(out, format.value)
+    report = write_report(traj, out / "report.html")
+    table = Table(title=f"{len(population)} patient(s), {drug.value} {route.value} {dose_text} on days {days}")
+    frame = summary_table(traj)
+    table.add_column("measure")
+    for col in frame.columns:
+        table.add_column(str(col), justify="right")
+    for name, row in frame.iterrows():
+        table.add_row(str(name), *[("-" if v != v else f"{v:.3g}") for v in row.values])
+    console.print(table)
+    console.print(f"wrote {path} and {report}")
+    console.print(NOTICE)
+
+
+@app.command()
+def validate(
+    as_json: bool = typer.Option(False, "--json", help="print the results as a JSON list"),
+    docs: Optional[Path] = typer.Option(Path("docs/validation.md"), help="write the validation report here "
+                                        "(empty to skip)"),
+):
+    """Run every literature target and show simulated value, band and pass/fail."""
+    from .calibration.validation import run_validation, write_validation_report
+
+    results = run_validation()
+    if docs and str(docs):
+        write_validation_report(results, docs)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=1))
+    else:
+        table = Table(title="validation against published targets")
+        for col in ("id", "status", "simulated", "low", "high"):
+            table.add_column(col)
+        for r in results:
+            colour = {"pass": "green", "fail": "red"}.get(r.status, "yellow")
+            table.add_row(r.id, f"[{colour}]{r.status}[/]", _fmt(r.simulated), _fmt(r.low), _fmt(r.high))
+        console.print(table)
+        counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "not_modelled")}
+        console.print(f"{counts['pass']} pass, {counts['fail']} fail, {counts['not_modelled']} not modelled")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _mount_optional():
+    try:
+        from .cli_clinic import app as clinic_app
+    except ImportError:
+        return
+    app.add_typer(clinic_app, name="clinic", help="Clinic toolkit: instruments, screening, dose plans, "
+                  "session monitoring, regulatory status.")
+
+
+_mount_optional()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: turns bad input into one line on stderr and exit code 2."""
+    try:
+        app(args=argv, prog_name="ketamine-ptsd")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except InputError as exc:
+        err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+# ruff: noqa: F821  (rhs and observe are bound when the engine compiles this template)
+# Population solver kernel: adaptive Dormand-Prince 5(4), one integrator per patient, events
+# as hard breakpoints, dense output at the requested times. This file is a template: the
+# engine prepends an import of the model's ``rhs`` and ``observe`` and compiles the result
+# as its own module, so numba caches one compiled solver per model source.
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# Dormand & Prince 1980 tableau; dense output of Shampine 1986 (the coefficients scipy's RK45 uses).
+A21 = 1.0 / 5.0
+A31, A32 = 3.0 / 40.0, 9.0 / 40.0
+A41, A42, A43 = 44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0
+A51, A52, A53, A54 = 19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0
+A61, A62, A63, A64, A65 = 9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0
+B1, B3, B4, B5, B6 = 35.0 / 384.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0
+C2, C3, C4, C5 = 0.2, 0.3, 0.8, 8.0 / 9.0
+E1, E3, E4, E5, E6, E7 = (-71.0 / 57600.0, 71.0 / 16695.0, -71.0 / 1920.0, 17253.0 / 339200.0,
+                          -22.0 / 525.0, 1.0 / 40.0)
+DENSE = np.array([
+    [1.0, -8048581381.0 / 2820520608.0, 8663915743.0 / 2820520608.0, -12715105075.0 / 11282082432.0],
+    [0.0, 0.0, 0.0, 0.0],
+    [0.0, 131558114200.0 / 32700410799.0, -68118460800.0 / 10900136933.0, 87487479700.0 / 32700410799.0],
+    [0.0, -1754552775.0 / 470086768.0, 14199869525.0 / 1410260304.0, -10690763975.0 / 1880347072.0],
+    [0.0, 127303824393.0 / 49829197408.0, -318862633887.0 / 49829197408.0, 701980252875.0 / 199316789632.0],
+    [0.0, -282668133.0 / 205662961.0, 2019193451.0 / 616988883.0, -1453857185.0 / 822651844.0],
+    [0.0, 40617522.0 / 29380423.0, -110615467.0 / 29380423.0, 69997945.0 / 29380423.0],
+])
+SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
+
+
+@njit(cache=True, error_model="numpy")
+def _rms(v, y, y2, rtol, atol):
+    s = 0.0
+    for i in range(v.size):
+        sc = atol + rtol * max(abs(y[i]), abs(y2[i]))
+        r = v[i] / sc
+        s += r * r
+    return math.sqrt(s / v.size)
+
+
+@njit(cache=True, error_model="numpy")
+def _initial_step(t, y, f0, p, u, rtol, atol, span, ytmp, f1):
+    """Hairer, Norsett & Wanner (1993) II.4 starting step."""
+    d0 = _rms(y, y, y, rtol, atol)
+    d1 = _rms(f0, y, y, rtol, atol)
+    h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+    h0 = min(h0, span)
+    for i in range(y.size):
+        ytmp[i] = y[i] + h0 * f0[i]
+    rhs(t + h0, ytmp, p, u, f1)
+    for i in range(y.size):
+        f1[i] = f1[i] - f0[i]
+    d2 = _rms(f1, y, y, rtol, atol) / h0
+    big = max(d1, d2)
+    h1 = max(1e-6, h0 * 1e-3) if big <= 1e-15 else (0.01 / big) ** 0.2
+    return min(100.0 * h0, h1, span)
+
+
+@njit(cache=True, error_model="numpy")
+def _record(j, x, h, y_old, k, out_row, obs, p, out_sel, record_states, ytmp):
+    """Write outputs at fraction ``x`` of the current step into ``out_row``."""
+    n = y_old.size
+    if x == 0.0:
+        for i in range(n):
+            ytmp[i] = y_old[i]
+    else:
+        x2 = x * x
+        x3 = x2 * x
+        x4 = x3 * x
+        for i in range(n):
+            acc = 0.0
+            for s in range(7):
+                ks = k[s, i]
+                if ks != 0.0:
+                    acc += ks * (DENSE[s, 0] * x + DENSE[s, 1] * x2 + DENSE[s, 2] * x3 + DENSE[s, 3] * x4)
+            ytmp[i] = y_old[i] + h * acc
+    if record_states:
+        for m in range(out_sel.size):
+            out_row[m] = ytmp[out_sel[m]]
+    else:
+        observe(ytmp, p, obs)
+        for m in range(out_sel.size):
+            out_row[m] = obs[out_sel[m]]
+
+
+@njit(cache=True, error_model="numpy")
+def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_out, out_sel,
+              record_states, n_inputs, n_obs, rtol, atol, max_steps, out):
+    """Integrate one patient; fill ``out`` (T x K). Returns the number of accepted steps,
+    or -1 if ``max_steps`` was exceeded (``out`` is then NaN from that point)."""
+    n = y0.size
+    y = y0.copy()
+    u = np.zeros(n_inputs)
+    k = np.zeros((7, n))
+    ynew = np.empty(n)
+    ytmp = np.empty(n)
+    err = np.empty(n)
+    obs = np.empty(n_obs)
+    n_ev = ev_time.size
+    n_t = t_out.size
+    t = t_out[0]
+    if n_ev > 0 and ev_time[0] < t:
+        t = ev_time[0]
+    t_end = t_out[n_t - 1]
+    e = 0
+    j = 0
+    steps = 0
+    h = 0.0
+    while True:
+        changed = False
+        while e < n_ev and ev_time[e] <= t:
+            amount = ev_fixed[e] + ev_perkg[e] * weight
+            if ev_kind[e] == 0:
+                y[ev_index[e]] += amount
+            else:
+                u[ev_index[e]] += amount
+            changed = True
+            e += 1
+        if changed:
+            for i in range(n_inputs):
+                if abs(u[i]) < 1e-12:
+                    u[i] = 0.0
+        while j < n_t and t_out[j] <= t:
+            _record(j, 0.0, 0.0, y, k, out[j], obs, p, out_sel, record_states, ytmp)
+            j += 1
+        if j >= n_t:
+            return steps
+        t_next = t_end
+        if e < n_ev and ev_time[e] < t_next:
+            t_next = ev_time[e]
+        rhs(t, y, p, u, k[0])
+        span = t_next - t
+        h = _initial_step(t, y, k[0], p, u, rtol, atol, span, ytmp, err)
+        while t < t_next:
+            last = False
+            if t + h >= t_next - 1e-12 * max(1.0, abs(t_next)):
+                h = t_next - t
+                last = True
+            for i in range(n):
+                ytmp[i] = y[i] + h * A21 * k[0, i]
+            rhs(t + C2 * h, ytmp, p, u, k[1])
+            for i in range(n):
+                ytmp[i] = y[i] + h * (A31 * k[0, i] + A32 * k[1, i])
+            rhs(t + C3 * h, ytmp, p, u, k[2])
+            for i in range(n):
+                ytmp[i] = y[i] + h * (A41 * k[0, i] + A42 * k[1, i] + A43 * k[2, i])
+            rhs(t + C4 * h, ytmp, p, u, k[3])
+            for i in range(n):
+                ytmp[i] = y[i] + h * (A51 * k[0, i] + A52 * k[1, i] + A53 * k[2, i] + A54 * k[3, i])
+            rhs(t + C5 * h, ytmp, p, u, k[4])
+            for i in range(n):
+                ytmp[i] = y[i] + h * (A61 * k[0, i] + A62 * k[1, i] + A63 * k[2, i] + A64 * k[3, i]
+                                      + A65 * k[4, i])
+            rhs(t + h, ytmp, p, u, k[5])
+            for i in range(n):
+                ynew[i] = y[i] + h * (B1 * k[0, i] + B3 * k[2, i] + B4 * k[3, i] + B5 * k[4, i]
+                                      + B6 * k[5, i])
+            rhs(t + h, ynew, p, u, k[6])
+            for i in range(n):
+                err[i] = h * (E1 * k[0, i] + E3 * k[2, i] + E4 * k[3, i] + E5 * k[4, i]
+                              + E6 * k[5, i] + E7 * k[6, i])
+            err_norm = _rms(err, y, ynew, rtol, atol)
+            if err_norm <= 1.0:
+                t_new = t_next if last else t + h
+                while j < n_t and t_out[j] < t_new:
+                    _record(j, (t_out[j] - t) / h, h, y, k, out[j], obs, p, out_sel, record_states, ytmp)
+                    j += 1
+                t = t_new
+                for i in range(n):
+                    y[i] = ynew[i]
+                    k[0, i] = k[6, i]
+                steps += 1
+                factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * err_norm ** -0.2)
+                h *= factor
+            else:
+                h *= max(MIN_FACTOR, SAFETY * err_norm ** -0.2)
+            if steps > max_steps or not (h > 0.0):
+                for jj in range(j, n_t):
+                    for m in range(out_sel.size):
+                        out[jj, m] = np.nan
+                return -1
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def solve_population(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
+                     out_sel, record_states, n_inputs, n_obs, rtol, atol, max_steps):
+    """Integrate every patient (row of ``P``) in parallel; returns outputs (N x T x K) and
+    accepted steps per patient."""
+    n_pat = P.shape[0]
+    out = np.empty((n_pat, t_out.size, out_sel.size))
+    steps = np.empty(n_pat, np.int64)
+    for i in prange(n_pat):
+        steps[i] = solve_one(Y0[i], P[i], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg,
+                             P[i, weight_col], t_out, out_sel, record_states, n_inputs, n_obs,
+                             rtol, atol, max_steps, out[i])
+    return out, steps

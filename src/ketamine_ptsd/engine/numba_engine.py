@@ -1,0 +1,99 @@
+"""The compiled population engine: numba, adaptive Dormand-Prince 5(4), one integrator per
+patient in parallel threads, events as hard breakpoints, chunked for bounded memory."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def cache_dir() -> Path:
+    """Where compiled solvers are kept (``KETAMINE_PTSD_CACHE`` or the user's cache)."""
+    base = os.environ.get("KETAMINE_PTSD_CACHE")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg or Path.home() / ".cache") / "ketamine-ptsd"
+
+
+@lru_cache(maxsize=None)
+def _kernel_for(module: str, source_files: tuple[Path, ...]):
+    template = resources.files(__package__).joinpath("dopri5_kernel.py").read_text(encoding="utf-8")
+    digest = hashlib.sha256(template.encode())
+    for f in source_files:
+        digest.update(Path(f).read_bytes())
+    key = digest.hexdigest()[:16]
+    folder = cache_dir() / "solvers"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"dopri5_{key}.py"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(f"from {module} import rhs, observe\n{template}", encoding="utf-8")
+        os.replace(tmp, path)
+    name = f"_ketamine_ptsd_solver_{key}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def kernel(model):
+    """The compiled kernel module for ``model`` (compiled once per model source, then cached
+    on disk)."""
+    return _kernel_for(model.module, tuple(model.source_files))
+
+
+@dataclass(frozen=True)
+class NumbaEngine:
+    """Adaptive DP5(4) with per-patient step control (see ``PERFORMANCE.md`` of the design).
+
+    ``rtol``/``atol`` are the usual mixed tolerances; ``threads`` limits numba's thread
+    pool (None: all cores); ``chunk_size`` bounds memory per call.
+    """
+
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    threads: int | None = None
+    chunk_size: int = 4096
+    max_steps: int = 200_000
+    name: str = "numba-dopri5"
+
+    def __post_init__(self):
+        for field_name in ("rtol", "atol"):
+            value = getattr(self, field_name)
+            if not (value > 0 and np.isfinite(value)):
+                raise InputError(field_name, f"must be a positive number, got {value}", "> 0")
+
+    def solve(self, model, params, events, times, out_sel, record_states=False, y0=None):
+        """Integrate patients ``params`` (N x P) over ``times`` (h); returns outputs
+        (N x T x K) and accepted steps per patient."""
+        import numba
+
+        mod = kernel(model)
+        if self.threads is not None:
+            numba.set_num_threads(max(1, min(self.threads, numba.config.NUMBA_NUM_THREADS)))
+        weight_col = model.param_names.index("weight_kg")
+        y0 = model.initial_state(params.shape[0]) if y0 is None else y0
+        out, steps = mod.solve_population(
+            np.ascontiguousarray(y0, dtype=np.float64),
+            np.ascontiguousarray(params, dtype=np.float64),
+            events.time_h, events.kind, events.index, events.fixed, events.per_kg,
+            weight_col, np.ascontiguousarray(times, dtype=np.float64),
+            np.ascontiguousarray(out_sel, dtype=np.int64), bool(record_states),
+            len(model.input_names), len(model.output_names), float(self.rtol), float(self.atol),
+            int(self.max_steps),
+        )
+        return out, steps

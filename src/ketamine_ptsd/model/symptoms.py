@@ -1,0 +1,61 @@
+"""Symptoms: latent severity of the DSM-5 clusters (B intrusions, C avoidance, D negative
+cognition and mood, E arousal) and of comorbid depression, and their instrument scores.
+
+Each cluster's severity is its baseline times exp(-improvement), so a score never leaves
+[0, baseline] and baselines are inside each instrument's range. Improvement adds an acute
+functional part (BDNF/mTOR signalling), a structural part (recovered synapses), durable
+psychotherapy gains and the expectancy response, each cluster with its own sensitivity.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from .layout import (
+    P_CAPS5_B, P_CAPS5_C, P_CAPS5_D, P_CAPS5_E, P_EXP_GAIN, P_EXP_TAU, P_FUNC_GAIN,
+    P_FUNC_TAU, P_IESR_AVO, P_IESR_HYP, P_IESR_INT, P_MADRS, P_PCL5_B, P_PCL5_C, P_PCL5_D,
+    P_PCL5_E, P_RESP_SENS, P_SENS_B, P_SENS_C, P_SENS_D, P_SENS_DEP, P_SENS_E, P_SET_POINT,
+    P_STRUCT_GAIN, P_THER_BASE, P_THER_GAIN, P_THER_TAU, P_THW_B, P_THW_C, P_THW_D, P_THW_DEP,
+    P_THW_E, U_THERAPY, X_BDNF, X_EXPECT, X_FUNC, X_LABILE, X_STABLE, X_THERAPY,
+)
+
+
+@njit(cache=True)
+def symptom_rhs(y, p, u, plasticity_now, dy):
+    """Right-hand side of the symptom states."""
+    dy[X_FUNC] = (y[X_BDNF] - y[X_FUNC]) / p[P_FUNC_TAU]
+    therapy_in = u[U_THERAPY] * (p[P_THER_BASE] + p[P_THER_GAIN] * plasticity_now)
+    dy[X_THERAPY] = therapy_in - y[X_THERAPY] / p[P_THER_TAU]
+    dy[X_EXPECT] = -y[X_EXPECT] / p[P_EXP_TAU]
+
+
+@njit(cache=True, inline="always")
+def relative_severity(y, p):
+    """Severity of B, C, D, E and depression as fractions of each patient's baseline."""
+    structural = (max(y[X_LABILE], 0.0) + max(y[X_STABLE], 0.0)) / (1.0 - p[P_SET_POINT])
+    drive = p[P_RESP_SENS] * (p[P_FUNC_GAIN] * max(y[X_FUNC], 0.0) + p[P_STRUCT_GAIN] * structural)
+    e = max(y[X_EXPECT], 0.0)
+    expectancy = p[P_EXP_GAIN] * e / (1.0 + e)
+    therapy = max(y[X_THERAPY], 0.0)
+    fb = math.exp(-(p[P_SENS_B] * drive + p[P_THW_B] * therapy + expectancy))
+    fc = math.exp(-(p[P_SENS_C] * drive + p[P_THW_C] * therapy + expectancy))
+    fd = math.exp(-(p[P_SENS_D] * drive + p[P_THW_D] * therapy + expectancy))
+    fe = math.exp(-(p[P_SENS_E] * drive + p[P_THW_E] * therapy + expectancy))
+    fdep = math.exp(-(p[P_SENS_DEP] * drive + p[P_THW_DEP] * therapy + expectancy))
+    return fb, fc, fd, fe, fdep
+
+
+@njit(cache=True, inline="always")
+def scores(y, p, out, i_pcl5, i_b, i_c, i_d, i_e, i_caps5, i_madrs, i_iesr):
+    """Write PCL-5 (total and clusters), CAPS-5, MADRS and IES-R into ``out``."""
+    fb, fc, fd, fe, fdep = relative_severity(y, p)
+    out[i_b] = p[P_PCL5_B] * fb
+    out[i_c] = p[P_PCL5_C] * fc
+    out[i_d] = p[P_PCL5_D] * fd
+    out[i_e] = p[P_PCL5_E] * fe
+    out[i_pcl5] = out[i_b] + out[i_c] + out[i_d] + out[i_e]
+    out[i_caps5] = p[P_CAPS5_B] * fb + p[P_CAPS5_C] * fc + p[P_CAPS5_D] * fd + p[P_CAPS5_E] * fe
+    out[i_madrs] = p[P_MADRS] * fdep
+    out[i_iesr] = p[P_IESR_INT] * fb + p[P_IESR_AVO] * fc + p[P_IESR_HYP] * fe

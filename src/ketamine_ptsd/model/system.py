@@ -1,0 +1,170 @@
+"""The assembled model: one right-hand side and one output function over the layers, the
+mapping of a regimen onto events, and the :class:`Model` value that engines integrate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from ..dosing import Regimen, administrations
+from ..params import pk_table
+from . import layout as L
+from .acute import acute_rhs, cadss, sedation, vitals
+from .cascade import (
+    cascade_rhs, glutamate_rise, nmda_occupancy, plasticity, synaptic_density,
+)
+from .pk import (
+    midazolam_ng_ml, pk_rhs, r_ketamine_ng_ml, r_norketamine_ng_ml, s_ketamine_ng_ml,
+    s_norketamine_ng_ml,
+)
+from .symptoms import scores, symptom_rhs
+
+#: Event kinds of the event table.
+JUMP, RATE = 0, 1
+
+
+@njit(cache=True)
+def rhs(t, y, p, u, dy):
+    """dy/dt of the whole model at time ``t`` (h) for state ``y``, parameters ``p`` and
+    piecewise-constant inputs ``u``."""
+    pk_rhs(y, p, u, dy)
+    acute_rhs(y, p, dy)
+    s_nk = s_norketamine_ng_ml(y, p)
+    r_nk = r_norketamine_ng_ml(y, p)
+    occupancy = nmda_occupancy(y, p, s_nk, r_nk)
+    cascade_rhs(y, p, occupancy, dy)
+    symptom_rhs(y, p, u, plasticity(y, p), dy)
+
+
+@njit(cache=True)
+def observe(y, p, out):
+    """All outputs (``layout.OUTPUT_NAMES``) for state ``y``."""
+    s_ket = s_ketamine_ng_ml(y, p)
+    r_ket = r_ketamine_ng_ml(y, p)
+    s_nk = s_norketamine_ng_ml(y, p)
+    r_nk = r_norketamine_ng_ml(y, p)
+    mdz = midazolam_ng_ml(y, p)
+    out[L.Y_KET] = s_ket + r_ket
+    out[L.Y_SKET] = s_ket
+    out[L.Y_RKET] = r_ket
+    out[L.Y_NK] = s_nk + r_nk
+    out[L.Y_CE] = max(y[L.X_CES], 0.0) + max(y[L.X_CER], 0.0)
+    out[L.Y_MDZ] = mdz
+    occupancy = nmda_occupancy(y, p, s_nk, r_nk)
+    out[L.Y_OCC] = occupancy
+    out[L.Y_GLU] = 1.0 + glutamate_rise(y, p, occupancy)
+    out[L.Y_MTOR] = max(y[L.X_MTOR], 0.0)
+    out[L.Y_BDNF] = max(y[L.X_BDNF], 0.0)
+    out[L.Y_SYN] = synaptic_density(y, p)
+    out[L.Y_PLAST] = plasticity(y, p)
+    out[L.Y_CADSS] = cadss(y, p)
+    sbp, dbp, hr = vitals(y, p, s_nk)
+    out[L.Y_SBP] = sbp
+    out[L.Y_DBP] = dbp
+    out[L.Y_HR] = hr
+    out[L.Y_SED] = sedation(mdz, p)
+    scores(y, p, out, L.Y_PCL5, L.Y_PCL5_B, L.Y_PCL5_C, L.Y_PCL5_D, L.Y_PCL5_E, L.Y_CAPS5,
+           L.Y_MADRS, L.Y_IESR)
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """Dose and session events shared by every patient of a simulation.
+
+    The amount of event ``k`` for a patient of weight W is ``fixed[k] + per_kg[k] * W``;
+    ``kind`` is JUMP (added to state ``index``) or RATE (added to input ``index``).
+    """
+
+    time_h: np.ndarray
+    kind: np.ndarray
+    index: np.ndarray
+    fixed: np.ndarray
+    per_kg: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.time_h.size)
+
+
+def build_events(regimen: Regimen) -> EventTable:
+    """Map a regimen's administrations and therapy sessions onto model events."""
+    s_fraction = pk_table(regimen.pk_product).value("s_fraction")
+    rows: list[tuple[float, int, int, float, float]] = []
+
+    def rate(t, dur, index, fixed, per_kg):
+        rows.append((t, RATE, index, fixed / dur, per_kg / dur))
+        rows.append((t + dur, RATE, index, -fixed / dur, -per_kg / dur))
+
+    jump_targets = {
+        "depot_im": L.X_DEP_IM, "depot_nasal": L.X_DEP_NASAL, "depot_sl": L.X_DEP_SL,
+        "depot_gut": L.X_DEP_GUT, "midazolam": L.X_MDZ, "session": L.X_EXPECT,
+    }
+    rate_targets = {"iv": L.U_IV, "gut_rate": L.U_GUT, "midazolam_rate": L.U_MDZ}
+    for a in administrations(regimen):
+        if a.target == "central":
+            rows.append((a.time_h, JUMP, L.X_S1, a.fixed_mg * s_fraction, a.per_kg_mg * s_fraction))
+            rows.append((a.time_h, JUMP, L.X_R1, a.fixed_mg * (1 - s_fraction),
+                         a.per_kg_mg * (1 - s_fraction)))
+        elif a.target in rate_targets:
+            rate(a.time_h, a.duration_h, rate_targets[a.target], a.fixed_mg, a.per_kg_mg)
+        else:
+            rows.append((a.time_h, JUMP, jump_targets[a.target], a.fixed_mg, a.per_kg_mg))
+    for s in regimen.therapy:
+        rate(s.time_h, s.duration_h, L.U_THERAPY, s.duration_h, 0.0)
+    rows.sort(key=lambda r: r[0])
+    if not rows:
+        empty = np.zeros(0)
+        return EventTable(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), empty, empty)
+    t, kind, index, fixed, per_kg = (np.array(c) for c in zip(*rows))
+    return EventTable(t.astype(np.float64), kind.astype(np.int64), index.astype(np.int64),
+                      fixed.astype(np.float64), per_kg.astype(np.float64))
+
+
+@dataclass(frozen=True)
+class Model:
+    """What an engine integrates: right-hand side, outputs and their layout.
+
+    ``rhs(t, y, p, u, dy)`` and ``observe(y, p, out)`` are numba functions importable as
+    ``module.rhs`` / ``module.observe``; ``source_files`` lets engines key compiled code on
+    the model's source.
+    """
+
+    name: str
+    module: str
+    state_names: tuple[str, ...]
+    input_names: tuple[str, ...]
+    param_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    output_units: dict
+    source_files: tuple[Path, ...]
+
+    @property
+    def rhs(self):
+        return rhs
+
+    @property
+    def observe(self):
+        return observe
+
+    def initial_state(self, n: int) -> np.ndarray:
+        """Untreated baseline: no drug, cascade and symptoms at the patient's set-points."""
+        return np.zeros((n, len(self.state_names)))
+
+    def events(self, regimen: Regimen) -> EventTable:
+        """The event table of ``regimen``."""
+        return build_events(regimen)
+
+
+_HERE = Path(__file__).resolve().parent
+MODEL = Model(
+    name="ketamine-ptsd",
+    module=__name__,
+    state_names=L.STATE_NAMES,
+    input_names=L.INPUT_NAMES,
+    param_names=L.PARAM_NAMES,
+    output_names=L.OUTPUT_NAMES,
+    output_units=L.OUTPUT_UNITS,
+    source_files=tuple(sorted(_HERE.glob("*.py"))) + (_HERE.parent / "units.py",),
+)

@@ -1,0 +1,1 @@
+"""Figures, summary tables and the HTML report."""

@@ -1,0 +1,50 @@
+"""The HTML report of a simulation."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from ..trajectory import Trajectory
+from .figures import chain_figure
+from .summary import describe, summarise
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("ketamine_ptsd.report", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+)
+
+
+def summary_table(traj: Trajectory) -> pd.DataFrame:
+    """The summary shown on screen and in the report: one row per measure (a single
+    patient's values, or median and 5-95 % across a population)."""
+    summary = summarise(traj)
+    if len(summary) == 1:
+        row = summary.drop(columns="id").iloc[0]
+        return row.to_frame("value")
+    return describe(summary)
+
+
+def write_report(traj: Trajectory, path: str | Path, title: str = "ketamine-ptsd simulation") -> Path:
+    """Write the HTML report (summary, four-panel figure, regimen, run metadata)."""
+    path = Path(path)
+    md = traj.metadata
+    run = {k: md.get(k) for k in ("ketamine_ptsd_version", "model", "engine", "rtol", "atol",
+                                   "product", "n_patients", "seed")}
+    html = _ENV.get_template("report.html.j2").render(
+        title=title,
+        notice=md.get("notice", ""),
+        warnings=md.get("warnings", []),
+        doses=md.get("doses", []),
+        therapy=md.get("therapy_sessions_h", []),
+        summary_html=summary_table(traj).to_html(float_format=lambda x: f"{x:.3g}", na_rep="-"),
+        figure=base64.b64encode(chain_figure(traj, title)).decode(),
+        run=run,
+    )
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return path
