@@ -12,13 +12,13 @@ from .layout import (
 )
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def s_equivalent_ng_ml(y, p):
     """Effect-site concentration in S-ketamine equivalents (R weighted by its potency)."""
     return max(y[X_CES], 0.0) + p[P_R_POTENCY] * max(y[X_CER], 0.0)
 
 
-@njit(cache=True)
+@njit
 def acute_rhs(y, p, dy):
     """Tolerance of dissociation: builds with exposure toward a plateau, fades slowly."""
     exposure = s_equivalent_ng_ml(y, p) / 100.0
@@ -26,7 +26,7 @@ def acute_rhs(y, p, dy):
     dy[X_TOL] = p[P_TOL_RATE] * exposure * (p[P_TOL_MAX] - tol) - tol / p[P_TOL_TAU]
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def cadss(y, p):
     """CADSS total (0-92): Emax on S-equivalent effect-site concentration, less tolerance."""
     c = s_equivalent_ng_ml(y, p)
@@ -34,7 +34,7 @@ def cadss(y, p):
     return p[P_CADSS_MAX] * (1.0 - tol) * c / (c + p[P_CADSS_EC50])
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def pressor_drive(y, p, s_nk_ng_ml):
     """Net sympathomimetic drive: Emax on S-ketamine effect site, minus S-norketamine."""
     ce = max(y[X_CES], 0.0)
@@ -42,7 +42,7 @@ def pressor_drive(y, p, s_nk_ng_ml):
     return ce / (ce + ec50) - p[P_NK_OPP] * s_nk_ng_ml / (s_nk_ng_ml + ec50)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def vitals(y, p, s_nk_ng_ml):
     """Systolic and diastolic pressure (mmHg) and heart rate (bpm)."""
     drive = pressor_drive(y, p, s_nk_ng_ml)
@@ -51,7 +51,7 @@ def vitals(y, p, s_nk_ng_ml):
             p[P_HR0] + p[P_HR_EMAX] * drive)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def sedation(midazolam_ng_ml, p):
     """Sedation from midazolam, 0-1."""
     return p[P_SED_MAX] * midazolam_ng_ml / (midazolam_ng_ml + p[P_EC50_SED])

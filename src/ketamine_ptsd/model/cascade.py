@@ -17,7 +17,7 @@ from .layout import (
 )
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def nmda_occupancy(y, p, s_nk_ng_ml, r_nk_ng_ml):
     """Competitive occupancy by all four species: O = x / (1 + x), x = sum(Cu_i / Ki_i),
     with unbound effect-site ketamine and unbound brain norketamine in µM."""
@@ -30,7 +30,7 @@ def nmda_occupancy(y, p, s_nk_ng_ml, r_nk_ng_ml):
     return x / (1.0 + x)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def disinhibition(occupancy, p):
     """Inverted U of glutamate release with occupancy, scaled to a maximum of 1:
     interneuron block disinhibits pyramidal cells, pyramidal block at high occupancy
@@ -40,33 +40,33 @@ def disinhibition(occupancy, p):
     return occupancy * (1.0 - occupancy) ** h / (o_best * (1.0 - o_best) ** h)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def glutamate_rise(y, p, occupancy):
     """Glutamate above baseline (fraction): the disinhibition drive less its adaptation."""
     return p[P_GLU_GAIN] * max(disinhibition(occupancy, p) - y[X_ADAPT], 0.0)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def spine_formation(y, p):
     """New-synapse formation flux (fraction of healthy density per hour)."""
     room = max(1.0 - p[P_SET_POINT] - y[X_LABILE] - y[X_STABLE], 0.0)
     return p[P_FORM_RATE] * max(y[X_D2], 0.0) * room
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def plasticity(y, p):
     """Plasticity window, 0-1: how open the circuit is to reorganisation now."""
     flux = spine_formation(y, p)
     return flux / (flux + p[P_PLAST_HALF])
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def synaptic_density(y, p):
     """Synaptic density as a fraction of the healthy level."""
     return p[P_SET_POINT] + max(y[X_LABILE], 0.0) + max(y[X_STABLE], 0.0)
 
 
-@njit(cache=True)
+@njit
 def cascade_rhs(y, p, occupancy, dy):
     """Right-hand side of the cascade states."""
     drive = disinhibition(occupancy, p)

@@ -16,7 +16,7 @@ STATE_NAMES = (
     "dissociation_tolerance",
     "glutamate_adaptation", "mtor", "bdnf", "spine_signal_1", "spine_signal_2",
     "synapses_labile", "synapses_stable",
-    "functional_response", "therapy_effect", "expectancy",
+    "functional_response", "therapy_effect", "expectancy_pending", "expectancy",
 )
 (
     X_DEP_IM, X_DEP_NASAL, X_DEP_SL, X_DEP_GUT,
@@ -28,7 +28,7 @@ STATE_NAMES = (
     X_TOL,
     X_ADAPT, X_MTOR, X_BDNF, X_D1, X_D2,
     X_LABILE, X_STABLE,
-    X_FUNC, X_THERAPY, X_EXPECT,
+    X_FUNC, X_THERAPY, X_EXPECT_PENDING, X_EXPECT,
 ) = range(len(STATE_NAMES))
 N_STATES = len(STATE_NAMES)
 
@@ -59,7 +59,7 @@ CASCADE_NAMES = (
 SYMPTOM_NAMES = (
     "functional_tau", "functional_gain", "structural_gain",
     "sensitivity_b", "sensitivity_c", "sensitivity_d", "sensitivity_e", "sensitivity_depression",
-    "response_sensitivity", "expectancy_gain", "expectancy_tau",
+    "response_sensitivity", "expectancy_gain", "expectancy_ptsd_weight", "expectancy_onset_tau", "expectancy_tau",
     "therapy_baseline", "therapy_gain", "therapy_tau",
     "therapy_weight_b", "therapy_weight_c", "therapy_weight_d", "therapy_weight_e",
     "therapy_weight_depression", "session_hours",
@@ -85,7 +85,7 @@ PARAM_NAMES = PK_NAMES + MIDAZOLAM_NAMES + ACUTE_NAMES + CASCADE_NAMES + SYMPTOM
     P_SET_POINT, P_PLAST_HALF,
     P_FUNC_TAU, P_FUNC_GAIN, P_STRUCT_GAIN,
     P_SENS_B, P_SENS_C, P_SENS_D, P_SENS_E, P_SENS_DEP,
-    P_RESP_SENS, P_EXP_GAIN, P_EXP_TAU,
+    P_RESP_SENS, P_EXP_GAIN, P_EXP_PTSD, P_EXP_ONSET, P_EXP_TAU,
     P_THER_BASE, P_THER_GAIN, P_THER_TAU,
     P_THW_B, P_THW_C, P_THW_D, P_THW_E, P_THW_DEP, P_SESSION_H,
     P_WEIGHT, P_AGE,
@@ -123,3 +123,5 @@ OUTPUT_UNITS = {
     "pcl5_c": "PCL-5 C (0-8)", "pcl5_d": "PCL-5 D (0-28)", "pcl5_e": "PCL-5 E (0-24)",
     "caps5_total": "CAPS-5 (0-80)", "madrs": "MADRS (0-60)", "iesr_total": "IES-R (0-88)",
 }
+
+assert N_PARAMS == P_HR0 + 1 and N_STATES == X_EXPECT + 1 and N_OUTPUTS == Y_IESR + 1

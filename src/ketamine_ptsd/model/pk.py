@@ -24,7 +24,7 @@ NK_MASS_RATIO = NORKETAMINE_G_PER_MOL / KETAMINE_G_PER_MOL
 MDZ_MW = MIDAZOLAM_G_PER_MOL
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _enantiomer(y, dy, share, systemic_in, first_pass_loss, fm, cl, v1, q2, v2, q3, v3, i1, i2, i3, i_nk):
     """One enantiomer's three compartments; returns the amount eliminated per hour that
     does not become norketamine."""
@@ -40,7 +40,7 @@ def _enantiomer(y, dy, share, systemic_in, first_pass_loss, fm, cl, v1, q2, v2, 
     return (1.0 - fm) * metabolised
 
 
-@njit(cache=True)
+@njit
 def pk_rhs(y, p, u, dy):
     """Right-hand side of the PK states (writes the PK entries of ``dy``)."""
     ka_im = p[P_KA_IM]
@@ -74,31 +74,31 @@ def pk_rhs(y, p, u, dy):
     dy[X_MDZ] = u[U_MDZ] - p[P_CL_MDZ] / p[P_V_MDZ] * y[X_MDZ]
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def s_ketamine_ng_ml(y, p):
     """Plasma S-ketamine, ng/mL."""
     return MG_L_TO_NG_ML * max(y[X_S1], 0.0) / p[P_V1_S]
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def r_ketamine_ng_ml(y, p):
     """Plasma R-ketamine, ng/mL."""
     return MG_L_TO_NG_ML * max(y[X_R1], 0.0) / p[P_V1_R]
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def s_norketamine_ng_ml(y, p):
     """Plasma S-norketamine, ng/mL of norketamine."""
     return MG_L_TO_NG_ML * NK_MASS_RATIO * max(y[X_NKS], 0.0) / p[P_V_NK]
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def r_norketamine_ng_ml(y, p):
     """Plasma R-norketamine, ng/mL of norketamine."""
     return MG_L_TO_NG_ML * NK_MASS_RATIO * max(y[X_NKR], 0.0) / p[P_V_NK]
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def midazolam_ng_ml(y, p):
     """Plasma midazolam, ng/mL."""
     return MG_L_TO_NG_ML * max(y[X_MDZ], 0.0) / p[P_V_MDZ]

@@ -14,40 +14,44 @@ import math
 from numba import njit
 
 from .layout import (
-    P_CAPS5_B, P_CAPS5_C, P_CAPS5_D, P_CAPS5_E, P_EXP_GAIN, P_EXP_TAU, P_FUNC_GAIN,
+    P_CAPS5_B, P_CAPS5_C, P_CAPS5_D, P_CAPS5_E, P_EXP_GAIN, P_EXP_ONSET, P_EXP_PTSD, P_EXP_TAU, P_FUNC_GAIN,
     P_FUNC_TAU, P_IESR_AVO, P_IESR_HYP, P_IESR_INT, P_MADRS, P_PCL5_B, P_PCL5_C, P_PCL5_D,
     P_PCL5_E, P_RESP_SENS, P_SENS_B, P_SENS_C, P_SENS_D, P_SENS_DEP, P_SENS_E, P_SET_POINT,
     P_STRUCT_GAIN, P_THER_BASE, P_THER_GAIN, P_THER_TAU, P_THW_B, P_THW_C, P_THW_D, P_THW_DEP,
-    P_THW_E, U_THERAPY, X_BDNF, X_EXPECT, X_FUNC, X_LABILE, X_STABLE, X_THERAPY,
+    P_THW_E, U_THERAPY, X_BDNF, X_EXPECT, X_EXPECT_PENDING, X_FUNC, X_LABILE, X_STABLE, X_THERAPY,
 )
 
 
-@njit(cache=True)
+@njit
 def symptom_rhs(y, p, u, plasticity_now, dy):
     """Right-hand side of the symptom states."""
     dy[X_FUNC] = (y[X_BDNF] - y[X_FUNC]) / p[P_FUNC_TAU]
     therapy_in = u[U_THERAPY] * (p[P_THER_BASE] + p[P_THER_GAIN] * plasticity_now)
     dy[X_THERAPY] = therapy_in - y[X_THERAPY] / p[P_THER_TAU]
-    dy[X_EXPECT] = -y[X_EXPECT] / p[P_EXP_TAU]
+    # A session adds to the pending expectancy, which builds the response over hours.
+    onset = y[X_EXPECT_PENDING] / p[P_EXP_ONSET]
+    dy[X_EXPECT_PENDING] = -onset
+    dy[X_EXPECT] = onset - y[X_EXPECT] / p[P_EXP_TAU]
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def relative_severity(y, p):
     """Severity of B, C, D, E and depression as fractions of each patient's baseline."""
     structural = (max(y[X_LABILE], 0.0) + max(y[X_STABLE], 0.0)) / (1.0 - p[P_SET_POINT])
     drive = p[P_RESP_SENS] * (p[P_FUNC_GAIN] * max(y[X_FUNC], 0.0) + p[P_STRUCT_GAIN] * structural)
     e = max(y[X_EXPECT], 0.0)
     expectancy = p[P_EXP_GAIN] * e / (1.0 + e)
+    ptsd_expectancy = p[P_EXP_PTSD] * expectancy
     therapy = max(y[X_THERAPY], 0.0)
-    fb = math.exp(-(p[P_SENS_B] * drive + p[P_THW_B] * therapy + expectancy))
-    fc = math.exp(-(p[P_SENS_C] * drive + p[P_THW_C] * therapy + expectancy))
-    fd = math.exp(-(p[P_SENS_D] * drive + p[P_THW_D] * therapy + expectancy))
-    fe = math.exp(-(p[P_SENS_E] * drive + p[P_THW_E] * therapy + expectancy))
+    fb = math.exp(-(p[P_SENS_B] * drive + p[P_THW_B] * therapy + ptsd_expectancy))
+    fc = math.exp(-(p[P_SENS_C] * drive + p[P_THW_C] * therapy + ptsd_expectancy))
+    fd = math.exp(-(p[P_SENS_D] * drive + p[P_THW_D] * therapy + ptsd_expectancy))
+    fe = math.exp(-(p[P_SENS_E] * drive + p[P_THW_E] * therapy + ptsd_expectancy))
     fdep = math.exp(-(p[P_SENS_DEP] * drive + p[P_THW_DEP] * therapy + expectancy))
     return fb, fc, fd, fe, fdep
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def scores(y, p, out, i_pcl5, i_b, i_c, i_d, i_e, i_caps5, i_madrs, i_iesr):
     """Write PCL-5 (total and clusters), CAPS-5, MADRS and IES-R into ``out``."""
     fb, fc, fd, fe, fdep = relative_severity(y, p)

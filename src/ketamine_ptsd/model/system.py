@@ -22,11 +22,15 @@ from .pk import (
 )
 from .symptoms import scores, symptom_rhs
 
+# The model's numba functions are deliberately not cached one by one: numba keys a cache on
+# the file of the cached function only, so a change in ``layout`` would leave stale copies.
+# The engine caches its compiled kernel, keyed on the hash of every model source file.
+
 #: Event kinds of the event table.
 JUMP, RATE = 0, 1
 
 
-@njit(cache=True)
+@njit
 def rhs(t, y, p, u, dy):
     """dy/dt of the whole model at time ``t`` (h) for state ``y``, parameters ``p`` and
     piecewise-constant inputs ``u``."""
@@ -39,7 +43,7 @@ def rhs(t, y, p, u, dy):
     symptom_rhs(y, p, u, plasticity(y, p), dy)
 
 
-@njit(cache=True)
+@njit
 def observe(y, p, out):
     """All outputs (``layout.OUTPUT_NAMES``) for state ``y``."""
     s_ket = s_ketamine_ng_ml(y, p)
@@ -99,7 +103,7 @@ def build_events(regimen: Regimen) -> EventTable:
 
     jump_targets = {
         "depot_im": L.X_DEP_IM, "depot_nasal": L.X_DEP_NASAL, "depot_sl": L.X_DEP_SL,
-        "depot_gut": L.X_DEP_GUT, "midazolam": L.X_MDZ, "session": L.X_EXPECT,
+        "depot_gut": L.X_DEP_GUT, "midazolam": L.X_MDZ, "session": L.X_EXPECT_PENDING,
     }
     rate_targets = {"iv": L.U_IV, "gut_rate": L.U_GUT, "midazolam_rate": L.U_MDZ}
     for a in administrations(regimen):

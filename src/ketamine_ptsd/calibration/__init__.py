@@ -1,0 +1,1 @@
+"""Literature targets: validation, calibration and individual fits."""

@@ -1,0 +1,135 @@
+"""Validation against the published targets: every quantity, its simulated value, its band
+and pass/fail, plus the report ``docs/validation.md`` with curves against published points."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from ..params import ParameterTable
+from .scenarios import DEFINITIONS, Settings, compute_quantities
+
+META_KEYS = {"id", "what", "scenario", "unit", "source", "value", "values", "low", "high"}
+
+
+@dataclass(frozen=True)
+class Band:
+    """Accepted band of one quantity; ``low``/``high`` None means open on that side."""
+
+    id: str
+    target: str
+    what: str
+    source: str
+    value: object = None
+    low: float | None = None
+    high: float | None = None
+    unit: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    id: str
+    status: str
+    simulated: object
+    low: object
+    high: object
+    value: object = None
+    unit: str = ""
+    target: str = ""
+    what: str = ""
+    source: str = ""
+    definition: str = ""
+
+    def to_dict(self) -> dict:
+        """The JSON entry of ``validate --json``."""
+        sim = self.simulated
+        if isinstance(sim, float) and not math.isfinite(sim):
+            sim = None
+        return {"id": self.id, "status": self.status, "simulated": sim, "low": self.low, "high": self.high}
+
+    def full(self) -> dict:
+        return asdict(self)
+
+
+def load_targets() -> list[dict]:
+    """The project's copy of the targets (``calibration/targets.toml``)."""
+    text = resources.files(__package__).joinpath("targets.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)["target"]
+
+
+def bands(targets: list[dict] | None = None) -> list[Band]:
+    """Flatten the targets into one band per checked quantity."""
+    out = []
+    for t in targets or load_targets():
+        common = {"target": t["id"], "what": t["what"], "source": t["source"]}
+        unit = t.get("unit", "")
+        if "values" in t:
+            low, high = t.get("low", {}), t.get("high", {})
+            for key, value in t["values"].items():
+                lo = low.get(key, value if not low else None)
+                hi = high.get(key, value if not high else None)
+                out.append(Band(f"{t['id']}.{key}", value=value, low=lo, high=hi, unit=unit, **common))
+            continue
+        if "value" in t:
+            out.append(Band(f"{t['id']}.value", value=t["value"], low=t.get("low"), high=t.get("high"),
+                            unit=unit, **common))
+        for key, spec in t.items():
+            if key in META_KEYS:
+                continue
+            if isinstance(spec, dict):
+                low = spec.get("low", spec.get("low_fraction_of_peak"))
+                out.append(Band(f"{t['id']}.{key}", value=spec.get("value"), low=low, high=spec.get("high"),
+                                note=spec.get("definition", ""), **common))
+            elif isinstance(spec, list):
+                out.append(Band(f"{t['id']}.{key}", value=",".join(spec), note="must include every listed item",
+                                **common))
+    return out
+
+
+def check(band: Band, simulated) -> str:
+    """pass / fail / not_modelled for one quantity."""
+    if simulated is None:
+        return "not_modelled"
+    if isinstance(band.value, str):
+        have = set(str(simulated).split(",")) - {""}
+        return "pass" if set(band.value.split(",")) <= have else "fail"
+    if not isinstance(simulated, (int, float)) or not math.isfinite(simulated):
+        return "fail"
+    if band.low is None and band.high is None:
+        return "pass" if math.isclose(simulated, band.value, rel_tol=1e-9) else "fail"
+    if band.low is not None and simulated < band.low:
+        return "fail"
+    if band.high is not None and simulated > band.high:
+        return "fail"
+    return "pass"
+
+
+def run_validation(params: ParameterTable | None = None, settings: Settings = Settings()) -> list[TargetResult]:
+    """Simulate every target scenario and check each quantity against its band."""
+    quantities = compute_quantities(params, settings)
+    results = []
+    for b in bands():
+        sim = quantities.get(b.id)
+        results.append(TargetResult(
+            id=b.id, status=check(b, sim), simulated=sim, low=b.low, high=b.high, value=b.value,
+            unit=b.unit, target=b.target, what=b.what, source=b.source,
+            definition=b.note or DEFINITIONS.get(b.target, ""),
+        ))
+    return results
+
+
+def write_validation_report(results: list[TargetResult], path: str | Path) -> Path:
+    """Write ``docs/validation.md``: the table of every target and the curve figures."""
+    from .report import validation_markdown
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = validation_markdown(results, path.parent)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
