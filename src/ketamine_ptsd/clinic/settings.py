@@ -255,7 +255,7 @@ def load_settings(
                                  ", ".join(n for n in merged if n not in _META) or "none")
             if name == "tag" and value not in TAGS:
                 raise InputError(field, f"unknown evidence tag {value!r}", "V, M or U")
-            if name == "severity" and value not in SEVERITIES:
+            if name.startswith("severity") and value not in SEVERITIES:
                 raise InputError(field, f"unknown severity {value!r}", ", ".join(SEVERITIES))
             if name not in _META and not _same_kind(merged[name], value):
                 raise InputError(field, f"{value!r} has the wrong type",
