@@ -149,13 +149,22 @@ def _make_rule(key: str, table: Mapping[str, Any], overridden: bool = False) -> 
     )
 
 
-@lru_cache(maxsize=1)
-def _default_tables() -> dict[str, dict[str, Any]]:
-    text = resources.files("ketamine_ptsd.clinic").joinpath("data/settings.toml").read_text(
+@lru_cache(maxsize=4)
+def packaged_table(name: str) -> dict[str, Any]:
+    """A TOML file shipped in ``clinic/data`` (``settings`` or ``regulatory``), parsed.
+
+    This and the override reader are the only file access in the clinic package.
+    """
+    text = resources.files("ketamine_ptsd.clinic").joinpath(f"data/{name}.toml").read_text(
         encoding="utf-8"
     )
+    return tomllib.loads(text)
+
+
+@lru_cache(maxsize=1)
+def _default_tables() -> dict[str, dict[str, Any]]:
     tables: dict[str, dict[str, Any]] = {}
-    _walk(tomllib.loads(text), "", tables)
+    _walk(packaged_table("settings"), "", tables)
     return tables
 
 
