@@ -169,6 +169,36 @@ def validate(
         console.print(f"{counts['pass']} pass, {counts['fail']} fail, {counts['not_modelled']} not modelled")
 
 
+@app.command()
+def calibrate(
+    out: Path = typer.Option(Path("calibrated-model.toml"), help="where to write the calibrated parameter table"),
+    n_per_arm: int = typer.Option(400, help="virtual patients per trial arm during the fit"),
+    seed: int = typer.Option(20240607, help="seed of the virtual trials (fixed: the fit is reproducible)"),
+    max_evaluations: int = typer.Option(60, help="largest number of objective evaluations"),
+):
+    """Fit the calibrated parameters to the targets (scipy least_squares) and write the table,
+    each fitted entry marked "calibrated to <target id>"."""
+    from rich.progress import Progress
+
+    from .calibration.fit import calibrate as run_calibration
+    from .calibration.fit import write_table
+    from .calibration.scenarios import Settings
+
+    if n_per_arm < 1:
+        raise InputError("--n-per-arm", f"must be at least 1, got {n_per_arm}", ">= 1")
+    with Progress(console=err_console) as progress:
+        task = progress.add_task("calibrating", total=max_evaluations)
+
+        def step(k, cost):
+            progress.update(task, completed=k, description=f"calibrating (sum of squares {cost:.3g})")
+
+        table, summary = run_calibration(settings=Settings(n_per_arm=n_per_arm, seed=seed),
+                                         max_nfev=max_evaluations, progress=step)
+    write_table(table, out)
+    console.print_json(data=summary)
+    console.print(f"wrote {out}")
+
+
 def _fmt(v) -> str:
     if v is None:
         return "-"

@@ -44,7 +44,7 @@ def patient_normals(seed: int, ids: np.ndarray, n_dims: int, stream: int = 0) ->
     return ndtri(patient_uniforms(seed, ids, n_dims, stream))
 
 
-STREAM_ETAS, STREAM_COVARIATES = 1, 2
+STREAM_ETAS, STREAM_COVARIATES, STREAM_PHENOTYPE = 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,19 @@ class Population:
             if name in self.multipliers:
                 value *= self.multipliers[name]
             out[:, col] = value
+        if self.seed is not None and self.etas is not None:
+            # Virtual populations include the treatment-resistant phenotype (MODEL.md §4).
+            u = patient_uniforms(self.seed, self.ids, 1, STREAM_PHENOTYPE)[:, 0]
+            resistant = u < lookup["resistant_fraction"].value
+            out[resistant, PARAM_NAMES.index("response_sensitivity")] *= lookup["resistant_factor"].value
         return out
+
+    def resistant(self, model_params: ParameterTable | None = None) -> np.ndarray:
+        """Which patients have the treatment-resistant phenotype (boolean per patient)."""
+        if self.seed is None or self.etas is None:
+            return np.zeros(len(self), dtype=bool)
+        fraction = (model_params or model_table()).value("resistant_fraction")
+        return patient_uniforms(self.seed, self.ids, 1, STREAM_PHENOTYPE)[:, 0] < fraction
 
 
 #: Upper end of each covariate's scale; baselines are clipped into [lower, upper].

@@ -87,7 +87,7 @@ def _record(j, x, h, y_old, k, out_row, obs, p, out_sel, record_states, ytmp):
 
 @njit(cache=True, error_model="numpy")
 def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_out, out_sel,
-              record_states, n_inputs, n_obs, rtol, atol, max_steps, out):
+              record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out):
     """Integrate one patient; fill ``out`` (T x K). Returns the number of accepted steps,
     or -1 if ``max_steps`` was exceeded (``out`` is then NaN from that point)."""
     n = y0.size
@@ -168,9 +168,17 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                     _record(j, (t_out[j] - t) / h, h, y, k, out[j], obs, p, out_sel, record_states, ytmp)
                     j += 1
                 t = t_new
+                flushed = False
                 for i in range(n):
+                    # A state decayed below flush_below is set to exactly zero: an eliminated
+                    # drug then no longer holds explicit steps to the fast PK eigenvalues.
+                    if ynew[i] != 0.0 and abs(ynew[i]) < flush_below:
+                        ynew[i] = 0.0
+                        flushed = True
                     y[i] = ynew[i]
                     k[0, i] = k[6, i]
+                if flushed:
+                    rhs(t, y, p, u, k[0])
                 steps += 1
                 factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * err_norm ** -0.2)
                 h *= factor
@@ -185,7 +193,7 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def solve_population(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
-                     out_sel, record_states, n_inputs, n_obs, rtol, atol, max_steps):
+                     out_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps):
     """Integrate every patient (row of ``P``) in parallel; returns outputs (N x T x K) and
     accepted steps per patient."""
     n_pat = P.shape[0]
@@ -194,5 +202,5 @@ def solve_population(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weig
     for i in prange(n_pat):
         steps[i] = solve_one(Y0[i], P[i], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg,
                              P[i, weight_col], t_out, out_sel, record_states, n_inputs, n_obs,
-                             rtol, atol, max_steps, out[i])
+                             rtol, atol, flush_below, max_steps, out[i])
     return out, steps

@@ -60,8 +60,11 @@ def kernel(model):
 class NumbaEngine:
     """Adaptive DP5(4) with per-patient step control (see ``PERFORMANCE.md`` of the design).
 
-    ``rtol``/``atol`` are the usual mixed tolerances; ``threads`` limits numba's thread
-    pool (None: all cores); ``chunk_size`` bounds memory per call.
+    ``rtol``/``atol`` are the usual mixed tolerances; states whose magnitude falls below
+    ``flush_below`` (1e-6 of the state's unit: mg, ng/mL or a dimensionless fraction, far below
+    any clinical meaning) are set to zero, so an eliminated drug does not keep the step size at
+    the stability limit of the fast PK (0 turns this off, as the tight reference tests do); ``threads`` limits numba's
+    thread pool (None: all cores); ``chunk_size`` bounds memory per call.
     """
 
     rtol: float = 1e-6
@@ -69,6 +72,7 @@ class NumbaEngine:
     threads: int | None = None
     chunk_size: int = 4096
     max_steps: int = 200_000
+    flush_below: float = 1e-6
     name: str = "numba-dopri5"
 
     def __post_init__(self):
@@ -94,6 +98,6 @@ class NumbaEngine:
             weight_col, np.ascontiguousarray(times, dtype=np.float64),
             np.ascontiguousarray(out_sel, dtype=np.int64), bool(record_states),
             len(model.input_names), len(model.output_names), float(self.rtol), float(self.atol),
-            int(self.max_steps),
+            float(self.flush_below), int(self.max_steps),
         )
         return out, steps

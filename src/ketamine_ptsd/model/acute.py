@@ -6,7 +6,7 @@ from __future__ import annotations
 from numba import njit
 
 from .layout import (
-    P_BP_EC50, P_CADSS_EC50, P_CADSS_MAX, P_DBP0, P_DBP_EMAX, P_EC50_SED, P_HR0, P_HR_EMAX,
+    P_BP_EC50, P_CADSS_EC50, P_CADSS_HILL, P_CADSS_MAX, P_DBP0, P_DBP_EMAX, P_EC50_SED, P_HR0, P_HR_EMAX,
     P_NK_OPP, P_R_POTENCY, P_SBP0, P_SBP_EMAX, P_SED_MAX, P_TOL_MAX, P_TOL_RATE, P_TOL_TAU,
     X_CER, X_CES, X_TOL,
 )
@@ -28,10 +28,12 @@ def acute_rhs(y, p, dy):
 
 @njit(inline="always")
 def cadss(y, p):
-    """CADSS total (0-92): Emax on S-equivalent effect-site concentration, less tolerance."""
-    c = s_equivalent_ng_ml(y, p)
+    """CADSS total (0-92): sigmoid Emax on S-equivalent effect-site concentration, less
+    tolerance."""
+    c = s_equivalent_ng_ml(y, p) / p[P_CADSS_EC50]
+    cg = c ** p[P_CADSS_HILL]
     tol = min(max(y[X_TOL], 0.0), 1.0)
-    return p[P_CADSS_MAX] * (1.0 - tol) * c / (c + p[P_CADSS_EC50])
+    return p[P_CADSS_MAX] * (1.0 - tol) * cg / (1.0 + cg)
 
 
 @njit(inline="always")

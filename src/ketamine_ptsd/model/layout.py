@@ -47,7 +47,7 @@ PK_NAMES = (
 )
 MIDAZOLAM_NAMES = ("cl_mdz", "v_mdz", "ec50_sedation")
 ACUTE_NAMES = (
-    "r_potency", "cadss_max", "cadss_ec50", "tolerance_rate", "tolerance_max", "tolerance_tau",
+    "r_potency", "cadss_max", "cadss_ec50", "cadss_hill", "tolerance_rate", "tolerance_max", "tolerance_tau",
     "sbp_emax", "bp_ec50", "dbp_emax", "hr_emax", "nk_opposition", "sedation_midazolam_max",
 )
 CASCADE_NAMES = (
@@ -77,7 +77,7 @@ PARAM_NAMES = PK_NAMES + MIDAZOLAM_NAMES + ACUTE_NAMES + CASCADE_NAMES + SYMPTOM
     P_CL_R, P_V1_R, P_Q2_R, P_V2_R, P_Q3_R, P_V3_R,
     P_FM_NK, P_CL_NK, P_V_NK, P_KE0, P_KA_IM, P_KA_NASAL, P_KA_SL, P_KA_GUT, P_F_GUT, P_FU,
     P_CL_MDZ, P_V_MDZ, P_EC50_SED,
-    P_R_POTENCY, P_CADSS_MAX, P_CADSS_EC50, P_TOL_RATE, P_TOL_MAX, P_TOL_TAU,
+    P_R_POTENCY, P_CADSS_MAX, P_CADSS_EC50, P_CADSS_HILL, P_TOL_RATE, P_TOL_MAX, P_TOL_TAU,
     P_SBP_EMAX, P_BP_EC50, P_DBP_EMAX, P_HR_EMAX, P_NK_OPP, P_SED_MAX,
     P_KI_S, P_KI_R, P_KI_NKS, P_KI_NKR, P_NK_BRAIN,
     P_DISINH_EXP, P_GLU_GAIN, P_ADAPT_TAU, P_MTOR_TAU, P_BDNF_TAU,

@@ -77,21 +77,24 @@ class ParameterTable:
         """Typical value of ``name``."""
         return self[name].value
 
-    def replace(self, calibrated_to: Mapping[str, str] | None = None, **values: float) -> "ParameterTable":
-        """A new table with some typical values changed.
+    def replace(self, calibrated_to: Mapping[str, str] | None = None, iiv: Mapping[str, float] | None = None,
+                **values: float) -> "ParameterTable":
+        """A new table with some typical values (or ``iiv`` coefficients of variation) changed.
 
         ``calibrated_to`` maps parameter names to the target id they were fitted to.
         """
         calibrated_to = calibrated_to or {}
-        for name in list(values) + list(calibrated_to):
+        iiv = iiv or {}
+        for name in list(values) + list(calibrated_to) + list(iiv):
             if name not in self._index:
                 raise InputError(name, "no such parameter", ", ".join(self.names))
         new = []
         for p in self.parameters:
-            if p.name in values or p.name in calibrated_to:
+            if p.name in values or p.name in calibrated_to or p.name in iiv:
                 p = dc_replace(
                     p,
                     value=float(values.get(p.name, p.value)),
+                    iiv_cv=float(iiv.get(p.name, p.iiv_cv)),
                     calibrated_to=calibrated_to.get(p.name, p.calibrated_to),
                 )
             new.append(p)

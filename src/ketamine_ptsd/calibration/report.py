@@ -1,0 +1,200 @@
+"""The validation report: a table of every target and figures of simulated curves against
+published (digitised) points."""
+
+from __future__ import annotations
+
+import csv
+import io
+from importlib import resources
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..dosing import Dose, Regimen, induction_series, single_dose  # noqa: E402
+from ..population import Population  # noqa: E402
+from ..simulation import simulate  # noqa: E402
+from ..units import KETAMINE_G_PER_MOL, NORKETAMINE_G_PER_MOL  # noqa: E402
+from .scenarios import FEDER2021_DAYS, Settings, midazolam_regimen  # noqa: E402
+
+DATA = "data"
+
+
+def read_digitized(name: str) -> tuple[dict, np.ndarray, np.ndarray, str]:
+    """A digitised CSV of ``calibration/data``: (header fields, times h, values, unit)."""
+    text = resources.files(__package__).joinpath(DATA, name).read_text(encoding="utf-8")
+    meta, rows = {}, []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            key, _, value = line[1:].strip().partition(",")
+            meta[key] = value.strip('"')
+        elif line.strip():
+            rows.append(line)
+    reader = csv.reader(io.StringIO("\n".join(rows)))
+    header = next(reader)
+    data = np.array([[float(x) for x in r] for r in reader])
+    return meta, data[:, 0], data[:, 1], header[1]
+
+
+def _kamp_regimen(product: str) -> Regimen:
+    """Kamp 2020 escalating infusion: three 60-min steps (racemic 0.28/0.57/1.14 mg/kg/h,
+    esketamine half), per the digitised data's README (rates from Olofsen 2021)."""
+    rates = (0.28, 0.57, 1.14) if product == "racemic" else (0.14, 0.28, 0.57)
+    return Regimen(tuple(Dose(float(i), r, "iv_infusion", product, True, 1.0) for i, r in enumerate(rates)))
+
+
+def _save(fig, folder: Path, name: str) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(folder / name, dpi=100)
+    plt.close(fig)
+    return f"validation/{name}"
+
+
+def pk_figures(folder: Path) -> list[tuple[str, str]]:
+    """Simulated S/R ketamine and norketamine against Hasan 2021 and Kamp 2020 points."""
+    figs = []
+    grid = np.linspace(0, 24, 24 * 20 + 1)
+    hasan = simulate(single_dose(5.0, False, "iv_infusion", "racemic", duration_min=30), Population.typical(),
+                     times=grid, outputs=["s_ketamine_ng_ml", "r_ketamine_ng_ml"])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for species, colour in (("S", "C0"), ("R", "C1")):
+        _, t, c, _ = read_digitized(f"hasan_{species}_ketamine_iv5mg.csv")
+        ax.semilogy(t, c, "o", color=colour, label=f"{species}-ketamine, Hasan 2021 Fig 1 (digitised)")
+        ax.semilogy(grid, np.maximum(hasan[f"{species.lower()}_ketamine_ng_ml"][0], 1e-3), "-", color=colour,
+                    label=f"{species}-ketamine, simulated")
+    ax.set(xlabel="h", ylabel="ng/mL", title="Racemic ketamine 5 mg IV over 30 min", ylim=(0.1, 50))
+    ax.legend(fontsize=7)
+    figs.append(("Hasan 2021: S- and R-ketamine after 5 mg IV", _save(fig, folder, "pk_hasan2021.png")))
+
+    grid = np.linspace(0, 5, 301)
+    panels = (
+        ("racemic", "s_ketamine_ng_ml", "kamp_b_S-ketamine_racemic.csv", KETAMINE_G_PER_MOL),
+        ("racemic", "r_ketamine_ng_ml", "kamp_c_R-ketamine_racemic.csv", KETAMINE_G_PER_MOL),
+        ("racemic", "norketamine_ng_ml", ("kamp_e_S-norketamine_racemic.csv", "kamp_f_R-norketamine_racemic.csv"),
+         NORKETAMINE_G_PER_MOL),
+        ("esketamine", "s_ketamine_ng_ml", "kamp_a_S-ketamine_esketamine.csv", KETAMINE_G_PER_MOL),
+        ("esketamine", "norketamine_ng_ml", ("kamp_d_S-norketamine_esketamine.csv",), NORKETAMINE_G_PER_MOL),
+    )
+    fig, axes = plt.subplots(1, len(panels), figsize=(16, 3.6))
+    for ax, (product, output, files, mw) in zip(axes, panels):
+        traj = simulate(_kamp_regimen(product), Population.typical(), times=grid, outputs=[output])
+        files = files if isinstance(files, tuple) else (files,)
+        total = None
+        for f in files:
+            _, t, c, _ = read_digitized(f)
+            total = c if total is None else total + c
+        ax.plot(t, total * mw, "o", label="Kamp 2020 (digitised)")
+        ax.plot(grid, traj[output][0], "-", label="simulated")
+        ax.set(title=f"{product}: {output}", xlabel="h", ylabel="ng/mL")
+        ax.legend(fontsize=7)
+    figs.append(("Kamp 2020: escalating 3-step infusion (arterial samples; the model is venous)",
+                 _save(fig, folder, "pk_kamp2020.png")))
+    return figs
+
+
+def response_figures(folder: Path, params=None, settings: Settings = Settings(n_per_arm=500)) -> list[tuple[str, str]]:
+    """Acute effects, cascade, single-dose time course and the Feder 2021 arms."""
+    figs = []
+    grid = np.concatenate([np.arange(0, 6, 1 / 60), np.arange(6, 24 * 21, 0.25)])
+    outs = ["cadss", "sbp_mmhg", "glutamate", "mtor", "bdnf", "synaptic_density", "plasticity", "pcl5_total",
+            "madrs"]
+    ket = simulate(single_dose(), Population.typical(), times=grid, outputs=outs, model_params=params)
+    sal = simulate(single_dose(product="saline"), Population.typical(), times=grid, outputs=outs, model_params=params)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+    early = grid <= 6
+    axes[0].plot(grid[early], ket["cadss"][0][early], label="CADSS")
+    axes[0].plot(grid[early], ket["sbp_mmhg"][0][early] - ket["sbp_mmhg"][0][0], label="SBP rise (mmHg)")
+    axes[0].axvspan(0.5, 1.0, color="C0", alpha=0.1, label="target CADSS peak window")
+    axes[0].set(title="Acute effects, 0.5 mg/kg over 40 min", xlabel="h")
+    axes[0].legend(fontsize=7)
+    axes[1].plot(grid[early], ket["glutamate"][0][early] - 1, label="glutamate rise")
+    axes[1].errorbar([26 / 60], [0.378], yerr=[0.075], fmt="o", color="k", label="Milak 2016 (+37.8 % at 26 min)")
+    axes[1].plot(grid[early], ket["mtor"][0][early], label="mTOR")
+    axes[1].plot(grid[early], ket["bdnf"][0][early], label="BDNF")
+    axes[1].set(title="Cascade, first 6 h", xlabel="h")
+    axes[1].legend(fontsize=7)
+    days = grid / 24
+    excess = ket["synaptic_density"][0] - ket["synaptic_density"][0][0]
+    effect = sal["pcl5_total"][0] - ket["pcl5_total"][0]
+    axes[2].plot(days, excess / excess.max(), label="synaptic density excess (of peak)")
+    axes[2].plot(days, effect / effect.max(), label="PCL-5 drug effect (of peak)")
+    axes[2].plot(days, ket["plasticity"][0], label="plasticity window")
+    axes[2].axvspan(0.5, 2, color="C1", alpha=0.1, label="target peak 12-48 h")
+    axes[2].set(title="Single infusion, 3 weeks", xlabel="days")
+    axes[2].legend(fontsize=7)
+    figs.append(("One 0.5 mg/kg infusion: acute effects, cascade and the time course of relief",
+                 _save(fig, folder, "single_infusion.png")))
+
+    times = np.arange(0, 14 + 120 + 1) * 24.0
+    n = settings.n_per_arm
+    arms = {
+        "ketamine x6": simulate(induction_series(FEDER2021_DAYS), Population.virtual(n, settings.seed), times=times,
+                                outputs=["caps5_total", "madrs"], model_params=params),
+        "midazolam x6": simulate(midazolam_regimen(FEDER2021_DAYS), Population.virtual(n, settings.seed, n + 1),
+                                 times=times, outputs=["caps5_total", "madrs"], model_params=params),
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    for name, traj in arms.items():
+        for ax, var in zip(axes, ("caps5_total", "madrs")):
+            lo, mid, hi = np.percentile(traj[var], [25, 50, 75], axis=0)
+            line = ax.plot(times / 24, traj[var].mean(axis=0), label=f"{name} (mean)")[0]
+            ax.fill_between(times / 24, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+    axes[0].axvline(14, color="k", lw=0.8, ls="--", label="week 2 (primary outcome)")
+    axes[0].set(title=f"Feder 2021 design, {n} virtual patients per arm: CAPS-5", xlabel="days")
+    axes[1].set(title="MADRS", xlabel="days")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    figs.append(("Feder 2021 design: six infusions against six midazolam sessions (mean, interquartile band)",
+                 _save(fig, folder, "feder2021.png")))
+    return figs
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def validation_markdown(results, docs_folder: Path) -> str:
+    """The Markdown text of ``docs/validation.md`` (figures written beside it)."""
+    folder = Path(docs_folder) / "validation"
+    counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "not_modelled")}
+    lines = [
+        "# Validation against published targets",
+        "",
+        "Written by `ketamine-ptsd validate`. Each row is one quantity of a target in",
+        "`src/ketamine_ptsd/calibration/targets.toml`: the simulated value, the accepted band and",
+        "whether it falls inside. Parameters fitted by `ketamine-ptsd calibrate` are marked",
+        "\"calibrated to <target>\" in `params/model.toml`; a target used for calibration is a check",
+        "of the fit, not an independent prediction.",
+        "",
+        f"**{counts['pass']} pass, {counts['fail']} fail, {counts['not_modelled']} not modelled.**",
+        "",
+        "| quantity | status | simulated | low | high | published | how it is computed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(f"| `{r.id}` | {r.status} | {_fmt(r.simulated)} | {_fmt(r.low)} | {_fmt(r.high)} | "
+                     f"{_fmt(r.value)} | {r.definition} |")
+    lines += ["", "## Sources", ""]
+    seen = set()
+    for r in results:
+        if r.target not in seen:
+            seen.add(r.target)
+            lines.append(f"- `{r.target}`: {r.what}. {r.source}")
+    lines += ["", "## Simulated curves against published points", ""]
+    for caption, rel in pk_figures(folder) + response_figures(folder):
+        lines += [f"### {caption}", "", f"![{caption}]({rel})", ""]
+    lines += [
+        "The digitised points were read off published figures by the `indand21/ketamine_therapeutic_window`",
+        "project (MIT licence; see `calibration/data/README.md`); they are approximate. Cite Hasan et al. 2021",
+        "(Anesthesiology 135:326) and Kamp et al. 2020 (Br J Anaesth 125:750) for the data.",
+        "",
+    ]
+    return "\n".join(lines)
