@@ -55,7 +55,6 @@ MANUAL_CHECKS = (
 READING_RULES = ("pre_dose_hold", "pre_dose_review", "pause_stop", "bp_rise", "hypotension",
                  "bradycardia", "spo2_low", "loss_of_consciousness", "sedation",
                  "cadss_notable")
-SESSION_RULES = ("pre_dose_bp_missing", "bp_40min")
 _RANGES = {"sbp": "sbp_mmhg", "dbp": "dbp_mmhg", "hr": "hr_bpm", "spo2": "spo2_pct"}
 
 

@@ -25,7 +25,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from ketamine_ptsd.clinic.settings import Settings, resolve
 from ketamine_ptsd.errors import InputError
 
-DECISIONS = ("eligible", "needs_review", "not_eligible")
 _SEVERITY_ORDER = {"hard_stop": 0, "review": 1, "note": 2}
 
 
