@@ -77,6 +77,14 @@ class TestDuringSession:
     def test_thresholds(self, values, code, expected):
         assert bool(fired(session(reading(40, **values)), code)) is expected
 
+    def test_peaks_and_cadss_change(self):
+        r = session(reading(15, cadss=7, sbp=150, dbp=90), reading(40, cadss=9, spo2=94,
+                                                                    moaas=4),
+                    pre={"cadss": 2})
+        assert r.peak["cadss"] == 9
+        assert r.peak["cadss_change"] == 7
+        assert (r.peak["sbp"], r.peak["spo2_min"], r.peak["moaas_min"]) == (150, 94, 4)
+
     def test_pre_dose_cadss_not_notable(self):
         assert fired(session(reading(40), pre={"cadss": 6}), "cadss_notable") == []
 

@@ -297,11 +297,13 @@ def plan_racemic(
         raise InputError("--dose", "give the dose either in mg/kg or in mg",
                          "exactly one of mg/kg or mg")
     rounding = n.use(s["dose.rounding"])
+    limits = s["input.limits"]
     if dose_mg_per_kg is not None:
-        per_kg = _positive("--dose", dose_mg_per_kg, (0.01, 10), "mg/kg")
+        per_kg = _positive("--dose", dose_mg_per_kg, limits["dose_mg_per_kg"], "mg/kg")
         mg = _round_step(Fraction(str(per_kg)) * Fraction(weight.dosing_kg), rounding["dose_mg"])
     else:
-        mg = _round_step(_positive("--dose", dose_mg, (1, 1000), "mg"), rounding["dose_mg"])
+        mg = _round_step(_positive("--dose", dose_mg, limits["dose_mg"], "mg"),
+                         rounding["dose_mg"])
         per_kg = mg / weight.dosing_kg
     if mg <= 0:
         raise InputError("--dose", "the dose rounds to 0 mg", "a dose of at least 1 mg")
@@ -333,7 +335,6 @@ def plan_racemic(
                         thresholds=n.thresholds)
 
     diluent = n.use(s["dose.racemic.diluent"])
-    limits = s["input.limits"]
     bag = _positive("--bag-ml", diluent["default_bag_ml"] if bag_ml is None else bag_ml,
                     limits["bag_ml"], "mL")
     minutes = _positive("--infusion-min", infusion_min, limits["infusion_minutes"], "min")

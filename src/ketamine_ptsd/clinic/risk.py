@@ -126,6 +126,7 @@ def _flag(code: str, rule: Rule, text: str, severity: str | None = None) -> Reas
 def _sessions(raw: Sequence[Any], s: Settings) -> list[CourseSession]:
     out = []
     limits = s["input.limits"]["weight_kg"]
+    lo, hi = s["input.limits"]["dose_mg"]
     for i, item in enumerate(raw):
         where = f"sessions[{i}]"
         product = _get(item, "product")
@@ -133,8 +134,8 @@ def _sessions(raw: Sequence[Any], s: Settings) -> list[CourseSession]:
             raise InputError(f"{where}.product", f"unknown product {product!r}",
                              ", ".join(PRODUCTS))
         dose = _get(item, "dose_mg")
-        if isinstance(dose, bool) or not isinstance(dose, (int, float)) or not 0 < dose <= 1000:
-            raise InputError(f"{where}.dose_mg", f"{dose!r} is not a dose", "> 0 and <= 1000 mg")
+        if isinstance(dose, bool) or not isinstance(dose, (int, float)) or not lo <= dose <= hi:
+            raise InputError(f"{where}.dose_mg", f"{dose!r} is not a dose", f"{lo}-{hi} mg")
         weight = _get(item, "weight_kg")
         if weight is not None and not (isinstance(weight, (int, float))
                                        and limits[0] <= weight <= limits[1]):
