@@ -1,4 +1,4 @@
-"""Instrument scoring against the published rules (clinical-rules sections 1-4 and 8).
+"""Instrument scoring against the published rules and their worked test vectors.
 
 Every expected value below is computed by hand from the published definition.
 """

@@ -1,4 +1,4 @@
-"""Regulatory table and consent summaries (clinical-rules 5.3, 5.4)."""
+"""Regulatory table (FDA alerts, approvals) and consent summaries."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""Screening checklist (clinical-rules section 5): hard stops, reviews, notes."""
+"""Screening checklist (SPRAVATO label, consensus and trial exclusions): hard stops, reviews,
+notes."""
 
 import pytest
 

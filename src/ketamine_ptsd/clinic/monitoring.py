@@ -450,7 +450,7 @@ def monitor_session(
     peak["moaas_min"] = min((r.moaas for r in post if r.moaas is not None), default=None)
     pre_dose = {f: (None if np.isnan(core.base[f][-1]) else float(core.base[f][-1]))
                 for f in FIELDS}
-    # CADSS is read as a change from the patient's own pre-dose state (clinical-rules 3).
+    # CADSS is read as a change from the patient's own pre-dose state, not as a level.
     peak["cadss_change"] = (None if peak["cadss"] is None or pre_dose["cadss"] is None
                             else peak["cadss"] - pre_dose["cadss"])
     return SessionReport(

@@ -1,10 +1,10 @@
 """Pre-treatment screening for racemic ketamine or esketamine.
 
 One checklist merges the SPRAVATO contraindications and warnings, the consensus and
-trial exclusions for IV ketamine, and the medication interactions (clinical-rules
-section 5). Each condition's severity, text and source live in ``settings.toml``
-(``screening.conditions.*`` and ``screening.interactions.*``), so a clinic can change a
-review item into a hard stop, or the reverse, and see that it did.
+trial exclusions for IV ketamine, and the medication interactions. Each condition's
+severity, text and source live in ``settings.toml`` (``screening.conditions.*`` and
+``screening.interactions.*``), so a clinic can change a review item into a hard stop,
+or the reverse, and see that it did.
 
 Decision: ``not_eligible`` if any hard stop applies, otherwise ``needs_review`` if any
 review item applies (including anything not assessed), otherwise ``eligible``. Notes
