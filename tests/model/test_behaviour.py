@@ -69,12 +69,21 @@ def test_therapy_in_the_window_outlasts_ketamine_alone_and_therapy_alone():
         assert combined[k] < therapy_alone[k] - 1.0
 
 
+def _surge_20min(regimen):
+    """Largest mean glutamate rise over 20 min, as microdialysis fractions (Moghaddam 1997)
+    and MRS acquisitions measure it; and the peak of mTOR activation it drives."""
+    times = np.arange(0, 6 * 60 + 1) / 60.0
+    traj = simulate(regimen, Population.typical(), times=times, outputs=["glutamate", "mtor"])
+    rise = traj["glutamate"][0] - 1.0
+    return np.convolve(rise, np.ones(20) / 20, mode="valid").max(), traj["mtor"][0].max()
+
+
 def test_glutamate_surge_smaller_at_anaesthetic_dose():
-    times = np.arange(0, 3 * 60 + 1) / 60.0
-    sub = simulate(single_dose(0.5), Population.typical(), times=times, outputs=["glutamate"])["glutamate"][0]
-    anaesthetic = simulate(single_dose(2.0, route="iv_bolus"), Population.typical(), times=times,
-                           outputs=["glutamate"])["glutamate"][0]
-    assert (anaesthetic.max() - 1.0) < (sub.max() - 1.0)
+    sub_surge, sub_mtor = _surge_20min(single_dose(0.5))
+    # 2 mg/kg IV is an anaesthetic induction dose (Zanos et al. 2018, Table 1: 1-2 mg/kg).
+    an_surge, an_mtor = _surge_20min(single_dose(2.0, route="iv_bolus"))
+    assert an_surge < 0.7 * sub_surge
+    assert an_mtor < sub_mtor
 
 
 def test_no_ever_larger_benefit_with_dose_into_the_anaesthetic_range():
