@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_clinic import app as clinic_app
 from .errors import InputError
 
 NOTICE = "Research and decision-support software, not a medical device."
@@ -143,6 +144,54 @@ def simulate(
     console.print(NOTICE)
 
 
+@app.command("alert-rates")
+def alert_rates_command(
+    drug: DrugOption = typer.Option(DrugOption.esketamine, help="racemic ketamine or esketamine"),
+    route: RouteOption = typer.Option(RouteOption.intranasal, help="route of administration"),
+    dose: Optional[str] = typer.Option(None, help="dose, e.g. 56mg or 0.5mg/kg (default by route)"),
+    infusion_min: float = typer.Option(40.0, help="infusion length in minutes (iv_infusion)"),
+    n: int = typer.Option(1000, help="virtual patients"),
+    seed: int = typer.Option(0, help="random seed"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+):
+    """How often the session-monitoring rules would fire for a protocol, on one simulated
+    session (readings every 15 min for 4 h) in a virtual population."""
+    import numpy as np
+
+    from .clinic.monitoring import alert_rates
+    from .dosing import single_dose
+    from .population import Population
+    from .simulation import simulate as run_simulation
+    from .units import parse_dose
+
+    dose_text = dose or DEFAULT_DOSE.get(route.value)
+    if dose_text is None:
+        raise InputError("--dose", f"no default dose for {route.value}", "give one, e.g. --dose 100mg")
+    if n < 1:
+        raise InputError("--n", f"must be at least 1, got {n}", ">= 1")
+    amount, per_kg = parse_dose(dose_text)
+    regimen = single_dose(amount, per_kg, route.value, drug.value, 0.0,
+                          infusion_min if route is RouteOption.iv_infusion else None)
+    times = np.arange(0, 4 * 60 + 1, 15) / 60.0
+    traj = run_simulation(regimen, Population.virtual(n, seed), times=times,
+                          outputs=["sbp_mmhg", "dbp_mmhg", "hr_bpm", "cadss"])
+    rates = alert_rates(traj.to_pandas(), product=drug.value,
+                        route=route.value,
+                        infusion_min=infusion_min if route is RouteOption.iv_infusion else None)
+    if as_json:
+        print(json.dumps(rates.to_dict(), indent=1))
+        return
+    table = Table(title=f"monitoring rules on {n} simulated sessions: {drug.value} {route.value} {dose_text}")
+    table.add_column("rule")
+    table.add_column("share of sessions", justify="right")
+    for name, rate in rates.rules.items():
+        d = rate.to_dict()
+        share = d.get("rate")
+        table.add_row(name, "-" if share is None else f"{100 * share:.1f} %")
+    console.print(table)
+    console.print(NOTICE)
+
+
 @app.command()
 def validate(
     as_json: bool = typer.Option(False, "--json", help="print the results as a JSON list"),
@@ -207,16 +256,8 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _mount_optional():
-    try:
-        from .cli_clinic import app as clinic_app
-    except ImportError:
-        return
-    app.add_typer(clinic_app, name="clinic", help="Clinic toolkit: instruments, screening, dose plans, "
-                  "session monitoring, regulatory status.")
-
-
-_mount_optional()
+app.add_typer(clinic_app, name="clinic", help="Clinic toolkit: instruments, screening, dose plans, "
+              "session monitoring, regulatory status.")
 
 
 def main(argv: list[str] | None = None) -> int:
