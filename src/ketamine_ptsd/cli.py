@@ -7,6 +7,7 @@ nothing is written.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -62,8 +63,14 @@ def _days(text: str, field: str) -> list[float]:
 
 
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context):
+def _root(
+    ctx: typer.Context,
+    db: Optional[str] = typer.Option(None, "--db", help="database URL of the clinic records (default: SQLite in "
+                                     "the user's data folder; also KETAMINE_PTSD_DB)"),
+):
     """With no command, run the default simulation (the demo)."""
+    if db:
+        os.environ["KETAMINE_PTSD_DB"] = db
     if ctx.invoked_subcommand is None:
         ctx.invoke(simulate)
 
