@@ -7,7 +7,14 @@ Research and decision-support software, not a medical device.
 __version__ = "0.1.0"
 
 from .dosing import (  # noqa: E402
-    Dose, Product, Regimen, Route, TherapySession, induction_series, single_dose, with_maintenance,
+    Dose,
+    Product,
+    Regimen,
+    Route,
+    TherapySession,
+    induction_series,
+    single_dose,
+    with_maintenance,
     with_therapy,
 )
 from .engine import NumbaEngine, ScipyEngine  # noqa: E402

@@ -13,9 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Iterable, Sequence
 
 from .errors import InputError
 from .params import route_rules
@@ -177,7 +177,7 @@ class Regimen:
         ends += [s.time_h + s.duration_h for s in self.therapy]
         return max(ends, default=0.0)
 
-    def __add__(self, other: "Regimen") -> "Regimen":
+    def __add__(self, other: Regimen) -> Regimen:
         return Regimen(self.doses + other.doses, self.therapy + other.therapy, self.name or other.name)
 
 
@@ -398,7 +398,8 @@ def from_nonmem(rows: Iterable[dict]) -> dict[int, Regimen]:
         except KeyError as exc:
             raise InputError(f"line {line}", f"missing column {exc.args[0]}", ", ".join(NONMEM_COLUMNS)) from None
         except ValueError:
-            raise InputError(f"line {line}", "a field is not a number", "numeric ID, TIME, AMT, RATE, EVID, CMT") from None
+            raise InputError(f"line {line}", "a field is not a number",
+                             "numeric ID, TIME, AMT, RATE, EVID, CMT") from None
         if cmt not in by_route:
             raise InputError(f"line {line} CMT", f"unknown compartment {cmt}", "1-5")
         if drug not in by_drug:

@@ -7,8 +7,8 @@ simulated in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 from scipy.special import ndtri
@@ -72,7 +72,8 @@ class Population:
         cov = {k: np.broadcast_to(np.asarray(v, dtype=float), ids.shape).copy() for k, v in self.covariates.items()}
         weight = cov["weight_kg"]
         if not np.all(np.isfinite(weight)) or np.any(weight <= 0):
-            raise InputError("weight_kg", f"must be a positive number, got {weight[~(weight > 0)][:3].tolist()}", "> 0 kg")
+            bad = weight[~(weight > 0)][:3].tolist()
+            raise InputError("weight_kg", f"must be a positive number, got {bad}", "> 0 kg")
         for name, values in cov.items():
             if not np.all(np.isfinite(values)):
                 raise InputError(name, "must be a finite number", "finite values")
@@ -84,12 +85,12 @@ class Population:
         return int(self.ids.size)
 
     @classmethod
-    def typical(cls, **covariates: float) -> "Population":
+    def typical(cls, **covariates: float) -> Population:
         """One typical patient (population values), covariates overridable by name."""
         return cls.from_patients([covariates])
 
     @classmethod
-    def from_patients(cls, patients: list[Mapping[str, float]]) -> "Population":
+    def from_patients(cls, patients: list[Mapping[str, float]]) -> Population:
         """Patients given by their covariates (defaults from ``params/patient.toml``)."""
         table = patient_table()
         unknown = {k for p in patients for k in p} - set(table.names)
@@ -99,7 +100,7 @@ class Population:
         return cls(np.arange(1, len(patients) + 1), cov)
 
     @classmethod
-    def virtual(cls, n: int, seed: int = 0, first_id: int = 1, **fixed: float) -> "Population":
+    def virtual(cls, n: int, seed: int = 0, first_id: int = 1, **fixed: float) -> Population:
         """``n`` virtual patients with between-patient variability, reproducible by ``seed``.
 
         Covariates vary log-normally around their typical values (``params/patient.toml``),
@@ -112,7 +113,7 @@ class Population:
         return cls(ids, sample_covariates(seed, ids, fixed),
                    patient_normals(seed, ids, len(PARAM_NAMES), STREAM_ETAS), seed=seed)
 
-    def take(self, index) -> "Population":
+    def take(self, index) -> Population:
         """The patients at ``index`` (a slice or an index array)."""
         return Population(
             self.ids[index],
@@ -122,7 +123,7 @@ class Population:
             self.seed,
         )
 
-    def with_multipliers(self, **multipliers) -> "Population":
+    def with_multipliers(self, **multipliers) -> Population:
         """A copy with named parameters scaled per patient."""
         new = dict(self.multipliers)
         for name, value in multipliers.items():

@@ -38,7 +38,8 @@ def parse_dose(text: str, field: str = "--dose") -> tuple[float, bool]:
     """
     match = _DOSE_RE.match(str(text))
     if not match:
-        raise InputError(field, f"cannot read dose {text!r}", "a positive number followed by mg/kg or mg, e.g. 0.5mg/kg or 56mg")
+        raise InputError(field, f"cannot read dose {text!r}",
+                         "a positive number followed by mg/kg or mg, e.g. 0.5mg/kg or 56mg")
     amount = float(match.group(1))
     if not amount > 0:
         raise InputError(field, f"dose must be positive, got {amount}", "> 0")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import tomllib
+from functools import cache
 from importlib import resources
 
 import numpy as np
-import tomllib
 
 from .dosing import Regimen
 
 
-@lru_cache(maxsize=None)
+@cache
 def validated_ranges() -> dict:
     """The table of ``params/validated.toml``."""
     text = resources.files("ketamine_ptsd.params").joinpath("validated.toml").read_text(encoding="utf-8")

@@ -9,9 +9,9 @@ objective is deterministic (common random numbers across evaluations).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -43,7 +43,8 @@ CALIBRATED = (
     # Bounded so that the acute functional part cannot carry the peak of relief before 12 h
     # (MODEL.md §4: improvement within hours, peak near 24 h from the structural part).
     Calibrated("functional_gain", 0.1, 8.0, ("clinical.single_dose_timecourse", "clinical.depression_single_infusion")),
-    Calibrated("structural_gain", 0.1, 30.0, ("clinical.feder2021_six_infusions", "clinical.feder2014_single_infusion")),
+    Calibrated("structural_gain", 0.1, 30.0,
+               ("clinical.feder2021_six_infusions", "clinical.feder2014_single_infusion")),
     Calibrated("stabilisation_rate", 0.1, 200.0, ("clinical.feder2021_six_infusions",)),
     Calibrated("labile_tau", 120.0, 336.0, ("cascade.spine_timing", "clinical.feder2014_single_infusion")),
     Calibrated("resistant_fraction", 0.02, 0.6, ("clinical.feder2021_six_infusions",)),

@@ -37,7 +37,8 @@ DEFINITIONS = {
     "acute.dissociation_timecourse": "CADSS of the typical patient on a 1-min grid",
     "acute.bp_iv": "systolic pressure minus baseline, typical patient",
     "cascade.glutamate_surge": "glutamate relative to baseline minus 1",
-    "cascade.spine_timing": "synaptic density minus set-point; decay tau from a log-linear fit 2-10 days after the peak",
+    "cascade.spine_timing": "synaptic density minus set-point; decay tau from a log-linear fit 2-10 days "
+                            "after the peak",
     "clinical.single_dose_timecourse": "drug effect on PCL-5 total = PCL-5 after a saline session minus PCL-5 "
                                        "after ketamine, typical patient",
     "clinical.feder2014_single_infusion": "mean IES-R, midazolam minus ketamine, same virtual patients in both arms",

@@ -8,7 +8,7 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -26,7 +26,7 @@ def cache_dir() -> Path:
     return Path(xdg or Path.home() / ".cache") / "ketamine-ptsd"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _kernel_for(module: str, source_files: tuple[Path, ...]):
     template = resources.files(__package__).joinpath("dopri5_kernel.py").read_text(encoding="utf-8")
     digest = hashlib.sha256(template.encode())
@@ -88,7 +88,8 @@ class NumbaEngine:
         import numba
 
         mod = kernel(model)
-        numba.set_num_threads(min(max(1, self.threads or numba.config.NUMBA_NUM_THREADS), numba.config.NUMBA_NUM_THREADS))
+        most = numba.config.NUMBA_NUM_THREADS
+        numba.set_num_threads(min(max(1, self.threads or most), most))
         weight_col = model.param_names.index("weight_kg")
         y0 = model.initial_state(params.shape[0]) if y0 is None else y0
         out, steps = mod.solve_population(

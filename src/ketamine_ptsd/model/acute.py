@@ -6,9 +6,26 @@ from __future__ import annotations
 from numba import njit
 
 from .layout import (
-    P_BP_EC50, P_CADSS_EC50, P_CADSS_HILL, P_CADSS_MAX, P_DBP0, P_DBP_EMAX, P_EC50_SED, P_HR0, P_HR_EMAX,
-    P_NK_OPP, P_R_POTENCY, P_SBP0, P_SBP_EMAX, P_SED_MAX, P_TOL_MAX, P_TOL_RATE, P_TOL_TAU,
-    X_CER, X_CES, X_TOL,
+    P_BP_EC50,
+    P_CADSS_EC50,
+    P_CADSS_HILL,
+    P_CADSS_MAX,
+    P_DBP0,
+    P_DBP_EMAX,
+    P_EC50_SED,
+    P_HR0,
+    P_HR_EMAX,
+    P_NK_OPP,
+    P_R_POTENCY,
+    P_SBP0,
+    P_SBP_EMAX,
+    P_SED_MAX,
+    P_TOL_MAX,
+    P_TOL_RATE,
+    P_TOL_TAU,
+    X_CER,
+    X_CES,
+    X_TOL,
 )
 
 

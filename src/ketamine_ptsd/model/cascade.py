@@ -10,10 +10,33 @@ from numba import njit
 
 from ..units import KETAMINE_G_PER_MOL, NORKETAMINE_G_PER_MOL
 from .layout import (
-    P_ADAPT_TAU, P_BDNF_TAU, P_DELAY_TAU, P_DISINH_EXP, P_FORM_RATE, P_FU, P_GLU_GAIN,
-    P_KI_NKR, P_KI_NKS, P_KI_R, P_KI_S, P_LABILE_TAU, P_MTOR_TAU, P_NK_BRAIN, P_PLAST_HALF,
-    P_SET_POINT, P_STAB_RATE, P_STABLE_TAU, X_ADAPT, X_BDNF, X_CER, X_CES, X_D1, X_D2,
-    X_LABILE, X_MTOR, X_STABLE,
+    P_ADAPT_TAU,
+    P_BDNF_TAU,
+    P_DELAY_TAU,
+    P_DISINH_EXP,
+    P_FORM_RATE,
+    P_FU,
+    P_GLU_GAIN,
+    P_KI_NKR,
+    P_KI_NKS,
+    P_KI_R,
+    P_KI_S,
+    P_LABILE_TAU,
+    P_MTOR_TAU,
+    P_NK_BRAIN,
+    P_PLAST_HALF,
+    P_SET_POINT,
+    P_STAB_RATE,
+    P_STABLE_TAU,
+    X_ADAPT,
+    X_BDNF,
+    X_CER,
+    X_CES,
+    X_D1,
+    X_D2,
+    X_LABILE,
+    X_MTOR,
+    X_STABLE,
 )
 
 

@@ -14,10 +14,18 @@ from ..params import pk_table
 from . import layout as L
 from .acute import acute_rhs, cadss, sedation, vitals
 from .cascade import (
-    cascade_rhs, glutamate_rise, nmda_occupancy, plasticity, synaptic_density,
+    cascade_rhs,
+    glutamate_rise,
+    nmda_occupancy,
+    plasticity,
+    synaptic_density,
 )
 from .pk import (
-    midazolam_ng_ml, pk_rhs, r_ketamine_ng_ml, r_norketamine_ng_ml, s_ketamine_ng_ml,
+    midazolam_ng_ml,
+    pk_rhs,
+    r_ketamine_ng_ml,
+    r_norketamine_ng_ml,
+    s_ketamine_ng_ml,
     s_norketamine_ng_ml,
 )
 from .symptoms import scores, symptom_rhs

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field, replace as dc_replace
-from functools import lru_cache
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from ..errors import InputError
 
@@ -78,7 +79,7 @@ class ParameterTable:
         return self[name].value
 
     def replace(self, calibrated_to: Mapping[str, str] | None = None, iiv: Mapping[str, float] | None = None,
-                **values: float) -> "ParameterTable":
+                **values: float) -> ParameterTable:
         """A new table with some typical values (or ``iiv`` coefficients of variation) changed.
 
         ``calibrated_to`` maps parameter names to the target id they were fitted to.
@@ -100,7 +101,7 @@ class ParameterTable:
             new.append(p)
         return ParameterTable(tuple(new))
 
-    def merged(self, other: "ParameterTable") -> "ParameterTable":
+    def merged(self, other: ParameterTable) -> ParameterTable:
         """This table followed by ``other`` (names must not clash)."""
         clash = set(self.names) & set(other.names)
         if clash:
@@ -167,7 +168,7 @@ def _parse_entries(entries: Mapping, where: str) -> tuple[Parameter, ...]:
     return tuple(params)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(filename: str) -> dict:
     text = resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
     return tomllib.loads(text)
