@@ -26,7 +26,7 @@ from fractions import Fraction
 from typing import Any
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
-from ketamine_ptsd.clinic.settings import Rule, Settings, resolve
+from ketamine_ptsd.clinic.settings import RuleLog, Settings, resolve
 from ketamine_ptsd.errors import InputError
 
 PRODUCT_ROUTES = {"racemic": ("iv_infusion", "im"), "esketamine": ("intranasal",)}
@@ -245,21 +245,6 @@ def parse_dose(text: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2)
 
 
-class _Notes:
-    def __init__(self) -> None:
-        self.flags: list[str] = []
-        self.notes: list[str] = []
-        self.thresholds: dict[str, str] = {}
-
-    def flag(self, code: str, text: str) -> None:
-        self.flags.append(code)
-        self.notes.append(f"{code}: {text}")
-
-    def use(self, rule: Rule) -> Rule:
-        self.thresholds[rule.key] = rule.citation
-        return rule
-
-
 def plan_racemic(
     *,
     weight_kg: float,
@@ -285,7 +270,7 @@ def plan_racemic(
     so the total stays at the bag volume), and the pump rate is total volume / duration.
     """
     s = resolve(settings)
-    n = _Notes()
+    n = RuleLog()
     if route not in PRODUCT_ROUTES["racemic"]:
         raise InputError("--route", f"{route!r} is not a planned route for racemic ketamine",
                          ", ".join(PRODUCT_ROUTES["racemic"]))
@@ -357,7 +342,7 @@ def plan_racemic(
     )
 
 
-def _check_racemic_dose(mg: float, per_kg: float, s: Settings, n: _Notes) -> None:
+def _check_racemic_dose(mg: float, per_kg: float, s: Settings, n: RuleLog) -> None:
     """Prescribed mg/kg against the ranges; the rounded mg against the absolute cap."""
     cap = n.use(s["dose.racemic.hard_cap"])
     if per_kg > cap["max_mg_per_kg"] or mg > cap["max_mg"]:
@@ -392,7 +377,7 @@ def plan_esketamine(
     the first session. Devices are given 5 minutes apart.
     """
     s = resolve(settings)
-    n = _Notes()
+    n = RuleLog()
     rule = n.use(s["dose.esketamine"])
     allowed = rule["allowed_mg"]
     if dose_mg not in allowed:

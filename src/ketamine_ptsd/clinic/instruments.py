@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import Any
 
-from ketamine_ptsd.clinic.settings import Rule, Settings, resolve
+from ketamine_ptsd.clinic.settings import Rule, RuleLog, Settings, resolve
 from ketamine_ptsd.errors import InputError
 
 POSITIVE, NEGATIVE, INDETERMINATE = "positive", "negative", "indeterminate"
@@ -389,33 +389,12 @@ def _round_half_up(value: Fraction) -> int:
     return math.floor(value + Fraction(1, 2))
 
 
-class _Builder:
-    """Collects flags, notes and the thresholds used while scoring."""
-
-    def __init__(self) -> None:
-        self.flags: list[str] = []
-        self.notes: list[str] = []
-        self.thresholds: dict[str, str] = {}
-
-    def flag(self, code: str, text: str) -> None:
-        self.flags.append(code)
-        self.notes.append(f"{code}: {text}")
-
-    def use(self, rule: Rule) -> Rule:
-        self.thresholds[rule.key] = rule.citation
-        return rule
-
-    def common(self) -> dict[str, Any]:
-        return {"flags": tuple(self.flags), "notes": tuple(self.notes),
-                "thresholds": dict(self.thresholds)}
-
-
 def _total(
     spec: InstrumentSpec,
     values: Sequence[int | None],
     prorate: bool,
     settings: Settings,
-    b: _Builder,
+    b: RuleLog,
 ) -> tuple[int | None, bool]:
     answered = [v for v in values if v is not None]
     missing = len(values) - len(answered)
@@ -521,7 +500,7 @@ def score_pcl5(items: Sequence[Any], *, prorate: bool = False, settings: Any = N
     """
     s = resolve(settings)
     values = _validate(PCL5, items)
-    b = _Builder()
+    b = RuleLog()
     total, prorated = _total(PCL5, values, prorate, s, b)
     dsm = _symptom_rule(PCL5, values, b.use(s["pcl5.dsm5_rule"]), "endorsed_at_or_above")
     cut = b.use(s["pcl5.cut_point"])["at_or_above"]
@@ -576,7 +555,7 @@ def score_caps5(
     f = _optional_bool("criterion_f", criterion_f)
     impairment = _extra_items("CAPS-5", impairment_items, (23, 24, 25))
     dissociation = _extra_items("CAPS-5", dissociation_items, (29, 30))
-    b = _Builder()
+    b = RuleLog()
     total, prorated = _total(CAPS5, values, prorate, s, b)
     symptoms = _symptom_rule(CAPS5, values, b.use(s["caps5.dsm5_rule"]), "present_at_or_above")
     g_min = b.use(s["caps5.criterion_g"])["any_item_at_or_above"]
@@ -640,7 +619,7 @@ def score_cadss(items: Sequence[Any], *, prorate: bool = False, settings: Any = 
     """
     s = resolve(settings)
     values = _validate(CADSS, items)
-    b = _Builder()
+    b = RuleLog()
     total, prorated = _total(CADSS, values, prorate, s, b)
     rule = b.use(s["cadss.notable"])
     answered = sum(v for v in values if v is not None)
@@ -664,7 +643,7 @@ def score_madrs(items: Sequence[Any], *, prorate: bool = False, settings: Any = 
     """
     s = resolve(settings)
     values = _validate(MADRS, items)
-    b = _Builder()
+    b = RuleLog()
     total, prorated = _total(MADRS, values, prorate, s, b)
     band = _band(total, b.use(s["madrs.bands"]))
     item10 = values[9]
@@ -692,7 +671,7 @@ def score_phq9(
     s = resolve(settings)
     values = _validate(PHQ9, items)
     diff = _coerce_item("PHQ-9 difficulty", difficulty, range(4), "integer 0-3")
-    b = _Builder()
+    b = RuleLog()
     total, prorated = _total(PHQ9, values, prorate, s, b)
     band = _band(total, b.use(s["phq9.bands"]))
     cut = b.use(s["phq9.major_depression_cutoff"])["at_or_above"]
@@ -725,7 +704,7 @@ def score_iesr(items: Sequence[Any], *, prorate: bool = False, settings: Any = N
     """
     s = resolve(settings)
     values = _validate(IESR, items)
-    b = _Builder()
+    b = RuleLog()
     total, prorated = _total(IESR, values, prorate, s, b)
     cut = b.use(s["iesr.cutoff"])["at_or_above"]
     state = _threshold_state(values, total, IESR.scale, lambda t: t >= cut)
@@ -767,7 +746,7 @@ def score_bprs_positive(items: Sequence[Any], *, convention: str, settings: Any 
                          f"{len(values_in)}", "4 values (items 4, 11, 12, 15) or all 18 items")
     scale = BPRS_CONVENTIONS[convention]
     values = _validate(BPRS_POS, values_in, scale=scale)
-    b = _Builder()
+    b = RuleLog()
     total = None if None in values else sum(values)
     if total is None:
         b.flag("incomplete", f"{values.count(None)} item(s) missing; no total")
@@ -838,7 +817,7 @@ def score_cssrs(answers: Sequence[Any] | Mapping[str, Any], *, settings: Any = N
             raise InputError("C-SSRS Q6_recent", "asked only when Q6 is Yes",
                              "leave empty when Q6 = No")
         skipped.append("Q6_recent")
-    b = _Builder()
+    b = RuleLog()
     b.use(s["cssrs.triage"])
     unknown = [q for q in CSSRS_QUESTIONS if a[q] is None and q not in skipped]
     levels = set()
@@ -883,7 +862,7 @@ def score_dast10(answers: Sequence[Any], *, settings: Any = None) -> DAST10Resul
     yes = [_yes_no(f"DAST-10 item {i}", v) for i, v in enumerate(raw, start=1)]
     points = tuple(None if y is None else int(y != (i == DAST10_REVERSED_ITEM))
                    for i, y in enumerate(yes, start=1))
-    b = _Builder()
+    b = RuleLog()
     total = None if None in points else sum(points)
     if total is None:
         b.flag("incomplete", f"{points.count(None)} answer(s) missing; no total")
@@ -906,7 +885,7 @@ def score_icsi(items: Sequence[Any], *, settings: Any = None) -> ScoreResult:
     """
     s = resolve(settings)
     values = _validate(ICSI, items, allowed_by_item={4: ICSI_ITEM4_VALUES})
-    b = _Builder()
+    b = RuleLog()
     total = None if None in values else sum(values)
     if total is None:
         b.flag("incomplete", f"{values.count(None)} item(s) missing; no total")
@@ -925,7 +904,7 @@ def score_icpi(items: Sequence[Any], *, settings: Any = None) -> ScoreResult:
     """
     resolve(settings)
     values = _validate(ICPI, items)
-    b = _Builder()
+    b = RuleLog()
     total = None if None in values else sum(values)
     if total is None:
         b.flag("incomplete", f"{values.count(None)} item(s) missing; no total")

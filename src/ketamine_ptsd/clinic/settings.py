@@ -277,3 +277,25 @@ def load_settings(
 def resolve(settings: Settings | Mapping[str, Any] | str | os.PathLike[str] | None) -> Settings:
     """Accept a Settings object, an override (dict or file) or None for the defaults."""
     return settings if isinstance(settings, Settings) else load_settings(settings)
+
+
+class RuleLog:
+    """Collects flags, notes and the thresholds (with their citations) a result used."""
+
+    def __init__(self) -> None:
+        self.flags: list[str] = []
+        self.notes: list[str] = []
+        self.thresholds: dict[str, str] = {}
+
+    def flag(self, code: str, text: str) -> None:
+        self.flags.append(code)
+        self.notes.append(f"{code}: {text}")
+
+    def use(self, rule: Rule) -> Rule:
+        self.thresholds[rule.key] = rule.citation
+        return rule
+
+    def common(self) -> dict[str, Any]:
+        """The flags, notes and thresholds as keyword arguments of a result."""
+        return {"flags": tuple(self.flags), "notes": tuple(self.notes),
+                "thresholds": dict(self.thresholds)}
