@@ -202,15 +202,14 @@ def alert_rates_command(
 @app.command()
 def validate(
     as_json: bool = typer.Option(False, "--json", help="print the results as a JSON list"),
-    docs: Optional[Path] = typer.Option(Path("docs/validation.md"), help="write the validation report here "
-                                        "(empty to skip)"),
+    docs: str = typer.Option("docs/validation.md", help="write the validation report here (empty to skip)"),
 ):
     """Run every literature target and show simulated value, band and pass/fail."""
-    from .calibration.validation import run_validation, write_validation_report
+    from .calibration.validation import format_value, run_validation, write_validation_report
 
     results = run_validation()
-    if docs and str(docs):
-        write_validation_report(results, docs)
+    if docs:
+        write_validation_report(results, Path(docs))
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:
@@ -219,7 +218,8 @@ def validate(
             table.add_column(col)
         for r in results:
             colour = {"pass": "green", "fail": "red"}.get(r.status, "yellow")
-            table.add_row(r.id, f"[{colour}]{r.status}[/]", _fmt(r.simulated), _fmt(r.low), _fmt(r.high))
+            cells = (format_value(v, "-") for v in (r.simulated, r.low, r.high))
+            table.add_row(r.id, f"[{colour}]{r.status}[/]", *cells)
         console.print(table)
         counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "not_modelled")}
         console.print(f"{counts['pass']} pass, {counts['fail']} fail, {counts['not_modelled']} not modelled")
@@ -253,14 +253,6 @@ def calibrate(
     write_table(table, out)
     console.print_json(data=summary)
     console.print(f"wrote {out}")
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
 
 
 app.add_typer(clinic_app, name="clinic", help="Clinic toolkit: instruments, screening, dose plans, "

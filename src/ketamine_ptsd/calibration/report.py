@@ -19,6 +19,7 @@ from ..population import Population  # noqa: E402
 from ..simulation import simulate  # noqa: E402
 from ..units import KETAMINE_G_PER_MOL, NORKETAMINE_G_PER_MOL  # noqa: E402
 from .scenarios import FEDER2021_DAYS, Settings, midazolam_regimen  # noqa: E402
+from .validation import format_value  # noqa: E402
 
 DATA = "data"
 
@@ -153,14 +154,6 @@ def response_figures(folder: Path, params=None, settings: Settings = Settings(n_
     return figs
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
 def validation_markdown(results, docs_folder: Path) -> str:
     """The Markdown text of ``docs/validation.md`` (figures written beside it)."""
     folder = Path(docs_folder) / "validation"
@@ -180,8 +173,8 @@ def validation_markdown(results, docs_folder: Path) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(f"| `{r.id}` | {r.status} | {_fmt(r.simulated)} | {_fmt(r.low)} | {_fmt(r.high)} | "
-                     f"{_fmt(r.value)} | {r.definition} |")
+        cells = " | ".join(format_value(v) for v in (r.simulated, r.low, r.high, r.value))
+        lines.append(f"| `{r.id}` | {r.status} | {cells} | {r.definition} |")
     lines += ["", "## Sources", ""]
     seen = set()
     for r in results:

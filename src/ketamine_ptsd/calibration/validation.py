@@ -55,6 +55,15 @@ class TargetResult:
         return asdict(self)
 
 
+def format_value(value, missing: str = "") -> str:
+    """A simulated value or band edge as shown in tables (4 significant digits)."""
+    if value is None:
+        return missing
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def load_targets() -> list[dict]:
     """The project's copy of the targets (``calibration/targets.toml``)."""
     text = resources.files(__package__).joinpath("targets.toml").read_text(encoding="utf-8")
