@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/ketamine-ptsd simulate
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
