@@ -1,0 +1,153 @@
+"""Backup and restore of the clinic records as one portable JSON file.
+
+The same file serves SQLite and PostgreSQL (a clinic can move from one to the other). A
+backup is a consistent snapshot (one transaction: SQLite's write lock, PostgreSQL's
+repeatable read) of every table, with the schema revision it was taken at. A restore goes
+into an empty database only, so it can never overwrite records: in one transaction it
+creates the schema at the backup's revision, inserts every row, upgrades to the newest
+revision and logs the restore in the audit trail; any error leaves the database empty.
+The file is written to a temporary name, flushed to disk and then renamed, so an
+interrupted backup never leaves a truncated file under the chosen name.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Engine, MetaData, func, insert, select, text
+from sqlalchemy import types as sqltypes
+
+from ketamine_ptsd.errors import InputError
+
+from .migrate import is_empty, migration_transaction, revisions, upgrade_on
+from .models import AuditEntry, utcnow
+
+FORMAT = "ketamine-ptsd records backup"
+FORMAT_VERSION = 1
+_VERSION_TABLE = "alembic_version"
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def _decode(column_type: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(column_type, sqltypes.DateTime):
+        return dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+    if isinstance(column_type, sqltypes.Date):
+        return dt.date.fromisoformat(value)
+    if isinstance(column_type, sqltypes.LargeBinary):
+        return base64.b64decode(value)
+    return value
+
+
+def _tables(connection: Connection) -> MetaData:
+    meta = MetaData()
+    meta.reflect(connection)
+    return meta
+
+
+def backup(engine: Engine, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write every table to ``path`` (JSON); returns the revision and row counts."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise InputError("FILE", f"no folder {target.parent}", "a path in an existing folder")
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            revision = MigrationContext.configure(connection).get_current_revision()
+            if revision is None:
+                raise InputError("--db", "the database holds no records schema", "a ketamine-ptsd records database")
+            meta = _tables(connection)
+            tables = {}
+            for table in meta.sorted_tables:
+                if table.name == _VERSION_TABLE:
+                    continue
+                rows = connection.execute(select(table).order_by(*table.primary_key.columns)).mappings()
+                tables[table.name] = [{k: _encode(v) for k, v in row.items()} for row in rows]
+    document = {"format": FORMAT, "format_version": FORMAT_VERSION, "revision": revision,
+                "taken_at": utcnow().isoformat(), "tables": tables}
+    temporary = target.with_name(f".{target.name}.partial")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, ensure_ascii=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    return {"revision": revision, "rows": {name: len(rows) for name, rows in tables.items()}}
+
+
+def read_backup(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a backup file (InputError naming what is wrong)."""
+    source = Path(path)
+    try:
+        document = json.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError("FILE", f"cannot read {source.name}: {exc.strerror}", "a backup file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError("FILE", f"{source.name} is not JSON ({exc.msg})", "a file written by `db backup`") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise InputError("FILE", f"{source.name} is not a records backup", "a file written by `db backup`")
+    if document.get("format_version") != FORMAT_VERSION:
+        raise InputError("FILE", f"backup format {document.get('format_version')!r}", f"format {FORMAT_VERSION}")
+    if document.get("revision") not in revisions():
+        raise InputError("FILE", f"unknown schema revision {document.get('revision')!r}", ", ".join(revisions()))
+    if not isinstance(document.get("tables"), dict):
+        raise InputError("FILE", "no tables in the backup", "a file written by `db backup`")
+    return document
+
+
+def restore(engine: Engine, path: str | os.PathLike[str], actor: str) -> dict[str, Any]:
+    """Restore a backup into an empty database and upgrade it to the newest revision."""
+    document = read_backup(path)
+    if not is_empty(engine):
+        raise InputError("--db", "the database is not empty; a restore never overwrites records",
+                         "a new SQLite file or an empty PostgreSQL database")
+    counts = {}
+    with migration_transaction(engine) as connection:
+        upgrade_on(connection, document["revision"])
+        meta = _tables(connection)
+        unknown = set(document["tables"]) - set(meta.tables)
+        if unknown:
+            raise InputError("FILE", f"table {sorted(unknown)[0]!r} is not in schema {document['revision']}",
+                             ", ".join(sorted(meta.tables)))
+        for table in meta.sorted_tables:
+            rows = document["tables"].get(table.name, [])
+            if not rows:
+                continue
+            columns = {c.name: c.type for c in table.columns}
+            extra = set().union(*rows) - set(columns)
+            if extra:
+                raise InputError("FILE", f"column {sorted(extra)[0]!r} is not in table {table.name}",
+                                 ", ".join(columns))
+            connection.execute(insert(table), [{k: _decode(columns[k], v) for k, v in row.items()} for row in rows])
+            counts[table.name] = len(rows)
+            if connection.dialect.name == "postgresql" and "id" in columns:
+                # Rows came with their ids; move the id sequence past them.
+                top = connection.scalar(select(func.max(table.c.id)))
+                connection.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :v)"),
+                                   {"t": table.name, "v": top})
+        upgrade_on(connection, "head")
+        connection.execute(insert(AuditEntry.__table__), [{
+            "at": utcnow(), "actor": actor, "action": "restore", "table_name": "*", "record_id": "", "field": "*",
+            "old_value": None,
+            "new_value": json.dumps({"file": Path(path).name, "revision": document["revision"],
+                                     "taken_at": document.get("taken_at"), "rows": counts}),
+        }])
+    return {"revision": document["revision"], "rows": counts}

@@ -1,0 +1,138 @@
+"""From the records to the model and back to dates: a stored patient's personal forecast.
+
+:func:`course_inputs` turns the current course into what the model needs: its sessions as
+a regimen in hours from the first dose (for a forecast, the remaining planned induction
+sessions are assumed given as planned, and listed as such); PCL-5, CAPS-5 and MADRS totals
+(with DSM-5 clusters) as observations at hours from the first dose; weight, age at the
+first dose and the latest pre-dose scores as covariates. :func:`forecast_patient` runs
+:func:`ketamine_ptsd.calibration.individual.forecast` on them, turns its days from the
+first dose into calendar dates, stores the result, and moves the maintenance booking when
+the course books maintenance by forecast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
+from ketamine_ptsd.clinic.course import course_regimen, day_to_date
+from ketamine_ptsd.dosing import Regimen
+from ketamine_ptsd.errors import InputError
+
+from .models import Course, Patient
+from .records import Records
+
+FORECAST_INSTRUMENTS = ("pcl5", "caps5", "madrs")
+#: Assessments this many days before the first dose still count as the baseline: the PCL-5
+#: and CAPS-5 (past-month versions) ask about the past month (NCPTSD).
+BASELINE_LOOKBACK_DAYS = 31.0
+DEFAULT_HORIZON_DAYS = 84.0
+_CLUSTER_COVARIATES = {"pcl5": ("pcl5_b", "pcl5_c", "pcl5_d", "pcl5_e"),
+                       "caps5": ("caps5_b", "caps5_c", "caps5_d", "caps5_e")}
+
+
+@dataclass(frozen=True)
+class CourseInputs:
+    """The current course of one patient in the model's terms (hours from ``first_dose``)."""
+
+    patient: Patient
+    course: Course
+    regimen: Regimen
+    first_dose: dt.datetime
+    observations: list
+    covariates: dict[str, float]
+    planned_dates: list[str]
+    weight_kg: float | None
+
+
+def course_inputs(records: Records, patient_id: Any, include_planned: bool) -> CourseInputs:
+    """Regimen, observations and covariates of the patient's current course.
+
+    ``include_planned`` adds the planned induction sessions not yet given (from now on).
+    """
+    from ketamine_ptsd.calibration.individual import Observation
+
+    patient = records.patient(patient_id)
+    course, sessions, _ = records.course_state(patient.id)
+    if not sessions:
+        raise InputError("PATIENT_ID", "no dosing session recorded in the current course",
+                         "record one with `ketamine-ptsd session record`")
+    plan = records.plan_of(course) if include_planned else None
+    regimen, origin = course_regimen(sessions, plan, records.now())
+    last_given = max(s.started_at for s in sessions)
+    planned = (origin + dt.timedelta(hours=d.time_h) for d in regimen.doses)
+    planned_dates = sorted({t.astimezone().date().isoformat() for t in planned if t > last_given})
+
+    weight = next((s.weight_kg for s in reversed(sessions) if s.weight_kg is not None), patient.weight_kg)
+    covariates: dict[str, float] = {}
+    if weight is not None:
+        covariates["weight_kg"] = float(weight)
+    if patient.birth_date is not None:
+        covariates["age_years"] = (origin.date() - patient.birth_date).days / 365.25
+    observations = []
+    earliest = origin - dt.timedelta(days=BASELINE_LOOKBACK_DAYS)
+    for a in records.assessments(patient.id):
+        if a.instrument not in FORECAST_INSTRUMENTS or a.total is None or a.administered_at < earliest:
+            continue
+        time_h = (a.administered_at - origin).total_seconds() / 3600.0
+        clusters = dict(a.clusters) if a.clusters and None not in a.clusters.values() else None
+        observations.append(Observation(time_h, a.instrument, float(a.total), clusters))
+        if time_h <= 0:
+            if a.instrument == "madrs":
+                covariates["madrs"] = float(a.total)
+            elif clusters is not None:
+                covariates.update(zip(_CLUSTER_COVARIATES[a.instrument], (float(clusters[c]) for c in "BCDE"),
+                                      strict=True))
+    return CourseInputs(patient, course, regimen, origin, observations, covariates, planned_dates,
+                        None if weight is None else float(weight))
+
+
+def _json_ready(value: Any) -> Any:
+    """Plain JSON types (numpy scalars and arrays become numbers and lists)."""
+    def default(obj: Any) -> Any:
+        if hasattr(obj, "tolist"):
+            return obj.tolist()
+        if isinstance(obj, dt.date):
+            return obj.isoformat()
+        raise TypeError(f"cannot store a {type(obj).__name__} in a forecast")
+    return json.loads(json.dumps(value, default=default))
+
+
+def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float = DEFAULT_HORIZON_DAYS,
+                     threshold: Mapping[str, Any] | None = None, save: bool = True) -> dict[str, Any]:
+    """Forecast the patient's PCL-5 (by cluster) and MADRS over ``horizon_days`` from the
+    first dose of the current course; store it and return it as a JSON-ready dict.
+
+    Keys: those of ``Forecast.to_dict()`` (``loss_of_response_day``,
+    ``recommended_maintenance_day``, ``median``, ``band_low``, ``band_high``,
+    ``population``, ``covariate_only``, ``outside_validated_range``, ``fit``) plus
+    ``first_dose_at``, ``loss_of_response_date``, ``recommended_maintenance_date``,
+    ``horizon_days``, ``planned_sessions_assumed``, ``n_observations``, ``booking``,
+    ``notice`` and (when saved) ``forecast_id``.
+    """
+    from ketamine_ptsd.calibration.individual import forecast
+
+    if isinstance(horizon_days, bool) or not isinstance(horizon_days, (int, float)) or not 0 < horizon_days <= 365:
+        raise InputError("--horizon-days", f"{horizon_days!r} is not a horizon", "> 0 and <= 365 days")
+    inputs = course_inputs(records, patient_id, include_planned=True)
+    result = _json_ready(forecast(inputs.regimen, inputs.observations, inputs.covariates,
+                                  horizon_days=float(horizon_days),
+                                  threshold=None if threshold is None else dict(threshold)).to_dict())
+    for key in ("loss_of_response", "recommended_maintenance"):
+        day = result.get(f"{key}_day")
+        result[f"{key}_date"] = None if day is None else day_to_date(inputs.first_dose, day).isoformat()
+    result.update(first_dose_at=inputs.first_dose.isoformat(), horizon_days=float(horizon_days),
+                  planned_sessions_assumed=inputs.planned_dates, n_observations=len(inputs.observations),
+                  notice=NOT_A_MEDICAL_DEVICE, booking=None)
+    course = inputs.course
+    if course.status == "active" and course.maintenance_rule == "forecast":
+        result["booking"] = records.book_maintenance(inputs.patient.id, rule="forecast", forecast=result,
+                                                     first_dose=inputs.first_dose).to_dict()
+    if save:
+        stored = records.save_forecast(inputs.patient.id, result, inputs.first_dose, horizon_days, course.id)
+        result["forecast_id"] = stored.id
+    return result
