@@ -8,7 +8,7 @@ simulated in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.special import ndtri
@@ -44,7 +44,46 @@ def patient_normals(seed: int, ids: np.ndarray, n_dims: int, stream: int = 0) ->
     return ndtri(patient_uniforms(seed, ids, n_dims, stream))
 
 
-STREAM_ETAS, STREAM_COVARIATES, STREAM_PHENOTYPE = 1, 2, 3
+STREAM_ETAS, STREAM_COVARIATES, STREAM_PHENOTYPE, STREAM_SEX = 1, 2, 3, 4
+
+#: Share of women when a population does not say: 23 of 30 participants of Feder et al. 2021
+#: (Am J Psychiatry 178:193), the trial the symptom model is calibrated to.
+FEMALE_FRACTION = 23 / 30
+#: Baseline MADRS at or above which a patient counts as having comorbid depression: the lower
+#: end of "moderate" in the bands of Snaith et al. (0-6 absent, 7-19 mild, 20-34 moderate).
+DEPRESSION_MADRS_AT_LEAST = 20.0
+
+
+@dataclass(frozen=True)
+class CovariateModel:
+    """How the covariates of a virtual population are distributed.
+
+    ``distributions`` maps a covariate of ``params/patient.toml`` to ``(median, cv)``, replacing
+    its typical value (in the covariate's unit) and the coefficient of variation of its
+    log-normal spread; ``fixed`` pins covariates; ``female_fraction`` is the share of women (the
+    model has no sex-specific parameter: sex is recorded for inclusion criteria and subgroups);
+    ``resistant_fraction`` the share with the treatment-resistant phenotype (None: the
+    calibrated value of the model table).
+    """
+
+    distributions: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    fixed: Mapping[str, float] = field(default_factory=dict)
+    female_fraction: float = FEMALE_FRACTION
+    resistant_fraction: float | None = None
+
+    def __post_init__(self):
+        names = patient_table().names
+        for name in list(self.distributions) + list(self.fixed):
+            if name not in names:
+                raise InputError(name, "unknown covariate", ", ".join(names))
+        for name, (median, cv) in self.distributions.items():
+            if not (np.isfinite(median) and median > 0):
+                raise InputError(f"{name}.median", f"must be a positive number, got {median}", "> 0")
+            if not (np.isfinite(cv) and cv >= 0):
+                raise InputError(f"{name}.cv", f"must be a number >= 0, got {cv}", ">= 0")
+        for name, value in (("female_fraction", self.female_fraction), ("resistant_fraction", self.resistant_fraction)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise InputError(name, f"must be a fraction, got {value}", "0 to 1")
 
 
 @dataclass(frozen=True)
@@ -55,6 +94,8 @@ class Population:
     ``etas`` holds standard-normal deviates (N x len(PARAM_NAMES)) for the parameters with
     between-patient variability, or None for typical values. ``multipliers`` scales named
     parameters per patient (for instance a treatment-resistant phenotype).
+    ``resistant_fraction`` is the share of the treatment-resistant phenotype among seeded
+    virtual patients (None: the model table's value).
     """
 
     ids: np.ndarray
@@ -62,6 +103,7 @@ class Population:
     etas: np.ndarray | None = None
     multipliers: Mapping[str, np.ndarray] = field(default_factory=dict)
     seed: int | None = None
+    resistant_fraction: float | None = None
 
     def __post_init__(self):
         ids = np.asarray(self.ids, dtype=np.int64)
@@ -110,8 +152,20 @@ class Population:
         if int(n) < 1:
             raise InputError("n", f"must be at least 1, got {n}", ">= 1")
         ids = np.arange(first_id, first_id + int(n), dtype=np.int64)
-        return cls(ids, sample_covariates(seed, ids, fixed),
-                   patient_normals(seed, ids, len(PARAM_NAMES), STREAM_ETAS), seed=seed)
+        return cls.from_ids(ids, seed, CovariateModel(fixed=fixed))
+
+    @classmethod
+    def from_ids(cls, ids, seed: int, covariate_model: CovariateModel | None = None) -> Population:
+        """The virtual patients with the given ids, covariates drawn from ``covariate_model``.
+
+        Patient ``id`` is the same in any selection of ids, chunk or order (one random stream
+        per patient); ``covariates["female"]`` is 1 for women, 0 for men.
+        """
+        model = covariate_model or CovariateModel()
+        ids = np.asarray(ids, dtype=np.int64)
+        return cls(ids, virtual_covariates(seed, ids, model),
+                   patient_normals(seed, ids, len(PARAM_NAMES), STREAM_ETAS), seed=seed,
+                   resistant_fraction=model.resistant_fraction)
 
     def take(self, index) -> Population:
         """The patients at ``index`` (a slice or an index array)."""
@@ -121,6 +175,7 @@ class Population:
             None if self.etas is None else self.etas[index],
             {k: v[index] for k, v in self.multipliers.items()},
             self.seed,
+            self.resistant_fraction,
         )
 
     def with_multipliers(self, **multipliers) -> Population:
@@ -130,7 +185,7 @@ class Population:
             if name not in PARAM_NAMES:
                 raise InputError(name, "no such parameter", "a name of the parameter tables")
             new[name] = np.broadcast_to(np.asarray(value, dtype=float), self.ids.shape).copy()
-        return Population(self.ids, self.covariates, self.etas, new, self.seed)
+        return Population(self.ids, self.covariates, self.etas, new, self.seed, self.resistant_fraction)
 
     def parameters(self, product: str, model_params: ParameterTable | None = None) -> np.ndarray:
         """Individual parameter matrix (N x len(PARAM_NAMES)) for ``product``'s PK set."""
@@ -159,8 +214,7 @@ class Population:
             out[:, col] = value
         if self.seed is not None and self.etas is not None:
             # Virtual populations include the treatment-resistant phenotype (MODEL.md §4).
-            u = patient_uniforms(self.seed, self.ids, 1, STREAM_PHENOTYPE)[:, 0]
-            resistant = u < lookup["resistant_fraction"].value
+            resistant = self.resistant(model_params)
             out[resistant, PARAM_NAMES.index("response_sensitivity")] *= lookup["resistant_factor"].value
         return out
 
@@ -168,7 +222,9 @@ class Population:
         """Which patients have the treatment-resistant phenotype (boolean per patient)."""
         if self.seed is None or self.etas is None:
             return np.zeros(len(self), dtype=bool)
-        fraction = (model_params or model_table()).value("resistant_fraction")
+        fraction = self.resistant_fraction
+        if fraction is None:
+            fraction = (model_params or model_table()).value("resistant_fraction")
         return patient_uniforms(self.seed, self.ids, 1, STREAM_PHENOTYPE)[:, 0] < fraction
 
 
@@ -183,14 +239,17 @@ COVARIATE_BOUNDS = {
 }
 
 
-def sample_covariates(seed: int, ids: np.ndarray, fixed: Mapping[str, float] | None = None) -> dict:
+def sample_covariates(seed: int, ids: np.ndarray, fixed: Mapping[str, float] | None = None,
+                      distributions: Mapping[str, tuple[float, float]] | None = None) -> dict:
     """Log-normal covariates around the typical patient, clipped to plausible ranges.
 
     The PTSD baselines share one severity factor per patient (clusters correlate), the
-    cluster-specific deviations are smaller.
+    cluster-specific deviations are smaller. ``distributions`` replaces the ``(median, cv)``
+    of named covariates; the random deviates stay those of the patient.
     """
     table = patient_table()
     fixed = dict(fixed or {})
+    distributions = dict(distributions or {})
     unknown = set(fixed) - set(table.names)
     if unknown:
         raise InputError(sorted(unknown)[0], "unknown covariate", ", ".join(table.names))
@@ -201,9 +260,105 @@ def sample_covariates(seed: int, ids: np.ndarray, fixed: Mapping[str, float] | N
         if p.name in fixed:
             cov[p.name] = np.full(ids.shape, float(fixed[p.name]))
             continue
+        if p.name in distributions:
+            median, cv = distributions[p.name]
+            p = replace(p, value=float(median), iiv_cv=float(cv))
         omega = p.omega
         shared = p.name.startswith(("pcl5", "caps5", "iesr"))
         dev = 0.8 * severity + 0.6 * z[:, col] if shared else z[:, col]
         lo, hi = COVARIATE_BOUNDS[p.name]
         cov[p.name] = np.clip(p.value * np.exp(omega * dev), lo, hi)
     return cov
+
+
+def virtual_covariates(seed: int, ids: np.ndarray, model: CovariateModel) -> dict:
+    """The covariates of virtual patients ``ids``: those of ``params/patient.toml`` and
+    ``female`` (1 for women, 0 for men)."""
+    cov = sample_covariates(seed, ids, model.fixed, model.distributions)
+    cov["female"] = (patient_uniforms(seed, ids, 1, STREAM_SEX)[:, 0] < model.female_fraction).astype(float)
+    return cov
+
+
+#: Baseline quantities an inclusion criterion can name: the covariates, sex and the totals.
+SCREENING_NAMES = (*PATIENT_NAMES, "female", "caps5_total", "pcl5_total", "iesr_total", "comorbid_depression")
+
+
+def screening_values(covariates: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The covariates plus the baseline totals (points) and ``comorbid_depression`` (1 when
+    baseline MADRS >= :data:`DEPRESSION_MADRS_AT_LEAST`, else 0)."""
+    values = dict(covariates)
+    values["caps5_total"] = sum(covariates[f"caps5_{c}"] for c in "bcde")
+    values["pcl5_total"] = sum(covariates[f"pcl5_{c}"] for c in "bcde")
+    values["iesr_total"] = covariates["iesr_intrusion"] + covariates["iesr_avoidance"] + covariates["iesr_hyperarousal"]
+    values["comorbid_depression"] = (covariates["madrs"] >= DEPRESSION_MADRS_AT_LEAST).astype(float)
+    return values
+
+
+@dataclass(frozen=True)
+class InclusionCriterion:
+    """Eligible when ``at_least <= value <= at_most`` (either end open when None) for the
+    baseline quantity ``name`` (one of :data:`SCREENING_NAMES`, in its own unit)."""
+
+    name: str
+    at_least: float | None = None
+    at_most: float | None = None
+
+    def __post_init__(self):
+        if self.name not in SCREENING_NAMES:
+            raise InputError(self.name, "not a baseline quantity a criterion can use", ", ".join(SCREENING_NAMES))
+        if self.at_least is None and self.at_most is None:
+            raise InputError(self.name, "a criterion needs at_least, at_most or both", "at_least and/or at_most")
+        if self.at_least is not None and self.at_most is not None and self.at_least > self.at_most:
+            raise InputError(self.name, f"at_least {self.at_least:g} is above at_most {self.at_most:g}",
+                             "at_least <= at_most")
+
+    def eligible(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Boolean per patient."""
+        v = values[self.name]
+        ok = np.ones(v.shape, dtype=bool)
+        if self.at_least is not None:
+            ok &= v >= self.at_least
+        if self.at_most is not None:
+            ok &= v <= self.at_most
+        return ok
+
+
+#: Candidates screened per block, and the most screened per enrolled patient before the
+#: criteria are declared impossible to meet.
+SCREEN_BLOCK = 65_536
+MAX_SCREENED_PER_ENROLLED = 1000
+
+
+def enrol(n: int, seed: int, model: CovariateModel | None = None,
+          criteria: tuple[InclusionCriterion, ...] = (), first_id: int = 1) -> tuple[np.ndarray, int]:
+    """Screen candidates ``first_id, first_id + 1, ...`` as a trial does and enrol the first
+    ``n`` who meet every criterion.
+
+    Returns the enrolled ids (in order of screening) and how many candidates were screened.
+    Each candidate's covariates come from their own random stream, so enrolment is the same
+    however the later simulation is split.
+    """
+    if int(n) < 1:
+        raise InputError("n", f"must be at least 1, got {n}", ">= 1")
+    n = int(n)
+    model = model or CovariateModel()
+    if not criteria:
+        return np.arange(first_id, first_id + n, dtype=np.int64), n
+    found: list[np.ndarray] = []
+    have = screened = 0
+    limit = MAX_SCREENED_PER_ENROLLED * n + SCREEN_BLOCK
+    while have < n:
+        if screened >= limit:
+            names = ", ".join(c.name for c in criteria)
+            raise InputError(names, f"only {have} of {screened} virtual candidates meet the inclusion criteria",
+                             f"criteria that at least 1 in {MAX_SCREENED_PER_ENROLLED} candidates meet")
+        ids = np.arange(first_id + screened, first_id + screened + SCREEN_BLOCK, dtype=np.int64)
+        values = screening_values(virtual_covariates(seed, ids, model))
+        ok = np.ones(ids.size, dtype=bool)
+        for criterion in criteria:
+            ok &= criterion.eligible(values)
+        found.append(ids[ok][: n - have])
+        have += found[-1].size
+        screened += SCREEN_BLOCK
+    enrolled = np.concatenate(found)
+    return enrolled, int(enrolled[-1] - first_id + 1)
