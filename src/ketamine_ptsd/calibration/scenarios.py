@@ -12,18 +12,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dosing import Dose, Regimen, induction_series, single_dose
+from ..dosing import Dose, Regimen, single_dose
 from ..params import ParameterTable, model_table
 from ..population import Population
 from ..simulation import simulate
+from ..trial import (
+    TrialResult,
+    builtin_spec,
+    change_from_baseline,
+    loss_of_response,
+    mean_score,
+    responder_rate,
+    run_trial,
+)
 from ..units import parse_dose
 
 H_PER_DAY = 24.0
-WEEK2_DAY = 14.0
+#: Session days of Feder 2021 (the built-in ``feder2021`` trial), for the validation figure.
 FEDER2021_DAYS = (0, 2, 4, 7, 9, 11)
-RESPONSE_CAPS5 = 0.30
-RESPONSE_MADRS = 0.50
-FOLLOW_UP_DAYS = 120
 
 DEFINITIONS = {
     "pk.iv_cmax": "maximum of plasma ketamine (S + R) on a 1-min grid, typical 70-kg patient",
@@ -41,13 +47,17 @@ DEFINITIONS = {
                             "after the peak",
     "clinical.single_dose_timecourse": "drug effect on PCL-5 total = PCL-5 after a saline session minus PCL-5 "
                                        "after ketamine, typical patient",
-    "clinical.feder2014_single_infusion": "mean IES-R, midazolam minus ketamine, same virtual patients in both arms",
-    "clinical.feder2021_six_infusions": "parallel arms; week 2 = day 14 (3 days after the sixth infusion); "
-                                        "response = CAPS-5 reduction >= 30 %; loss of response = first day the "
-                                        "reduction is below 30 % (Kaplan-Meier median among week-2 responders); "
-                                        "a cluster is improved when its mean between-arm difference is >= 10 % of "
-                                        "its baseline mean",
-    "clinical.depression_single_infusion": "response = MADRS reduction >= 50 %; change = mean MADRS minus baseline",
+    "clinical.feder2014_single_infusion": "built-in trial feder2014 (crossover: the same virtual patients in both "
+                                          "arms); mean IES-R, midazolam minus ketamine",
+    "clinical.feder2021_six_infusions": "built-in trial feder2021: parallel arms randomised in permuted blocks; "
+                                        "CAPS-5 observed with measurement error (SD 4.7 points, Marx 2022); week 2 = "
+                                        "day 14 (3 days after the sixth infusion); response = observed CAPS-5 "
+                                        "reduction >= 30 %; loss of response = first weekly follow-up assessment "
+                                        "with a reduction below 30 % (Kaplan-Meier median among week-2 responders, "
+                                        "days after week 2); a cluster is improved when its mean between-arm "
+                                        "difference is >= 10 % of its baseline mean",
+    "clinical.depression_single_infusion": "built-in trial feder2014, ketamine arm: response = MADRS reduction "
+                                           ">= 50 %; change = mean MADRS minus baseline",
 }
 
 
@@ -165,72 +175,51 @@ def midazolam_regimen(days=(0,)) -> Regimen:
     return Regimen(tuple(Dose(d * H_PER_DAY, 0.045, "iv_infusion", "midazolam", True) for d in days))
 
 
-def _arm(regimen: Regimen, population: Population, times, outputs, params):
-    traj = simulate(regimen, population, times=times, outputs=outputs, model_params=params)
-    return {name: traj[name] for name in outputs}
+def _builtin_trial(name: str, params: ParameterTable, settings: Settings) -> TrialResult:
+    spec = builtin_spec(name).with_overrides(n_per_arm=settings.n_per_arm, seed=settings.seed)
+    return run_trial(spec, model_params=params)
 
 
 def single_infusion_trial_quantities(params: ParameterTable, settings: Settings) -> dict[str, float]:
-    """Feder 2014 (IES-R) and the depression anchors (Han 2016; Murrough 2013): one
-    0.5 mg/kg infusion against midazolam in the same virtual patients."""
-    pop = Population.virtual(settings.n_per_arm, settings.seed)
-    times = np.array([0.0, 24.0, 7 * H_PER_DAY])
-    outputs = ["iesr_total", "madrs"]
-    ket = _arm(single_dose(), pop, times, outputs, params)
-    mdz = _arm(midazolam_regimen(), pop, times, outputs, params)
-    q = {}
-    diff24 = float(mdz["iesr_total"][:, 1].mean() - ket["iesr_total"][:, 1].mean())
-    diff7 = float(mdz["iesr_total"][:, 2].mean() - ket["iesr_total"][:, 2].mean())
-    q["clinical.feder2014_single_infusion.ies_r_difference_24h"] = diff24
-    q["clinical.feder2014_single_infusion.difference_at_7d_fraction_of_24h"] = diff7 / diff24 if diff24 else np.inf
-    base = pop.covariates["madrs"]
-    for arm, values in (("ketamine", ket), ("midazolam", mdz)):
-        change = values["madrs"][:, 1] - base
-        q[f"clinical.depression_single_infusion.madrs_change_24h_{arm}"] = float(change.mean())
-    red = 1.0 - ket["madrs"] / base[:, None]
-    q["clinical.depression_single_infusion.response_24h"] = float((red[:, 1] >= RESPONSE_MADRS).mean())
-    q["clinical.depression_single_infusion.response_7d"] = float((red[:, 2] >= RESPONSE_MADRS).mean())
+    """Feder 2014 (IES-R) and the depression anchors (Han 2016; Murrough 2013): the built-in
+    ``feder2014`` crossover, one 0.5 mg/kg infusion against midazolam in the same patients."""
+    result = _builtin_trial("feder2014", params, settings)
+
+    def difference(day):
+        return mean_score(result, "midazolam", "iesr_total", day) - mean_score(result, "ketamine", "iesr_total", day)
+
+    diff24, diff7 = difference(1), difference(7)
+    q = {
+        "clinical.feder2014_single_infusion.ies_r_difference_24h": diff24,
+        "clinical.feder2014_single_infusion.difference_at_7d_fraction_of_24h": diff7 / diff24 if diff24 else np.inf,
+    }
+    for arm in ("ketamine", "midazolam"):
+        change = float(np.mean(change_from_baseline(result, arm, "madrs", 1)))
+        q[f"clinical.depression_single_infusion.madrs_change_24h_{arm}"] = change
+    q["clinical.depression_single_infusion.response_24h"] = responder_rate(result, "ketamine", "madrs", 1)
+    q["clinical.depression_single_infusion.response_7d"] = responder_rate(result, "ketamine", "madrs", 7)
     return q
 
 
-def km_median(event_day: np.ndarray) -> float:
-    """Kaplan-Meier median of event times with NaN meaning censored at the end of
-    follow-up (all censoring at one time, so the estimate is the plain quantile)."""
-    n = event_day.size
-    if n == 0:
-        return float("nan")
-    observed = np.sort(event_day[~np.isnan(event_day)])
-    k = int(np.ceil(n / 2))
-    return float(observed[k - 1]) if observed.size >= k else float("nan")
-
-
 def feder2021_quantities(params: ParameterTable, settings: Settings) -> dict:
-    """Six infusions against six midazolam sessions over 2 weeks, parallel arms."""
-    n = settings.n_per_arm
-    pop_k = Population.virtual(n, settings.seed, first_id=1)
-    pop_m = Population.virtual(n, settings.seed, first_id=n + 1)
-    times = np.arange(0, (WEEK2_DAY + FOLLOW_UP_DAYS) + 1) * H_PER_DAY
-    outputs = ["caps5_total", "pcl5_b", "pcl5_c", "pcl5_d", "pcl5_e"]
-    ket = _arm(induction_series(FEDER2021_DAYS), pop_k, times, outputs, params)
-    mdz = _arm(midazolam_regimen(FEDER2021_DAYS), pop_m, times, outputs, params)
-    wk2 = int(WEEK2_DAY)
-    q: dict = {}
-    q["clinical.feder2021_six_infusions.caps5_difference_week2"] = float(
-        mdz["caps5_total"][:, wk2].mean() - ket["caps5_total"][:, wk2].mean())
-    red_k = 1.0 - ket["caps5_total"] / ket["caps5_total"][:, :1]
-    red_m = 1.0 - mdz["caps5_total"] / mdz["caps5_total"][:, :1]
-    responders = red_k[:, wk2] >= RESPONSE_CAPS5
-    q["clinical.feder2021_six_infusions.responders_ketamine"] = float(responders.mean())
-    q["clinical.feder2021_six_infusions.responders_midazolam"] = float((red_m[:, wk2] >= RESPONSE_CAPS5).mean())
-    after = red_k[responders, wk2:] < RESPONSE_CAPS5
-    lost = after.any(axis=1)
-    days = np.where(lost, after.argmax(axis=1).astype(float), np.nan)
-    q["clinical.feder2021_six_infusions.median_days_to_loss_of_response"] = km_median(days)
+    """The built-in ``feder2021`` trial: six infusions against six midazolam sessions over
+    two weeks, parallel randomised arms."""
+    result = _builtin_trial("feder2021", params, settings)
+    week2 = result.spec.analysis.day
+
+    def difference(name, day=week2):
+        return mean_score(result, "midazolam", name, day) - mean_score(result, "ketamine", name, day)
+
+    q: dict = {
+        "clinical.feder2021_six_infusions.caps5_difference_week2": difference("caps5_total"),
+        "clinical.feder2021_six_infusions.responders_ketamine": responder_rate(result, "ketamine"),
+        "clinical.feder2021_six_infusions.responders_midazolam": responder_rate(result, "midazolam"),
+        "clinical.feder2021_six_infusions.median_days_to_loss_of_response": loss_of_response(result, "ketamine").median,
+    }
     improved = []
     for cluster in "bcde":
         name = f"pcl5_{cluster}"
-        diff = mdz[name][:, wk2].mean() - ket[name][:, wk2].mean()
-        if diff >= 0.10 * ket[name][:, 0].mean():
+        if difference(name) >= 0.10 * mean_score(result, "ketamine", name, 0):
             improved.append(cluster.upper())
     q["clinical.feder2021_six_infusions.clusters_improved"] = ",".join(improved)
     return q
