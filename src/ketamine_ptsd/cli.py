@@ -11,11 +11,12 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer._click.exceptions import ClickException
 
 from .cli_clinic import app as clinic_app
 from .errors import InputError
@@ -72,26 +73,27 @@ def _root(
     if db:
         os.environ["KETAMINE_PTSD_DB"] = db
     if ctx.invoked_subcommand is None:
-        ctx.invoke(simulate)
+        simulate()
 
 
 @app.command()
 def simulate(
-    drug: DrugOption = typer.Option(DrugOption.racemic, help="racemic ketamine or esketamine"),
-    route: RouteOption = typer.Option(RouteOption.iv_infusion, help="route of administration"),
-    dose: Optional[str] = typer.Option(None, help="dose per session, e.g. 0.5mg/kg or 56mg "
-                                       "(default 0.5mg/kg IV/IM, 56mg intranasal)"),
-    infusion_min: float = typer.Option(40.0, help="infusion length in minutes (iv_infusion)"),
-    days: str = typer.Option("0,2,4,7,9,11", help="dose days, comma-separated (day 0 = first dose)"),
-    therapy_days: str = typer.Option("", help="psychotherapy session days, e.g. 1,3,5 (24 h after a dose)"),
-    horizon_days: float = typer.Option(56.0, help="simulated time in days"),
-    dt_min: float = typer.Option(15.0, help="output interval in minutes"),
-    weight_kg: float = typer.Option(70.0, help="body weight (kg) of the typical patient"),
-    n: Optional[int] = typer.Option(None, help="number of virtual patients with variability "
-                                    "(default: one typical patient)"),
-    seed: int = typer.Option(0, help="random seed for virtual patients"),
-    out: Path = typer.Option(Path("ketamine-ptsd-output"), help="output folder"),
-    format: FormatOption = typer.Option(FormatOption.csv, "--format", help="trajectory file format"),
+    drug: Annotated[DrugOption, typer.Option(help="racemic ketamine or esketamine")] = DrugOption.racemic,
+    route: Annotated[RouteOption, typer.Option(help="route of administration")] = RouteOption.iv_infusion,
+    dose: Annotated[Optional[str], typer.Option(help="dose per session, e.g. 0.5mg/kg or 56mg "
+                                                "(default 0.5mg/kg IV/IM, 56mg intranasal)")] = None,
+    infusion_min: Annotated[float, typer.Option(help="infusion length in minutes (iv_infusion)")] = 40.0,
+    days: Annotated[str, typer.Option(help="dose days, comma-separated (day 0 = first dose)")] = "0,2,4,7,9,11",
+    therapy_days: Annotated[str, typer.Option(help="psychotherapy session days, e.g. 1,3,5 "
+                                                   "(24 h after a dose)")] = "",
+    horizon_days: Annotated[float, typer.Option(help="simulated time in days")] = 56.0,
+    dt_min: Annotated[float, typer.Option(help="output interval in minutes")] = 15.0,
+    weight_kg: Annotated[float, typer.Option(help="body weight (kg) of the typical patient")] = 70.0,
+    n: Annotated[Optional[int], typer.Option(help="number of virtual patients with variability "
+                                             "(default: one typical patient)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed for virtual patients")] = 0,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("ketamine-ptsd-output"),
+    format: Annotated[FormatOption, typer.Option("--format", help="trajectory file format")] = FormatOption.csv,
 ):
     """Simulate a regimen: dose -> concentration -> cascade -> symptoms -> vitals.
 
@@ -262,12 +264,21 @@ app.add_typer(clinic_app, name="clinic", help="Clinic toolkit: instruments, scre
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: turns bad input into one line on stderr and exit code 2."""
     try:
-        app(args=argv, prog_name="ketamine-ptsd")
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        app(args=argv, prog_name="ketamine-ptsd", standalone_mode=False)
     except InputError as exc:
         err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
         return 2
+    except ClickException as exc:
+        # A value the option parser itself rejects (an unknown route, a missing argument):
+        # one line, like every other bad input.
+        err_console.print(f"error: {exc.format_message()}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except typer.Abort:
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
 
 
