@@ -14,6 +14,10 @@ def get_engine(name: str | None = None, **options):
         return NumbaEngine(**options)
     if name == "scipy":
         return ScipyEngine(**options)
+    if name == "jax":
+        from .jax_engine import JaxEngine  # optional extra: imported only when asked for
+
+        return JaxEngine(**options)
     from ..errors import InputError
 
-    raise InputError("engine", f"unknown engine {name!r}", "numba, scipy")
+    raise InputError("engine", f"unknown engine {name!r}", "numba, scipy, jax")
