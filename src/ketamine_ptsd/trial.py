@@ -368,10 +368,14 @@ class TrialSpec(_Section):
         last = float(self.assessment_days()[-1])
         for i in range(len(self.arms)):
             regimen = self.regimen(i)
-            end = max([d.time_h for d in regimen.doses] + [s.time_h for s in regimen.therapy]) / HOURS_PER_DAY
-            if end > last:
-                raise self.error(f"arms[{i}]", f"a session on day {end:g} comes after the last assessment "
-                                 f"(day {last:g})", f"sessions up to day {last:g}")
+            for key, times in (("days", [d.time_h for d in regimen.doses]),
+                               ("therapy_days", [s.time_h for s in regimen.therapy])):
+                end = max(times, default=0.0) / HOURS_PER_DAY
+                if end > last:
+                    if key == "days" and end > max(self.arms[i].days):
+                        key = "maintenance"
+                    raise self.error(f"arms[{i}].{key}", f"a session on day {end:g} comes after the last "
+                                     f"assessment (day {last:g})", f"sessions up to day {last:g}")
         self.covariate_model()
         self.criteria()
         self._check_randomisation()
@@ -502,7 +506,11 @@ def parse_spec(text: str, label: str = "spec") -> TrialSpec:
             raise spec_stub.error(_loc_path(loc), "unknown key", allowed) from None
         if first["type"] == "missing":
             raise spec_stub.error(_loc_path(loc), "required key missing", None) from None
-        raise spec_stub.error(_loc_path(loc), first["msg"], _allowed(first)) from None
+        if first["type"] == "literal_error":
+            raise spec_stub.error(_loc_path(loc), f"unknown value {first['input']!r}", _allowed(first)) from None
+        allowed = _allowed(first)
+        message = f"out of range: {first['input']!r}" if allowed and "ctx" in first else first["msg"]
+        raise spec_stub.error(_loc_path(loc), message, allowed) from None
     spec._label, spec._lines = label, lines
     return spec.check()
 
@@ -559,10 +567,14 @@ def allocation(spec: TrialSpec) -> tuple[list[np.ndarray], int]:
     sizes = spec.arm_sizes()
     seed = spec.trial.seed
     model, criteria = spec.covariate_model(), spec.criteria()
-    if spec.trial.design == "crossover":
-        ids, screened = enrol(sizes[0], seed, model, criteria)
+    crossover = spec.trial.design == "crossover"
+    try:
+        ids, screened = enrol(sizes[0] if crossover else sum(sizes), seed, model, criteria)
+    except InputError as exc:
+        raise spec.error(f"inclusion.{criteria[0].name}" if len(criteria) == 1 else "inclusion",
+                         exc.message, exc.allowed) from None
+    if crossover:
         return [ids] * len(sizes), screened
-    ids, screened = enrol(sum(sizes), seed, model, criteria)
     arm_of = randomisation_list(sizes, seed, spec.randomisation.method, spec.randomisation.block_size)
     return [ids[arm_of == a] for a in range(len(sizes))], screened
 
@@ -843,7 +855,7 @@ def compare(result: TrialResult, arm: str, method: str | None = None) -> Compari
     d = cohen_d(ch_arm, ch_ctl)
     if method == "mmrm":
         estimate = _mmrm(result, arm, control, inst, day, a.alpha)
-        label = "mixed model for repeated measures"
+        label = "MMRM"
     elif spec.trial.design == "crossover":
         estimate = _paired(ch_arm, ch_ctl, a.alpha)
         label = "paired (crossover)"
@@ -852,7 +864,7 @@ def compare(result: TrialResult, arm: str, method: str | None = None) -> Compari
         change = np.concatenate([ch_arm, ch_ctl])
         is_arm = np.concatenate([np.ones(ch_arm.size), np.zeros(ch_ctl.size)])
         estimate = _ancova(change, base, is_arm, a.alpha)
-        label = "ANCOVA (change ~ arm + baseline)"
+        label = "ANCOVA"
     n_arm, n_ctl = int(np.sum(~np.isnan(ch_arm))), int(np.sum(~np.isnan(ch_ctl)))
     return Comparison(*estimate, d, label, n_arm, n_ctl)
 
@@ -993,7 +1005,10 @@ def definitions(spec: TrialSpec) -> dict:
                                            f"reduction below {r.percent_reduction:g} %; censored at the last "
                                            "assessment; null when not reached",
         "difference": f"{a.instrument} change from baseline on day {a.day:g}, arm minus control (points; "
-                      f"negative = more improvement), {a.method}; ci at level {1 - a.alpha:g}",
+                      f"negative = more improvement); ci at level {1 - a.alpha:g}. ANCOVA: change ~ arm + "
+                      "baseline (statsmodels OLS) among patients assessed that day; paired (crossover): mean "
+                      "within-patient difference; MMRM: linear mixed model over all post-baseline visits "
+                      "(visit, arm, visit x arm, baseline; random intercept per patient)",
         "effect_size_d": "Cohen's d of the change from baseline on the analysis day, arm minus control "
                          "(pooled standard deviation)",
     }
