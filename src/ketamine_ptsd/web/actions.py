@@ -1,0 +1,28 @@
+"""Changes the pages and the API share: a request model in, the records' call out.
+
+The records check the clinical limits and write the change with its audit entries in one
+transaction; these functions only translate the request models.
+"""
+
+from __future__ import annotations
+
+from ketamine_ptsd.store import Records
+from ketamine_ptsd.store.models import Assessment, DosingSession
+
+from .schemas import AssessmentRequest, SessionRequest
+
+
+def record_assessment(records: Records, patient_id: int, body: AssessmentRequest) -> Assessment:
+    """Score and store one assessment (administered now unless the request says when)."""
+    options = {} if body.convention is None else {"convention": body.convention}
+    when = body.administered_at or records.now()
+    return records.record_assessment(patient_id, body.instrument, body.answers, when, prorate=body.prorate,
+                                     **options)
+
+
+def record_session(records: Records, patient_id: int, body: SessionRequest) -> DosingSession:
+    """Store a dosing session with the readings and events the request carries."""
+    data = body.model_dump()
+    readings = [{k: v for k, v in r.items() if v is not None} for r in data.pop("readings")]
+    events = [(e["kind"], e["detail"]) for e in data.pop("events")]
+    return records.record_session(patient_id, readings=readings, events=events, **data)

@@ -1,0 +1,192 @@
+"""Who is signed in, and what their role lets them do.
+
+Sign-in checks the password against the argon2 hash in the records
+(:meth:`Records.authenticate`) under the login rate limit. A signed-in session is a random
+id kept in the signed, HttpOnly, SameSite session cookie and registered on the server, so
+signing out really ends it, and it ends by itself after the idle or absolute timeout of
+:class:`~ketamine_ptsd.web.config.WebConfig`. The user's name and role are read once, at
+sign-in.
+
+Roles: ``readonly`` may read everything clinical and run model comparisons (which change
+nothing); ``clinician`` may also record and change; ``admin`` may also manage users and
+read the audit trail. Every route depends on :func:`require` with one permission.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+
+from ketamine_ptsd.store import Records
+from ketamine_ptsd.store.models import AuditEntry, utcnow
+
+READ, WRITE, ADMIN = "read", "write", "admin"
+PERMISSIONS = {"readonly": frozenset({READ}), "clinician": frozenset({READ, WRITE}),
+               "admin": frozenset({READ, WRITE, ADMIN})}
+SESSION_KEY = "sid"
+CSRF_KEY = "csrf"
+
+
+class NotSignedIn(Exception):
+    """The request carries no valid signed-in session."""
+
+
+class Forbidden(Exception):
+    """The signed-in user's role does not allow this."""
+
+    def __init__(self, role: str, permission: str):
+        super().__init__(f"the {role} role may not {permission}")
+        self.role = role
+        self.permission = permission
+
+
+class SignInRefused(Exception):
+    """Wrong name or password, or too many failures (``retry_after_s`` > 0)."""
+
+    def __init__(self, retry_after_s: float = 0.0):
+        super().__init__("too many failed sign-ins" if retry_after_s else "wrong name or password")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class SignedIn:
+    """One signed-in session: the user, and its start and last request (monotonic seconds)."""
+
+    sid: str
+    user_id: int
+    name: str
+    role: str
+    started: float
+    last_seen: float
+
+    def may(self, permission: str) -> bool:
+        """Whether this user's role includes ``permission`` (read, write, admin)."""
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+
+class SessionRegistry:
+    """The signed-in sessions of this server process; thread-safe."""
+
+    def __init__(self, idle_timeout_s: float, absolute_timeout_s: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.idle_timeout_s = idle_timeout_s
+        self.absolute_timeout_s = absolute_timeout_s
+        self.clock = clock
+        self._sessions: dict[str, SignedIn] = {}
+        self._lock = threading.Lock()
+
+    def _alive(self, s: SignedIn, now: float) -> bool:
+        return now - s.last_seen < self.idle_timeout_s and now - s.started < self.absolute_timeout_s
+
+    def open(self, user_id: int, name: str, role: str) -> SignedIn:
+        """Register a new session for the user (and drop expired ones)."""
+        with self._lock:
+            now = self.clock()
+            self._sessions = {k: s for k, s in self._sessions.items() if self._alive(s, now)}
+            session = SignedIn(secrets.token_urlsafe(32), user_id, name, role, now, now)
+            self._sessions[session.sid] = session
+            return session
+
+    def get(self, sid: str | None) -> SignedIn | None:
+        """The live session with this id (its idle clock restarts), else None."""
+        if not sid:
+            return None
+        with self._lock:
+            session = self._sessions.get(sid)
+            now = self.clock()
+            if session is None or not self._alive(session, now):
+                self._sessions.pop(sid, None)
+                return None
+            session.last_seen = now
+            return session
+
+    def close(self, sid: str | None) -> None:
+        """End the session (sign-out)."""
+        with self._lock:
+            self._sessions.pop(sid or "", None)
+
+
+def new_csrf_token(request: Request) -> str:
+    """Give the browser session a fresh CSRF token and return it."""
+    token = secrets.token_urlsafe(32)
+    request.session[CSRF_KEY] = token
+    return token
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (created on first use, e.g. for the sign-in form)."""
+    return request.session.get(CSRF_KEY) or new_csrf_token(request)
+
+
+def _audit(records: Records, action: str, user_id: int) -> None:
+    # Sign-in and sign-out are not row changes, so they are logged here rather than by the
+    # store's flush hook; ``field`` "*" as for whole-record entries.
+    with records.transaction() as session:
+        session.add(AuditEntry(at=utcnow(), actor=records.actor, action=action, table_name="users",
+                               record_id=str(user_id), field="*", old_value=None, new_value=None))
+
+
+def sign_in(request: Request, name: str, password: str) -> SignedIn:
+    """Check the password under the rate limit, open a session, set the cookie's session id
+    and a new CSRF token, and log the sign-in in the audit trail."""
+    state = request.app.state
+    client = request.client.host if request.client else "unknown"
+    keys = (f"name:{name}", f"addr:{client}")
+    wait = state.login_limiter.retry_after(*keys)
+    if wait > 0:
+        raise SignInRefused(wait)
+    user = Records(state.engine, "sign-in", state.settings).authenticate(name, password) if name else None
+    if user is None:
+        state.login_limiter.failed(*keys)
+        raise SignInRefused(state.login_limiter.retry_after(*keys))
+    state.login_limiter.succeeded(keys[0])
+    state.sessions.close(request.session.get(SESSION_KEY))
+    session = state.sessions.open(user.id, user.name, user.role)
+    request.session.clear()
+    request.session[SESSION_KEY] = session.sid
+    new_csrf_token(request)
+    _audit(records_for(request, session), "sign_in", user.id)
+    return session
+
+
+def sign_out(request: Request) -> None:
+    """End the signed-in session (if any) and clear the cookie's contents."""
+    session = request.app.state.sessions.get(request.session.get(SESSION_KEY))
+    request.app.state.sessions.close(request.session.get(SESSION_KEY))
+    request.session.clear()
+    if session is not None:
+        _audit(records_for(request, session), "sign_out", session.user_id)
+
+
+def current_user(request: Request) -> SignedIn | None:
+    """The signed-in session of this request, if any."""
+    return request.app.state.sessions.get(request.session.get(SESSION_KEY))
+
+
+def require(permission: str):
+    """A dependency: the signed-in user, who must have ``permission`` (read, write, admin)."""
+    if permission not in PERMISSIONS["admin"]:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def signed_in_with_permission(request: Request) -> SignedIn:
+        user = current_user(request)
+        if user is None:
+            raise NotSignedIn()
+        if not user.may(permission):
+            raise Forbidden(user.role, permission)
+        return user
+
+    signed_in_with_permission.permission = permission
+    return Depends(signed_in_with_permission)
+
+
+def records_for(request: Request, user: SignedIn) -> Records:
+    """The clinic records service acting as ``user`` (every change is audited under their name)."""
+    state = request.app.state
+    return Records(state.engine, user.name, state.settings, now=state.now)
+

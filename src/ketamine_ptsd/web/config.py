@@ -1,0 +1,63 @@
+"""The web app's security settings: session lifetime, cookie flags and sign-in limits.
+
+Every number has its source; a clinic changes them through :class:`WebConfig` (and the
+``serve`` command's options) rather than in code.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ketamine_ptsd.errors import InputError
+
+SECRET_ENV_VAR = "KETAMINE_PTSD_SECRET_KEY"
+
+#: Signed-in sessions end after this long without a request, seconds. Source: OWASP Session
+#: Management Cheat Sheet, "common idle timeouts ranges are ... 15-30 minutes for low risk
+#: applications"; 30 min lets a clinician stay signed in through a dosing session's readings.
+IDLE_TIMEOUT_S = 30 * 60
+#: ... and after this long in any case, seconds. Source: OWASP Session Management Cheat Sheet,
+#: "common absolute timeouts range between 4 and 8 hours" (one clinic shift).
+ABSOLUTE_TIMEOUT_S = 8 * 3600
+#: Failed sign-ins allowed per account name and per client address within the window. Source:
+#: NIST SP 800-63B section 5.2.2 requires a limit of at most 100 consecutive failures; 5 per
+#: 15 minutes is this project's stricter design choice (OWASP Authentication Cheat Sheet,
+#: "account lockout" example values), so guessing a password online is impractical.
+LOGIN_MAX_FAILURES = 5
+LOGIN_WINDOW_S = 15 * 60
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """Security settings of one app instance.
+
+    ``secret_key`` signs the session cookie (default: ``$KETAMINE_PTSD_SECRET_KEY``, else a
+    random key per process, so a restart signs everybody out). ``same_site`` and
+    ``secure_cookie`` are the cookie's SameSite and Secure flags (Secure needs HTTPS, so it
+    is off for the loopback default). Times are in seconds.
+    """
+
+    secret_key: str = field(default_factory=lambda: os.environ.get(SECRET_ENV_VAR) or secrets.token_urlsafe(32))
+    idle_timeout_s: float = IDLE_TIMEOUT_S
+    absolute_timeout_s: float = ABSOLUTE_TIMEOUT_S
+    login_max_failures: int = LOGIN_MAX_FAILURES
+    login_window_s: float = LOGIN_WINDOW_S
+    same_site: Literal["lax", "strict"] = "lax"
+    secure_cookie: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.secret_key) < 16:
+            raise InputError("secret_key", "shorter than 16 characters", f"16 or more characters (${SECRET_ENV_VAR})")
+        for name in ("idle_timeout_s", "absolute_timeout_s", "login_window_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InputError(name, f"{value!r} is not a positive number of seconds", "> 0 s")
+        if isinstance(self.login_max_failures, bool) or not isinstance(self.login_max_failures, int) \
+                or not 1 <= self.login_max_failures <= 100:
+            raise InputError("login_max_failures", f"{self.login_max_failures!r} is not a limit",
+                             "1-100 (NIST SP 800-63B 5.2.2)")
+        if self.same_site not in ("lax", "strict"):
+            raise InputError("same_site", f"{self.same_site!r} is not a SameSite mode", "lax, strict")

@@ -1,0 +1,172 @@
+"""HTML forms in and out: what each form asks, and its fields turned into the API's
+request models, so a form and a JSON call are checked by the same code.
+
+An empty field means "not given" (``None``). A value the request model refuses becomes an
+:class:`~ketamine_ptsd.errors.InputError` naming the form field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SCORERS, SPECS
+from ketamine_ptsd.clinic.screening import PatientScreeningInput
+from ketamine_ptsd.clinic.settings import Settings
+from ketamine_ptsd.errors import InputError
+
+from .schemas import AssessmentRequest, Protocol, WhatIfRequest
+
+#: Protocol slots on the what-if form.
+WHATIF_SLOTS = 4
+T = typing.TypeVar("T", bound=BaseModel)
+
+
+def as_input_error(exc: ValidationError, prefix: str = "") -> InputError:
+    """The first problem of a pydantic error, as an InputError naming the field."""
+    err = exc.errors()[0]
+    field = prefix + ".".join(str(p) for p in err["loc"]) if err["loc"] else prefix.rstrip(".") or "form"
+    expected = (err.get("ctx") or {}).get("expected")
+    return InputError(field, err["msg"], expected)
+
+
+def validated(model: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
+    """``model`` built from ``data``; a refusal becomes an InputError."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise as_input_error(exc, prefix) from None
+
+
+def given(form: Mapping[str, Any], names: Iterable[str]) -> dict[str, str]:
+    """The non-empty fields among ``names`` (stripped)."""
+    out = {}
+    for name in names:
+        value = form.get(name)
+        if isinstance(value, str) and value.strip():
+            out[name] = value.strip()
+    return out
+
+
+# ---------------------------------------------------------------------------- screening
+
+
+def _choices(annotation: Any) -> tuple[str, ...] | None:
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Literal:
+        return tuple(args)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next((c for a in args if (c := _choices(a))), None)
+    return None
+
+
+def screening_questions() -> list[dict[str, Any]]:
+    """The screening questions in the order of the clinic's checklist, each with its kind:
+    ``yes_no`` (yes / no / not assessed), ``choice``, ``number``, ``bp`` or ``medications``."""
+    questions = []
+    for name, info in PatientScreeningInput.model_fields.items():
+        label = name.replace("_", " ")
+        annotation = info.annotation
+        if name == "bp_readings":
+            kind, choices = "bp", None
+        elif name == "medications":
+            kind, choices = "medications", None
+        elif bool in typing.get_args(annotation):
+            kind, choices = "yes_no", None
+        elif (choices := _choices(annotation)) is not None:
+            kind = "choice"
+        else:
+            kind, choices = "number", None
+        questions.append({"name": name, "label": label, "kind": kind, "choices": choices})
+    return questions
+
+
+def screening_answers(form: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """The screening form as the answers of :func:`ketamine_ptsd.clinic.screening.screen`
+    (unanswered questions left out, so they count as not assessed)."""
+    answers: dict[str, Any] = {}
+    for q in screening_questions():
+        name = q["name"]
+        value = (form.get(name) or "").strip() if isinstance(form.get(name), str) else ""
+        if q["kind"] == "yes_no" and value:
+            answers[name] = {"yes": True, "no": False}.get(value, value)
+        elif q["kind"] == "bp" and value:
+            answers[name] = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        elif q["kind"] == "medications":
+            if form.get("medications_reviewed"):
+                known = set(settings.children("screening.interactions"))
+                answers[name] = [m for m in form.getlist("medications") if m in known] \
+                    if hasattr(form, "getlist") else []
+        elif value:
+            answers[name] = value
+    return answers
+
+
+# ---------------------------------------------------------------------------- instruments
+
+
+def instrument_items(instrument: str) -> list[dict[str, Any]]:
+    """The form fields of an instrument: name, label, allowed values."""
+    spec = SPECS[instrument]
+    if instrument == "cssrs":
+        return [{"name": f"item_{i + 1}", "label": q, "values": (0, 1)} for i, q in enumerate(CSSRS_QUESTIONS)]
+    lo, hi = spec.scale
+    return [{"name": f"item_{i + 1}", "label": f"item {n}", "values": tuple(range(lo, hi + 1))}
+            for i, n in enumerate(spec.numbers)]
+
+
+def assessment_request(form: Mapping[str, Any], instrument: str) -> AssessmentRequest:
+    """An instrument form as an :class:`AssessmentRequest` (blank items are missing)."""
+    if instrument not in SPECS:
+        raise InputError("instrument", f"unknown instrument {instrument!r}", ", ".join(SPECS))
+    answers = []
+    for item in instrument_items(instrument):
+        text = form.get(item["name"])
+        text = text.strip() if isinstance(text, str) else ""
+        try:
+            answers.append(int(text) if text else None)
+        except ValueError:
+            raise InputError(item["label"], f"{text!r} is not a whole number",
+                             f"{min(item['values'])}-{max(item['values'])}") from None
+    data = {"instrument": instrument, "answers": answers, "prorate": bool(form.get("prorate")),
+            **given(form, ("administered_at",))}
+    if instrument == "bprs_pos":
+        data["convention"] = form.get("convention") or None
+    return validated(AssessmentRequest, data)
+
+
+def can_prorate(instrument: str) -> bool:
+    """Whether the instrument's scorer estimates a total with missing items."""
+    return "prorate" in inspect.signature(SCORERS[instrument]).parameters
+
+
+# ---------------------------------------------------------------------------- what-if
+
+
+def _days(text: str, field: str) -> list[float]:
+    try:
+        return [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
+    except ValueError:
+        raise InputError(field, f"cannot read {text!r}", "comma-separated day numbers, e.g. 0,2,4,7,9,11") from None
+
+
+def whatif_request(form: Mapping[str, Any]) -> WhatIfRequest:
+    """The what-if form (protocol slots ``p0_*`` .. ``p3_*``; a slot without days is unused)."""
+    protocols = []
+    for i in range(WHATIF_SLOTS):
+        fields = given(form, [f"p{i}_{k}" for k in ("name", "product", "route", "dose", "infusion_min", "days",
+                                                      "maintenance_every_days", "therapy_hours_after_dose")])
+        if f"p{i}_days" not in fields:
+            continue
+        data = {k.removeprefix(f"p{i}_"): v for k, v in fields.items()}
+        data["induction_days"] = _days(data.pop("days"), f"p{i}_days")
+        protocols.append(validated(Protocol, data, prefix=f"protocol {i + 1} "))
+    if not protocols:
+        raise InputError("protocols", "no protocol with induction days", "1-4 protocols")
+    return validated(WhatIfRequest, {"protocols": [p.model_dump() for p in protocols],
+                                     **given(form, ("horizon_days",))})

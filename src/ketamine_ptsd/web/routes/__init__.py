@@ -1,0 +1,1 @@
+"""The routes: HTML pages (``pages``) and the JSON API under ``/api`` (``api``)."""

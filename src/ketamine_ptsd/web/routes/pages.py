@@ -1,0 +1,377 @@
+"""The HTML pages: sign-in, patient list, patient page, screening, session entry,
+instrument forms, forecast, what-if, regulatory status, users and audit trail.
+
+Forms post to the same operations as the JSON API (``web.actions``, the records, the
+clinic toolkit) through the same request models (``web.forms``); refused input re-shows
+the form with the field and what is allowed (status 422) and stores nothing. HTMX requests
+(``HX-Request``) get the changed fragment only; without JavaScript every form still works
+by a full page load.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SPECS
+from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
+from ketamine_ptsd.clinic.regulatory import PRODUCT_NAMES, PRODUCT_ROUTES, ROUTE_NAMES, as_of, consent_summary
+from ketamine_ptsd.clinic.regulatory import regulatory_status as status_rows
+from ketamine_ptsd.clinic.screening import parse_patient
+from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.store import SESSION_EVENT_KINDS, forecast_patient
+from ketamine_ptsd.store.models import ROLES, SEXES
+
+from .. import forms, queries, whatif
+from ..actions import record_assessment, record_session
+from ..auth import ADMIN, READ, WRITE, SignedIn, SignInRefused, records_for, require, sign_in, sign_out
+from ..charts import whatif_chart
+from ..csrf import check_csrf
+from ..dashboard import patient_overview
+from ..schemas import PatientRequest, ReadingRequest, SessionRequest, UserRequest
+from ..session_entry import add_event, add_reading
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+#: The what-if form starts with these protocols (Feder et al. 2021 induction; the same with
+#: maintenance every 2 weeks, the SPRAVATO maintenance interval; with therapy the day after
+#: each dose, the usual KAP timing).
+WHATIF_DEFAULTS = (
+    {"name": "Feder 2021 induction", "days": "0,2,4,7,9,11"},
+    {"name": "induction + maintenance every 14 d", "days": "0,2,4,7,9,11", "maintenance_every_days": "14"},
+    {"name": "induction + therapy 24 h after each dose", "days": "0,2,4,7,9,11", "therapy_hours_after_dose": "24"},
+)
+
+
+def render(request: Request, user: SignedIn | None, template: str, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    """A page (or fragment) with the user and the request in its context."""
+    return request.app.state.templates.TemplateResponse(request, template, {"user": user, **context},
+                                                        status_code=status_code)
+
+
+def _see(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _existing_patient(records: Any, patient_id: int) -> Any:
+    try:
+        return records.patient(patient_id)
+    except InputError:
+        raise HTTPException(404, "no such patient") from None
+
+
+# ---------------------------------------------------------------------------- sign-in
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(user: SignedIn = require(READ)) -> Response:
+    """The patient list is the start page."""
+    return _see("/patients")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    """The sign-in form (public)."""
+    return render(request, None, "login.html")
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    """Sign in from the form (public; CSRF-protected against login CSRF)."""
+    form = await request.form()
+    name, password = str(form.get("name") or ""), str(form.get("password") or "")
+    try:
+        sign_in(request, name, password)
+    except SignInRefused as exc:
+        if exc.retry_after_s:
+            message = f"Too many failed sign-ins. Try again in {int(exc.retry_after_s / 60) + 1} minute(s)."
+            return render(request, None, "login.html", 429, error=message, name=name)
+        return render(request, None, "login.html", 401, error="Wrong name or password.", name=name)
+    return _see("/patients")
+
+
+@router.post("/logout")
+def logout(request: Request, user: SignedIn = require(READ)) -> Response:
+    """Sign out."""
+    sign_out(request)
+    return _see("/login")
+
+
+# ---------------------------------------------------------------------------- patients
+
+
+@router.get("/patients", response_class=HTMLResponse)
+def patient_list(request: Request, q: Annotated[str, Query(max_length=200)] = "",
+                 user: SignedIn = require(READ)) -> Response:
+    """Patients, with a search by name or record number (live with HTMX)."""
+    patients = queries.search_patients(records_for(request, user), q)
+    template = "_patient_rows.html" if request.headers.get("hx-request") else "patients.html"
+    return render(request, user, template, patients=patients, q=q)
+
+
+@router.get("/patients/new", response_class=HTMLResponse)
+def patient_form(request: Request, user: SignedIn = require(WRITE)) -> Response:
+    """The new-patient form."""
+    return render(request, user, "patient_new.html", sexes=SEXES, values={})
+
+
+@router.post("/patients", response_class=HTMLResponse)
+async def patient_create(request: Request, user: SignedIn = require(WRITE)) -> Response:
+    """Register the patient from the form."""
+    form = await request.form()
+    values = forms.given(form, PatientRequest.model_fields)
+    try:
+        patient = records_for(request, user).add_patient(
+            **forms.validated(PatientRequest, values).model_dump())
+    except InputError as exc:
+        return render(request, user, "patient_new.html", 422, sexes=SEXES, values=values, error=exc)
+    return _see(f"/patients/{patient.id}")
+
+
+@router.get("/patients/{patient_id}", response_class=HTMLResponse)
+def patient_page(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Response:
+    """The patient page: screening, course, chart with forecast, alerts, risk flags."""
+    records = records_for(request, user)
+    _existing_patient(records, patient_id)
+    return render(request, user, "patient.html", o=patient_overview(records, patient_id))
+
+
+# ---------------------------------------------------------------------------- screening
+
+
+def _screening_page(request: Request, user: SignedIn, patient: Any, status: int = 200, **context: Any) -> Response:
+    interactions = request.app.state.settings.children("screening.interactions")
+    return render(request, user, "screening.html", status, patient=patient, questions=forms.screening_questions(),
+                  medications={k: interactions[k]["text"] for k in interactions}, **context)
+
+
+@router.get("/patients/{patient_id}/screen", response_class=HTMLResponse)
+def screening_form(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+    """The screening checklist."""
+    patient = _existing_patient(records_for(request, user), patient_id)
+    return _screening_page(request, user, patient, values={})
+
+
+@router.post("/patients/{patient_id}/screen", response_class=HTMLResponse)
+async def screening_submit(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+    """Screen the patient; the patient page shows the decision with its reasons."""
+    records = records_for(request, user)
+    patient = _existing_patient(records, patient_id)
+    form = await request.form()
+    try:
+        answers = parse_patient(forms.screening_answers(form, records.settings)).model_dump(exclude_unset=True)
+        records.record_screening(patient_id, answers)
+    except InputError as exc:
+        return _screening_page(request, user, patient, 422, values=dict(form), error=exc)
+    return _see(f"/patients/{patient_id}#screening")
+
+
+# ---------------------------------------------------------------------------- sessions
+
+
+def _session_form(request: Request, user: SignedIn, patient: Any, status: int = 200, **context: Any) -> Response:
+    return render(request, user, "session_new.html", status, patient=patient, concomitant=CONCOMITANT,
+                  now=request.app.state.now().astimezone().strftime("%Y-%m-%dT%H:%M"), **context)
+
+
+@router.get("/patients/{patient_id}/sessions/new", response_class=HTMLResponse)
+def session_form(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+    """The form that opens a dosing session."""
+    patient = _existing_patient(records_for(request, user), patient_id)
+    return _session_form(request, user, patient, values={})
+
+
+@router.post("/patients/{patient_id}/sessions", response_class=HTMLResponse)
+async def session_create(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+    """Open the session; readings are then entered on the session page as they are taken."""
+    records = records_for(request, user)
+    patient = _existing_patient(records, patient_id)
+    form = await request.form()
+    values = forms.given(form, ("started_at", "dose", "route", "product", "infusion_min", "weight_kg", "lot", "note"))
+    try:
+        body = forms.validated(SessionRequest, {**values, "concomitant": form.getlist("concomitant")})
+        record = record_session(records, patient_id, body)
+    except InputError as exc:
+        return _session_form(request, user, patient, 422, values=values, error=exc)
+    return _see(f"/sessions/{record.id}")
+
+
+def _session_context(records: Any, session_id: int) -> dict[str, Any]:
+    try:
+        details = records.session_details(session_id)
+    except InputError:
+        raise HTTPException(404, "no such session") from None
+    patient = records.patient(queries.session_patient_id(records, session_id))
+    return {"s": details, "report": (details["monitoring"] or {}).get("report"),
+            "rems": (details["monitoring"] or {}).get("rems_form"), "patient": patient,
+            "labels": LABELS, "event_kinds": SESSION_EVENT_KINDS}
+
+
+@router.get("/sessions/{session_id}", response_class=HTMLResponse)
+def session_page(request: Request, session_id: RecordId, user: SignedIn = require(READ)) -> Response:
+    """Session entry: readings and ratings as they are taken, alerts, discharge readiness and
+    the monitoring form."""
+    return render(request, user, "session.html", **_session_context(records_for(request, user), session_id))
+
+
+async def _session_change(request: Request, user: SignedIn, session_id: int, change: Any) -> Response:
+    records = records_for(request, user)
+    context = _session_context(records, session_id)
+    form = await request.form()
+    error = None
+    try:
+        change(records, form)
+        context = _session_context(records, session_id)
+    except InputError as exc:
+        error = exc
+    if not request.headers.get("hx-request"):
+        if error is None:
+            return _see(f"/sessions/{session_id}")
+        return render(request, user, "session.html", 422, error=error, values=dict(form), **context)
+    return render(request, user, "_monitor.html", 422 if error else 200, error=error,
+                  values=dict(form) if error else {}, **context)
+
+
+@router.post("/sessions/{session_id}/readings", response_class=HTMLResponse)
+async def reading_add(request: Request, session_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+    """Add a reading; the alerts and discharge readiness come back at once."""
+    def change(records: Any, form: Any) -> None:
+        values = forms.given(form, ReadingRequest.model_fields)
+        add_reading(records, session_id, forms.validated(ReadingRequest, values).model_dump())
+
+    return await _session_change(request, user, session_id, change)
+
+
+@router.post("/sessions/{session_id}/events", response_class=HTMLResponse)
+async def event_add(request: Request, session_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+    """Record an event at the session (an adverse event, a misuse signal)."""
+    def change(records: Any, form: Any) -> None:
+        values = forms.given(form, ("kind", "detail"))
+        add_event(records, session_id, values.get("kind", ""), values.get("detail"))
+
+    return await _session_change(request, user, session_id, change)
+
+
+# ---------------------------------------------------------------------------- instruments
+
+
+def _instrument_page(request: Request, user: SignedIn, patient: Any, instrument: str, status: int = 200,
+                     **context: Any) -> Response:
+    return render(request, user, "assessment.html", status, patient=patient, spec=SPECS[instrument],
+                  items=forms.instrument_items(instrument), can_prorate=forms.can_prorate(instrument),
+                  conventions=tuple(BPRS_CONVENTIONS),
+                  now=request.app.state.now().astimezone().strftime("%Y-%m-%dT%H:%M"), **context)
+
+
+@router.get("/patients/{patient_id}/assess/{instrument}", response_class=HTMLResponse)
+def assessment_form(request: Request, patient_id: RecordId, instrument: str,
+                    user: SignedIn = require(WRITE)) -> Response:
+    """An instrument's form (items on the published scale)."""
+    patient = _existing_patient(records_for(request, user), patient_id)
+    if instrument not in SPECS:
+        raise HTTPException(404, "no such instrument")
+    return _instrument_page(request, user, patient, instrument, values={})
+
+
+@router.post("/patients/{patient_id}/assess/{instrument}", response_class=HTMLResponse)
+async def assessment_submit(request: Request, patient_id: RecordId, instrument: str,
+                            user: SignedIn = require(WRITE)) -> Response:
+    """Score and store the answers; an answer off the scale is refused and nothing is stored."""
+    records = records_for(request, user)
+    patient = _existing_patient(records, patient_id)
+    if instrument not in SPECS:
+        raise HTTPException(404, "no such instrument")
+    form = await request.form()
+    try:
+        record_assessment(records, patient_id, forms.assessment_request(form, instrument))
+    except InputError as exc:
+        return _instrument_page(request, user, patient, instrument, 422, values=dict(form), error=exc)
+    return _see(f"/patients/{patient_id}#assessments")
+
+
+# ---------------------------------------------------------------------------- forecast, what-if
+
+
+@router.post("/patients/{patient_id}/forecast", response_class=HTMLResponse)
+def forecast_update(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+    """Compute the personal forecast from the course so far and store it."""
+    records = records_for(request, user)
+    _existing_patient(records, patient_id)
+    try:
+        forecast_patient(records, patient_id)
+    except InputError as exc:
+        return render(request, user, "patient.html", 422, o=patient_overview(records, patient_id),
+                      forecast_error=exc)
+    return _see(f"/patients/{patient_id}#forecast")
+
+
+@router.get("/patients/{patient_id}/whatif", response_class=HTMLResponse)
+def whatif_form(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Response:
+    """Protocols to compare, prefilled with common ones."""
+    records = records_for(request, user)
+    patient = _existing_patient(records, patient_id)
+    values = {f"p{i}_{k}": v for i, p in enumerate(WHATIF_DEFAULTS) for k, v in p.items()}
+    return render(request, user, "whatif.html", patient=patient, values=values, slots=range(forms.WHATIF_SLOTS),
+                  covariates=whatif.patient_covariates(records, patient_id), result=None)
+
+
+@router.post("/patients/{patient_id}/whatif", response_class=HTMLResponse)
+async def whatif_run(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Response:
+    """Simulate the protocols for this patient and compare them (stores nothing)."""
+    records = records_for(request, user)
+    patient = _existing_patient(records, patient_id)
+    form = await request.form()
+    context = {"patient": patient, "values": dict(form), "slots": range(forms.WHATIF_SLOTS),
+               "covariates": whatif.patient_covariates(records, patient_id)}
+    try:
+        result = whatif.compare(records, patient_id, forms.whatif_request(form))
+    except InputError as exc:
+        return render(request, user, "whatif.html", 422, result=None, error=exc, **context)
+    return render(request, user, "whatif.html", result=result, chart=whatif_chart(result), **context)
+
+
+# ---------------------------------------------------------------------------- regulatory, users, audit
+
+
+@router.get("/regulatory", response_class=HTMLResponse)
+def regulatory_page(request: Request, product: Annotated[str, Query(max_length=20)] = "racemic",
+                    route: Annotated[str, Query(max_length=20)] = "", user: SignedIn = require(READ)) -> Response:
+    """Regulatory status and the informed-consent summary for the chosen product and route."""
+    route = route or PRODUCT_ROUTES.get(product, ("",))[0]
+    return render(request, user, "regulatory.html", product=product, route=route, as_of=as_of(),
+                  rows=[r.to_dict() for r in status_rows(product)], consent=consent_summary(product, route),
+                  product_names=PRODUCT_NAMES, product_routes=PRODUCT_ROUTES, route_names=ROUTE_NAMES)
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, user: SignedIn = require(ADMIN)) -> Response:
+    """The users, and the form to add one (admin)."""
+    return render(request, user, "users.html", users=queries.users(records_for(request, user)), roles=ROLES,
+                  values={})
+
+
+@router.post("/users", response_class=HTMLResponse)
+async def user_create(request: Request, user: SignedIn = require(ADMIN)) -> Response:
+    """Add a user (admin)."""
+    records = records_for(request, user)
+    form = await request.form()
+    values = forms.given(form, ("name", "role", "password"))
+    try:
+        body = forms.validated(UserRequest, values)
+        records.add_user(body.name, body.role, body.password)
+    except InputError as exc:
+        values.pop("password", None)
+        return render(request, user, "users.html", 422, users=queries.users(records), roles=ROLES, values=values,
+                      error=exc)
+    return _see("/users")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, table: Annotated[str, Query(max_length=40)] = "",
+               user: SignedIn = require(ADMIN)) -> Response:
+    """The newest entries of the audit trail (admin)."""
+    return render(request, user, "audit.html", entries=queries.audit_entries(records_for(request, user), table or None),
+                  table=table)
