@@ -69,12 +69,16 @@ def _record(j, x, h, y_old, k, out_row, obs, p, out_sel, record_states, ytmp):
         x2 = x * x
         x3 = x2 * x
         x4 = x3 * x
+        # The stage weights at x are the same for every state: computed once, not n times.
+        w0 = DENSE[0, 0] * x + DENSE[0, 1] * x2 + DENSE[0, 2] * x3 + DENSE[0, 3] * x4
+        w2 = DENSE[2, 0] * x + DENSE[2, 1] * x2 + DENSE[2, 2] * x3 + DENSE[2, 3] * x4
+        w3 = DENSE[3, 0] * x + DENSE[3, 1] * x2 + DENSE[3, 2] * x3 + DENSE[3, 3] * x4
+        w4 = DENSE[4, 0] * x + DENSE[4, 1] * x2 + DENSE[4, 2] * x3 + DENSE[4, 3] * x4
+        w5 = DENSE[5, 0] * x + DENSE[5, 1] * x2 + DENSE[5, 2] * x3 + DENSE[5, 3] * x4
+        w6 = DENSE[6, 0] * x + DENSE[6, 1] * x2 + DENSE[6, 2] * x3 + DENSE[6, 3] * x4
         for i in range(n):
-            acc = 0.0
-            for s in range(7):
-                ks = k[s, i]
-                if ks != 0.0:
-                    acc += ks * (DENSE[s, 0] * x + DENSE[s, 1] * x2 + DENSE[s, 2] * x3 + DENSE[s, 3] * x4)
+            # Stage 2 has no weight in the dense output (row 1 of DENSE is zero).
+            acc = k[0, i] * w0 + k[2, i] * w2 + k[3, i] * w3 + k[4, i] * w4 + k[5, i] * w5 + k[6, i] * w6
             ytmp[i] = y_old[i] + h * acc
     if record_states:
         for m in range(out_sel.size):
