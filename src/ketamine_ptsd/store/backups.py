@@ -22,6 +22,7 @@ from typing import Any
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, MetaData, func, insert, select, text
 from sqlalchemy import types as sqltypes
+from sqlalchemy.exc import IntegrityError
 
 from ketamine_ptsd.errors import InputError
 
@@ -136,13 +137,24 @@ def restore(engine: Engine, path: str | os.PathLike[str], actor: str) -> dict[st
             if extra:
                 raise InputError("FILE", f"column {sorted(extra)[0]!r} is not in table {table.name}",
                                  ", ".join(columns))
-            connection.execute(insert(table), [{k: _decode(columns[k], v) for k, v in row.items()} for row in rows])
+            try:
+                connection.execute(insert(table), [{k: _decode(columns[k], v) for k, v in row.items()}
+                                                   for row in rows])
+            except (IntegrityError, ValueError, TypeError) as exc:
+                raise InputError("FILE", f"rows of table {table.name} do not fit the schema "
+                                 f"({type(exc).__name__})", "a file written by `db backup`") from None
             counts[table.name] = len(rows)
             if connection.dialect.name == "postgresql" and "id" in columns:
                 # Rows came with their ids; move the id sequence past them.
                 top = connection.scalar(select(func.max(table.c.id)))
                 connection.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :v)"),
                                    {"t": table.name, "v": top})
+        if connection.dialect.name == "sqlite":
+            # Foreign keys are not enforced during a migration transaction on SQLite; check now.
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise InputError("FILE", f"rows of table {broken[0][0]} refer to records missing from the backup",
+                                 "a file written by `db backup`")
         upgrade_on(connection, "head")
         connection.execute(insert(AuditEntry.__table__), [{
             "at": utcnow(), "actor": actor, "action": "restore", "table_name": "*", "record_id": "", "field": "*",

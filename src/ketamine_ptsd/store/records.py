@@ -65,11 +65,19 @@ SESSION_EVENT_KINDS = (*EVENT_KINDS, "respiratory_depression", "adverse_event")
 _PRORATABLE = ("pcl5", "caps5", "cadss", "madrs", "phq9", "iesr")
 _NO_PATIENT_HINT = "an id listed by `ketamine-ptsd patient list`"
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+#: What a clinic course doses (controls such as midazolam belong to trials, not records).
+PRODUCTS = ("racemic", "esketamine")
 
 
 def default_actor() -> str:
     """The acting user: ``$KETAMINE_PTSD_USER``, else the operating-system user."""
     return os.environ.get(USER_ENV_VAR) or getpass.getuser()
+
+
+def _product(product: str) -> str:
+    if product not in PRODUCTS:
+        raise InputError("--drug", f"unknown product {product!r}", ", ".join(PRODUCTS))
+    return product
 
 
 class Records:
@@ -285,6 +293,7 @@ class Records:
                     infusion_min: float | None, days: Sequence[float], maintenance_rule: str | None,
                     every_days: float | None) -> Course:
         amount, per_kg = parse_dose(dose)
+        _product(product)
         if not isinstance(started_on, dt.date) or isinstance(started_on, dt.datetime):
             raise InputError("--date", f"{started_on!r} is not a date", "YYYY-MM-DD")
         if route != "iv_infusion":
@@ -405,7 +414,7 @@ class Records:
             started_at = self._past("--date", started_at, patient)
             course = self._active_course(session, patient.id)
             route = route or (course.route if course else "iv_infusion")
-            product = product or (course.product if course else "racemic")
+            product = _product(product or (course.product if course else "racemic"))
             if infusion_min is None and course is not None and route == course.route:
                 infusion_min = course.infusion_min
             dose_record = Dose(0.0, amount, route, product, per_kg,
