@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -61,6 +62,17 @@ def _days(text: str, field: str) -> list[float]:
         return [float(x) for x in text.split(",") if x.strip() != ""]
     except ValueError:
         raise InputError(field, f"cannot read {text!r}", "comma-separated day numbers, e.g. 0,2,4,7,9,11") from None
+
+
+@contextmanager
+def _as_flag(field: str, flag: str):
+    """Report a library error about ``field`` under the command-line flag the user typed."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.field != field:
+            raise
+        raise InputError(flag, exc.message, exc.allowed) from None
 
 
 @app.callback(invoke_without_command=True)
@@ -118,13 +130,14 @@ def simulate(
         raise InputError("--infusion-min", f"an infusion needs a positive length, got {infusion_min}", "> 0 minutes")
     if n is not None and n < 1:
         raise InputError("--n", f"must be at least 1, got {n}", ">= 1")
-    dose_days = _days(days, "--days")
-    regimen = induction_series(
-        dose_days, amount, per_kg, route.value, drug.value,
-        infusion_min if route is RouteOption.iv_infusion else None,
-    )
+    with _as_flag("days", "--days"):
+        regimen = induction_series(
+            _days(days, "--days"), amount, per_kg, route.value, drug.value,
+            infusion_min if route is RouteOption.iv_infusion else None,
+        )
     if therapy_days.strip():
-        regimen = with_therapy(regimen, _days(therapy_days, "--therapy-days"))
+        with _as_flag("therapy_days", "--therapy-days"):
+            regimen = with_therapy(regimen, _days(therapy_days, "--therapy-days"))
     times = output_times(horizon_days, dt_min)
     if n is None:
         population = Population.typical(weight_kg=weight_kg)

@@ -226,7 +226,8 @@ def induction_series(
 def with_maintenance(regimen: Regimen, every_days: float, from_day: float, until_day: float,
                      dose: Dose | None = None) -> Regimen:
     """Add maintenance doses every ``every_days`` from ``from_day`` up to ``until_day``
-    (inclusive), each like ``dose`` (default: the regimen's last dose)."""
+    (inclusive), each like ``dose`` (default: the regimen's last dose). A maintenance day that
+    already has a dose in the regimen is not dosed twice."""
     every = _finite_positive(every_days, "every_days")
     start = _finite_positive(from_day, "from_day", allow_zero=True)
     until = _finite_positive(until_day, "until_day", allow_zero=True)
@@ -234,7 +235,9 @@ def with_maintenance(regimen: Regimen, every_days: float, from_day: float, until
     if template is None:
         raise InputError("dose", "no dose to repeat", "a regimen with at least one dose, or a dose")
     n = int(math.floor((until - start) / every + 1e-9)) + 1 if until >= start else 0
-    extra = tuple(replace(template, time_h=(start + i * every) * HOURS_PER_DAY) for i in range(n))
+    taken = {d.time_h for d in regimen.doses}
+    times = ((start + i * every) * HOURS_PER_DAY for i in range(n))
+    extra = tuple(replace(template, time_h=t) for t in times if t not in taken)
     return Regimen(regimen.doses + extra, regimen.therapy, regimen.name)
 
 

@@ -16,6 +16,9 @@ from .population import Population
 from .trajectory import Trajectory
 from .validity import validated_range_warnings
 
+#: Largest result ``simulate`` builds in memory; the machine this project targets has 24 GiB.
+MAX_RESULT_GIB = 8.0
+
 
 def output_times(horizon_days: float, dt_min: float) -> np.ndarray:
     """Output grid from 0 to ``horizon_days`` every ``dt_min`` minutes, in hours."""
@@ -59,6 +62,12 @@ def simulate(
     if unknown:
         raise InputError("outputs", f"unknown variable {unknown[0]!r}", ", ".join(names_all))
     out_sel = np.array([names_all.index(n) for n in names], dtype=np.int64)
+    size_gib = len(population) * times.size * out_sel.size * 8 / 2**30
+    if size_gib > MAX_RESULT_GIB:
+        raise InputError("outputs", f"the result would need {size_gib:.0f} GiB ({len(population)} patients x "
+                         f"{times.size} times x {out_sel.size} variables)",
+                         f"at most {MAX_RESULT_GIB} GiB: fewer patients, variables or output times "
+                         "(for large populations use the trial command, which reduces chunk by chunk)")
     events = model.events(regimen)
     params = population.parameters(regimen.pk_product, model_params)
 
