@@ -113,7 +113,7 @@ class TestAssessments:
 
     def test_import_is_all_or_nothing(self, records, patient):
         before = row_counts(records)
-        with pytest.raises(InputError, match="item 1"):
+        with pytest.raises(InputError, match="response 2 PCL-5 item 1"):
             records.import_assessments(patient.id, [("pcl5", [1] * 20, at(5)), ("pcl5", [9] + [1] * 19, at(6))])
         assert row_counts(records) == before
         stored = records.import_assessments(patient.id, [("pcl5", [1] * 20, at(5)), ("madrs", [2] * 10, at(6))])

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.course import course_regimen, day_to_date
 from ketamine_ptsd.dosing import Regimen
 from ketamine_ptsd.errors import InputError
@@ -30,6 +30,8 @@ FORECAST_INSTRUMENTS = ("pcl5", "caps5", "madrs")
 #: Assessments this many days before the first dose still count as the baseline: the PCL-5
 #: and CAPS-5 (past-month versions) ask about the past month (NCPTSD).
 BASELINE_LOOKBACK_DAYS = 31.0
+#: Forecast horizon: 12 weeks, the span of the post-treatment follow-up in the ketamine PTSD
+#: trials the model is calibrated on (Feder 2021 followed responders to relapse, median 27.5 days).
 DEFAULT_HORIZON_DAYS = 84.0
 _CLUSTER_COVARIATES = {"pcl5": ("pcl5_b", "pcl5_c", "pcl5_d", "pcl5_e"),
                        "caps5": ("caps5_b", "caps5_c", "caps5_d", "caps5_e")}
@@ -102,32 +104,41 @@ def _json_ready(value: Any) -> Any:
     return json.loads(json.dumps(value, default=default))
 
 
-def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float = DEFAULT_HORIZON_DAYS,
-                     threshold: Mapping[str, Any] | None = None, save: bool = True) -> dict[str, Any]:
-    """Forecast the patient's PCL-5 (by cluster) and MADRS over ``horizon_days`` from the
-    first dose of the current course; store it and return it as a JSON-ready dict.
+def default_horizon_days(first_dose: dt.datetime, now: dt.datetime) -> float:
+    """84 days ahead of today, and at least 84 days from the first dose."""
+    elapsed = max(0.0, (now - first_dose).total_seconds() / 86400.0)
+    return float(math.ceil(elapsed) + DEFAULT_HORIZON_DAYS)
 
-    Keys: those of ``Forecast.to_dict()`` (``loss_of_response_day``,
-    ``recommended_maintenance_day``, ``median``, ``band_low``, ``band_high``,
-    ``population``, ``covariate_only``, ``outside_validated_range``, ``fit``) plus
-    ``first_dose_at``, ``loss_of_response_date``, ``recommended_maintenance_date``,
-    ``horizon_days``, ``planned_sessions_assumed``, ``n_observations``, ``booking``,
-    ``notice`` and (when saved) ``forecast_id``.
+
+def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float | None = None,
+                     threshold: Mapping[str, Any] | None = None, save: bool = True,
+                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Forecast the patient's PCL-5 (by cluster), CAPS-5 and MADRS from the first dose of the
+    current course to ``horizon_days`` after it (default :func:`default_horizon_days`); store
+    it and return it as a JSON-ready dict.
+
+    ``threshold`` defines the loss of response (``calibration.individual.loss_rule``);
+    ``progress`` receives the number of courses simulated. Keys: those of
+    ``Forecast.to_dict()`` (``loss_of_response_day``, ``recommended_maintenance_day``,
+    ``median``, ``band_low``, ``band_high``, ``population``, ``covariate_only``,
+    ``outside_validated_range``, ``fit`` ...) plus ``first_dose_at``,
+    ``loss_of_response_date``, ``recommended_maintenance_date``, ``horizon_days``,
+    ``planned_sessions_assumed``, ``n_observations``, ``booking`` and (when saved)
+    ``forecast_id``.
     """
     from ketamine_ptsd.calibration.individual import forecast
 
-    if isinstance(horizon_days, bool) or not isinstance(horizon_days, (int, float)) or not 0 < horizon_days <= 365:
-        raise InputError("--horizon-days", f"{horizon_days!r} is not a horizon", "> 0 and <= 365 days")
     inputs = course_inputs(records, patient_id, include_planned=True)
+    if horizon_days is None:
+        horizon_days = default_horizon_days(inputs.first_dose, records.now())
     result = _json_ready(forecast(inputs.regimen, inputs.observations, inputs.covariates,
-                                  horizon_days=float(horizon_days),
-                                  threshold=None if threshold is None else dict(threshold)).to_dict())
+                                  horizon_days=horizon_days, threshold=threshold, progress=progress).to_dict())
     for key in ("loss_of_response", "recommended_maintenance"):
         day = result.get(f"{key}_day")
         result[f"{key}_date"] = None if day is None else day_to_date(inputs.first_dose, day).isoformat()
     result.update(first_dose_at=inputs.first_dose.isoformat(), horizon_days=float(horizon_days),
                   planned_sessions_assumed=inputs.planned_dates, n_observations=len(inputs.observations),
-                  notice=NOT_A_MEDICAL_DEVICE, booking=None)
+                  booking=None)
     course = inputs.course
     if course.status == "active" and course.maintenance_rule == "forecast":
         result["booking"] = records.book_maintenance(inputs.patient.id, rule="forecast", forecast=result,

@@ -505,6 +505,8 @@ class Records:
             options["prorate"] = prorate
         elif prorate:
             raise InputError("--prorate", f"no proration for {SPECS[instrument].name}", ", ".join(_PRORATABLE))
+        if isinstance(answers, (str, bytes, Mapping)) or not isinstance(answers, Sequence):
+            raise InputError("answers", "not a list of item answers", "a list, one answer per item (None = missing)")
         try:
             result = SCORERS[instrument](list(answers), settings=self.settings, **options)
         except TypeError:
@@ -516,8 +518,11 @@ class Records:
         if duplicate is not None:
             raise InputError("--date", f"a {SPECS[instrument].name} at that time is already recorded",
                              "a different date and time")
+        # The answers as given (validated by the scorer); for DAST-10 the result's items are
+        # points instead (item 3 reversed), so the answers are kept, not the points.
+        given = [None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v) for v in answers]
         record = Assessment(patient_id=patient.id, instrument=instrument, administered_at=when,
-                            items=list(result.items), total=result.total, clusters=dict(result.clusters),
+                            items=given, total=result.total, clusters=dict(result.clusters),
                             prorated=result.prorated, result=result.to_dict(), source=source, created_at=utcnow())
         session.add(record)
         session.flush()
@@ -532,7 +537,10 @@ class Records:
             for i, (instrument, answers, when) in enumerate(responses):
                 if instrument not in SCORERS:
                     raise InputError(f"response {i + 1}", f"unknown instrument {instrument!r}", ", ".join(SCORERS))
-                out.append(self._assessment(session, patient, instrument, answers, when, False, source, {}))
+                try:
+                    out.append(self._assessment(session, patient, instrument, answers, when, False, source, {}))
+                except InputError as exc:
+                    raise InputError(f"response {i + 1} {exc.field}", exc.message, exc.allowed) from None
         return out
 
     def assessments(self, patient_id: Any, instrument: str | None = None) -> list[Assessment]:
