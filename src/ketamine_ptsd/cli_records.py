@@ -1,0 +1,808 @@
+"""The clinic records on the command line: patients, sessions, assessments, courses,
+personal forecasts, exports and the database itself.
+
+Typer apps mounted by ``cli.py``: ``patient``, ``session``, ``assess``, ``course``,
+``export``, ``model`` and ``db``, plus the ``forecast`` command. The database is the one
+named by the global ``--db`` option or ``KETAMINE_PTSD_DB`` (default: SQLite in the user's
+data folder); every change is recorded in the audit trail under ``--user`` (or
+``KETAMINE_PTSD_USER``, or the operating-system user).
+
+Dates are ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM`` in local time (an explicit offset such as
+``+01:00`` is honoured); a date alone means midnight at its start. The model counts hours
+from the first dose of the course; forecasts print both days from the first dose and
+calendar dates. Bad input prints one line, ``error: FIELD: problem (allowed: ...)``, and
+exits with code 2 with nothing written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from ketamine_ptsd.cli_clinic import ALIASES, JSON_HELP, _guarded, _items, read_session_csv
+from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
+from ketamine_ptsd.clinic.course import day_to_date
+from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SPECS
+from ketamine_ptsd.clinic.risk import EVENT_KINDS, assess_course
+from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
+from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.store import backups, migrate
+from ketamine_ptsd.store.database import connect, resolve_url
+from ketamine_ptsd.store.forecasting import course_inputs, forecast_patient
+from ketamine_ptsd.store.models import MAINTENANCE_RULES, SEXES
+from ketamine_ptsd.store.records import SESSION_EVENT_KINDS, Records, default_actor
+
+USER_OPTION = typer.Option(None, "--user", help="who makes the change, for the audit trail "
+                           "(default: $KETAMINE_PTSD_USER, else the operating-system user)")
+DATE_HELP = "YYYY-MM-DD or YYYY-MM-DDTHH:MM, local time"
+
+
+def _app(help_text: str) -> typer.Typer:
+    return typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                       help=help_text)
+
+
+patient_app = _app("Patients: add, update, show, list, screen.")
+session_app = _app("Dosing sessions: record (dose, vital signs, events), show.")
+assess_app = _app("Assessments (PCL-5, CAPS-5, MADRS ...): record, import from FHIR, list.")
+course_app = _app("Treatment courses: start (induction plan), show, book maintenance, close.")
+export_app = _app("Export a patient's records: FHIR R4 bundle or NONMEM-style CSV.")
+model_app = _app("The model in exchange formats.")
+db_app = _app("The records database: status, upgrade, downgrade, backup, restore, audit trail.")
+
+
+def _out() -> Console:
+    # Created per call so output goes to the current stdout (also under test runners).
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _emit(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@contextmanager
+def _records(user: str | None = None) -> Iterator[Records]:
+    with Records.open(actor=user or default_actor()) as records:
+        yield records
+
+
+def parse_when(text: str, field: str = "--date") -> dt.datetime:
+    """``YYYY-MM-DD`` (midnight) or ``YYYY-MM-DDTHH:MM[:SS][+HH:MM]``; local time unless an
+    offset is given. Returns a timezone-aware datetime."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(field, f"{text!r} is not a date", DATE_HELP) from None
+    return value.astimezone() if value.tzinfo is None else value
+
+
+def parse_day(text: str, field: str = "--date") -> dt.date:
+    """A calendar date ``YYYY-MM-DD``."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(field, f"{text!r} is not a date", "YYYY-MM-DD") from None
+
+
+def _number(field: str, text: str | None, allowed: str) -> float | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(field, f"{text!r} is not a number", allowed) from None
+
+
+def _days(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError("--days", f"cannot read {text!r}", "comma-separated day numbers, e.g. 0,2,4,7,9,11") from None
+
+
+def _instrument(text: str) -> str:
+    name = ALIASES.get(text.lower(), text.lower())
+    if name not in SPECS:
+        raise InputError("INSTRUMENT", f"unknown instrument {text!r}", ", ".join(SPECS))
+    return name
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dt.datetime):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# ---------------------------------------------------------------------------
+# patient
+# ---------------------------------------------------------------------------
+
+
+@patient_app.command("add")
+@_guarded
+def patient_add(
+    name: str | None = typer.Option(None, help="name as the clinic writes it"),
+    mrn: str | None = typer.Option(None, help="the clinic's own record number (unique)"),
+    birth_date: str | None = typer.Option(None, help="YYYY-MM-DD"),
+    sex: str = typer.Option("unknown", help=", ".join(SEXES)),
+    weight_kg: str | None = typer.Option(None, help="body weight, kg"),
+    height_cm: str | None = typer.Option(None, help="height, cm"),
+    note: str | None = typer.Option(None, help="free text"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Register a patient and print the new patient's id (only the id, for scripts)."""
+    with _records(user) as records:
+        patient = records.add_patient(
+            name=name, mrn=mrn, sex=sex, note=note,
+            birth_date=None if birth_date is None else parse_day(birth_date, "--birth-date"),
+            weight_kg=_number("--weight-kg", weight_kg, "kg"), height_cm=_number("--height-cm", height_cm, "cm"))
+    typer.echo(patient.id)
+
+
+@patient_app.command("update")
+@_guarded
+def patient_update(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    name: str | None = typer.Option(None),
+    mrn: str | None = typer.Option(None),
+    birth_date: str | None = typer.Option(None, help="YYYY-MM-DD"),
+    sex: str | None = typer.Option(None, help=", ".join(SEXES)),
+    weight_kg: str | None = typer.Option(None, help="kg"),
+    height_cm: str | None = typer.Option(None, help="cm"),
+    note: str | None = typer.Option(None),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Change a patient's details (each change goes to the audit trail with old and new value)."""
+    changes: dict[str, Any] = {k: v for k, v in (("name", name), ("mrn", mrn), ("sex", sex), ("note", note))
+                               if v is not None}
+    if birth_date is not None:
+        changes["birth_date"] = parse_day(birth_date, "--birth-date")
+    if weight_kg is not None:
+        changes["weight_kg"] = _number("--weight-kg", weight_kg, "kg")
+    if height_cm is not None:
+        changes["height_cm"] = _number("--height-cm", height_cm, "cm")
+    if not changes:
+        raise InputError("options", "nothing to change", "--name, --mrn, --birth-date, --sex, --weight-kg, "
+                         "--height-cm or --note")
+    with _records(user) as records:
+        patient = records.update_patient(patient_id, **changes)
+    typer.echo(f"patient {patient.id} updated: {', '.join(sorted(changes))}")
+
+
+@patient_app.command("list")
+@_guarded
+def patient_list(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """List the patients."""
+    with _records() as records:
+        patients = records.patients()
+    if as_json:
+        _emit([p.to_dict() for p in patients])
+        return
+    table = _table(f"{len(patients)} patient(s)", "id", "name", "mrn", "sex", "birth date", "weight kg")
+    for p in patients:
+        table.add_row(str(p.id), _show(p.name), _show(p.mrn), p.sex, _show(p.birth_date), _show(p.weight_kg))
+    _out().print(table)
+
+
+@patient_app.command("show")
+@_guarded
+def patient_show(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Everything about one patient: details, screenings, courses and sessions, assessments,
+    latest forecast."""
+    with _records() as records:
+        data = records.summary(patient_id)
+    if as_json:
+        _emit(data)
+        return
+    out = _out()
+    p = data["patient"]
+    out.print(f"[bold]Patient {p['id']}[/bold] {p['name'] or ''} (mrn {_show(p['mrn'])}), {p['sex']}, born "
+              f"{_show(p['birth_date'])}, {_show(p['weight_kg'])} kg, {_show(p['height_cm'])} cm")
+    for s in data["screenings"]:
+        out.print(f"screening {s['screened_on']}: {s['decision']} ({s['product']})")
+    for c in data["courses"]:
+        unit = "mg/kg" if c["dose_per_kg"] else "mg"
+        out.print(f"course {c['id']} ({c['status']}) from {c['started_on']}: {c['product']} {c['route']} "
+                  f"{c['dose_amount']:g} {unit}; maintenance {_show(c['maintenance_due_on'])}")
+        table = _table("sessions", "id", "when", "dose mg", "route", "lot")
+        for s in c["sessions"]:
+            table.add_row(str(s["id"]), _show(dt.datetime.fromisoformat(s["started_at"])), _show(s["dose_mg"]),
+                          s["route"], _show(s["lot"]))
+        out.print(table)
+    table = _table("assessments", "id", "when", "instrument", "total", "clusters")
+    for a in data["assessments"]:
+        clusters = ", ".join(f"{k} {_show(v)}" for k, v in a["clusters"].items())
+        table.add_row(str(a["id"]), _show(dt.datetime.fromisoformat(a["administered_at"])),
+                      SPECS[a["instrument"]].name, _show(a["total"]), clusters)
+    out.print(table)
+    forecast = data["latest_forecast"]
+    if forecast:
+        r = forecast["result"]
+        out.print(f"latest forecast ({forecast['created_at'][:10]}): loss of response "
+                  f"{_show(r.get('loss_of_response_date'))}, "
+                  f"maintenance {_show(r.get('recommended_maintenance_date'))}")
+
+
+@patient_app.command("screen")
+@_guarded
+def patient_screen(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    patient_file: Path = typer.Argument(..., metavar="PATIENT.toml", help="screening answers (as `clinic screen`)"),
+    date: str | None = typer.Option(None, help="YYYY-MM-DD (default today)"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Screen the patient (clinic screening rules) and keep answers and decision."""
+    import tomllib
+
+    try:
+        answers = tomllib.loads(patient_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError("PATIENT.toml", f"cannot read {patient_file.name}: {exc.strerror}", "a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError("PATIENT.toml", f"not valid TOML ({exc})", "TOML as in examples/") from None
+    with _records(user) as records:
+        screening = records.record_screening(patient_id, answers, None if date is None else parse_day(date))
+    if as_json:
+        _emit(screening.to_dict())
+        return
+    out = _out()
+    out.print(f"screening {screening.id}: [bold]{screening.decision}[/bold] ({screening.product})")
+    for r in screening.result["reasons"]:
+        out.print(f"- {r['severity']}: {r['text']} [{r['source']}; {r['tag']}]")
+    out.print(NOT_A_MEDICAL_DEVICE)
+
+
+# ---------------------------------------------------------------------------
+# session
+# ---------------------------------------------------------------------------
+
+
+def _bp_readings(values: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for i, text in enumerate(values, start=1):
+        try:
+            minute, bp = text.split(":", 1)
+            sbp, dbp = bp.split("/", 1)
+            out.append({"time_min": float(minute), "label": "pre_dose" if float(minute) <= 0 else "",
+                        "sbp": float(sbp), "dbp": float(dbp)})
+        except ValueError:
+            raise InputError(f"--bp {i}", f"cannot read {text!r}", "MINUTES:SBP/DBP, e.g. 0:124/78 or 40:150/90") \
+                from None
+    return out
+
+
+def _events(values: list[str]) -> list[tuple[str, str | None]]:
+    out = []
+    for text in values:
+        kind, _, detail = text.partition(":")
+        out.append((kind.strip(), detail.strip() or None))
+    return out
+
+
+@session_app.command("record")
+@_guarded
+def session_record(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    date: str = typer.Option(..., help=f"start of the dose (infusion start, first device): {DATE_HELP}"),
+    dose: str = typer.Option(..., help="as given, e.g. 0.5mg/kg or 56mg"),
+    route: str | None = typer.Option(None, help="iv_infusion, im, intranasal, sublingual, oral, iv_bolus "
+                                     "(default: the course's)"),
+    drug: str | None = typer.Option(None, help="racemic or esketamine (default: the course's)"),
+    infusion_min: str | None = typer.Option(None, help="infusion length, minutes (IV infusion)"),
+    weight_kg: str | None = typer.Option(None, help="weight at the session, kg (default: the patient's)"),
+    lot: str | None = typer.Option(None, help="lot number"),
+    bp: list[str] = typer.Option([], "--bp", help="a blood pressure, MINUTES:SBP/DBP (minutes from the dose, "
+                                 "<= 0 pre-dose); repeat the option"),
+    readings: Path | None = typer.Option(None, metavar="SESSION.csv", help="all readings, as for `clinic monitor`"),
+    event: list[str] = typer.Option([], "--event", help="KIND[:detail], KIND one of "
+                                    + ", ".join(SESSION_EVENT_KINDS) + "; repeat the option"),
+    concomitant: str = typer.Option("", help="medication classes: benzodiazepine, non_benzo_hypnotic, "
+                                    "psychostimulant, maoi, opioid"),
+    note: str | None = typer.Option(None, help="free text"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Record a dosing session (its dose, vital signs and events) against the active course.
+
+    Without an active course one is started on this date with the default induction plan.
+    Readings are checked by the session monitor; its alerts and discharge readiness are kept.
+    """
+    rows = (read_session_csv(readings) if readings else []) + _bp_readings(bp)
+    with _records(user) as records:
+        record = records.record_session(
+            patient_id, started_at=parse_when(date), dose=dose, route=route, product=drug,
+            infusion_min=_number("--infusion-min", infusion_min, "minutes"),
+            weight_kg=_number("--weight-kg", weight_kg, "kg"), lot=lot, note=note, readings=rows,
+            events=_events(event), concomitant=[c.strip() for c in concomitant.split(",") if c.strip()])
+        details = records.session_details(record.id)
+    if as_json:
+        _emit(details)
+        return
+    out = _out()
+    out.print(f"session {record.id} recorded (course {record.course_id}): {record.dose_mg:g} mg "
+              f"{record.product} {record.route}")
+    monitoring = details["monitoring"]
+    if monitoring:
+        for a in monitoring["report"]["alerts"]:
+            out.print(f"- {a['severity']}: {a['message']}")
+        discharge = monitoring["report"]["discharge"]
+        if discharge["ready"]:
+            out.print(f"discharge criteria met at {discharge['ready_time_min']:g} min")
+        else:
+            out.print("discharge criteria not met by the last reading: " + "; ".join(discharge["unmet"]))
+        out.print(NOT_A_MEDICAL_DEVICE)
+
+
+@session_app.command("show")
+@_guarded
+def session_show(session_id: int = typer.Argument(..., metavar="SESSION_ID")) -> None:
+    """One session with its readings, events and monitoring result (JSON)."""
+    with _records() as records:
+        _emit(records.session_details(session_id))
+
+
+# ---------------------------------------------------------------------------
+# assess
+# ---------------------------------------------------------------------------
+
+
+@assess_app.command("record")
+@_guarded
+def assess_record(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    instrument: str = typer.Argument(..., help=", ".join(SPECS)),
+    answers: str = typer.Argument(..., help="item scores in item order, comma-separated; an empty field is a "
+                                  "missing item (yes/no for cssrs, dast10)"),
+    date: str = typer.Option(..., help=f"when it was administered: {DATE_HELP}"),
+    prorate: bool = typer.Option(False, "--prorate", help="estimate the total when few items are missing"),
+    caps_version: str | None = typer.Option(None, help="CAPS-5 past_month, past_week or worst_month"),
+    bprs_convention: str | None = typer.Option(None, help="BPRS scoring: 0-6 or 1-7"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Score an instrument (clinic scoring rules) and keep the answers and the scores."""
+    name = _instrument(instrument)
+    spec = SPECS[name]
+    values = (_items(answers, "C-SSRS", yes_no=True, names=CSSRS_QUESTIONS) if name == "cssrs"
+              else _items(answers, spec.name, yes_no=name == "dast10"))
+    options: dict[str, Any] = {}
+    if caps_version is not None:
+        options["version"] = caps_version
+    if bprs_convention is not None:
+        options["convention"] = bprs_convention
+    with _records(user) as records:
+        record = records.record_assessment(patient_id, name, values, parse_when(date), prorate=prorate, **options)
+    if as_json:
+        _emit(record.to_dict())
+        return
+    out = _out()
+    clusters = ", ".join(f"{k} {_show(v)}" for k, v in record.clusters.items())
+    out.print(f"assessment {record.id}: {spec.name} total {_show(record.total)}"
+              + (f" ({clusters})" if clusters else ""))
+    for note in record.result.get("notes", []):
+        out.print(f"- {note}")
+    out.print(NOT_A_MEDICAL_DEVICE)
+
+
+@assess_app.command("import")
+@_guarded
+def assess_import(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    file: Path = typer.Argument(..., metavar="FILE.json", help="a FHIR R4 QuestionnaireResponse or a Bundle of them"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Import instrument responses from FHIR R4 (all or none); prints the new assessment ids."""
+    from ketamine_ptsd.interop.fhir import read_questionnaire_response
+
+    try:
+        resource = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError("FILE.json", f"cannot read {file.name}: {exc.strerror}", "a FHIR JSON file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError("FILE.json", f"not JSON ({exc.msg})", "a FHIR R4 QuestionnaireResponse or Bundle") from None
+    if not isinstance(resource, dict):
+        raise InputError("FILE.json", "not a FHIR resource", "a QuestionnaireResponse or Bundle")
+    if resource.get("resourceType") == "Bundle":
+        entries = [e.get("resource") if isinstance(e, dict) else None for e in resource.get("entry") or []]
+        responses = [r for r in entries if isinstance(r, dict) and r.get("resourceType") == "QuestionnaireResponse"]
+    else:
+        responses = [resource]
+    if not responses:
+        raise InputError("FILE.json", "no QuestionnaireResponse in the file", "one or more QuestionnaireResponses")
+    parsed = [read_questionnaire_response(r) for r in responses]
+    with _records(user) as records:
+        stored = records.import_assessments(patient_id, parsed)
+    typer.echo(" ".join(str(a.id) for a in stored))
+
+
+@assess_app.command("list")
+@_guarded
+def assess_list(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    instrument: str | None = typer.Option(None, help="only this instrument"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The patient's assessments in time order."""
+    with _records() as records:
+        rows = records.assessments(patient_id, None if instrument is None else _instrument(instrument))
+    if as_json:
+        _emit([a.to_dict() for a in rows])
+        return
+    table = _table("assessments", "id", "when", "instrument", "total", "clusters", "source")
+    for a in rows:
+        table.add_row(str(a.id), _show(a.administered_at), SPECS[a.instrument].name, _show(a.total),
+                      ", ".join(f"{k} {_show(v)}" for k, v in a.clusters.items()), a.source)
+    _out().print(table)
+
+
+# ---------------------------------------------------------------------------
+# course
+# ---------------------------------------------------------------------------
+
+
+@course_app.command("start")
+@_guarded
+def course_start(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    date: str = typer.Option(..., help="first planned session, YYYY-MM-DD"),
+    dose: str = typer.Option("0.5mg/kg", help="planned dose per session, e.g. 0.5mg/kg or 56mg"),
+    route: str = typer.Option("iv_infusion", help="iv_infusion, im, intranasal, sublingual, oral, iv_bolus"),
+    drug: str = typer.Option("racemic", help="racemic or esketamine"),
+    infusion_min: str | None = typer.Option(None, help="infusion length, minutes (default 40)"),
+    days: str = typer.Option(",".join(f"{d:g}" for d in DEFAULT_INDUCTION_DAYS),
+                             help="induction session days from the start (default Feder 2021)"),
+    maintenance: str | None = typer.Option(None, help="how maintenance is booked: " + " or ".join(MAINTENANCE_RULES)),
+    every_days: str | None = typer.Option(None, help="interval rule: days between maintenance sessions (default 14)"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Start a course with its induction plan; prints the course id."""
+    with _records(user) as records:
+        course = records.start_course(
+            patient_id, started_on=parse_day(date), dose=dose, route=route, product=drug,
+            infusion_min=_number("--infusion-min", infusion_min, "minutes"), days=_days(days),
+            maintenance_rule=maintenance, every_days=_number("--every-days", every_days, "days"))
+    typer.echo(course.id)
+
+
+@course_app.command("show")
+@_guarded
+def course_show(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The induction plan against the sessions given, the maintenance booking, and the
+    long-term risk of the course (exposure, bladder screens, misuse signals)."""
+    with _records() as records:
+        course, sessions, state = records.course_state(patient_id)
+        details = [records.session_details(s.id) for s in sessions]
+        bladder: dict[dt.date, dict[str, Any]] = {}
+        for a in records.assessments(patient_id):
+            if a.instrument in ("icsi", "icpi"):
+                day = a.administered_at.astimezone().date()
+                bladder.setdefault(day, {"date": day})[a.instrument] = a.items
+    course_sessions = [{"date": d["started_at"][:10], "product": d["product"], "dose_mg": d["dose_mg"],
+                        "weight_kg": d["weight_kg"],
+                        "cadss_peak": max((v["cadss"] for v in d["vitals"] if v["cadss"] is not None), default=None)}
+                       for d in details]
+    events = [{"date": d["started_at"][:10], "kind": e["kind"]} for d in details for e in d["events"]
+              if e["kind"] in EVENT_KINDS]
+    risk = assess_course(course_sessions, events=events, bladder=[bladder[d] for d in sorted(bladder)],
+                         settings=records.settings)
+    data = {"course": course.to_dict(), "progress": state.to_dict(), "risk": risk.to_dict(),
+            "notice": NOT_A_MEDICAL_DEVICE}
+    if as_json:
+        _emit(data)
+        return
+    out = _out()
+    out.print(f"[bold]course {course.id}[/bold] ({course.status}) from {course.started_on}: {course.product} "
+              f"{course.route}")
+    table = _table("induction plan", "planned", "status", "given")
+    for v in state.visits:
+        table.add_row(v.planned_on.isoformat(), v.status, _show(v.given_on))
+    out.print(table)
+    if state.extra:
+        out.print("other sessions: " + ", ".join(d.isoformat() for d in state.extra))
+    out.print(f"next induction session: {_show(state.next_due)}; maintenance: {_show(course.maintenance_due_on)}"
+              + (f" ({course.maintenance_reason})" if course.maintenance_reason else ""))
+    for f in risk.flags:
+        out.print(f"- {f.severity}: {f.text} [{f.source}; {f.tag}]")
+    out.print(NOT_A_MEDICAL_DEVICE)
+
+
+@course_app.command("book")
+@_guarded
+def course_book(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    rule: str | None = typer.Option(None, help="interval or forecast (default: the course's rule, else interval)"),
+    every_days: str | None = typer.Option(None, help="interval rule: days between sessions (default: the course's, "
+                                          "else 14)"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Book the next maintenance session by the interval rule or by the latest forecast."""
+    with _records(user) as records:
+        course, _, _ = records.course_state(patient_id)
+        forecast, first_dose = None, None
+        if (rule or course.maintenance_rule) == "forecast":
+            stored = records.latest_forecast(patient_id)
+            if stored is None or stored.course_id != course.id:
+                raise InputError("--rule", "no forecast of the current course",
+                                 "run `ketamine-ptsd forecast PATIENT_ID` first")
+            forecast, first_dose = stored.result, stored.first_dose_at
+        booking = records.book_maintenance(patient_id, rule=rule, every_days=_number("--every-days", every_days,
+                                                                                      "days"),
+                                           forecast=forecast, first_dose=first_dose)
+    if as_json:
+        _emit(booking.to_dict())
+        return
+    _out().print(f"maintenance: {_show(booking.due_on)} ({booking.rule}: {booking.reason})\n{NOT_A_MEDICAL_DEVICE}")
+
+
+@course_app.command("close")
+@_guarded
+def course_close(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    date: str | None = typer.Option(None, help="YYYY-MM-DD (default today)"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Close the patient's active course."""
+    with _records(user) as records:
+        course = records.close_course(patient_id, None if date is None else parse_day(date))
+    typer.echo(f"course {course.id} closed on {course.closed_on}")
+
+
+# ---------------------------------------------------------------------------
+# forecast
+# ---------------------------------------------------------------------------
+
+
+@_guarded
+def forecast(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    horizon_days: str | None = typer.Option(None, help="forecast to this many days from the first dose "
+                                            "(default: 84 days ahead of today, at least 84)"),
+    loss_points: str | None = typer.Option(None, help="response is lost when the improvement from baseline falls "
+                                           "below this many points (default: NCPTSD reliable change, 5 on PCL-5)"),
+    loss_percent: str | None = typer.Option(None, help="... or below this percent reduction from baseline"),
+    loss_instrument: str | None = typer.Option(None, help="pcl5 (default), caps5 or madrs"),
+    save: bool = typer.Option(True, "--save/--no-save", help="keep the forecast in the records"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON: loss_of_response_day, "
+                                 "recommended_maintenance_date, median, band_low, band_high (by instrument and day)"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Personal forecast of PCL-5 (by cluster), CAPS-5 and MADRS from the patient's own doses
+    and scores: median and 80 % band, the day the improvement is lost and a recommended
+    maintenance date, beside the population and covariate-only curves."""
+    from ketamine_ptsd.calibration.individual import N_DRAWS
+
+    threshold: dict[str, Any] = {}
+    if loss_instrument is not None:
+        threshold["instrument"] = _instrument(loss_instrument)
+    if loss_points is not None:
+        threshold["absolute_reduction"] = _number("--loss-points", loss_points, "points")
+    if loss_percent is not None:
+        threshold["percent_reduction"] = _number("--loss-percent", loss_percent, "percent")
+    horizon = _number("--horizon-days", horizon_days, "days")
+    with _records(user) as records, Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("fitting, then simulating plausible courses", total=N_DRAWS)
+        result = forecast_patient(records, patient_id, horizon_days=horizon, threshold=threshold or None,
+                                  save=save, progress=lambda k: bar.advance(task, k))
+    if as_json:
+        _emit(result)
+        return
+    out = _out()
+    out.print(f"first dose {result['first_dose_at'][:16]}; {result['n_observations']} score(s) used; "
+              f"probability of response {result['probability_of_response']:.0%}")
+    if result["planned_sessions_assumed"]:
+        out.print("assumes the planned sessions on " + ", ".join(result["planned_sessions_assumed"]))
+    loss, book = result["loss_of_response_day"], result["recommended_maintenance_day"]
+    out.print(f"loss of response: {result['loss_status']}"
+              + ("" if loss is None else f", day {loss:g} ({result['loss_of_response_date']})"))
+    out.print("recommended maintenance: " + ("-" if book is None else
+                                             f"day {book:g} ({result['recommended_maintenance_date']})"))
+    out.print(f"rule: {result['maintenance_rule']}")
+    first = dt.datetime.fromisoformat(result["first_dose_at"])
+    for instrument in ("pcl5", "madrs"):
+        table = _table(f"{SPECS[instrument].name}: this patient (median, 80 % band) beside the covariate-only and "
+                       "population medians", "day", "date", "patient", "80 % band", "covariate-only", "population")
+        low, high = result["band_low"][instrument], result["band_high"][instrument]
+        prior, population = (result[k]["median"][instrument] for k in ("covariate_only", "population"))
+        for day, value in result["median"][instrument].items():
+            if int(day) % 7:
+                continue
+            table.add_row(day, day_to_date(first, int(day)).isoformat(), f"{value:.1f}",
+                          f"{low[day]:.1f}-{high[day]:.1f}", f"{prior[day]:.1f}", f"{population[day]:.1f}")
+        out.print(table)
+    for warning in result["outside_validated_range"] + result["warnings"]:
+        out.print(f"[yellow]warning:[/] {warning}")
+    out.print(NOT_A_MEDICAL_DEVICE)
+
+
+# ---------------------------------------------------------------------------
+# export, model
+# ---------------------------------------------------------------------------
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+
+
+@export_app.command("fhir")
+@_guarded
+def export_fhir(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    out: Path | None = typer.Option(None, help="write here instead of standard output"),
+) -> None:
+    """A FHIR R4 Bundle: each assessment as a QuestionnaireResponse (LOINC codes where they
+    exist), each vital-sign reading as Observations."""
+    from ketamine_ptsd.interop.fhir import bundle, questionnaire_response, vitals_observations
+
+    with _records() as records:
+        patient = records.patient(patient_id)
+        pid = str(patient.id)
+        # The answers as given (a.items), not the points of a result (DAST-10 reverses item 3).
+        resources = [questionnaire_response({**a.result, "items": a.items}, pid, a.administered_at)
+                     for a in records.assessments(pid)]
+        for s in records.sessions(pid):
+            for v in records.session_details(s.id)["vitals"]:
+                when = s.started_at + dt.timedelta(minutes=v["minutes"])
+                resources += vitals_observations(pid, when, v["sbp"], v["dbp"], v["hr"], v["spo2"])
+    _write(json.dumps(bundle(resources), indent=2, ensure_ascii=False), out)
+
+
+@export_app.command("nonmem")
+@_guarded
+def export_nonmem(
+    patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
+    out: Path | None = typer.Option(None, help="write here instead of standard output"),
+) -> None:
+    """The current course as NONMEM-style CSV (doses and observed scores; TIME in hours from
+    the first dose)."""
+    from ketamine_ptsd.interop.nonmem import course_records
+
+    with _records() as records:
+        inputs = course_inputs(records, patient_id, include_planned=False)
+    if inputs.weight_kg is None:
+        raise InputError("PATIENT_ID", "no weight recorded for the patient", "set it with `patient update --weight-kg`")
+    _write(course_records(inputs.regimen, inputs.observations, inputs.weight_kg, str(inputs.patient.id)), out)
+
+
+@model_app.command("export-sbml")
+@_guarded
+def model_export_sbml(file: Path = typer.Argument(..., metavar="FILE", help="the .xml file to write")) -> None:
+    """The model as SBML (level 3), which libRoadRunner and other SBML tools simulate."""
+    from ketamine_ptsd.interop.sbml import export_sbml
+
+    typer.echo(f"wrote {export_sbml(file)}")
+
+
+# ---------------------------------------------------------------------------
+# db
+# ---------------------------------------------------------------------------
+
+
+def _shown_url() -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(resolve_url()).render_as_string(hide_password=True)
+
+
+@db_app.command("status")
+@_guarded
+def db_status(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Which database is in use, its schema revision and the newest one."""
+    engine = connect()
+    try:
+        data = {"url": _shown_url(), "revision": migrate.current_revision(engine), "head": migrate.head_revision()}
+    finally:
+        engine.dispose()
+    if as_json:
+        _emit(data)
+    else:
+        typer.echo(f"{data['url']}: schema {data['revision'] or 'none'} (newest {data['head']})")
+
+
+@db_app.command("upgrade")
+@_guarded
+def db_upgrade(revision: str = typer.Argument("head", help="target revision (default the newest)")) -> None:
+    """Create or upgrade the schema (take a `db backup` first)."""
+    engine = connect()
+    try:
+        migrate.upgrade(engine, revision)
+        typer.echo(f"{_shown_url()}: schema {migrate.current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@db_app.command("downgrade")
+@_guarded
+def db_downgrade(revision: str = typer.Argument(..., help="target revision (`base` removes every table)")) -> None:
+    """Downgrade the schema (data in tables or columns the older schema lacks is dropped)."""
+    engine = connect()
+    try:
+        migrate.downgrade(engine, revision)
+        typer.echo(f"{_shown_url()}: schema {migrate.current_revision(engine) or 'none'}")
+    finally:
+        engine.dispose()
+
+
+@db_app.command("backup")
+@_guarded
+def db_backup(file: Path = typer.Argument(..., metavar="FILE", help="the backup file to write (JSON)")) -> None:
+    """Write a consistent copy of every record to FILE (portable between SQLite and PostgreSQL)."""
+    engine = connect()
+    try:
+        summary = backups.backup(engine, file)
+    finally:
+        engine.dispose()
+    typer.echo(f"wrote {file}: schema {summary['revision']}, {sum(summary['rows'].values())} rows")
+
+
+@db_app.command("restore")
+@_guarded
+def db_restore(
+    file: Path = typer.Argument(..., metavar="FILE", help="a file written by `db backup`"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Restore FILE into an empty database (never over existing records) and upgrade it."""
+    engine = connect()
+    try:
+        summary = backups.restore(engine, file, user or default_actor())
+    finally:
+        engine.dispose()
+    typer.echo(f"restored {sum(summary['rows'].values())} rows into {_shown_url()}")
+
+
+@db_app.command("audit")
+@_guarded
+def db_audit(
+    table: str | None = typer.Option(None, help="only this table (patients, sessions, assessments ...)"),
+    record: str | None = typer.Option(None, help="only this record id"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The audit trail: who changed what, when, with the old and new value."""
+    with _records() as records:
+        entries = records.audit_trail(table, record)
+    if as_json:
+        _emit([e.to_dict() for e in entries])
+        return
+    view = _table("audit trail", "when", "who", "action", "table", "record", "field", "old", "new")
+    for e in entries:
+        view.add_row(_show(e.at), e.actor, e.action, e.table_name, e.record_id, e.field,
+                     _clip(_show(e.old_value)), _clip(_show(e.new_value)))
+    _out().print(view)
+
