@@ -32,13 +32,14 @@ def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
 
 
 @contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
+def dask_client(workers: int | None = None, scheduler: str | None = None,
+                timeout: str = CONNECT_TIMEOUT) -> Iterator[Any]:
     """A ``dask.distributed.Client`` for the duration of the block, or None (this process).
 
     ``scheduler``: connect to a running cluster (its workers should run one thread each, as
     ``dask worker ADDRESS --nthreads 1`` does: every task runs the compiled solver on one
     thread). ``workers``: start a local cluster of that many single-threaded processes and
-    close it afterwards.
+    close it afterwards. ``timeout`` bounds the wait for a scheduler (a Dask duration, "10s").
     """
     check_cluster_options(workers, scheduler)
     if not workers and not scheduler:
@@ -48,7 +49,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
 
     if scheduler:
         try:
-            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+            client = Client(scheduler, timeout=timeout)
         except OSError as exc:
             raise InputError("--scheduler", f"cannot reach {scheduler}: {exc}", "the address of a running "
                              "dask scheduler") from None
