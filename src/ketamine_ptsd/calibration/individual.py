@@ -1,0 +1,548 @@
+"""Personal forecasts: the population model updated with one patient's own scores.
+
+:func:`forecast` fits the individual parameters that matter for the course of symptoms
+(response sensitivity, cascade sensitivity = spine formation rate, decay of new synapses =
+``labile_tau``, synaptic set-point, expectancy response, depression sensitivity when MADRS
+is scored, and the baseline severities the clinic did not give) by maximum a posteriori,
+with the population model (each parameter's between-patient variability in the parameter
+tables, and the treatment-resistant phenotype as a second prior component) as the prior,
+from the patient's doses and scores. Scores scatter around the model with each
+instrument's standard error of measurement (``individual.toml``).
+
+Uncertainty: the Laplace approximation at each component's mode, corrected by
+sampling-importance-resampling (SIR). Draws come from a multivariate t around the modes
+and from the prior, every other parameter with between-patient variability is drawn from
+the population, and all draws are simulated in one engine call. The weighted draws give
+the forecast PCL-5 (total and by cluster), CAPS-5 and MADRS with a median and an 80 % band,
+the day the improvement is lost and a day to book maintenance; the prior draws alone give
+the covariate-only curve, and a virtual population the population curve.
+
+The fit sees the model only through :class:`CourseModel`, a forward model of
+``calibration.inference`` (``n_parameters()``, ``simulate(parameters, times)``).
+Research and decision-support software, not a medical device.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib import resources
+
+import numpy as np
+
+from ..clinic.instruments import CAPS5, MADRS, PCL5
+from ..clinic.settings import load_settings
+from ..dosing import HOURS_PER_DAY, Regimen
+from ..engine import NumbaEngine
+from ..errors import InputError
+from ..model.layout import PARAM_NAMES, PATIENT_NAMES
+from ..params import model_table, patient_table
+from ..population import Population
+from ..simulation import simulate
+from ..validity import validated_range_warnings
+from .inference import Laplace, Problem, Proposal, effective_sample_size, fit_map, importance_weights
+
+NOTICE = "Research and decision-support software, not a medical device."
+SPECS = {"pcl5": PCL5, "caps5": CAPS5, "madrs": MADRS}
+CLUSTERS = tuple(PCL5.clusters)
+#: Forecast keys and the model outputs they read.
+FORECAST_OUTPUTS = {"pcl5": "pcl5_total", "pcl5_b": "pcl5_b", "pcl5_c": "pcl5_c", "pcl5_d": "pcl5_d",
+                    "pcl5_e": "pcl5_e", "caps5": "caps5_total", "madrs": "madrs"}
+OUTPUTS = tuple(FORECAST_OUTPUTS.values())
+#: Baseline covariates of each instrument.
+BASELINES = {"pcl5": tuple(f"pcl5_{c.lower()}" for c in CLUSTERS),
+             "caps5": tuple(f"caps5_{c.lower()}" for c in CLUSTERS), "madrs": ("madrs",)}
+#: Model parameters fitted to every patient; ``sensitivity_depression`` joins when MADRS is scored.
+FITTED_PARAMETERS = ("response_sensitivity", "spine_formation_rate", "labile_tau", "stable_tau", "set_point",
+                     "expectancy_gain")
+#: Baseline severity levels (log scale factors on the baseline covariates), fitted when not given.
+LEVELS = {"ptsd_severity": ("pcl5", "caps5"), "depression_severity": ("madrs",)}
+ETA_NAMES = PARAM_NAMES + tuple(LEVELS)
+
+# Algorithm settings (not clinical numbers): draws for SIR, of which a quarter from the prior
+# (enough for the covariate-only curve and to bound the weights); the simulation grid for
+# the day of loss (6 h); a virtual population for the population curve.
+N_DRAWS = 512
+PRIOR_SHARE = 0.25
+GRID_H = 6.0
+POPULATION_SIZE = 200
+BAND = (0.1, 0.5, 0.9)
+SMALL_BATCH = 16
+
+
+@cache
+def forecast_table() -> dict:
+    """The packaged ``calibration/individual.toml``."""
+    return tomllib.loads(resources.files(__package__).joinpath("individual.toml").read_text(encoding="utf-8"))
+
+
+def _number(value, field_name: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(field_name, f"not a number: {value!r}", f"{low:g} to {high:g}") from None
+    if not (math.isfinite(number) and low <= number <= high):
+        raise InputError(field_name, f"{number:g} is out of range", f"{low:g} to {high:g}")
+    return number
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One scored instrument: ``time_h`` hours from the first dose (negative = before it),
+    ``instrument`` ``pcl5``, ``caps5`` or ``madrs``, its ``total`` and, for the PCL-5,
+    optionally the DSM-5 cluster sums ``{"B": .., "C": .., "D": .., "E": ..}`` (CAPS-5
+    clusters are accepted, but only its total is used: the model has no CAPS-5 clusters)."""
+
+    time_h: float
+    instrument: str
+    total: float
+    clusters: dict[str, float] | None = None
+
+    def __post_init__(self):
+        if self.instrument not in SPECS:
+            raise InputError("instrument", f"unknown instrument {self.instrument!r}", ", ".join(SPECS))
+        spec = SPECS[self.instrument]
+        object.__setattr__(self, "time_h", _number(self.time_h, "time_h", -24.0 * 365, 24.0 * 3650))
+        object.__setattr__(self, "total", _number(self.total, f"{spec.name} total", 0, spec.max_total))
+        if self.clusters is None:
+            return
+        if not spec.clusters:
+            raise InputError("clusters", f"{spec.name} has no clusters", "omit clusters for this instrument")
+        clusters = {str(k).upper(): v for k, v in dict(self.clusters).items()}
+        if set(clusters) != set(spec.clusters):
+            raise InputError("clusters", f"got {sorted(clusters)}", "all of " + ", ".join(spec.clusters))
+        values = {c: _number(clusters[c], f"{spec.name} cluster {c}", 0, spec.scale[1] * len(items))
+                  for c, items in spec.clusters.items()}
+        if abs(sum(values.values()) - self.total) > 0.5:
+            raise InputError("clusters", f"cluster sums add up to {sum(values.values()):g}, not {self.total:g}",
+                             "clusters that add up to the total")
+        object.__setattr__(self, "clusters", values)
+
+
+def loss_rule(threshold: Mapping | None) -> dict:
+    """The definition of the loss of response: instrument, an absolute or a percent
+    reduction from baseline, and the quantile of the loss day at which to book
+    maintenance. Defaults come from the clinic settings and ``individual.toml``."""
+    allowed = ("instrument", "absolute_reduction", "percent_reduction", "maintenance_quantile")
+    threshold = dict(threshold or {})
+    unknown = sorted(set(threshold) - set(allowed))
+    if unknown:
+        raise InputError(f"threshold.{unknown[0]}", "unknown key", ", ".join(allowed))
+    table = forecast_table()
+    instrument = threshold.get("instrument", "pcl5")
+    if instrument not in SPECS:
+        raise InputError("threshold.instrument", f"unknown instrument {instrument!r}", ", ".join(SPECS))
+    if "absolute_reduction" in threshold and "percent_reduction" in threshold:
+        raise InputError("threshold", "both an absolute and a percent reduction given", "one of the two")
+    rule = load_settings().rule(table["loss_rule"][instrument])
+    source = rule.citation
+    if "absolute_reduction" in threshold or "percent_reduction" in threshold:
+        source = "given by the caller"
+        params = {k: threshold[k] for k in ("absolute_reduction", "percent_reduction") if k in threshold}
+    else:
+        params = dict(rule.params)
+    spec = SPECS[instrument]
+    out = {"instrument": instrument, "source": source}
+    if "absolute_reduction" in params:
+        out["absolute_reduction"] = _number(params["absolute_reduction"], "threshold.absolute_reduction",
+                                            0.5, spec.max_total)
+    else:
+        out["percent_reduction"] = _number(params["percent_reduction"], "threshold.percent_reduction", 1, 100)
+    out["maintenance_quantile"] = _number(threshold.get("maintenance_quantile", table["maintenance"]["quantile"]),
+                                          "threshold.maintenance_quantile", 0.01, 0.5)
+    return out
+
+
+def _baseline_covariates(covariates: Mapping[str, float], observations: Sequence[Observation]) -> tuple[dict, dict]:
+    """The patient's covariates with every baseline filled in, and which instruments' baselines
+    were given. A baseline not given is the typical one; for the PCL-5 its cluster profile
+    is that of the pre-dose scores when there are any (the level is fitted)."""
+    table = patient_table()
+    unknown = sorted(set(covariates) - set(PATIENT_NAMES))
+    if unknown:
+        raise InputError(f"covariates.{unknown[0]}", "unknown covariate", ", ".join(PATIENT_NAMES))
+    filled = {name: float(covariates.get(name, table.value(name))) for name in PATIENT_NAMES}
+    given = {}
+    for instrument, names in BASELINES.items():
+        present = [n for n in names if n in covariates]
+        if present and len(present) != len(names):
+            raise InputError(f"covariates.{names[0]}", f"{SPECS[instrument].name} baseline partly given",
+                             "all of " + ", ".join(names) + " or none")
+        given[instrument] = bool(present)
+    profiles = [o.clusters for o in observations if o.instrument == "pcl5" and o.time_h <= 0 and o.clusters]
+    if not given["pcl5"] and profiles:
+        mean = {c: np.mean([p[c] for p in profiles]) for c in CLUSTERS}
+        total = sum(mean.values())
+        typical_total = sum(table.value(n) for n in BASELINES["pcl5"])
+        if total > 0:
+            for c, name in zip(CLUSTERS, BASELINES["pcl5"]):
+                filled[name] = typical_total * mean[c] / total
+    return filled, given
+
+
+class CourseModel:
+    """One patient's course under a regimen, as a forward model.
+
+    Parameters are standard-normal deviates (etas) of ``fitted`` (names of
+    :data:`ETA_NAMES`: model parameters, whose value is typical x exp(omega x eta), or the
+    severity levels of :data:`LEVELS`, which scale the baselines not given by
+    exp(omega x eta)). Every other eta comes from ``others`` (draws x len(ETA_NAMES); zero,
+    the typical patient, when None); ``resistant`` marks draws with the treatment-resistant
+    phenotype. Outputs are :data:`OUTPUTS`.
+    """
+
+    def __init__(self, regimen: Regimen, covariates: Mapping[str, float], given: Mapping[str, bool],
+                 fitted: Sequence[str], resistant=False, others: np.ndarray | None = None):
+        self.regimen = regimen
+        self.covariates = dict(covariates)
+        self.given = dict(given)
+        self.fitted = tuple(fitted)
+        self.columns = np.array([ETA_NAMES.index(n) for n in self.fitted], dtype=np.int64)
+        self.resistant = np.atleast_1d(np.asarray(resistant, dtype=bool))
+        self.others = np.zeros((1, len(ETA_NAMES))) if others is None else np.atleast_2d(others)
+        table = model_table()
+        self.resistant_factor = table.value("resistant_factor")
+        patient = patient_table()
+        self.level_omega = {"ptsd_severity": patient["pcl5_b"].omega, "depression_severity": patient["madrs"].omega}
+
+    def n_parameters(self) -> int:
+        return len(self.fitted)
+
+    def n_outputs(self) -> int:
+        return len(OUTPUTS)
+
+    def etas(self, parameters: np.ndarray) -> np.ndarray:
+        """Every eta (draws x len(ETA_NAMES)) for a batch of ``parameters``."""
+        parameters = np.atleast_2d(parameters)
+        etas = np.array(np.broadcast_to(self.others, (parameters.shape[0], len(ETA_NAMES))))
+        etas[:, self.columns] = parameters
+        return etas
+
+    def population(self, parameters: np.ndarray) -> Population:
+        """The draws as a :class:`Population` (given covariates, levels applied)."""
+        etas = self.etas(parameters)
+        n = etas.shape[0]
+        covariates = {k: np.full(n, v) for k, v in self.covariates.items()}
+        for level, instruments in LEVELS.items():
+            factor = np.exp(self.level_omega[level] * etas[:, ETA_NAMES.index(level)])
+            for instrument in instruments:
+                if self.given[instrument]:
+                    continue
+                spec = SPECS[instrument]
+                caps = [spec.scale[1] * len(items) for items in spec.clusters.values()] or [spec.max_total]
+                for name, cap in zip(BASELINES[instrument], caps):
+                    covariates[name] = np.minimum(covariates[name] * factor, cap)
+        resistant = np.broadcast_to(self.resistant, (n,))
+        multipliers = {"response_sensitivity": np.where(resistant, self.resistant_factor, 1.0)}
+        return Population(np.arange(1, n + 1), covariates, etas[:, : len(PARAM_NAMES)], multipliers)
+
+    def simulate(self, parameters: np.ndarray, times: np.ndarray, progress=None) -> np.ndarray:
+        """Outputs (draws x T x K) at ``times`` (h; times before the first dose read as 0,
+        where every patient is still at baseline)."""
+        times = np.asarray(times, dtype=float)
+        grid = np.unique(np.maximum(times, 0.0))
+        population = self.population(parameters)
+        # A fit's batch of a few courses gains nothing from threads, and on a busy machine
+        # waiting for a descheduled thread costs more than the work (15 ms against 2 ms).
+        engine = NumbaEngine(threads=1) if len(population) < SMALL_BATCH else None
+        trajectory = simulate(self.regimen, population, engine=engine, times=grid, outputs=OUTPUTS,
+                              progress=progress)
+        return trajectory.values[:, np.searchsorted(grid, np.maximum(times, 0.0))]
+
+
+def _problem(model: CourseModel, observations: Sequence[Observation]) -> Problem:
+    """The patient's scores as data: PCL-5 clusters when scored, else totals."""
+    sd = forecast_table()["residual_sd"]
+    rows = []
+    for obs in observations:
+        if obs.instrument == "pcl5" and obs.clusters:
+            for c in CLUSTERS:
+                rows.append((obs.time_h, OUTPUTS.index(f"pcl5_{c.lower()}"), obs.clusters[c],
+                             sd["pcl5_clusters"][c]))
+        else:
+            rows.append((obs.time_h, OUTPUTS.index(FORECAST_OUTPUTS[obs.instrument]), obs.total,
+                         sd[obs.instrument]["total"]))
+    times = np.unique([max(r[0], 0.0) for r in rows])
+    return Problem(model, times, np.searchsorted(times, [max(r[0], 0.0) for r in rows]),
+                   np.array([r[1] for r in rows], dtype=np.int64), np.array([r[2] for r in rows]),
+                   np.array([r[3] for r in rows]))
+
+
+def _starting_point(model: CourseModel, observations: Sequence[Observation]) -> np.ndarray:
+    """Zero, except the severity levels: those of the pre-dose scores when there are any."""
+    x0 = np.zeros(model.n_parameters())
+    for i, name in enumerate(model.fitted):
+        if name not in LEVELS:
+            continue
+        for instrument in LEVELS[name]:
+            before = [o.total for o in observations if o.instrument == instrument and o.time_h <= 0]
+            typical = sum(model.covariates[n] for n in BASELINES[instrument])
+            if before and typical > 0 and not model.given[instrument]:
+                x0[i] = math.log(max(np.mean(before), 1.0) / typical) / model.level_omega[name]
+                break
+    return x0
+
+
+@lru_cache(maxsize=8)
+def _population_draws(regimen: Regimen, horizon_days: float) -> np.ndarray:
+    """Daily outputs (draws x days x K) of a virtual population (seed 0) under ``regimen``."""
+    days = np.arange(0, math.floor(horizon_days) + 1) * HOURS_PER_DAY
+    return simulate(regimen, Population.virtual(POPULATION_SIZE, seed=0), times=days, outputs=OUTPUTS).values
+
+
+def _curves(values: np.ndarray, days: np.ndarray, weights: np.ndarray | None = None) -> dict:
+    """``{"band_low"|"median"|"band_high": {forecast key: {day: value}}}`` from draws
+    (draws x days x K)."""
+    q = np.quantile(values, BAND, axis=0, weights=weights, method="inverted_cdf")
+    out = {}
+    for name, level in zip(("band_low", "median", "band_high"), q):
+        out[name] = {key: {int(d): round(float(v), 2) for d, v in zip(days, level[:, OUTPUTS.index(output)])}
+                     for key, output in FORECAST_OUTPUTS.items()}
+    return out
+
+
+def loss_times(score: np.ndarray, baseline: np.ndarray, times: np.ndarray, after_h: float, rule: dict) -> np.ndarray:
+    """Hours at which each draw's improvement from baseline is lost: the first time, after
+    its largest improvement since ``after_h`` (the end of the last dose), that the
+    improvement falls below the rule's threshold. NaN when the improvement never reached
+    the threshold after ``after_h`` (no response to lose); +inf when it is not lost
+    by the last time."""
+    if "absolute_reduction" in rule:
+        needed = np.full(baseline.shape, rule["absolute_reduction"])
+    else:
+        needed = baseline * rule["percent_reduction"] / 100.0
+    improved = (baseline[:, None] - score) >= needed[:, None]
+    later = times >= after_h
+    improvement = np.where(later, baseline[:, None] - score, -np.inf)
+    peak = np.argmax(improvement, axis=1)
+    out = np.full(score.shape[0], np.inf)
+    for i in range(score.shape[0]):
+        if not improved[i, peak[i]]:
+            out[i] = np.nan
+            continue
+        lost = np.flatnonzero(~improved[i, peak[i]:])
+        if lost.size:
+            out[i] = times[peak[i] + lost[0]]
+    return out
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A personal forecast; see :func:`forecast` and :meth:`to_dict`."""
+
+    loss_of_response_day: float | None
+    loss_of_response_band: tuple[float, float] | None
+    loss_status: str
+    probability_of_response: float
+    recommended_maintenance_day: int | None
+    maintenance_rule: str
+    threshold: dict
+    median: dict
+    band_low: dict
+    band_high: dict
+    population: dict
+    covariate_only: dict
+    outside_validated_range: list[str]
+    warnings: list[str]
+    fit: dict
+    notice: str = field(default=NOTICE)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict. Curves are ``{instrument: {day: value}}`` for pcl5, pcl5_b..e,
+        caps5 and madrs, days from the first dose; ``population`` and ``covariate_only``
+        hold ``median``, ``band_low`` and ``band_high`` in the same shape."""
+        return {
+            "loss_of_response_day": self.loss_of_response_day,
+            "loss_of_response_band": None if self.loss_of_response_band is None else list(self.loss_of_response_band),
+            "loss_status": self.loss_status,
+            "probability_of_response": self.probability_of_response,
+            "recommended_maintenance_day": self.recommended_maintenance_day,
+            "maintenance_rule": self.maintenance_rule,
+            "threshold": dict(self.threshold),
+            "median": self.median,
+            "band_low": self.band_low,
+            "band_high": self.band_high,
+            "population": self.population,
+            "covariate_only": self.covariate_only,
+            "outside_validated_range": list(self.outside_validated_range),
+            "warnings": list(self.warnings),
+            "fit": self.fit,
+            "notice": self.notice,
+        }
+
+
+def _day(hours: float) -> float:
+    return round(hours / HOURS_PER_DAY * 4) / 4
+
+
+def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: Mapping[str, float],
+             horizon_days: float = 84, threshold: Mapping | None = None, *, seed: int = 0,
+             n_draws: int = N_DRAWS, progress=None) -> Forecast:
+    """Forecast one patient's course from their doses (``regimen``, hours from the first
+    dose) and scores (``observations``).
+
+    ``covariates`` are names of ``layout.PATIENT_NAMES`` (weight_kg, age_years, baselines
+    pcl5_b..e, caps5_b..e, madrs, ...); baselines not given are fitted. ``horizon_days`` is
+    how far the curves go (days from the first dose). ``threshold`` defines the loss of
+    response (see :func:`loss_rule`): by default the PCL-5 improvement from baseline falling
+    below the NCPTSD minimum reliable change of 5 points, after the largest improvement
+    since the end of the last dose of ``regimen``. The recommended maintenance day is the
+    day by which a fraction ``maintenance_quantile`` (default 0.2) of the plausible courses
+    has lost its response, rounded down. ``seed`` fixes the draws; ``progress`` receives
+    the number of courses simulated.
+    """
+    if not isinstance(regimen, Regimen) or not regimen.doses:
+        raise InputError("regimen", "no doses", "a regimen with the patient's doses")
+    observations = list(observations)
+    for i, obs in enumerate(observations):
+        if not isinstance(obs, Observation):
+            raise InputError(f"observations[{i}]", "not an Observation", "Observation(time_h, instrument, total)")
+    horizon_days = _number(horizon_days, "horizon_days", 1, 730)
+    last_dose_h = max(d.time_h + (d.duration_h or 0.0) for d in regimen.doses)
+    if last_dose_h >= horizon_days * HOURS_PER_DAY:
+        raise InputError("horizon_days", f"{horizon_days:g} days ends before the last dose",
+                         f"> {last_dose_h / HOURS_PER_DAY:g} days")
+    late = [o.time_h for o in observations if o.time_h > horizon_days * HOURS_PER_DAY]
+    if late:
+        raise InputError("observations", f"a score at {late[0]:g} h is after the horizon",
+                         f"times up to {horizon_days * HOURS_PER_DAY:g} h, or a longer horizon_days")
+    n_draws = int(_number(n_draws, "n_draws", 64, 100_000))
+    rule = loss_rule(threshold)
+    filled, given = _baseline_covariates(covariates, observations)
+
+    scored = {o.instrument for o in observations}
+    fitted = list(FITTED_PARAMETERS) + (["sensitivity_depression"] if "madrs" in scored else [])
+    fitted += [level for level, instruments in LEVELS.items()
+               if any(i in scored and not given[i] for i in instruments)]
+    table = model_table()
+    prior_weights = np.array([1 - table.value("resistant_fraction"), table.value("resistant_fraction")])
+
+    fits: list[Laplace] = []
+    if observations:
+        for resistant in (False, True):
+            model = CourseModel(regimen, filled, given, fitted, resistant)
+            fits.append(fit_map(_problem(model, observations), _starting_point(model, observations)))
+        log_post = np.log(prior_weights) + np.array([f.log_evidence for f in fits])
+        fit_weights = np.exp(log_post - log_post.max())
+        fit_weights /= fit_weights.sum()
+    else:
+        fit_weights = prior_weights
+    proposal = Proposal(prior_weights, tuple(fits), fit_weights, PRIOR_SHARE)
+
+    rng = np.random.default_rng(seed)
+    x, component, from_prior = proposal.sample(rng, n_draws, len(fitted))
+    others = rng.standard_normal((n_draws, len(ETA_NAMES)))
+    draws = CourseModel(regimen, filled, given, fitted, component == 1, others)
+    grid = np.arange(0.0, horizon_days * HOURS_PER_DAY + 1e-9, GRID_H)
+    problem = _problem(draws, observations) if observations else None
+    times = np.union1d(grid, problem.times) if problem else grid
+    values = draws.simulate(x, times, progress)
+    if problem:
+        at_obs = values[:, np.searchsorted(times, problem.times)]
+        log_likelihood = -0.5 * np.sum(problem.residuals_of(at_obs) ** 2, axis=1)
+        weights = importance_weights(log_likelihood, proposal.log_target_prior(x, component),
+                                     proposal.log_density(x, component))
+    else:
+        weights = np.full(n_draws, 1.0 / n_draws)
+    on_grid = values[:, np.searchsorted(times, grid)]
+
+    days = np.arange(0, math.floor(horizon_days) + 1)
+    daily = on_grid[:, np.searchsorted(grid, days * HOURS_PER_DAY)]
+    updated = _curves(daily, days, weights)
+    covariate_only = _curves(daily[from_prior], days)
+    population = _curves(_population_draws(regimen, float(horizon_days)), days)
+
+    score = on_grid[:, :, OUTPUTS.index(FORECAST_OUTPUTS[rule["instrument"]])]
+    loss_h = loss_times(score, score[:, 0], grid, last_dose_h, rule)
+    responds = ~np.isnan(loss_h)
+    p_response = float(np.sum(weights[responds]))
+    loss_day = band = maintenance = None
+    if p_response < 0.5:
+        status = "no response expected"
+    else:
+        w = weights[responds] / p_response
+        q_low, q_mid, q_high, q_book = np.quantile(loss_h[responds], (*BAND, rule["maintenance_quantile"]),
+                                                   weights=w, method="inverted_cdf")
+        if math.isinf(q_mid):
+            status = f"not lost within {horizon_days:g} days"
+        else:
+            status = "lost"
+            loss_day = _day(q_mid)
+        if math.isfinite(q_low):
+            band = (_day(q_low), None if math.isinf(q_high) else _day(q_high))
+        if math.isfinite(q_book):
+            maintenance = int(math.floor(q_book / HOURS_PER_DAY))
+    name = SPECS[rule["instrument"]].name
+    if "absolute_reduction" in rule:
+        definition = f"improvement of {name} from baseline below {rule['absolute_reduction']:g} points"
+    else:
+        definition = f"{name} reduction from baseline below {rule['percent_reduction']:g} %"
+    maintenance_rule = (f"loss of response: {definition}, after the largest improvement since the last dose; "
+                        f"book maintenance by the day on which {rule['maintenance_quantile']:.0%} of the plausible "
+                        "courses have lost it (rounded down)")
+
+    patient = Population.from_patients([{k: v for k, v in filled.items()}])
+    warnings = []
+    ess = effective_sample_size(weights)
+    if observations and ess < 50:
+        warnings.append(f"posterior poorly sampled (effective sample size {ess:.0f} of {n_draws}); "
+                        "more draws (n_draws) would steady the bands")
+    best = int(np.argmax(fit_weights)) if fits else None
+    if fits and fits[best].max_residual > 3:
+        warnings.append(f"a score lies {fits[best].max_residual:.1f} residual SDs from the best fit: "
+                        "the patient's course may not be one the model can describe")
+    fit = _fit_summary(draws, fitted, fits, fit_weights, x, weights, ess, n_draws)
+    return Forecast(
+        loss_of_response_day=loss_day, loss_of_response_band=band, loss_status=status,
+        probability_of_response=round(p_response, 3), recommended_maintenance_day=maintenance,
+        maintenance_rule=maintenance_rule, threshold=rule,
+        median=updated["median"], band_low=updated["band_low"], band_high=updated["band_high"],
+        population=population, covariate_only=covariate_only,
+        outside_validated_range=validated_range_warnings(regimen, patient), warnings=warnings, fit=fit,
+    )
+
+
+def _fit_summary(model: CourseModel, fitted: Sequence[str], fits: Sequence[Laplace], fit_weights: np.ndarray,
+                 x: np.ndarray, weights: np.ndarray, ess: float, n_draws: int) -> dict:
+    """MAP values (natural units) of the more probable phenotype, Laplace SDs (in prior SDs)
+    and the weighted 10th-90th percentiles of the draws."""
+    out = {"phenotype_probability": {"typical": round(float(fit_weights[0]), 3),
+                                     "treatment_resistant": round(float(fit_weights[1]), 3)},
+           "effective_sample_size": round(ess, 1), "n_draws": n_draws,
+           "residual_sd": {k: {kk: vv for kk, vv in v.items() if kk not in ("source", "tag")}
+                           for k, v in forecast_table()["residual_sd"].items()},
+           "parameters": {}}
+    if not fits:
+        return out
+    best = int(np.argmax(fit_weights))
+    fit = fits[best]
+    out.update(objective=round(fit.objective, 3), evaluations=sum(f.evaluations for f in fits))
+    mode_values = _natural(model, fit.mode[None, :], np.array([best == 1]), None)
+    draw_values = _natural(model, x, model.resistant, model.others)
+    for i, name in enumerate(fitted):
+        low, high = np.quantile(draw_values[name], (BAND[0], BAND[2]), weights=weights, method="inverted_cdf")
+        out["parameters"][name] = {"map": round(float(mode_values[name][0]), 4),
+                                   "map_eta": round(float(fit.mode[i]), 3),
+                                   "sd_eta": round(float(math.sqrt(fit.covariance[i, i])), 3),
+                                   "band_low": round(float(low), 4), "band_high": round(float(high), 4)}
+    return out
+
+
+def _natural(model: CourseModel, parameters: np.ndarray, resistant: np.ndarray,
+             others: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Fitted quantities in their own units: model parameters as the patient's values, a
+    severity level as the baseline total of the first instrument it scales."""
+    view = CourseModel(model.regimen, model.covariates, model.given, model.fitted, resistant, others)
+    population = view.population(parameters)
+    matrix = population.parameters(model.regimen.pk_product)
+    out = {}
+    for name in model.fitted:
+        if name in LEVELS:
+            instrument = next(i for i in LEVELS[name] if not model.given[i])
+            out[name] = sum(population.covariates[n] for n in BASELINES[instrument])
+        else:
+            out[name] = matrix[:, PARAM_NAMES.index(name)]
+    return out
