@@ -274,6 +274,13 @@ class TestDb:
         assert [p["name"] for p in run_json("patient", "list")] == ["Test Patient"]
         assert run_json("db", "audit")[-1]["actor"] == "dr_restore"
 
+    def test_an_unreachable_database_is_one_line(self, monkeypatch):
+        monkeypatch.setenv("KETAMINE_PTSD_DB", "postgresql://nobody:secret@127.0.0.1:1/none")
+        result = runner.invoke(APP, ["patient", "list"])
+        assert result.exit_code == 1
+        assert result.stderr.strip().splitlines() == [
+            "error: the database at postgresql+psycopg://nobody:***@127.0.0.1:1/none cannot be used: OperationalError"]
+
     def test_upgrade_and_downgrade(self):
         run("db", "upgrade")
         assert "schema 0001" in run("db", "downgrade", "0001")

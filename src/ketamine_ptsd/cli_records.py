@@ -27,6 +27,9 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from ketamine_ptsd.cli_clinic import ALIASES, JSON_HELP, _guarded, _items, read_session_csv
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
@@ -39,7 +42,7 @@ from ketamine_ptsd.store import backups, migrate
 from ketamine_ptsd.store.database import connect, resolve_url
 from ketamine_ptsd.store.forecasting import course_inputs, forecast_patient
 from ketamine_ptsd.store.models import MAINTENANCE_RULES, SEXES
-from ketamine_ptsd.store.records import SESSION_EVENT_KINDS, Records, default_actor
+from ketamine_ptsd.store.records import SESSION_EVENT_KINDS, DatabaseRefused, Records, default_actor
 
 USER_OPTION = typer.Option(None, "--user", help="who makes the change, for the audit trail "
                            "(default: $KETAMINE_PTSD_USER, else the operating-system user)")
@@ -70,9 +73,33 @@ def _emit(data: Any) -> None:
 
 
 @contextmanager
+def _database_errors() -> Iterator[None]:
+    """A database that cannot be reached or refuses a change: one line, exit code 1 (the
+    input was fine; the database was not). Messages carry no patient data."""
+    try:
+        yield
+    except DatabaseRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except DBAPIError as exc:
+        typer.echo(f"error: the database at {_shown_url()} cannot be used: {type(exc.orig).__name__}", err=True)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
 def _records(user: str | None = None) -> Iterator[Records]:
-    with Records.open(actor=user or default_actor()) as records:
+    with _database_errors(), Records.open(actor=user or default_actor()) as records:
         yield records
+
+
+@contextmanager
+def _engine() -> Iterator[Engine]:
+    engine = connect()
+    try:
+        with _database_errors():
+            yield engine
+    finally:
+        engine.dispose()
 
 
 def parse_when(text: str, field: str = "--date") -> dt.datetime:
@@ -716,8 +743,6 @@ def model_export_sbml(file: Path = typer.Argument(..., metavar="FILE", help="the
 
 
 def _shown_url() -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(resolve_url()).render_as_string(hide_password=True)
 
 
@@ -725,11 +750,8 @@ def _shown_url() -> str:
 @_guarded
 def db_status(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Which database is in use, its schema revision and the newest one."""
-    engine = connect()
-    try:
+    with _engine() as engine:
         data = {"url": _shown_url(), "revision": migrate.current_revision(engine), "head": migrate.head_revision()}
-    finally:
-        engine.dispose()
     if as_json:
         _emit(data)
     else:
@@ -740,35 +762,26 @@ def db_status(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> 
 @_guarded
 def db_upgrade(revision: str = typer.Argument("head", help="target revision (default the newest)")) -> None:
     """Create or upgrade the schema (take a `db backup` first)."""
-    engine = connect()
-    try:
+    with _engine() as engine:
         migrate.upgrade(engine, revision)
         typer.echo(f"{_shown_url()}: schema {migrate.current_revision(engine)}")
-    finally:
-        engine.dispose()
 
 
 @db_app.command("downgrade")
 @_guarded
 def db_downgrade(revision: str = typer.Argument(..., help="target revision (`base` removes every table)")) -> None:
     """Downgrade the schema (data in tables or columns the older schema lacks is dropped)."""
-    engine = connect()
-    try:
+    with _engine() as engine:
         migrate.downgrade(engine, revision)
         typer.echo(f"{_shown_url()}: schema {migrate.current_revision(engine) or 'none'}")
-    finally:
-        engine.dispose()
 
 
 @db_app.command("backup")
 @_guarded
 def db_backup(file: Path = typer.Argument(..., metavar="FILE", help="the backup file to write (JSON)")) -> None:
     """Write a consistent copy of every record to FILE (portable between SQLite and PostgreSQL)."""
-    engine = connect()
-    try:
+    with _engine() as engine:
         summary = backups.backup(engine, file)
-    finally:
-        engine.dispose()
     typer.echo(f"wrote {file}: schema {summary['revision']}, {sum(summary['rows'].values())} rows")
 
 
@@ -779,11 +792,8 @@ def db_restore(
     user: str | None = USER_OPTION,
 ) -> None:
     """Restore FILE into an empty database (never over existing records) and upgrade it."""
-    engine = connect()
-    try:
+    with _engine() as engine:
         summary = backups.restore(engine, file, user or default_actor())
-    finally:
-        engine.dispose()
     typer.echo(f"restored {sum(summary['rows'].values())} rows into {_shown_url()}")
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import traceback
 
 import pytest
 from sqlalchemy import MetaData, func, select
 
 from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.store.models import Patient
+from ketamine_ptsd.store.records import DatabaseRefused
 
 from .conftest import NOW
 
@@ -167,6 +170,13 @@ class TestSessions:
         assert field in info.value.field
         assert row_counts(records) == before
 
+    def test_same_moment_twice_is_a_double_entry(self, records, patient):
+        records.record_session(patient.id, started_at=at(6), dose="35mg")
+        before = row_counts(records)
+        with pytest.raises(InputError, match="already recorded"):
+            records.record_session(patient.id, started_at=at(6), dose="40mg")
+        assert row_counts(records) == before
+
     def test_weight_needed_for_a_per_kg_dose(self, records):
         p = records.add_patient(name="no weight")
         with pytest.raises(InputError, match="--weight-kg"):
@@ -211,6 +221,18 @@ class TestCourses:
         with pytest.raises(InputError, match="days"):
             records.start_course(patient.id, started_on=dt.date(2025, 1, 6), days=(0, 4, 2))
         assert records.audit_trail("courses") == []
+
+
+@pytest.mark.parametrize("row", [{"sex": "nonsense"}, {"sex": "male", "mrn": "MRN-1"}])
+def test_database_errors_do_not_carry_patient_data(records, patient, row):
+    """A write the database itself refuses (past the service's checks) is reported without the values."""
+    with pytest.raises(DatabaseRefused) as info, records.transaction() as session:
+        session.add(Patient(name="Secret Name", created_at=NOW, **row))
+    assert info.value.conflict
+    text = "".join(traceback.format_exception(info.value))
+    assert "Secret Name" not in text
+    assert "MRN-1" not in text
+    assert row_counts(records)["patients"] == 1
 
 
 class TestScreeningAndUsers:

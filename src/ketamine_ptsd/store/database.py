@@ -10,6 +10,9 @@ SQLite runs in WAL mode with ``synchronous=FULL`` (a commit returns only once it
 disk, so an acknowledged write survives a crash), foreign keys on, and every transaction
 opened with ``BEGIN IMMEDIATE`` so two writing processes queue for the lock instead of
 failing half-way; ``busy_timeout`` bounds the wait.
+
+Statement parameters are kept out of database error messages (``hide_parameters``), so a
+failed write cannot put patient data into a traceback or a log.
 """
 
 from __future__ import annotations
@@ -78,11 +81,11 @@ def connect(url: str | None = None) -> Engine:
         path = sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:

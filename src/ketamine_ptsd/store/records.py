@@ -22,7 +22,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ketamine_ptsd.clinic import course as course_logic
@@ -33,7 +33,7 @@ from ketamine_ptsd.clinic.risk import EVENT_KINDS
 from ketamine_ptsd.clinic.screening import screen
 from ketamine_ptsd.clinic.settings import Settings, resolve
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, Dose
-from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.errors import InputError, KetaminePTSDError
 from ketamine_ptsd.units import parse_dose
 
 from .audit import ACTOR_KEY, AuditedSession
@@ -72,6 +72,29 @@ PRODUCTS = ("racemic", "esketamine")
 def default_actor() -> str:
     """The acting user: ``$KETAMINE_PTSD_USER``, else the operating-system user."""
     return os.environ.get(USER_ENV_VAR) or getpass.getuser()
+
+
+class DatabaseRefused(KetaminePTSDError):
+    """The database refused a change (a constraint, a lock timeout, a lost connection).
+
+    The message names the problem and the constraint but never the values: database
+    drivers put the offending row into their messages, and those end up in tracebacks
+    and logs. ``conflict`` is True for a constraint violation (for instance a record
+    number taken by another process at the same moment).
+    """
+
+    def __init__(self, message: str, conflict: bool):
+        super().__init__(message)
+        self.conflict = conflict
+
+    @classmethod
+    def of(cls, exc: DBAPIError) -> DatabaseRefused:
+        """A copy of ``exc`` without the values."""
+        diag = getattr(exc.orig, "diag", None)
+        primary = getattr(diag, "message_primary", None)
+        # sqlite3 messages name the constraint only ("UNIQUE constraint failed: patients.mrn").
+        text = primary if primary else str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        return cls(f"the database refused the change: {text}", isinstance(exc, IntegrityError))
 
 
 def _product(product: str) -> str:
@@ -122,10 +145,14 @@ class Records:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any error."""
-        with self._factory() as session, session.begin():
-            session.info[ACTOR_KEY] = self.actor
-            yield session
+        """One transaction: committed on success, rolled back on any error. An error of the
+        database itself comes out as :class:`DatabaseRefused` (no values in its message)."""
+        try:
+            with self._factory() as session, session.begin():
+                session.info[ACTOR_KEY] = self.actor
+                yield session
+        except DBAPIError as exc:
+            raise DatabaseRefused.of(exc) from None
 
     # ------------------------------------------------------------------ checks
 
@@ -218,7 +245,9 @@ class Records:
                 session.add(patient)
                 session.flush()
             return patient
-        except IntegrityError:
+        except DatabaseRefused as exc:
+            if not exc.conflict:
+                raise
             # Another process took the same record number between the check and the insert.
             raise InputError("--mrn", "already used by another patient", "a record number not yet in use") from None
 
@@ -591,7 +620,9 @@ class Records:
                 session.add(user)
                 session.flush()
             return user
-        except IntegrityError:
+        except DatabaseRefused as exc:
+            if not exc.conflict:
+                raise
             raise InputError("name", "already taken", "a new user name") from None
 
     def authenticate(self, name: str, password: str) -> User | None:
