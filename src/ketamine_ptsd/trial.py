@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .clinic.instruments import CAPS5, IESR, MADRS, PCL5
 from .distributed import map_tasks
-from .dosing import HOURS_PER_DAY, Regimen, induction_series, with_maintenance, with_therapy
+from .dosing import HOURS_PER_DAY, Product, Regimen, Route, induction_series, with_maintenance, with_therapy
 from .engine import NumbaEngine
 from .errors import InputError
 from .params import ParameterTable
@@ -61,7 +61,7 @@ SCORES = {
     "madrs": (MADRS, None), "iesr_total": (IESR, None),
 }
 CLUSTERS = ("pcl5_b", "pcl5_c", "pcl5_d", "pcl5_e")
-ScoreName = Literal["caps5_total", "pcl5_total", "pcl5_b", "pcl5_c", "pcl5_d", "pcl5_e", "madrs", "iesr_total"]
+ScoreName = Literal[tuple(SCORES)]
 
 #: Random streams of the trial layer (the population uses 1-4): one per arm, so a patient's
 #: measurement errors and dropout in one arm of a crossover are independent of the other's.
@@ -115,8 +115,8 @@ class ArmSpec(_Section):
     ``trial.n_per_arm`` for this arm."""
 
     name: str = Field(min_length=1)
-    drug: Literal["racemic", "esketamine", "midazolam", "saline"]
-    route: Literal["iv_infusion", "iv_bolus", "im", "intranasal", "oral", "sublingual"] = "iv_infusion"
+    drug: Product
+    route: Route = Route.IV_INFUSION
     dose: str
     infusion_min: float | None = Field(default=None, gt=0)
     days: list[float] = Field(min_length=1)
@@ -255,10 +255,6 @@ class TrialSpec(_Section):
     def arm_names(self) -> list[str]:
         return [a.name for a in self.arms]
 
-    @property
-    def control_index(self) -> int:
-        return self.arm_names.index(self.trial.control)
-
     def arm_sizes(self) -> list[int]:
         """Patients per arm."""
         return [a.n or self.trial.n_per_arm for a in self.arms]
@@ -314,7 +310,7 @@ class TrialSpec(_Section):
         try:
             amount, per_kg = parse_dose(arm.dose, "dose")
             regimen = induction_series(arm.days, amount, per_kg, arm.route, arm.drug,
-                                       arm.infusion_min if arm.route == "iv_infusion" else None)
+                                       arm.infusion_min if arm.route is Route.IV_INFUSION else None)
             if arm.therapy_days:
                 regimen = with_therapy(regimen, arm.therapy_days, arm.therapy_hours_after_dose)
             if arm.maintenance is not None:

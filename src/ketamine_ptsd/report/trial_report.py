@@ -123,7 +123,7 @@ def arm_rows(result: TrialResult) -> list[dict]:
     """One row per arm describing what it receives."""
     rows = []
     for arm, n in zip(result.spec.arms, result.spec.arm_sizes()):
-        rows.append({"name": arm.name, "n": n, "drug": arm.drug, "route": arm.route, "dose": arm.dose,
+        rows.append({"name": arm.name, "n": n, "drug": arm.drug.value, "route": arm.route.value, "dose": arm.dose,
                      "days": ", ".join(f"{d:g}" for d in arm.days),
                      "therapy": ", ".join(f"{d:g}" for d in arm.therapy_days),
                      "maintenance": (f"every {arm.maintenance.every_days:g} d, days {arm.maintenance.from_day:g}-"
