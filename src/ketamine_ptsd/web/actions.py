@@ -6,6 +6,7 @@ transaction; these functions only translate the request models.
 
 from __future__ import annotations
 
+from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import Records
 from ketamine_ptsd.store.models import Assessment, DosingSession
 
@@ -21,7 +22,14 @@ def record_assessment(records: Records, patient_id: int, body: AssessmentRequest
 
 
 def record_session(records: Records, patient_id: int, body: SessionRequest) -> DosingSession:
-    """Store a dosing session with the readings and events the request carries."""
+    """Store a dosing session with the readings and events the request carries.
+
+    Concomitant medications are kept with the session's monitoring form, which exists
+    once there is a reading, so they need at least the pre-dose reading.
+    """
+    if body.concomitant and not body.readings:
+        raise InputError("concomitant", "concomitant medications are kept with the monitoring form, which needs a "
+                         "reading", "the pre-dose reading together with the concomitant medications")
     data = body.model_dump()
     readings = [{k: v for k, v in r.items() if v is not None} for r in data.pop("readings")]
     events = [(e["kind"], e["detail"]) for e in data.pop("events")]

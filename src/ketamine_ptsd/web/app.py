@@ -32,9 +32,9 @@ from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import connect, ensure_current
 from ketamine_ptsd.store.models import utcnow
 
-from .auth import Forbidden, NotSignedIn, SessionRegistry, csrf_token
+from .auth import Forbidden, NotSignedIn, SessionRegistry
 from .config import WebConfig
-from .csrf import FORM_FIELD, HEADER, CsrfFailed
+from .csrf import FORM_FIELD, HEADER, CsrfFailed, csrf_token
 from .login_limit import LoginLimiter
 from .privacy import ContainErrors
 from .routes import api, pages
@@ -100,7 +100,7 @@ def _install_error_answers(app: FastAPI) -> None:
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
-        message = f"your role ({exc.role}) may not {exc.permission}"
+        message = f"the {exc.role} role does not have the {exc.permission} permission this needs"
         if _is_api(request):
             return JSONResponse({"detail": message}, status_code=403)
         return _page_error(request, 403, message)

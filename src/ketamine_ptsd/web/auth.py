@@ -9,7 +9,8 @@ sign-in.
 
 Roles: ``readonly`` may read everything clinical and run model comparisons (which change
 nothing); ``clinician`` may also record and change; ``admin`` may also manage users and
-read the audit trail. Every route depends on :func:`require` with one permission.
+read the audit trail. Every route depends on :func:`require` with one permission, which
+also checks the CSRF token of every state-changing request.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from fastapi import Depends, Request
 from ketamine_ptsd.store import Records
 from ketamine_ptsd.store.models import AuditEntry, utcnow
 
+from .csrf import check_csrf, new_csrf_token
+
 READ, WRITE, ADMIN = "read", "write", "admin"
 PERMISSIONS = {"readonly": frozenset({READ}), "clinician": frozenset({READ, WRITE}),
                "admin": frozenset({READ, WRITE, ADMIN})}
 SESSION_KEY = "sid"
-CSRF_KEY = "csrf"
 
 
 class NotSignedIn(Exception):
@@ -40,7 +42,7 @@ class Forbidden(Exception):
     """The signed-in user's role does not allow this."""
 
     def __init__(self, role: str, permission: str):
-        super().__init__(f"the {role} role may not {permission}")
+        super().__init__(f"the {role} role does not have the {permission} permission")
         self.role = role
         self.permission = permission
 
@@ -111,18 +113,6 @@ class SessionRegistry:
             self._sessions.pop(sid or "", None)
 
 
-def new_csrf_token(request: Request) -> str:
-    """Give the browser session a fresh CSRF token and return it."""
-    token = secrets.token_urlsafe(32)
-    request.session[CSRF_KEY] = token
-    return token
-
-
-def csrf_token(request: Request) -> str:
-    """The session's CSRF token (created on first use, e.g. for the sign-in form)."""
-    return request.session.get(CSRF_KEY) or new_csrf_token(request)
-
-
 def _audit(records: Records, action: str, user_id: int) -> None:
     # Sign-in and sign-out are not row changes, so they are logged here rather than by the
     # store's flush hook; ``field`` "*" as for whole-record entries.
@@ -143,7 +133,7 @@ def sign_in(request: Request, name: str, password: str) -> SignedIn:
     user = Records(state.engine, "sign-in", state.settings).authenticate(name, password) if name else None
     if user is None:
         state.login_limiter.failed(*keys)
-        raise SignInRefused(state.login_limiter.retry_after(*keys))
+        raise SignInRefused()
     state.login_limiter.succeeded(keys[0])
     state.sessions.close(request.session.get(SESSION_KEY))
     session = state.sessions.open(user.id, user.name, user.role)
@@ -169,16 +159,19 @@ def current_user(request: Request) -> SignedIn | None:
 
 
 def require(permission: str):
-    """A dependency: the signed-in user, who must have ``permission`` (read, write, admin)."""
+    """A dependency: the signed-in user, who must have ``permission`` (read, write, admin),
+    and, for a state-changing request, the session's CSRF token (checked after the user, so
+    a signed-out request is told to sign in rather than that its token is missing)."""
     if permission not in PERMISSIONS["admin"]:
         raise ValueError(f"unknown permission {permission!r}")
 
-    def signed_in_with_permission(request: Request) -> SignedIn:
+    async def signed_in_with_permission(request: Request) -> SignedIn:
         user = current_user(request)
         if user is None:
             raise NotSignedIn()
         if not user.may(permission):
             raise Forbidden(user.role, permission)
+        await check_csrf(request)
         return user
 
     signed_in_with_permission.permission = permission

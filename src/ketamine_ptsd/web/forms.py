@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SCORERS, SPECS
+from ketamine_ptsd.clinic.monitoring import FIELDS
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
 from ketamine_ptsd.clinic.settings import Settings
 from ketamine_ptsd.errors import InputError
@@ -105,6 +106,22 @@ def screening_answers(form: Mapping[str, Any], settings: Settings) -> dict[str, 
         elif value:
             answers[name] = value
     return answers
+
+
+# ---------------------------------------------------------------------------- sessions
+
+#: The session-opening form's pre-dose reading (``pre_sbp`` ...), minutes before the dose in ``pre_time_min``.
+PRE_DOSE_FIELDS = ("pre_time_min", *(f"pre_{f}" for f in FIELDS))
+
+
+def session_opening(values: Mapping[str, str]) -> dict[str, Any]:
+    """The session-opening form as a SessionRequest dict; the pre-dose fields, when any is
+    filled, become the first reading (labelled pre_dose, default 5 minutes before the dose)."""
+    data = {k: v for k, v in values.items() if not k.startswith("pre_")}
+    reading = {k.removeprefix("pre_"): v for k, v in values.items() if k in PRE_DOSE_FIELDS}
+    if set(reading) - {"time_min"}:
+        data["readings"] = [{"time_min": "-5", "label": "pre_dose", **reading}]
+    return data
 
 
 # ---------------------------------------------------------------------------- instruments

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
@@ -25,8 +25,8 @@ from ketamine_ptsd.store.models import Patient
 
 from .. import queries, whatif
 from ..actions import record_assessment, record_session
-from ..auth import ADMIN, READ, WRITE, SignedIn, SignInRefused, csrf_token, records_for, require, sign_in, sign_out
-from ..csrf import check_csrf
+from ..auth import ADMIN, READ, WRITE, SignedIn, SignInRefused, records_for, require, sign_in, sign_out
+from ..csrf import csrf_token
 from ..dashboard import patient_overview
 from ..schemas import (
     AssessmentOut,
@@ -62,7 +62,7 @@ class Problem(BaseModel):
 _ERRORS = {401: {"model": Problem, "description": "not signed in"},
            403: {"model": Problem, "description": "the role may not do this, or the CSRF token is missing"},
            404: {"model": Problem, "description": "no such record"}}
-router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(check_csrf)], responses=_ERRORS)
+router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
 
 #: Database ids are 32-bit integers on PostgreSQL.
 RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -87,7 +87,11 @@ def _patient(records: Records, patient_id: int) -> Patient:
              responses={401: {"model": Problem, "description": "wrong name or password"},
                         429: {"model": Problem, "description": "too many failed sign-ins; see Retry-After"}})
 def api_sign_in(request: Request, body: SignInRequest) -> Any:
-    """Sign in: sets the session cookie; returns the role and the CSRF token."""
+    """Sign in: sets the session cookie; returns the role and the CSRF token.
+
+    No CSRF token is needed here: there is no session yet, and a cross-site page cannot
+    send this JSON body (a JSON content type needs a CORS preflight this app never grants).
+    """
     try:
         session = sign_in(request, body.name, body.password)
     except SignInRefused as exc:

@@ -33,7 +33,7 @@ from ..dashboard import patient_overview
 from ..schemas import PatientRequest, ReadingRequest, SessionRequest, UserRequest
 from ..session_entry import add_event, add_reading
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 #: The what-if form starts with these protocols (Feder et al. 2021 induction; the same with
 #: maintenance every 2 weeks, the SPRAVATO maintenance interval; with therapy the day after
@@ -78,7 +78,7 @@ def login_form(request: Request) -> Response:
     return render(request, None, "login.html")
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
 async def login(request: Request) -> Response:
     """Sign in from the form (public; CSRF-protected against login CSRF)."""
     form = await request.form()
@@ -190,9 +190,11 @@ async def session_create(request: Request, patient_id: RecordId, user: SignedIn 
     records = records_for(request, user)
     patient = _existing_patient(records, patient_id)
     form = await request.form()
-    values = forms.given(form, ("started_at", "dose", "route", "product", "infusion_min", "weight_kg", "lot", "note"))
+    values = forms.given(form, ("started_at", "dose", "route", "product", "infusion_min", "weight_kg", "lot", "note",
+                                *forms.PRE_DOSE_FIELDS))
     try:
-        body = forms.validated(SessionRequest, {**values, "concomitant": form.getlist("concomitant")})
+        body = forms.validated(SessionRequest, {**forms.session_opening(values),
+                                                "concomitant": form.getlist("concomitant")})
         record = record_session(records, patient_id, body)
     except InputError as exc:
         return _session_form(request, user, patient, 422, values=values, error=exc)
