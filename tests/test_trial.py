@@ -139,6 +139,10 @@ BAD_SPECS = [
     ({"[visits]": "[inclusion]\ncaps_total = { at_least = 20 }\n\n[visits]"}, "inclusion.caps_total", "caps_total"),
     ({"[visits]": "[measurement_noise.caps5_total]\nsd = -2\n\n[visits]"}, "measurement_noise.caps5_total.sd",
      "sd = -2"),
+    ({'days = [0, 2]\n\n[[arms]]': 'days = [0, 2]\n\n[arms.maintenance]\nevery_days = 0\nfrom_day = 7\n'
+      'until_day = 14\n\n[[arms]]'}, "arms[0].maintenance.every_days", "every_days = 0"),
+    ({'days = [0, 2]\n\n[visits]': 'days = [0, 2]\n\n[arms.maintenance]\nevery_days = 14\nfrom_day = 14\n'
+      'until_day = 60\n\n[visits]'}, "arms[1].maintenance", "[arms.maintenance]"),
 ]
 
 
@@ -174,6 +178,15 @@ def test_invalid_toml_and_missing_sections_are_input_errors():
     with pytest.raises(InputError) as err:
         parse_spec(text, "my.toml")
     assert err.value.field.endswith("remission") and "missing" in err.value.message
+
+
+def test_arms_with_maintenance_and_psychotherapy():
+    text = small(**{'days = [0, 2]\n\n[[arms]]': 'days = [0, 2]\ntherapy_days = [1, 3]\ntherapy_hours_after_dose = 2\n'
+                    '\n[arms.maintenance]\nevery_days = 7\nfrom_day = 7\nuntil_day = 21\n\n[[arms]]'})
+    regimen = parse_spec(text).regimen(0)
+    assert [d.time_h / 24 for d in regimen.doses] == [0, 2, 7, 14, 21]
+    assert [t.time_h for t in regimen.therapy] == [26.0, 74.0]
+    assert regimen.name == "ketamine"
 
 
 def test_overrides_are_checked():
