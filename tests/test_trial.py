@@ -544,3 +544,17 @@ def test_power_is_near_alpha_without_an_effect_and_high_with_a_large_one():
     assert strong["n_per_arm"] == [20, 20] and strong["trials"] == 10
     with pytest.raises(InputError, match="--power-trials"):
         power(parse_spec(SMALL), n_trials=0)
+
+
+def test_chunk_warnings_are_kept_once_with_how_often_they_came_up():
+    def part(ids, *warnings):
+        n = len(ids)
+        return ArmData(ids=np.array(ids), visits=np.zeros((n, 2, 1)), course=np.zeros((n, 2), np.float32),
+                       loss_day=np.zeros(n), lost=np.zeros(n, bool), female=np.zeros(n, bool),
+                       depressed=np.zeros(n, bool), resistant=np.zeros(n, bool), failed=1, warnings=warnings)
+
+    joined = ArmData.concatenate([part([1, 2], "weight_kg outside 40-150 for 2 patient(s) (e.g. 151)", "other"),
+                                  part([3], "weight_kg outside 40-150 for 1 patient(s) (e.g. 160.5)")])
+    assert joined.ids.tolist() == [1, 2, 3] and joined.failed == 2
+    assert joined.warnings == ("weight_kg outside 40-150 for 2 patient(s) (e.g. 151) (and similar in 1 more chunks "
+                               "of patients)", "other")

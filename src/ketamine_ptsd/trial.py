@@ -614,10 +614,19 @@ class ArmData:
 
     @staticmethod
     def concatenate(parts: Sequence[ArmData]) -> ArmData:
+        """One arm from its chunks, in order; a warning repeated by several chunks (with their
+        own counts) is kept once, saying in how many chunks it came up."""
         fields = ("ids", "visits", "course", "loss_day", "lost", "female", "depressed", "resistant")
         joined = {f: np.concatenate([getattr(p, f) for p in parts]) for f in fields}
-        seen = dict.fromkeys(w for p in parts for w in p.warnings)
-        return ArmData(**joined, failed=sum(p.failed for p in parts), warnings=tuple(seen))
+        first: dict[str, str] = {}
+        times: dict[str, int] = {}
+        for w in (w for p in parts for w in p.warnings):
+            key = re.sub(r"\d+(\.\d+)?", "#", w)
+            first.setdefault(key, w)
+            times[key] = times.get(key, 0) + 1
+        more = {k: f" (and similar in {n - 1} more chunks of patients)" if n > 1 else "" for k, n in times.items()}
+        warnings = tuple(first[k] + more[k] for k in first)
+        return ArmData(**joined, failed=sum(p.failed for p in parts), warnings=warnings)
 
 
 def reduction(baseline: np.ndarray, score: np.ndarray) -> np.ndarray:
