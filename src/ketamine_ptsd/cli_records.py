@@ -617,7 +617,7 @@ def course_close(
 def forecast(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     horizon_days: str | None = typer.Option(None, help="forecast to this many days from the first dose "
-                                            "(default: 84 days ahead of today, at least 84)"),
+                                            "(default: 84 days past the last dose or score)"),
     loss_points: str | None = typer.Option(None, help="response is lost when the improvement from baseline falls "
                                            "below this many points (default: NCPTSD reliable change, 5 on PCL-5)"),
     loss_percent: str | None = typer.Option(None, help="... or below this percent reduction from baseline"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import traceback
 
@@ -177,6 +178,15 @@ class TestSessions:
             records.record_session(patient.id, started_at=at(6), dose="40mg")
         assert row_counts(records) == before
 
+    def test_one_product_per_course(self, records, patient):
+        records.record_session(patient.id, started_at=at(6), dose="0.5mg/kg")
+        before = row_counts(records)
+        with pytest.raises(InputError, match="active course is racemic"):
+            records.record_session(patient.id, started_at=at(8), dose="56mg", route="intranasal",
+                                   product="esketamine")
+        assert row_counts(records) == before
+        assert records.record_session(patient.id, started_at=at(8), dose="35mg", route="im").route == "im"
+
     def test_weight_needed_for_a_per_kg_dose(self, records):
         p = records.add_patient(name="no weight")
         with pytest.raises(InputError, match="--weight-kg"):
@@ -261,3 +271,14 @@ def test_forecast_is_kept_as_computed(records, patient):
     assert latest.id == stored.id
     assert latest.result == result
     assert latest.first_dose_at == at(6)
+    logged = json.loads(records.audit_trail("forecasts", stored.id)[0].new_value)
+    assert logged["result"] == result
+
+
+def test_a_long_forecast_is_logged_as_its_digest(records, patient):
+    curve = {str(day): 50.0 - day / 10 for day in range(400)}
+    stored = records.save_forecast(patient.id, {"median": {"pcl5": curve}}, at(6), 400)
+    logged = json.loads(records.audit_trail("forecasts", stored.id)[0].new_value)
+    text = json.dumps(records.latest_forecast(patient.id).result, sort_keys=True, ensure_ascii=False)
+    assert logged["result"] == {"sha256": hashlib.sha256(text.encode()).hexdigest(), "chars": len(text)}
+    assert logged["horizon_days"] == 400

@@ -104,10 +104,10 @@ def _json_ready(value: Any) -> Any:
     return json.loads(json.dumps(value, default=default))
 
 
-def default_horizon_days(first_dose: dt.datetime, now: dt.datetime) -> float:
-    """84 days ahead of today, and at least 84 days from the first dose."""
-    elapsed = max(0.0, (now - first_dose).total_seconds() / 86400.0)
-    return float(math.ceil(elapsed) + DEFAULT_HORIZON_DAYS)
+def default_horizon_days(inputs: CourseInputs) -> float:
+    """84 days past the last dose (given or planned) or score, and at least 84 days."""
+    last_h = max([inputs.regimen.end_h, *(o.time_h for o in inputs.observations)])
+    return float(math.ceil(max(0.0, last_h) / 24.0) + DEFAULT_HORIZON_DAYS)
 
 
 def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float | None = None,
@@ -130,7 +130,7 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
 
     inputs = course_inputs(records, patient_id, include_planned=True)
     if horizon_days is None:
-        horizon_days = default_horizon_days(inputs.first_dose, records.now())
+        horizon_days = default_horizon_days(inputs)
     result = _json_ready(forecast(inputs.regimen, inputs.observations, inputs.covariates,
                                   horizon_days=horizon_days, threshold=threshold, progress=progress).to_dict())
     for key in ("loss_of_response", "recommended_maintenance"):

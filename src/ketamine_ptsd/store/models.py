@@ -286,9 +286,10 @@ class Forecast(Base):
 class AuditEntry(Base):
     """One change: who, when, which table and record, which field, old and new value.
 
-    An insert is one entry with ``field`` "*" and the whole new row as ``new_value``; a
-    delete keeps the whole old row in ``old_value``; an update has one entry per field.
-    Values are JSON text.
+    An insert is one entry with ``field`` "*" and the whole new row as ``new_value`` (a
+    long JSON value, such as a forecast's curves, as its SHA-256 digest); a delete keeps
+    the whole old row in ``old_value``; an update has one entry per field. Values are JSON
+    text.
     """
 
     __tablename__ = "audit_log"

@@ -444,6 +444,10 @@ class Records:
             course = self._active_course(session, patient.id)
             route = route or (course.route if course else "iv_infusion")
             product = _product(product or (course.product if course else "racemic"))
+            if course is not None and product != course.product:
+                # The model and the course's plan are for one product (their PK differ).
+                raise InputError("--drug", f"the active course is {course.product}, not {product}",
+                                 f"{course.product}, or close the course and start one for {product}")
             if infusion_min is None and course is not None and route == course.route:
                 infusion_min = course.infusion_min
             dose_record = Dose(0.0, amount, route, product, per_kg,
