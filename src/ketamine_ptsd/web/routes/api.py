@@ -10,14 +10,14 @@ Research and decision-support software, not a medical device.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.instruments import SPECS
-from ketamine_ptsd.clinic.regulatory import as_of, consent_summary, regulatory_status
+from ketamine_ptsd.clinic.regulatory import PRODUCT_ROUTES, as_of, consent_summary, regulatory_status
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import Records, forecast_patient
@@ -59,11 +59,14 @@ class Problem(BaseModel):
     detail: str
 
 
-_ERRORS = {401: {"model": Problem, "description": "not signed in"},
+_ERRORS = {400: {"model": Problem, "description": "the request body could not be read (malformed JSON)"},
+           401: {"model": Problem, "description": "not signed in"},
            403: {"model": Problem, "description": "the role may not do this, or the CSRF token is missing"},
            404: {"model": Problem, "description": "no such record"}}
 router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
 
+RegulatedProduct = Literal[tuple(PRODUCT_ROUTES)]
+AnyRoute = Literal[tuple(sorted({r for routes in PRODUCT_ROUTES.values() for r in routes}))]
 #: Database ids are 32-bit integers on PostgreSQL.
 RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -269,8 +272,7 @@ def compare_protocols(request: Request, patient_id: RecordId, body: WhatIfReques
 
 
 @router.get("/regulatory", response_model=RegulatoryOut)
-def get_regulatory(product: Annotated[str, Query(max_length=20)] = "racemic",
-                   route: Annotated[str | None, Query(max_length=20)] = None,
+def get_regulatory(product: RegulatedProduct = "racemic", route: AnyRoute | None = None,
                    user: SignedIn = require(READ)) -> Any:
     """Dated regulatory status of a product and, with a route, the informed-consent summary."""
     return RegulatoryOut(as_of=as_of(), status=[r.to_dict() for r in regulatory_status(product)],
