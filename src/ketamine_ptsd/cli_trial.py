@@ -127,11 +127,12 @@ def trial(
         if power_trials:
             with progress_bar("power: simulating trials", power_trials, err_console) as advance:
                 e["power"] = power(the_spec, n_trials=power_trials, client=client, progress=advance)
-    written = []
+    written: list[Path] = []
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        written.append(_write_atomic(folder / "endpoints.json", json.dumps(e, indent=1)))
-        written.append(write_trial_report(result, e, folder / "report.html"))
+        # The report (figures and all) first: if it fails, no endpoints file is left without it.
+        report = write_trial_report(result, e, folder / "report.html")
+        written = [_write_atomic(folder / "endpoints.json", json.dumps(e, indent=1)), report]
     if as_json:
         typer.echo(json.dumps(e, indent=1))
         return
