@@ -456,35 +456,9 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     population = _curves(_population_draws(regimen, float(horizon_days)), days)
 
     score = on_grid[:, :, OUTPUTS.index(FORECAST_OUTPUTS[rule["instrument"]])]
-    loss_h = loss_times(score, score[:, 0], grid, last_dose_h, rule)
-    responds = ~np.isnan(loss_h)
-    p_response = float(np.sum(weights[responds]))
-    loss_day = band = maintenance = None
-    if p_response < 0.5:
-        status = "no response expected"
-    else:
-        w = weights[responds] / p_response
-        q_low, q_mid, q_high, q_book = np.quantile(loss_h[responds], (*BAND, rule["maintenance_quantile"]),
-                                                   weights=w, method="inverted_cdf")
-        if math.isinf(q_mid):
-            status = f"not lost within {horizon_days:g} days"
-        else:
-            status = "lost"
-            loss_day = _day(q_mid)
-        if math.isfinite(q_low):
-            band = (_day(q_low), None if math.isinf(q_high) else _day(q_high))
-        if math.isfinite(q_book):
-            maintenance = int(math.floor(q_book / HOURS_PER_DAY))
-    name = SPECS[rule["instrument"]].name
-    if "absolute_reduction" in rule:
-        definition = f"improvement of {name} from baseline below {rule['absolute_reduction']:g} points"
-    else:
-        definition = f"{name} reduction from baseline below {rule['percent_reduction']:g} %"
-    maintenance_rule = (f"loss of response: {definition}, after the largest improvement since the last dose; "
-                        f"book maintenance by the day on which {rule['maintenance_quantile']:.0%} of the plausible "
-                        "courses have lost it (rounded down)")
+    loss = _loss_summary(loss_times(score, score[:, 0], grid, last_dose_h, rule), weights, rule, horizon_days)
 
-    patient = Population.from_patients([{k: v for k, v in filled.items()}])
+    patient = Population.from_patients([filled])
     warnings = []
     ess = effective_sample_size(weights)
     if observations and ess < 50:
@@ -496,13 +470,38 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
                         "the patient's course may not be one the model can describe")
     fit = _fit_summary(draws, fitted, fits, fit_weights, x, weights, ess, n_draws)
     return Forecast(
-        loss_of_response_day=loss_day, loss_of_response_band=band, loss_status=status,
-        probability_of_response=round(p_response, 3), recommended_maintenance_day=maintenance,
-        maintenance_rule=maintenance_rule, threshold=rule,
-        median=updated["median"], band_low=updated["band_low"], band_high=updated["band_high"],
+        **loss, threshold=rule, median=updated["median"], band_low=updated["band_low"], band_high=updated["band_high"],
         population=population, covariate_only=covariate_only,
         outside_validated_range=validated_range_warnings(regimen, patient), warnings=warnings, fit=fit,
     )
+
+
+def _loss_summary(loss_h: np.ndarray, weights: np.ndarray, rule: dict, horizon_days: float) -> dict:
+    """Day of loss (weighted median over the draws that respond), its 80 % band, the
+    probability of a response, the maintenance day and the rule in words."""
+    responds = ~np.isnan(loss_h)
+    p_response = float(np.sum(weights[responds]))
+    out = {"loss_of_response_day": None, "loss_of_response_band": None, "recommended_maintenance_day": None,
+           "probability_of_response": round(p_response, 3), "loss_status": "no response expected"}
+    if p_response >= 0.5:
+        low, mid, high, book = np.quantile(loss_h[responds], (*BAND, rule["maintenance_quantile"]),
+                                           weights=weights[responds] / p_response, method="inverted_cdf")
+        out["loss_status"] = "lost" if math.isfinite(mid) else f"not lost within {horizon_days:g} days"
+        if math.isfinite(mid):
+            out["loss_of_response_day"] = _day(mid)
+        if math.isfinite(low):
+            out["loss_of_response_band"] = (_day(low), _day(high) if math.isfinite(high) else None)
+        if math.isfinite(book):
+            out["recommended_maintenance_day"] = int(math.floor(book / HOURS_PER_DAY))
+    name = SPECS[rule["instrument"]].name
+    if "absolute_reduction" in rule:
+        definition = f"improvement of {name} from baseline below {rule['absolute_reduction']:g} points"
+    else:
+        definition = f"{name} reduction from baseline below {rule['percent_reduction']:g} %"
+    out["maintenance_rule"] = (f"loss of response: {definition}, after the largest improvement since the last dose; "
+                               f"book maintenance by the day on which {rule['maintenance_quantile']:.0%} of the "
+                               "plausible courses have lost it (rounded down)")
+    return out
 
 
 def _fit_summary(model: CourseModel, fitted: Sequence[str], fits: Sequence[Laplace], fit_weights: np.ndarray,
