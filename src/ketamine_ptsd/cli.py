@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from typer._click.exceptions import ClickException
 
+from . import cli_records, cli_trial, cli_web
 from .cli_clinic import app as clinic_app
 from .errors import InputError
 
@@ -272,6 +273,16 @@ def calibrate(
 
 app.add_typer(clinic_app, name="clinic", help="Clinic toolkit: instruments, screening, dose plans, "
               "session monitoring, regulatory status.")
+app.command("trial")(cli_trial.trial)
+app.command("sensitivity")(cli_trial.sensitivity)
+for _name, _records_app in (("patient", cli_records.patient_app), ("session", cli_records.session_app),
+                            ("assess", cli_records.assess_app), ("course", cli_records.course_app),
+                            ("export", cli_records.export_app), ("model", cli_records.model_app),
+                            ("db", cli_records.db_app)):
+    app.add_typer(_records_app, name=_name)
+app.command("forecast")(cli_records.forecast)
+app.command("serve")(cli_web.serve)
+app.add_typer(cli_web.user_app, name="user")
 
 
 def main(argv: list[str] | None = None) -> int:

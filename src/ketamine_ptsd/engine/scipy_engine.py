@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import solve_ivp
-
 from .numba_engine import kernel
 
 
@@ -35,6 +33,8 @@ class ScipyEngine:
 
     def _solve_patient(self, model, p, y, events, times, out_sel, record_states, out_rows) -> int:
         """One patient, piecewise between events; fills ``out_rows`` (T x K), returns RHS calls."""
+        from scipy.integrate import solve_ivp  # imported here: the reference is not on the CLI's start-up path
+
         rhs, observe = model.rhs, model.observe
         u = np.zeros(len(model.input_names))
         obs = np.empty(len(model.output_names))
