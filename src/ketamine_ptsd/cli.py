@@ -81,10 +81,14 @@ def _root(
     ctx: typer.Context,
     db: Optional[str] = typer.Option(None, "--db", help="database URL of the clinic records (default: SQLite in "
                                      "the user's data folder; also KETAMINE_PTSD_DB)"),
+    user: Optional[str] = typer.Option(None, "--user", help="who makes the changes, for the audit trail "
+                                       "(default: KETAMINE_PTSD_USER, else the login name)"),
 ):
     """With no command, run the default simulation (the demo)."""
     if db:
         os.environ["KETAMINE_PTSD_DB"] = db
+    if user:
+        os.environ["KETAMINE_PTSD_USER"] = user
     if ctx.invoked_subcommand is None:
         simulate()
 
@@ -288,7 +292,7 @@ app.add_typer(cli_web.user_app, name="user")
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: turns bad input into one line on stderr and exit code 2."""
     try:
-        app(args=argv, prog_name="ketamine-ptsd", standalone_mode=False)
+        rc = app(args=argv, prog_name="ketamine-ptsd", standalone_mode=False)
     except InputError as exc:
         err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
         return 2
@@ -303,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
+    # Without standalone mode a command's own exit code (typer.Exit) comes back as the result.
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":
