@@ -53,7 +53,7 @@ YES = {"y", "yes", "1", "true"}
 NO = {"n", "no", "0", "false"}
 
 
-def _guarded(func: F) -> F:
+def guarded(func: F) -> F:
     """Turn an InputError into one line on stderr and exit code 2."""
 
     @functools.wraps(func)
@@ -98,7 +98,7 @@ def _yes_no(field: str, text: str | None) -> bool | None:
     raise InputError(field, f"{text!r} is not yes/no", "yes or no (y/n, 1/0)")
 
 
-def _items(text: str, label: str, yes_no: bool = False,
+def parse_items(text: str, label: str, yes_no: bool = False,
            names: tuple[str, ...] = ()) -> list[Any]:
     """Comma-separated answers; an empty field is a missing answer.
 
@@ -166,7 +166,7 @@ _SHOWN = ("total", "clusters", "provisional_diagnosis", "cut_point_result", "sym
 
 
 @app.command()
-@_guarded
+@guarded
 def score(
     instrument: str = typer.Argument(..., help="pcl5, caps5, cadss, madrs, phq9, iesr, "
                                      "bprs_pos, cssrs, dast10, icsi, icpi"),
@@ -194,9 +194,9 @@ def score(
         raise InputError("INSTRUMENT", f"unknown instrument {instrument!r}",
                          ", ".join(ins.SCORERS))
     spec = ins.SPECS[name]
-    values = (_items(answers, "C-SSRS", yes_no=True, names=ins.CSSRS_QUESTIONS)
+    values = (parse_items(answers, "C-SSRS", yes_no=True, names=ins.CSSRS_QUESTIONS)
               if name == "cssrs"
-              else _items(answers, spec.name, yes_no=name == "dast10"))
+              else parse_items(answers, spec.name, yes_no=name == "dast10"))
     kwargs: dict[str, Any] = {"settings": s}
     if name not in ("cssrs", "dast10", "bprs_pos", "icsi", "icpi"):
         kwargs["prorate"] = prorate
@@ -207,8 +207,8 @@ def score(
         kwargs.update(
             criterion_a=_yes_no("--criterion-a", criterion_a),
             criterion_f=_yes_no("--criterion-f", criterion_f),
-            impairment_items=None if impairment is None else _items(impairment, "CAPS-5"),
-            dissociation_items=None if dissociation is None else _items(dissociation, "CAPS-5"),
+            impairment_items=None if impairment is None else parse_items(impairment, "CAPS-5"),
+            dissociation_items=None if dissociation is None else parse_items(dissociation, "CAPS-5"),
             version=caps_version,
         )
     if name == "bprs_pos":
@@ -217,7 +217,7 @@ def score(
                              "0-6 or 1-7")
         kwargs["convention"] = bprs_convention
     if name == "phq9" and difficulty is not None:
-        kwargs["difficulty"] = _items(difficulty, "PHQ-9")[0]
+        kwargs["difficulty"] = parse_items(difficulty, "PHQ-9")[0]
     result = ins.SCORERS[name](values, **kwargs)
     data = result.to_dict()
     if baseline is not None:
@@ -252,7 +252,7 @@ def score(
 
 
 @app.command()
-@_guarded
+@guarded
 def screen(
     patient_file: Path = typer.Argument(..., metavar="PATIENT.toml",
                                         help="patient answers (see examples/)"),
@@ -282,7 +282,7 @@ def screen(
 
 
 @app.command("dose-plan")
-@_guarded
+@guarded
 def dose_plan(
     dose: str = typer.Option(..., help="e.g. 0.5mg/kg or 35mg (racemic); 56mg (esketamine)"),
     product: str = typer.Option("racemic", help="racemic or esketamine"),
@@ -374,7 +374,7 @@ def read_session_csv(path: Path) -> list[dict[str, Any]]:
 
 
 @app.command()
-@_guarded
+@guarded
 def monitor(
     session_file: Path = typer.Argument(..., metavar="SESSION.csv",
                                         help="readings (see examples/)"),
@@ -435,7 +435,7 @@ def monitor(
 
 
 @app.command()
-@_guarded
+@guarded
 def course(
     course_file: Path = typer.Argument(..., metavar="COURSE.toml",
                                        help="sessions, bladder screens, events (see examples/)"),
@@ -478,7 +478,7 @@ def course(
 
 
 @app.command()
-@_guarded
+@guarded
 def regulatory(
     product: str | None = typer.Option(None, help="racemic, esketamine or compounded"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -503,7 +503,7 @@ def regulatory(
 
 
 @app.command()
-@_guarded
+@guarded
 def consent(
     product: str = typer.Option(..., help="racemic, esketamine or compounded"),
     route: str = typer.Option(..., help="iv_infusion, im, intranasal, oral or sublingual"),
@@ -518,7 +518,7 @@ def consent(
 
 
 @app.command("settings")
-@_guarded
+@guarded
 def show_settings(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     settings: str | None = typer.Option(None, "--settings", help=SETTINGS_HELP),

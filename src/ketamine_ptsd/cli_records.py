@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from ketamine_ptsd.cli_clinic import ALIASES, JSON_HELP, _guarded, _items, read_session_csv
+from ketamine_ptsd.cli_clinic import ALIASES, JSON_HELP, guarded, parse_items, read_session_csv
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.course import day_to_date
 from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SPECS
@@ -172,7 +172,7 @@ def _clip(text: str, width: int = 60) -> str:
 
 
 @patient_app.command("add")
-@_guarded
+@guarded
 def patient_add(
     name: str | None = typer.Option(None, help="name as the clinic writes it"),
     mrn: str | None = typer.Option(None, help="the clinic's own record number (unique)"),
@@ -193,7 +193,7 @@ def patient_add(
 
 
 @patient_app.command("update")
-@_guarded
+@guarded
 def patient_update(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     name: str | None = typer.Option(None),
@@ -223,7 +223,7 @@ def patient_update(
 
 
 @patient_app.command("list")
-@_guarded
+@guarded
 def patient_list(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List the patients."""
     with _records() as records:
@@ -238,7 +238,7 @@ def patient_list(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) 
 
 
 @patient_app.command("show")
-@_guarded
+@guarded
 def patient_show(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -280,7 +280,7 @@ def patient_show(
 
 
 @patient_app.command("screen")
-@_guarded
+@guarded
 def patient_screen(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     patient_file: Path = typer.Argument(..., metavar="PATIENT.toml", help="screening answers (as `clinic screen`)"),
@@ -337,7 +337,7 @@ def _events(values: list[str]) -> list[tuple[str, str | None]]:
 
 
 @session_app.command("record")
-@_guarded
+@guarded
 def session_record(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     date: str = typer.Option(..., help=f"start of the dose (infusion start, first device): {DATE_HELP}"),
@@ -391,7 +391,7 @@ def session_record(
 
 
 @session_app.command("show")
-@_guarded
+@guarded
 def session_show(session_id: int = typer.Argument(..., metavar="SESSION_ID")) -> None:
     """One session with its readings, events and monitoring result (JSON)."""
     with _records() as records:
@@ -404,7 +404,7 @@ def session_show(session_id: int = typer.Argument(..., metavar="SESSION_ID")) ->
 
 
 @assess_app.command("record")
-@_guarded
+@guarded
 def assess_record(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     instrument: str = typer.Argument(..., help=", ".join(SPECS)),
@@ -420,8 +420,8 @@ def assess_record(
     """Score an instrument (clinic scoring rules) and keep the answers and the scores."""
     name = _instrument(instrument)
     spec = SPECS[name]
-    values = (_items(answers, "C-SSRS", yes_no=True, names=CSSRS_QUESTIONS) if name == "cssrs"
-              else _items(answers, spec.name, yes_no=name == "dast10"))
+    values = (parse_items(answers, "C-SSRS", yes_no=True, names=CSSRS_QUESTIONS) if name == "cssrs"
+              else parse_items(answers, spec.name, yes_no=name == "dast10"))
     options: dict[str, Any] = {}
     if caps_version is not None:
         options["version"] = caps_version
@@ -442,7 +442,7 @@ def assess_record(
 
 
 @assess_app.command("import")
-@_guarded
+@guarded
 def assess_import(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     file: Path = typer.Argument(..., metavar="FILE.json", help="a FHIR R4 QuestionnaireResponse or a Bundle of them"),
@@ -473,7 +473,7 @@ def assess_import(
 
 
 @assess_app.command("list")
-@_guarded
+@guarded
 def assess_list(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     instrument: str | None = typer.Option(None, help="only this instrument"),
@@ -498,7 +498,7 @@ def assess_list(
 
 
 @course_app.command("start")
-@_guarded
+@guarded
 def course_start(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     date: str = typer.Option(..., help="first planned session, YYYY-MM-DD"),
@@ -522,7 +522,7 @@ def course_start(
 
 
 @course_app.command("show")
-@_guarded
+@guarded
 def course_show(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -567,7 +567,7 @@ def course_show(
 
 
 @course_app.command("book")
-@_guarded
+@guarded
 def course_book(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     rule: str | None = typer.Option(None, help="interval or forecast (default: the course's rule, else interval)"),
@@ -596,7 +596,7 @@ def course_book(
 
 
 @course_app.command("close")
-@_guarded
+@guarded
 def course_close(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     date: str | None = typer.Option(None, help="YYYY-MM-DD (default today)"),
@@ -613,7 +613,7 @@ def course_close(
 # ---------------------------------------------------------------------------
 
 
-@_guarded
+@guarded
 def forecast(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     horizon_days: str | None = typer.Option(None, help="forecast to this many days from the first dose "
@@ -689,7 +689,7 @@ def _write(text: str, out: Path | None) -> None:
 
 
 @export_app.command("fhir")
-@_guarded
+@guarded
 def export_fhir(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     out: Path | None = typer.Option(None, help="write here instead of standard output"),
@@ -712,7 +712,7 @@ def export_fhir(
 
 
 @export_app.command("nonmem")
-@_guarded
+@guarded
 def export_nonmem(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     out: Path | None = typer.Option(None, help="write here instead of standard output"),
@@ -729,7 +729,7 @@ def export_nonmem(
 
 
 @model_app.command("export-sbml")
-@_guarded
+@guarded
 def model_export_sbml(file: Path = typer.Argument(..., metavar="FILE", help="the .xml file to write")) -> None:
     """The model as SBML (level 3), which libRoadRunner and other SBML tools simulate."""
     from ketamine_ptsd.interop.sbml import export_sbml
@@ -747,7 +747,7 @@ def _shown_url() -> str:
 
 
 @db_app.command("status")
-@_guarded
+@guarded
 def db_status(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Which database is in use, its schema revision and the newest one."""
     with _engine() as engine:
@@ -759,7 +759,7 @@ def db_status(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> 
 
 
 @db_app.command("upgrade")
-@_guarded
+@guarded
 def db_upgrade(revision: str = typer.Argument("head", help="target revision (default the newest)")) -> None:
     """Create or upgrade the schema (take a `db backup` first)."""
     with _engine() as engine:
@@ -768,7 +768,7 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision (def
 
 
 @db_app.command("downgrade")
-@_guarded
+@guarded
 def db_downgrade(revision: str = typer.Argument(..., help="target revision (`base` removes every table)")) -> None:
     """Downgrade the schema (data in tables or columns the older schema lacks is dropped)."""
     with _engine() as engine:
@@ -777,7 +777,7 @@ def db_downgrade(revision: str = typer.Argument(..., help="target revision (`bas
 
 
 @db_app.command("backup")
-@_guarded
+@guarded
 def db_backup(file: Path = typer.Argument(..., metavar="FILE", help="the backup file to write (JSON)")) -> None:
     """Write a consistent copy of every record to FILE (portable between SQLite and PostgreSQL)."""
     with _engine() as engine:
@@ -786,7 +786,7 @@ def db_backup(file: Path = typer.Argument(..., metavar="FILE", help="the backup 
 
 
 @db_app.command("restore")
-@_guarded
+@guarded
 def db_restore(
     file: Path = typer.Argument(..., metavar="FILE", help="a file written by `db backup`"),
     user: str | None = USER_OPTION,
@@ -798,7 +798,7 @@ def db_restore(
 
 
 @db_app.command("audit")
-@_guarded
+@guarded
 def db_audit(
     table: str | None = typer.Option(None, help="only this table (patients, sessions, assessments ...)"),
     record: str | None = typer.Option(None, help="only this record id"),
