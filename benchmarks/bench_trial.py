@@ -4,7 +4,9 @@ The trial is the built-in Feder 2021 design (six infusions of ketamine vs midazo
 with measurement error) over an 8-week horizon (weekly follow-up to day 56), endpoints only.
 Each size runs in a fresh process, in one process and on a local Dask cluster of two
 single-threaded workers; the peak resident memory is that process's (and, on the cluster,
-each worker's) ``ru_maxrss``. This is a benchmark, not a test: it asserts nothing about time.
+each worker's) ``ru_maxrss``; the CPU time (user + system of the process and the workers)
+says what the run costs when other work shares the machine. This is a benchmark, not a test:
+it asserts nothing about time.
 
     python benchmarks/bench_trial.py                       # 10^3, 10^4, 10^5 patients
     python benchmarks/bench_trial.py --sizes 1000000       # the 10^6-patient trial
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -29,6 +32,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system, every thread) this process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def one(n_patients: int, mode: str, workers: int, chunk_size: int) -> dict:
     """Run the trial once in this process and return its timing and memory."""
     from ketamine_ptsd.distributed import dask_client
@@ -40,16 +49,22 @@ def one(n_patients: int, mode: str, workers: int, chunk_size: int) -> dict:
     warm = base.with_overrides(n_per_arm=4)
     with dask_client(workers if mode == "dask" else None) as client:
         run_trial(warm, client=client)
+        cpu_before = [cpu_seconds(), *(client.run(cpu_seconds).values() if client is not None else [])]
         start = time.perf_counter()
         result = run_trial(spec, client=client, chunk_size=chunk_size)
         simulated = time.perf_counter() - start
         e = endpoints(result)
         total = time.perf_counter() - start
+        cpu_after = [cpu_seconds(), *(client.run(cpu_seconds).values() if client is not None else [])]
         workers_mb = list(client.run(peak_rss_mb).values()) if client is not None else []
+    cpu = sum(cpu_after) - sum(cpu_before)
     return {
         "patients": n_patients, "mode": mode, "workers": workers if mode == "dask" else 1,
         "chunk_size": chunk_size, "seconds": total, "simulation_seconds": simulated,
         "patients_per_second": n_patients / total, "microseconds_per_patient": 1e6 * total / n_patients,
+        # On a shared machine the wall time depends on the other load; CPU time hardly does.
+        "cpu_seconds": cpu, "cpu_microseconds_per_patient": 1e6 * cpu / n_patients,
+        "load_average_1min": os.getloadavg()[0],
         "peak_rss_mb_main": peak_rss_mb(), "peak_rss_mb_workers": workers_mb,
         "peak_rss_mb_total": peak_rss_mb() + sum(workers_mb),
         "responders_ketamine": e["arms"]["ketamine"]["responder_rate"],
@@ -71,7 +86,8 @@ def main(argv=None) -> int:
         print(json.dumps(one(int(args.one[0]), args.one[1], args.workers, args.chunk_size)))
         return 0
     rows = []
-    print(f"{'patients':>9} {'mode':>7} {'seconds':>9} {'patients/s':>11} {'us/patient':>11} {'peak MB':>9}")
+    print(f"{'patients':>9} {'mode':>7} {'seconds':>9} {'patients/s':>11} {'us/patient':>11} {'CPU us/pt':>10} "
+          f"{'peak MB':>9} {'load':>5}")
     for n in args.sizes:
         for mode in args.modes:
             # A fresh process per run, so ru_maxrss is this run's peak.
@@ -80,7 +96,8 @@ def main(argv=None) -> int:
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(f"{n:>9} {mode:>7} {row['seconds']:>9.1f} {row['patients_per_second']:>11.0f} "
-                  f"{row['microseconds_per_patient']:>11.0f} {row['peak_rss_mb_total']:>9.0f}", flush=True)
+                  f"{row['microseconds_per_patient']:>11.0f} {row['cpu_microseconds_per_patient']:>10.0f} "
+                  f"{row['peak_rss_mb_total']:>9.0f} {row['load_average_1min']:>5.1f}", flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=1)
