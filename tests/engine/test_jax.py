@@ -54,7 +54,7 @@ def test_right_hand_side_and_outputs_match_the_numba_model():
     inputs and patients, negative states included (the clips at zero)."""
     import jax
 
-    from ketamine_ptsd.engine.jax_engine import jax_model
+    from ketamine_ptsd.engine.jax_engine import double_precision, jax_model
 
     rng = np.random.default_rng(7)
     n = 64
@@ -63,7 +63,7 @@ def test_right_hand_side_and_outputs_match_the_numba_model():
     inputs = rng.uniform(0.0, 60.0, (n, N_INPUTS))
     t = rng.uniform(0.0, 1000.0, n)
     model = jax_model(MODEL)
-    with jax.enable_x64(True):
+    with double_precision():
         rates = np.asarray(jax.jit(jax.vmap(model.rhs))(t, states, params, inputs))
         outputs = np.asarray(jax.jit(jax.vmap(model.observe))(states, params))
     expected_rates, expected_outputs = np.empty((n, N_STATES)), np.empty((n, N_OUTPUTS))
@@ -149,7 +149,7 @@ def test_step_limit_stops_a_patient_like_numba(population):
 def test_get_engine_returns_the_jax_backend_and_checks_its_options():
     engine = get_engine("jax", rtol=1e-7)
     assert engine.name == "jax-dopri5" and engine.rtol == 1e-7
-    for field, value in (("rtol", 0.0), ("lanes", 0), ("outputs_per_pass", 1.5), ("flush_below", -1.0)):
+    for field, value in (("rtol", 0.0), ("lanes", 0), ("outputs_per_pass", 1.5), ("bucket", 0), ("flush_below", -1.0)):
         with pytest.raises(InputError) as err:
             get_engine("jax", **{field: value})
         assert err.value.field == field

@@ -65,6 +65,18 @@ def _jax():
     return jax, jnp
 
 
+def double_precision():
+    """A context in which JAX computes in float64 (the engine's precision), whatever the
+    process-wide setting: ``jax.enable_x64`` where this JAX has it, else the older
+    ``jax.experimental.enable_x64``."""
+    jax = _jax()[0]
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+
+    return enable_x64()
+
+
 # -- the model's source, executed again for JAX ------------------------------------------------
 
 
@@ -384,7 +396,8 @@ class JaxEngine:
     integrated side by side (a few thousand on a CPU, 10^5 or more on a GPU);
     ``outputs_per_pass`` how many output times a lane writes per pass (more costs every
     pass, fewer costs extra passes on long steps); ``chunk_size`` bounds the patients per
-    call. Patient counts are padded to a power of two so that compiled code is reused.
+    call. Patient counts are padded to a power of two of at least ``bucket`` rows, so that
+    compiled code is reused (padding rows are never integrated).
     """
 
     rtol: float = 1e-6
@@ -392,6 +405,7 @@ class JaxEngine:
     lanes: int = 4096
     outputs_per_pass: int = 4
     chunk_size: int = 65536
+    bucket: int = 8
     max_steps: int = 200_000
     flush_below: float = 1e-8
     name: str = "jax-dopri5"
@@ -401,7 +415,7 @@ class JaxEngine:
             value = getattr(self, field_name)
             if not (value > 0 and np.isfinite(value)):
                 raise InputError(field_name, f"must be a positive number, got {value}", "> 0")
-        for field_name in ("lanes", "outputs_per_pass", "chunk_size", "max_steps"):
+        for field_name in ("lanes", "outputs_per_pass", "chunk_size", "bucket", "max_steps"):
             value = getattr(self, field_name)
             if int(value) != value or value < 1:
                 raise InputError(field_name, f"must be a whole number of at least 1, got {value}", ">= 1")
@@ -413,10 +427,10 @@ class JaxEngine:
         """Same contract as :meth:`NumbaEngine.solve`: outputs (N x T x K) and accepted
         steps per patient (-1 where the step limit was exceeded; outputs NaN from there)."""
         jax, _ = _jax()
-        if jax.config.jax_compilation_cache_dir is None:
+        if getattr(jax.config, "jax_compilation_cache_dir", "") is None:
             jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
         n_pat = params.shape[0]
-        padded = max(8, 1 << (n_pat - 1).bit_length())
+        padded = max(int(self.bucket), 1 << (n_pat - 1).bit_length())
         y0 = model.initial_state(n_pat) if y0 is None else np.asarray(y0, dtype=np.float64)
         P = np.concatenate([params, np.repeat(params[:1], padded - n_pat, axis=0)]).astype(np.float64)
         Y0 = np.concatenate([y0, np.repeat(y0[:1], padded - n_pat, axis=0)]).astype(np.float64)
@@ -425,7 +439,7 @@ class JaxEngine:
             model.module, tuple(model.state_names), tuple(model.output_names), len(model.input_names),
             model.param_names.index("weight_kg"), tuple(int(i) for i in out_sel), bool(record_states),
             int(self.outputs_per_pass), int(min(self.lanes, padded)))
-        with jax.enable_x64(True):
+        with double_precision():
             out, steps = solve(P, Y0, np.asarray(times, dtype=np.float64), *groups, np.int32(n_pat),
                                np.float64(self.rtol), np.float64(self.atol), np.float64(self.flush_below),
                                np.int64(self.max_steps))
