@@ -1,0 +1,519 @@
+"""Our engine against other engines on the same model, in the same run (issue 8).
+
+The full model on the standard induction series (racemic ketamine 0.5 mg/kg IV over 40 min
+on days 0, 2, 4, 7, 9, 11) followed for 8 weeks after the last infusion (67 days), virtual
+patients of ``Population.virtual`` (seeded), plasma ketamine and PCL-5 total every 15 min,
+rtol 1e-6 and atol 1e-9 for every engine:
+
+* ``numba``: our engine (``NumbaEngine``) with one and with two threads, N patients in
+  chunks; each chunk is reduced to endpoints (peak ketamine, final PCL-5), so memory stays
+  flat in N;
+* ``lsoda``: a per-patient loop of ``scipy.integrate.solve_ivp`` (LSODA) on the same
+  right-hand side (the project's ``ScipyEngine``), on a subsample, scaled to courses per
+  second;
+* ``roadrunner``: libRoadRunner on the exported SBML (``interop.sbml``), CVODE (BDF: its
+  Adams mode stalls at the model's kinks), LLVM optimisation passes on, results not copied,
+  one loaded model looped over patients with ``resetAll``, ``setValues`` and ``reset``; in one process
+  and in two. The exported file holds dose amounts for one body weight; here each event
+  amount is rewritten as ``fixed + per_kg * patient_weight_kg`` so one loaded model serves
+  every patient;
+* ``jax``: the optional JAX backend on the CPU (a small N: it is the GPU backend).
+
+Every measurement runs in a fresh process: its JIT/compile time (from an empty cache) is
+reported apart from the timed run, and its peak resident memory is measured over the timed
+run only (the kernel's high-water mark is reset before it). Accuracy: on a few patients,
+each engine's largest difference from ``solve_ivp`` DOP853 at rtol 1e-10, atol 1e-12, per
+output as a fraction of that output's largest value over the course.
+
+Usage::
+
+    python benchmarks/bench_peers.py [--n 1000,10000,100000,1000000] [--one-thread-max 100000]
+        [--lsoda-sample 20] [--roadrunner-sample 200] [--accuracy-sample 4] [--jax-n 512]
+        [--chunk 2048] [--seed 2024] [--out benchmarks/results/peers.json]
+
+``--quick`` runs a small version (minutes). Results are printed as a table and written as
+JSON. A benchmark, not a test: nothing here asserts a time. Research and decision-support
+software, not a medical device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HORIZON_DAYS = 11 + 56
+OUTPUT_EVERY_MIN = 15
+OUTPUTS = ("ketamine_ng_ml", "pcl5_total")
+ACCURACY_OUTPUTS = ("ketamine_ng_ml", "norketamine_ng_ml", "nmda_occupancy", "plasticity", "cadss",
+                    "pcl5_total", "madrs")
+RTOL, ATOL = 1e-6, 1e-9
+REFERENCE = {"method": "DOP853", "rtol": 1e-10, "atol": 1e-12}
+RESULTS = Path(__file__).resolve().parent / "results" / "peers.json"
+
+
+# -- what every worker shares ---------------------------------------------------------------------
+
+
+def course():
+    """The regimen and output times of the benchmark."""
+    from ketamine_ptsd import induction_series
+    from ketamine_ptsd.simulation import output_times
+
+    return induction_series(), output_times(HORIZON_DAYS, OUTPUT_EVERY_MIN)
+
+
+def reset_peak_memory() -> float:
+    """Reset this process's resident-memory high-water mark; returns the current RSS (MB)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+    return _status_mb("VmRSS")
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process since the last reset (MB)."""
+    return _status_mb("VmHWM")
+
+
+def _status_mb(key: str) -> float:
+    with open("/proc/self/status", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def timed(fn):
+    """``fn()`` with wall and CPU seconds (all threads of this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = fn()
+    return value, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def relative_difference(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Per output: max over patients and times of |got - ref| / max_t |ref|."""
+    scale = np.max(np.abs(ref), axis=1, keepdims=True)
+    return np.max(np.abs(got - ref) / np.where(scale > 0, scale, 1.0), axis=(0, 1))
+
+
+# -- the engines ----------------------------------------------------------------------------------
+
+
+def run_numba(spec: dict) -> dict:
+    """Our engine on N patients in chunks, reduced to endpoints chunk by chunk."""
+    from ketamine_ptsd import Population, simulate
+    from ketamine_ptsd.engine import NumbaEngine
+
+    regimen, times = course()
+    engine = NumbaEngine(rtol=RTOL, atol=ATOL, threads=spec["threads"], chunk_size=spec["chunk"])
+    _, compile_s, _ = timed(lambda: simulate(regimen, Population.virtual(2, spec["seed"]), engine=engine,
+                                             times=times, outputs=OUTPUTS))
+    n, chunk = spec["n"], spec["chunk"]
+    peak = np.empty(n)
+    final = np.empty(n)
+    steps = np.empty(n, np.int64)
+
+    def work():
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            patients = Population.virtual(stop - start, spec["seed"], first_id=start + 1)
+            traj = simulate(regimen, patients, engine=engine, times=times, outputs=OUTPUTS)
+            peak[start:stop] = traj["ketamine_ng_ml"].max(axis=1)
+            final[start:stop] = traj["pcl5_total"][:, -1]
+            steps[start:stop] = traj.steps
+
+    base = reset_peak_memory()
+    _, wall, cpu = timed(work)
+    return {"compile_s": compile_s, "wall_s": wall, "cpu_s": cpu, "courses": n, "rss_base_mb": base,
+            "peak_rss_mb": peak_memory_mb(), "mean_steps": float(steps.mean()), "failed": int(np.sum(steps < 0)),
+            "mean_peak_ketamine_ng_ml": float(peak.mean()), "mean_final_pcl5": float(final.mean())}
+
+
+def run_lsoda(spec: dict) -> dict:
+    """``solve_ivp`` LSODA, one patient at a time (the right-hand side is the compiled one)."""
+    from ketamine_ptsd import Population, simulate
+    from ketamine_ptsd.engine import ScipyEngine
+
+    regimen, times = course()
+    engine = ScipyEngine(method="LSODA", rtol=RTOL, atol=ATOL)
+    # The right-hand side and outputs compile at their first call: one short course first.
+    _, compile_s, _ = timed(lambda: simulate(regimen, Population.virtual(1, spec["seed"]), engine=engine,
+                                             times=times[:3], outputs=OUTPUTS))
+    patients = Population.virtual(spec["n"], spec["seed"])
+    base = reset_peak_memory()
+    traj, wall, cpu = timed(lambda: simulate(regimen, patients, engine=engine, times=times, outputs=OUTPUTS))
+    return {"compile_s": compile_s, "wall_s": wall, "cpu_s": cpu, "courses": spec["n"], "rss_base_mb": base,
+            "peak_rss_mb": peak_memory_mb(), "mean_rhs_calls": float(traj.steps.mean())}
+
+
+def population_sbml(regimen, folder: Path) -> Path:
+    """The exported SBML of ``regimen`` with every event amount a formula of the patient's
+    weight (``fixed + per_kg * patient_weight_kg``), so one loaded model serves everyone."""
+    import libsbml
+
+    from ketamine_ptsd.interop.sbml import sbml_document, sbml_ids
+    from ketamine_ptsd.model import MODEL
+    from ketamine_ptsd.model.system import JUMP
+
+    ids = sbml_ids(MODEL)
+    weight = ids["parameter"]["weight_kg"]
+    state_of = {ids["state"][name]: k for k, name in enumerate(MODEL.state_names)}
+    input_of = {ids["input"][name]: k for k, name in enumerate(MODEL.input_names)}
+    events = MODEL.events(regimen)
+    doc = sbml_document(regimen)
+    model = doc.getModel()
+    for e in range(model.getNumEvents()):
+        event = model.getEvent(e)
+        t = float(libsbml.formulaToL3String(event.getTrigger().getMath()).split(">=")[1])
+        for a in range(event.getNumEventAssignments()):
+            assignment = event.getEventAssignment(a)
+            sid = assignment.getVariable()
+            if sid in state_of:
+                at_t = np.abs(events.time_h - t) <= 1e-9 * max(1.0, t)  # the trigger's time, as printed
+                mine = (events.kind == JUMP) & (events.index == state_of[sid]) & at_t
+                fixed, per_kg = float(events.fixed[mine].sum()), float(events.per_kg[mine].sum())
+                formula = f"{sid} + ({fixed!r} + {per_kg!r} * {weight})"
+            else:
+                so_far = events.time_h <= t + 1e-9 * max(1.0, t)
+                mine = (events.kind != JUMP) & (events.index == input_of[sid]) & so_far
+                fixed, per_kg = (float(v) if abs(v) >= 1e-12 else 0.0
+                                 for v in (events.fixed[mine].sum(), events.per_kg[mine].sum()))
+                formula = f"{fixed!r} + {per_kg!r} * {weight}"
+            if libsbml.parseL3Formula(formula) is None:
+                raise RuntimeError(f"cannot write the event amount of {sid}: {formula}")
+            assignment.setMath(libsbml.parseL3Formula(formula))
+    path = folder / "ketamine_ptsd_population.xml"
+    path.write_text(libsbml.writeSBMLToString(doc), encoding="utf-8")
+    return path
+
+
+def roadrunner_fastest_settings() -> None:
+    """libRoadRunner's documented speed settings: LLVM optimisation passes, no result copy."""
+    from roadrunner import Config
+
+    for name in ("GVN", "CFG_SIMPLIFICATION", "INSTRUCTION_COMBINING", "DEAD_INST_ELIMINATION",
+                 "DEAD_CODE_ELIMINATION", "INSTRUCTION_SIMPLIFIER"):
+        Config.setValue(getattr(Config, f"LOADSBMLOPTIONS_OPTIMIZE_{name}"), True)
+    Config.setValue(Config.SIMULATEOPTIONS_COPY_RESULT, False)
+
+
+def load_roadrunner(path: Path, selections):
+    import roadrunner
+
+    roadrunner_fastest_settings()
+    rr = roadrunner.RoadRunner(str(path))
+    rr.integrator.relative_tolerance = RTOL
+    rr.integrator.absolute_tolerance = ATOL
+    rr.integrator.maximum_num_steps = 200_000
+    rr.timeCourseSelections = ["time", *selections]
+    return rr
+
+
+def roadrunner_loop(rr, params: np.ndarray, times: np.ndarray, keep: bool):
+    """Simulate each row of ``params``; returns (patients x times x outputs) if ``keep``."""
+    from ketamine_ptsd.interop.sbml import sbml_ids
+    from ketamine_ptsd.model import MODEL
+
+    keys = [sbml_ids(MODEL)["parameter"][name] for name in MODEL.param_names]
+    out = []
+    for row in params:
+        rr.resetAll()
+        rr.setValues(keys, row.tolist())
+        # Events at t = 0 fire during a reset: without this one they would use the previous
+        # patient's weight (the first infusion 7 % off for a 65-kg patient after a 70-kg one).
+        rr.reset()
+        result = np.asarray(rr.simulate(times=times))
+        if keep:
+            out.append(result[:, 1:].copy())
+    return np.array(out) if keep else None
+
+
+def _roadrunner_process(path, params, times, loaded, results):
+    rr = load_roadrunner(path, OUTPUTS)
+    loaded.wait()
+    base = reset_peak_memory()
+    _, wall, cpu = timed(lambda: roadrunner_loop(rr, params, times, keep=False))
+    results.put({"wall_s": wall, "cpu_s": cpu, "rss_base_mb": base, "peak_rss_mb": peak_memory_mb()})
+
+
+def run_roadrunner(spec: dict) -> dict:
+    """libRoadRunner over a sample of patients, in ``spec["processes"]`` processes (each
+    loads the model first; the clock starts when all have)."""
+    from ketamine_ptsd import Population
+
+    regimen, times = course()
+    params = Population.virtual(spec["n"], spec["seed"]).parameters(regimen.pk_product)
+    with tempfile.TemporaryDirectory() as folder:
+        path = population_sbml(regimen, Path(folder))
+        _, compile_s, _ = timed(lambda: load_roadrunner(path, OUTPUTS))
+        context = mp.get_context("spawn")
+        loaded, results = context.Barrier(spec["processes"] + 1), context.Queue()
+        parts = np.array_split(params, spec["processes"])
+        procs = [context.Process(target=_roadrunner_process, args=(path, part, times, loaded, results))
+                 for part in parts]
+        for p in procs:
+            p.start()
+        loaded.wait()  # the clock starts once every process has loaded its model
+        t0 = time.perf_counter()
+        reports = [results.get() for _ in procs]
+        wall = time.perf_counter() - t0
+        for p in procs:
+            p.join()
+    return {"compile_s": compile_s, "wall_s": wall, "cpu_s": sum(r["cpu_s"] for r in reports),
+            "courses": spec["n"], "rss_base_mb": sum(r["rss_base_mb"] for r in reports),
+            "peak_rss_mb": sum(r["peak_rss_mb"] for r in reports)}
+
+
+def run_jax(spec: dict) -> dict:
+    """The JAX backend on this machine's CPU (compile from an empty persistent cache)."""
+    import jax
+
+    from ketamine_ptsd import Population, simulate
+    from ketamine_ptsd.engine.jax_engine import JaxEngine
+
+    regimen, times = course()
+    engine = JaxEngine(rtol=RTOL, atol=ATOL, lanes=spec["lanes"], chunk_size=spec["n"])
+    patients = Population.virtual(spec["n"], spec["seed"])
+    _, compile_s, _ = timed(lambda: simulate(regimen, patients, engine=engine, times=times, outputs=OUTPUTS))
+    base = reset_peak_memory()
+    traj, wall, cpu = timed(lambda: simulate(regimen, patients, engine=engine, times=times, outputs=OUTPUTS))
+    return {"compile_s": compile_s - wall, "wall_s": wall, "cpu_s": cpu, "courses": spec["n"],
+            "rss_base_mb": base, "peak_rss_mb": peak_memory_mb(), "mean_steps": float(traj.steps.mean()),
+            "device": str(jax.devices()[0])}
+
+
+def run_accuracy(spec: dict) -> dict:
+    """Each engine on the same few patients against the tight DOP853 reference."""
+    from ketamine_ptsd import Population, simulate
+    from ketamine_ptsd.engine import NumbaEngine, ScipyEngine
+
+    regimen, times = course()
+    patients = Population.virtual(spec["n"], spec["seed"])
+    ref = simulate(regimen, patients, engine=ScipyEngine(**REFERENCE), times=times, outputs=ACCURACY_OUTPUTS)
+    engines = {"numba": NumbaEngine(rtol=RTOL, atol=ATOL),
+               "numba-1-thread": NumbaEngine(rtol=RTOL, atol=ATOL, threads=1),
+               "lsoda": ScipyEngine(method="LSODA", rtol=RTOL, atol=ATOL)}
+    if spec["jax"]:
+        from ketamine_ptsd.engine.jax_engine import JaxEngine
+
+        engines["jax"] = JaxEngine(rtol=RTOL, atol=ATOL, lanes=spec["n"])
+    values = {name: simulate(regimen, patients, engine=engine, times=times, outputs=ACCURACY_OUTPUTS).values
+              for name, engine in engines.items()}
+    with tempfile.TemporaryDirectory() as folder:
+        rr = load_roadrunner(population_sbml(regimen, Path(folder)), ACCURACY_OUTPUTS)
+        values["roadrunner"] = roadrunner_loop(rr, patients.parameters(regimen.pk_product), times, keep=True)
+    out = {}
+    for name, got in values.items():
+        diff = relative_difference(got, ref.values)
+        out[name] = {"max": float(diff.max()), "worst_output": ACCURACY_OUTPUTS[int(diff.argmax())],
+                     "by_output": dict(zip(ACCURACY_OUTPUTS, map(float, diff), strict=True))}
+    out["numba_threads_identical"] = bool(np.array_equal(values["numba"], values["numba-1-thread"]))
+    return out
+
+
+def count_flops() -> dict | None:
+    """Arithmetic operations of one right-hand side and one output evaluation, counted on
+    the model's own source traced by JAX (None without jax)."""
+    try:
+        import jax
+    except ImportError:
+        return None
+    from ketamine_ptsd.engine.jax_engine import double_precision, jax_model
+    from ketamine_ptsd.model import MODEL
+
+    arithmetic = {"add", "sub", "mul", "div", "max", "min", "neg", "pow", "exp", "log", "integer_pow", "abs", "sqrt"}
+    jm = jax_model(MODEL)
+    n, k, m = len(MODEL.state_names), len(MODEL.param_names), len(MODEL.input_names)
+    with double_precision():
+        rhs = jax.make_jaxpr(jm.rhs)(0.0, np.zeros(n), np.ones(k), np.zeros(m))
+        obs = jax.make_jaxpr(jm.observe)(np.zeros(n), np.ones(k))
+
+    def count(jaxpr):
+        ops = [e.primitive.name for e in jaxpr.jaxpr.eqns if e.primitive.name in arithmetic]
+        return {"flops": len(ops), "transcendental": sum(op in {"pow", "exp", "log"} for op in ops)}
+
+    # Dormand-Prince 5(4) around the right-hand side, per state: the six stage inputs
+    # (2i + 1 operations for stage i), the error estimate (12) and its norm (7); the dense
+    # output per state and output time: six stage weights (12) and the update (2).
+    return {"rhs": count(rhs), "observe": count(obs), "states": n,
+            "step_overhead_per_state": sum(2 * i + 1 for i in range(1, 7)) + 12 + 7, "record_per_state": 14}
+
+
+WORKERS = {"numba": run_numba, "lsoda": run_lsoda, "roadrunner": run_roadrunner, "jax": run_jax,
+           "accuracy": run_accuracy}
+
+
+# -- the conductor --------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    import importlib.metadata as md
+
+    cpu = platform.processor()
+    with open("/proc/cpuinfo", encoding="utf-8") as fh:
+        cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    versions = {}
+    for dist in ("ketamine-ptsd", "numpy", "scipy", "numba", "llvmlite", "libroadrunner", "python-libsbml",
+                 "jax", "jaxlib"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            versions[dist] = None
+    return {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(terse=True), "memory_gb": round(os.sysconf("SC_PAGE_SIZE")
+                                                                          * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "versions": versions}
+
+
+def measure(kind: str, spec: dict, cache: Path) -> dict:
+    """Run one worker in a fresh process with an empty compile cache."""
+    env = dict(os.environ, KETAMINE_PTSD_CACHE=str(cache))
+    load_before = os.getloadavg()[0]
+    proc = subprocess.run([sys.executable, __file__, "--worker", kind, json.dumps(spec)], env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"kind": kind, **spec, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"kind": kind, **spec, **result, "load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
+def plan(args) -> list[tuple[str, dict]]:
+    seed, chunk = args.seed, args.chunk
+    runs = [("accuracy", {"n": args.accuracy_sample, "seed": seed, "jax": not args.no_jax}),
+            ("lsoda", {"n": args.lsoda_sample, "seed": seed}),
+            ("roadrunner", {"n": args.roadrunner_sample, "seed": seed, "processes": 1}),
+            ("roadrunner", {"n": args.roadrunner_sample, "seed": seed, "processes": 2})]
+    if not args.no_jax:
+        runs.append(("jax", {"n": args.jax_n, "seed": seed, "lanes": args.jax_n}))
+    for n in args.sizes:
+        for threads in (1, 2):
+            if threads == 1 and n > args.one_thread_max:
+                continue
+            runs.append(("numba", {"n": n, "threads": threads, "chunk": chunk, "seed": seed}))
+    return runs
+
+
+def rate(run: dict) -> float:
+    return run["courses"] / run["wall_s"] if "wall_s" in run else float("nan")
+
+
+def table(results: list[dict], flops: dict | None) -> str:
+    lines = ["| engine | N | courses/s | CPU ms/course | compile s | peak MB (base) | max rel. diff |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    accuracy = next((r for r in results if r["kind"] == "accuracy"), {})
+    for r in results:
+        if r["kind"] == "accuracy" or "error" in r:
+            continue
+        name = {"numba": f"numba DP5, {r.get('threads')} thread(s)", "lsoda": "solve_ivp LSODA loop",
+                "roadrunner": f"libRoadRunner, {r.get('processes')} process(es)", "jax": "JAX backend (CPU)"}[r["kind"]]
+        acc = accuracy.get("numba" if r["kind"] == "numba" else r["kind"], {}).get("max", float("nan"))
+        lines.append(f"| {name} | {r['courses']:,} | {rate(r):,.1f} | {1e3 * r['cpu_s'] / r['courses']:.2f} | "
+                     f"{r['compile_s']:.2f} | {r['peak_rss_mb']:,.0f} ({r['rss_base_mb']:,.0f}) | {acc:.1e} |")
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['kind']} N={r.get('n')} failed: {r['error']} | | | | | | |")
+    return "\n".join(lines)
+
+
+def summary(results: list[dict], flops: dict | None) -> dict:
+    """Speed-ups at N = 10^4 (2 threads) against each peer, and flops per course."""
+    def best(kind, **match):
+        runs = [r for r in results if r["kind"] == kind and "error" not in r
+                and all(r.get(k) == v for k, v in match.items())]
+        return max(runs, key=rate) if runs else None
+
+    ours = best("numba", n=10_000, threads=2) or best("numba", threads=2)
+    out = {}
+    if ours:
+        for label, peer in (("lsoda", best("lsoda")), ("roadrunner_1", best("roadrunner", processes=1)),
+                            ("roadrunner_2", best("roadrunner", processes=2))):
+            if peer:
+                out[f"speedup_vs_{label}"] = rate(ours) / rate(peer)
+        if flops:
+            _, times = course()
+            per_step = 6 * flops["rhs"]["flops"] + flops["states"] * flops["step_overhead_per_state"]
+            per_record = flops["observe"]["flops"] + flops["states"] * flops["record_per_state"]
+            per_course = ours["mean_steps"] * per_step + times.size * per_record
+            out.update(flops_per_course=per_course, achieved_gflops=per_course * rate(ours) / 1e9)
+    return out
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", default="1000,10000,100000,1000000", help="population sizes for our engine")
+    parser.add_argument("--one-thread-max", type=int, default=100_000, help="largest N run with one thread")
+    parser.add_argument("--lsoda-sample", type=int, default=20)
+    parser.add_argument("--roadrunner-sample", type=int, default=200)
+    parser.add_argument("--accuracy-sample", type=int, default=4)
+    parser.add_argument("--jax-n", type=int, default=512)
+    parser.add_argument("--no-jax", action="store_true", help="leave out the JAX backend")
+    parser.add_argument("--chunk", type=int, default=2048, help="patients per engine call")
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for trying the script")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--worker", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.lsoda_sample, args.roadrunner_sample, args.accuracy_sample, args.jax_n = "200,1000", 3, 20, 2, 64
+    try:
+        args.sizes = [int(x) for x in args.n.split(",") if x.strip()]
+    except ValueError:
+        parser.error(f"--n: cannot read {args.n!r}; give e.g. 1000,10000")
+    if not args.sizes or min(args.sizes) < 1:
+        parser.error("--n: sizes must be positive")
+    for name in ("lsoda_sample", "roadrunner_sample", "accuracy_sample", "jax_n", "chunk"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        kind, spec = args.worker
+        print(json.dumps(WORKERS[kind](json.loads(spec))))
+        return 0
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    runs = plan(args)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ketamine-ptsd-bench-") as tmp:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            task = progress.add_task("benchmark", total=len(runs))
+            for i, (kind, spec) in enumerate(runs):
+                progress.update(task, description=f"{kind} {spec.get('n'):,}")
+                results.append(measure(kind, spec, Path(tmp) / f"cache-{i}"))
+                progress.advance(task)
+    flops = count_flops()
+    report = {"benchmark": "peers", "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+              "protocol": {"regimen": "induction_series(): racemic 0.5 mg/kg IV over 40 min, days 0,2,4,7,9,11",
+                           "horizon_days": HORIZON_DAYS, "output_every_min": OUTPUT_EVERY_MIN, "outputs": OUTPUTS,
+                           "accuracy_outputs": ACCURACY_OUTPUTS, "rtol": RTOL, "atol": ATOL, "reference": REFERENCE,
+                           "seed": args.seed, "chunk": args.chunk},
+              "flops": flops, "summary": summary(results, flops), "results": results}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(table(results, flops))
+    print(json.dumps(report["summary"], indent=2))
+    print(f"wrote {args.out.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
