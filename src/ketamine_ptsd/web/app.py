@@ -31,10 +31,12 @@ from ketamine_ptsd.clinic.settings import Settings, resolve
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import connect, ensure_current
 from ketamine_ptsd.store.models import utcnow
+from ketamine_ptsd.store.records import DatabaseRefused
 
 from .auth import Forbidden, NotSignedIn, SessionRegistry
 from .config import WebConfig
 from .csrf import FORM_FIELD, HEADER, CsrfFailed, csrf_token
+from .database import read_engine, write_lock
 from .login_limit import LoginLimiter
 from .privacy import ContainErrors
 from .routes import api, pages
@@ -120,6 +122,15 @@ def _install_error_answers(app: FastAPI) -> None:
                                              "ctx": {"allowed": exc.allowed}}]}, status_code=422)
         return _page_error(request, 422, str(exc))
 
+    @app.exception_handler(DatabaseRefused)
+    async def database_refused(request: Request, exc: DatabaseRefused) -> Response:
+        # A constraint another request met first (409), or the database busy or gone (503);
+        # the records' message names the constraint, never the values.
+        status = 409 if exc.conflict else 503
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        return _page_error(request, status, str(exc))
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         # Echoing the input back would put submitted values (patient data) into responses
@@ -154,9 +165,12 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
         engine.dispose()
         raise
 
+    reader = read_engine(engine)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
+        reader.dispose()
         engine.dispose()
 
     app = FastAPI(title="ketamine-ptsd clinic", version=__version__, lifespan=lifespan,
@@ -166,6 +180,8 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(csrf_token=csrf_token, notice=NOT_A_MEDICAL_DEVICE, version=__version__)
     app.state.engine = engine
+    app.state.read_engine = reader
+    app.state.write_lock = write_lock(engine)
     app.state.settings = resolve(settings)
     app.state.config = config
     app.state.now = now

@@ -26,7 +26,8 @@ from fastapi import Depends, Request
 from ketamine_ptsd.store import Records
 from ketamine_ptsd.store.models import AuditEntry, utcnow
 
-from .csrf import check_csrf, new_csrf_token
+from .csrf import SAFE_METHODS, check_csrf, new_csrf_token
+from .database import QueuedRecords
 
 READ, WRITE, ADMIN = "read", "write", "admin"
 PERMISSIONS = {"readonly": frozenset({READ}), "clinician": frozenset({READ, WRITE}),
@@ -130,7 +131,7 @@ def sign_in(request: Request, name: str, password: str) -> SignedIn:
     wait = state.login_limiter.retry_after(*keys)
     if wait > 0:
         raise SignInRefused(wait)
-    user = Records(state.engine, "sign-in", state.settings).authenticate(name, password) if name else None
+    user = Records(state.read_engine, "sign-in", state.settings).authenticate(name, password) if name else None
     if user is None:
         state.login_limiter.failed(*keys)
         raise SignInRefused()
@@ -178,8 +179,12 @@ def require(permission: str):
     return Depends(signed_in_with_permission)
 
 
-def records_for(request: Request, user: SignedIn) -> Records:
-    """The clinic records service acting as ``user`` (every change is audited under their name)."""
+def records_for(request: Request, user: SignedIn, read_only: bool | None = None) -> Records:
+    """The clinic records service acting as ``user`` (every change is audited under their
+    name). ``read_only`` (default: a safe request, GET or HEAD) reads through the read-only
+    engine; otherwise transactions queue on the process's write lock (``web.database``)."""
     state = request.app.state
-    return Records(state.engine, user.name, state.settings, now=state.now)
+    if request.method in SAFE_METHODS if read_only is None else read_only:
+        return QueuedRecords(state.read_engine, user.name, state.settings, now=state.now)
+    return QueuedRecords(state.engine, user.name, state.settings, now=state.now, lock=state.write_lock)
 

@@ -62,7 +62,9 @@ class Problem(BaseModel):
 _ERRORS = {400: {"model": Problem, "description": "the request body could not be read (malformed JSON)"},
            401: {"model": Problem, "description": "not signed in"},
            403: {"model": Problem, "description": "the role may not do this, or the CSRF token is missing"},
-           404: {"model": Problem, "description": "no such record"}}
+           404: {"model": Problem, "description": "no such record"},
+           409: {"model": Problem, "description": "another change came first (a constraint of the records)"},
+           503: {"model": Problem, "description": "the database is busy or unreachable; try again"}}
 router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
 
 RegulatedProduct = Literal[tuple(PRODUCT_ROUTES)]
@@ -263,7 +265,7 @@ def get_risk(request: Request, patient_id: RecordId, user: SignedIn = require(RE
 def compare_protocols(request: Request, patient_id: RecordId, body: WhatIfRequest,
                       user: SignedIn = require(READ)) -> Any:
     """Compare protocols for this patient on the model (changes nothing, so read-only users may)."""
-    records = records_for(request, user)
+    records = records_for(request, user, read_only=True)
     _patient(records, patient_id)
     return whatif.compare(records, patient_id, body)
 

@@ -323,7 +323,7 @@ def whatif_form(request: Request, patient_id: RecordId, user: SignedIn = require
 @router.post("/patients/{patient_id}/whatif", response_class=HTMLResponse)
 async def whatif_run(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Response:
     """Simulate the protocols for this patient and compare them (stores nothing)."""
-    records = records_for(request, user)
+    records = records_for(request, user, read_only=True)
     patient = _existing_patient(records, patient_id)
     form = await request.form()
     context = {"patient": patient, "values": dict(form), "slots": range(forms.WHATIF_SLOTS),
