@@ -14,11 +14,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
 
 from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SCORERS, SPECS
 from ketamine_ptsd.clinic.monitoring import FIELDS
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
-from ketamine_ptsd.clinic.settings import Settings
 from ketamine_ptsd.errors import InputError
 
 from .schemas import AssessmentRequest, Protocol, WhatIfRequest
@@ -87,9 +87,10 @@ def screening_questions() -> list[dict[str, Any]]:
     return questions
 
 
-def screening_answers(form: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+def screening_answers(form: FormData) -> dict[str, Any]:
     """The screening form as the answers of :func:`ketamine_ptsd.clinic.screening.screen`
-    (unanswered questions left out, so they count as not assessed)."""
+    (unanswered questions left out, so they count as not assessed; an unknown medication
+    class is refused by the screening with the classes it knows)."""
     answers: dict[str, Any] = {}
     for q in screening_questions():
         name = q["name"]
@@ -100,9 +101,7 @@ def screening_answers(form: Mapping[str, Any], settings: Settings) -> dict[str, 
             answers[name] = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
         elif q["kind"] == "medications":
             if form.get("medications_reviewed"):
-                known = set(settings.children("screening.interactions"))
-                answers[name] = [m for m in form.getlist("medications") if m in known] \
-                    if hasattr(form, "getlist") else []
+                answers[name] = form.getlist("medications")
         elif value:
             answers[name] = value
     return answers

@@ -1,1 +1,22 @@
-"""The routes: HTML pages (``pages``) and the JSON API under ``/api`` (``api``)."""
+"""The routes: HTML pages (``pages``) and the JSON API under ``/api`` (``api``), and the
+lookups both share."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import HTTPException, Path
+
+from ketamine_ptsd.errors import InputError
+
+#: Database ids are 32-bit integers on PostgreSQL.
+RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def found(find: Any, *args: Any) -> Any:
+    """Run a records lookup (``records.patient``, ``records.session_details`` ...); an
+    unknown id, which the records report as an InputError, becomes 404."""
+    try:
+        return find(*args)
+    except InputError:
+        raise HTTPException(404, "no such record") from None

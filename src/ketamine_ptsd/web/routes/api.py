@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.instruments import SPECS
 from ketamine_ptsd.clinic.regulatory import PRODUCT_ROUTES, as_of, consent_summary, regulatory_status
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
-from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import Records, forecast_patient
 from ketamine_ptsd.store.models import Patient
 
@@ -51,6 +50,7 @@ from ..schemas import (
     WhatIfRequest,
 )
 from ..session_entry import add_event, add_reading
+from . import RecordId, found
 
 
 class Problem(BaseModel):
@@ -69,20 +69,10 @@ router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
 
 RegulatedProduct = Literal[tuple(PRODUCT_ROUTES)]
 AnyRoute = Literal[tuple(sorted({r for routes in PRODUCT_ROUTES.values() for r in routes}))]
-#: Database ids are 32-bit integers on PostgreSQL.
-RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
-def _found(find: Any, *args: Any) -> Any:
-    """Run a records lookup; an unknown id becomes 404 (the records say InputError)."""
-    try:
-        return find(*args)
-    except InputError:
-        raise HTTPException(404, "no such record") from None
 
 
 def _patient(records: Records, patient_id: int) -> Patient:
-    return _found(records.patient, patient_id)
+    return found(records.patient, patient_id)
 
 
 # ---------------------------------------------------------------------------- sign-in
@@ -164,7 +154,7 @@ def create_screening(request: Request, patient_id: RecordId, body: PatientScreen
 def list_screenings(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Any:
     """The patient's screenings, oldest first."""
     records = records_for(request, user)
-    return _found(records.summary, patient_id)["screenings"]
+    return found(records.summary, patient_id)["screenings"]
 
 
 # ---------------------------------------------------------------------------- sessions
@@ -182,7 +172,7 @@ def create_session(request: Request, patient_id: RecordId, body: SessionRequest,
 @router.get("/sessions/{session_id}", response_model=SessionOut)
 def get_session(request: Request, session_id: RecordId, user: SignedIn = require(READ)) -> Any:
     """One session with its readings, events and monitoring result."""
-    return _found(records_for(request, user).session_details, session_id)
+    return found(records_for(request, user).session_details, session_id)
 
 
 @router.post("/sessions/{session_id}/readings", response_model=dict[str, Any], status_code=201)
@@ -191,7 +181,7 @@ def create_reading(request: Request, session_id: RecordId, body: ReadingRequest,
     """Add a reading as it is taken; returns the monitoring report over all readings so far
     (alerts, discharge readiness)."""
     records = records_for(request, user)
-    _found(records.session_details, session_id)
+    found(records.session_details, session_id)
     return add_reading(records, session_id, body.model_dump())
 
 
@@ -200,7 +190,7 @@ def create_event(request: Request, session_id: RecordId, body: EventRequest,
                  user: SignedIn = require(WRITE)) -> Any:
     """Record an event at the session; returns the updated monitoring report, if any."""
     records = records_for(request, user)
-    _found(records.session_details, session_id)
+    found(records.session_details, session_id)
     return add_event(records, session_id, body.kind, body.detail)
 
 
@@ -228,7 +218,7 @@ def create_assessment(request: Request, patient_id: RecordId, body: AssessmentRe
 def list_assessments(request: Request, patient_id: RecordId, instrument: Instrument | None = None,
                      user: SignedIn = require(READ)) -> Any:
     """The patient's assessments in time order (optionally of one instrument)."""
-    return _found(records_for(request, user).assessments, patient_id, instrument)
+    return found(records_for(request, user).assessments, patient_id, instrument)
 
 
 # ---------------------------------------------------------------------------- forecast, risk, what-if
@@ -247,7 +237,7 @@ def create_forecast(request: Request, patient_id: RecordId, body: ForecastReques
 @router.get("/patients/{patient_id}/forecast", response_model=dict[str, Any])
 def get_forecast(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Any:
     """The latest stored forecast (404 when none was computed)."""
-    stored = _found(records_for(request, user).latest_forecast, patient_id)
+    stored = found(records_for(request, user).latest_forecast, patient_id)
     if stored is None:
         raise HTTPException(404, "no forecast computed yet")
     return stored.result

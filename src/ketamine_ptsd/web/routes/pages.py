@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SPECS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
@@ -32,9 +33,19 @@ from ..csrf import check_csrf
 from ..dashboard import patient_overview
 from ..schemas import PatientRequest, ReadingRequest, SessionRequest, UserRequest
 from ..session_entry import add_event, add_reading
+from . import RecordId, found
 
 router = APIRouter(include_in_schema=False)
-RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+async def submitted(request: Request) -> FormData:
+    """The posted form, read in the event loop so that the handlers can be plain functions,
+    which FastAPI runs in its thread pool: they wait on the database, the argon2 check and
+    the model, and must not hold up every other request meanwhile."""
+    return await request.form()
+
+
+FORM = Depends(submitted)
 #: The what-if form starts with these protocols (Feder et al. 2021 induction; the same with
 #: maintenance every 2 weeks, the SPRAVATO maintenance interval; with therapy the day after
 #: each dose, the usual KAP timing).
@@ -57,10 +68,7 @@ def _see(url: str) -> RedirectResponse:
 
 
 def _existing_patient(records: Any, patient_id: int) -> Any:
-    try:
-        return records.patient(patient_id)
-    except InputError:
-        raise HTTPException(404, "no such patient") from None
+    return found(records.patient, patient_id)
 
 
 # ---------------------------------------------------------------------------- sign-in
@@ -79,9 +87,8 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
-async def login(request: Request) -> Response:
+def login(request: Request, form: FormData = FORM) -> Response:
     """Sign in from the form (public; CSRF-protected against login CSRF)."""
-    form = await request.form()
     name, password = str(form.get("name") or ""), str(form.get("password") or "")
     try:
         sign_in(request, name, password)
@@ -119,9 +126,8 @@ def patient_form(request: Request, user: SignedIn = require(WRITE)) -> Response:
 
 
 @router.post("/patients", response_class=HTMLResponse)
-async def patient_create(request: Request, user: SignedIn = require(WRITE)) -> Response:
+def patient_create(request: Request, user: SignedIn = require(WRITE), form: FormData = FORM) -> Response:
     """Register the patient from the form."""
-    form = await request.form()
     values = forms.given(form, PatientRequest.model_fields)
     try:
         patient = records_for(request, user).add_patient(
@@ -156,13 +162,13 @@ def screening_form(request: Request, patient_id: RecordId, user: SignedIn = requ
 
 
 @router.post("/patients/{patient_id}/screen", response_class=HTMLResponse)
-async def screening_submit(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+def screening_submit(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE),
+                     form: FormData = FORM) -> Response:
     """Screen the patient; the patient page shows the decision with its reasons."""
     records = records_for(request, user)
     patient = _existing_patient(records, patient_id)
-    form = await request.form()
     try:
-        answers = parse_patient(forms.screening_answers(form, records.settings)).model_dump(exclude_unset=True)
+        answers = parse_patient(forms.screening_answers(form)).model_dump(exclude_unset=True)
         records.record_screening(patient_id, answers)
     except InputError as exc:
         return _screening_page(request, user, patient, 422, values=dict(form), error=exc)
@@ -185,11 +191,11 @@ def session_form(request: Request, patient_id: RecordId, user: SignedIn = requir
 
 
 @router.post("/patients/{patient_id}/sessions", response_class=HTMLResponse)
-async def session_create(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+def session_create(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE),
+                   form: FormData = FORM) -> Response:
     """Open the session; readings are then entered on the session page as they are taken."""
     records = records_for(request, user)
     patient = _existing_patient(records, patient_id)
-    form = await request.form()
     values = forms.given(form, ("started_at", "dose", "route", "product", "infusion_min", "weight_kg", "lot", "note",
                                 *forms.PRE_DOSE_FIELDS))
     try:
@@ -202,10 +208,7 @@ async def session_create(request: Request, patient_id: RecordId, user: SignedIn 
 
 
 def _session_context(records: Any, session_id: int) -> dict[str, Any]:
-    try:
-        details = records.session_details(session_id)
-    except InputError:
-        raise HTTPException(404, "no such session") from None
+    details = found(records.session_details, session_id)
     patient = records.patient(queries.session_patient_id(records, session_id))
     return {"s": details, "report": (details["monitoring"] or {}).get("report"),
             "rems": (details["monitoring"] or {}).get("rems_form"), "patient": patient,
@@ -219,10 +222,9 @@ def session_page(request: Request, session_id: RecordId, user: SignedIn = requir
     return render(request, user, "session.html", **_session_context(records_for(request, user), session_id))
 
 
-async def _session_change(request: Request, user: SignedIn, session_id: int, change: Any) -> Response:
+def _session_change(request: Request, user: SignedIn, session_id: int, form: FormData, change: Any) -> Response:
     records = records_for(request, user)
     context = _session_context(records, session_id)
-    form = await request.form()
     error = None
     try:
         change(records, form)
@@ -238,23 +240,25 @@ async def _session_change(request: Request, user: SignedIn, session_id: int, cha
 
 
 @router.post("/sessions/{session_id}/readings", response_class=HTMLResponse)
-async def reading_add(request: Request, session_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+def reading_add(request: Request, session_id: RecordId, user: SignedIn = require(WRITE),
+                form: FormData = FORM) -> Response:
     """Add a reading; the alerts and discharge readiness come back at once."""
     def change(records: Any, form: Any) -> None:
         values = forms.given(form, ReadingRequest.model_fields)
         add_reading(records, session_id, forms.validated(ReadingRequest, values).model_dump())
 
-    return await _session_change(request, user, session_id, change)
+    return _session_change(request, user, session_id, form, change)
 
 
 @router.post("/sessions/{session_id}/events", response_class=HTMLResponse)
-async def event_add(request: Request, session_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+def event_add(request: Request, session_id: RecordId, user: SignedIn = require(WRITE),
+              form: FormData = FORM) -> Response:
     """Record an event at the session (an adverse event, a misuse signal)."""
     def change(records: Any, form: Any) -> None:
         values = forms.given(form, ("kind", "detail"))
         add_event(records, session_id, values.get("kind", ""), values.get("detail"))
 
-    return await _session_change(request, user, session_id, change)
+    return _session_change(request, user, session_id, form, change)
 
 
 # ---------------------------------------------------------------------------- instruments
@@ -279,14 +283,13 @@ def assessment_form(request: Request, patient_id: RecordId, instrument: str,
 
 
 @router.post("/patients/{patient_id}/assess/{instrument}", response_class=HTMLResponse)
-async def assessment_submit(request: Request, patient_id: RecordId, instrument: str,
-                            user: SignedIn = require(WRITE)) -> Response:
+def assessment_submit(request: Request, patient_id: RecordId, instrument: str, user: SignedIn = require(WRITE),
+                      form: FormData = FORM) -> Response:
     """Score and store the answers; an answer off the scale is refused and nothing is stored."""
     records = records_for(request, user)
     patient = _existing_patient(records, patient_id)
     if instrument not in SPECS:
         raise HTTPException(404, "no such instrument")
-    form = await request.form()
     try:
         record_assessment(records, patient_id, forms.assessment_request(form, instrument))
     except InputError as exc:
@@ -321,11 +324,11 @@ def whatif_form(request: Request, patient_id: RecordId, user: SignedIn = require
 
 
 @router.post("/patients/{patient_id}/whatif", response_class=HTMLResponse)
-async def whatif_run(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Response:
+def whatif_run(request: Request, patient_id: RecordId, user: SignedIn = require(READ),
+               form: FormData = FORM) -> Response:
     """Simulate the protocols for this patient and compare them (stores nothing)."""
     records = records_for(request, user, read_only=True)
     patient = _existing_patient(records, patient_id)
-    form = await request.form()
     context = {"patient": patient, "values": dict(form), "slots": range(forms.WHATIF_SLOTS),
                "covariates": whatif.patient_covariates(records, patient_id)}
     try:
@@ -356,10 +359,9 @@ def users_page(request: Request, user: SignedIn = require(ADMIN)) -> Response:
 
 
 @router.post("/users", response_class=HTMLResponse)
-async def user_create(request: Request, user: SignedIn = require(ADMIN)) -> Response:
+def user_create(request: Request, user: SignedIn = require(ADMIN), form: FormData = FORM) -> Response:
     """Add a user (admin)."""
     records = records_for(request, user)
-    form = await request.form()
     values = forms.given(form, ("name", "role", "password"))
     try:
         body = forms.validated(UserRequest, values)
