@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SCORERS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
+from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.store import SESSION_EVENT_KINDS
 from ketamine_ptsd.store.models import ROLES, SEXES
 
@@ -234,16 +235,17 @@ class ForecastRequest(Strict):
 
 class Protocol(Strict):
     """One protocol to compare: induction doses on ``induction_days`` (days from the first
-    dose), optional maintenance every ``maintenance_every_days`` after the induction, and
-    psychotherapy ``therapy_hours_after_dose`` hours after each dose (or none)."""
+    dose; default Feder et al. 2021), optional maintenance every ``maintenance_every_days``
+    after the induction, and psychotherapy ``therapy_hours_after_dose`` hours after each
+    dose (or none). ``infusion_min`` defaults to the route rules' infusion length."""
 
     name: ShortText = "protocol"
     product: Product = "racemic"
     route: Route = "iv_infusion"
     dose: Dose = "0.5mg/kg"
-    infusion_min: Annotated[float, Field(gt=0, le=240)] | None = 40.0
-    induction_days: Annotated[list[Annotated[float, Field(ge=0, le=120)]], Field(min_length=1, max_length=12)] = [
-        0, 2, 4, 7, 9, 11]
+    infusion_min: Annotated[float, Field(gt=0, le=240)] | None = None
+    induction_days: Annotated[list[Annotated[float, Field(ge=0, le=120)]], Field(min_length=1, max_length=12)] = list(
+        DEFAULT_INDUCTION_DAYS)
     maintenance_every_days: Annotated[float, Field(ge=3, le=90)] | None = None
     therapy_hours_after_dose: Annotated[float, Field(ge=0, le=72)] | None = None
 

@@ -16,11 +16,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from ketamine_ptsd.clinic.course import DEFAULT_INTERVAL_DAYS
 from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SPECS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
 from ketamine_ptsd.clinic.regulatory import PRODUCT_NAMES, PRODUCT_ROUTES, ROUTE_NAMES, as_of, consent_summary
 from ketamine_ptsd.clinic.regulatory import regulatory_status as status_rows
 from ketamine_ptsd.clinic.screening import parse_patient
+from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import SESSION_EVENT_KINDS, forecast_patient
 from ketamine_ptsd.store.models import ROLES, SEXES
@@ -46,13 +48,15 @@ async def submitted(request: Request) -> FormData:
 
 
 FORM = Depends(submitted)
-#: The what-if form starts with these protocols (Feder et al. 2021 induction; the same with
-#: maintenance every 2 weeks, the SPRAVATO maintenance interval; with therapy the day after
-#: each dose, the usual KAP timing).
+_INDUCTION = ",".join(f"{d:g}" for d in DEFAULT_INDUCTION_DAYS)
+#: The what-if form starts with these protocols: the Feder et al. 2021 induction; the same
+#: with maintenance at the course's default interval (SPRAVATO's every 2 weeks); with
+#: therapy the day after each dose (the usual KAP timing, see ``dosing.with_therapy``).
 WHATIF_DEFAULTS = (
-    {"name": "Feder 2021 induction", "days": "0,2,4,7,9,11"},
-    {"name": "induction + maintenance every 14 d", "days": "0,2,4,7,9,11", "maintenance_every_days": "14"},
-    {"name": "induction + therapy 24 h after each dose", "days": "0,2,4,7,9,11", "therapy_hours_after_dose": "24"},
+    {"name": "Feder 2021 induction", "days": _INDUCTION},
+    {"name": f"induction + maintenance every {DEFAULT_INTERVAL_DAYS:g} d", "days": _INDUCTION,
+     "maintenance_every_days": f"{DEFAULT_INTERVAL_DAYS:g}"},
+    {"name": "induction + therapy 24 h after each dose", "days": _INDUCTION, "therapy_hours_after_dose": "24"},
 )
 
 
