@@ -6,6 +6,7 @@ for the documentation, and the server's log is checked for the patient's name.""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from playwright.sync_api import expect
 
 from ketamine_ptsd.store import Records
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "patient-page.png"
+# The documentation's screenshot is refreshed only when asked (KETAMINE_PTSD_UPDATE_DOCS=1),
+# so an ordinary test run leaves the working tree clean.
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "patient-page.png"
 NAME, PASSWORD = "dr_e2e", "e2e-clinician-password"
 PATIENT = "Ellen Ripley-Test"
 
@@ -37,7 +40,7 @@ def page(browser, server):
     context.close()
 
 
-def test_clinician_journey(page, server):
+def test_clinician_journey(page, server, tmp_path):
     # Signed out, the app sends the browser to the sign-in page.
     page.goto("/patients")
     assert page.url.endswith("/login")
@@ -105,9 +108,10 @@ def test_clinician_journey(page, server):
     assert re.search(r"\d{4}-\d{2}-\d{2}|none within the horizon", maintenance)
     assert "not a medical device" in page.inner_text("#forecast")
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert SCREENSHOT.stat().st_size > 50_000
+    shot = DOCS_SCREENSHOT if os.environ.get("KETAMINE_PTSD_UPDATE_DOCS") else tmp_path / "patient-page.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000
 
     # A live search by name, which must not reach the server's log. (The page's CSP forbids
     # string evaluation, so the test waits with locators, not page functions.)

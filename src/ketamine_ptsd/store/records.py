@@ -15,8 +15,10 @@ import datetime as dt
 import getpass
 import math
 import os
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -633,10 +635,11 @@ class Records:
         """The user when ``password`` matches, else None."""
         with self.transaction() as session:
             user = session.scalar(select(User).where(User.name == name))
-        if user is None:
-            return None
+        # An unknown name costs one verification too, so the answer time does not reveal
+        # which accounts exist.
+        stored = user.password_hash if user is not None else _unknown_user_hash()
         try:
-            PasswordHasher().verify(user.password_hash, password)
+            PasswordHasher().verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
         return user
@@ -667,3 +670,9 @@ class Records:
                     "assessments": [{k: v for k, v in a.to_dict().items() if k != "result"}
                                     for a in patient.assessments],
                     "latest_forecast": forecast.to_dict() if forecast else None}
+
+
+@cache
+def _unknown_user_hash() -> str:
+    """A hash no password matches in practice, verified when the user name is unknown."""
+    return PasswordHasher().hash(secrets.token_hex(32))
