@@ -737,8 +737,14 @@ def run_trial(spec: TrialSpec, model_params: ParameterTable | None = None, clien
     tasks = chunk_tasks(spec, arm_ids, chunk_size, model_params, 1 if client is not None else threads)
     done = None if progress is None else (lambda i: progress(tasks[i].ids.size))
     parts = map_tasks(run_chunk, tasks, client, done)
-    arms = tuple(ArmData.concatenate([p for t, p in zip(tasks, parts) if t.arm == a]) for a in range(len(arm_ids)))
-    return TrialResult(spec, arms, screened, "dask" if client is not None else "single process")
+    arms = []
+    for a in range(len(arm_ids)):
+        mine = [i for i, t in enumerate(tasks) if t.arm == a]
+        arms.append(ArmData.concatenate([parts[i] for i in mine]))
+        # Let each arm's chunks go once joined: the peak holds one arm twice, not the trial.
+        for i in mine:
+            parts[i] = None
+    return TrialResult(spec, tuple(arms), screened, "dask" if client is not None else "single process")
 
 
 # --------------------------------------------------------------------------- endpoints
