@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..model.system import JUMP
 from . import dopri5_kernel as K
 from .numba_engine import cache_dir
 
@@ -180,7 +181,7 @@ def event_groups(events, n_states: int, n_inputs: int, pad_to: int = 8):
     uf, uk = np.zeros((m, n_inputs)), np.zeros((m, n_inputs))
     for i in range(len(events)):
         g = int(np.searchsorted(times, events.time_h[i]))
-        fixed, per_kg = (jf, jk) if events.kind[i] == 0 else (uf, uk)
+        fixed, per_kg = (jf, jk) if events.kind[i] == JUMP else (uf, uk)
         fixed[g, events.index[i]] += events.fixed[i]
         per_kg[g, events.index[i]] += events.per_kg[i]
     return tau, jf, jk, uf, uk
