@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ketamine_ptsd.clinic.risk import as_date
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, Dose, Regimen, induction_series
 from ketamine_ptsd.errors import InputError
 
@@ -43,15 +44,6 @@ FORECAST_SOURCE = "personal forecast of this patient (ketamine_ptsd.calibration.
 GIVEN, MISSED, DUE, UPCOMING = "given", "missed", "due", "upcoming"
 
 
-def _date(field: str, value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(field, f"{value!r} is not a date", "YYYY-MM-DD") from None
 
 
 def _positive(field: str, value: Any) -> float:
@@ -77,7 +69,7 @@ class InductionPlan:
     infusion_min: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", _date("start", self.start))
+        object.__setattr__(self, "start", as_date("start", self.start))
         object.__setattr__(self, "days", tuple(float(d) for d in self.days))
         self.regimen()
 
@@ -146,10 +138,10 @@ def progress(plan: InductionPlan, session_dates: Sequence[Any], today: Any,
     A planned date with no session is ``missed`` once its window has passed, ``due`` while
     ``today`` is inside its window, and ``upcoming`` before. Unmatched sessions are extra.
     """
-    today = _date("today", today)
+    today = as_date("today", today)
     if isinstance(window_days, bool) or not isinstance(window_days, (int, float)) or not 0 <= window_days < 7:
         raise InputError("window_days", f"{window_days!r} is not a window", "0 to < 7 days")
-    given = sorted(_date(f"sessions[{i}]", d) for i, d in enumerate(session_dates))
+    given = sorted(as_date(f"sessions[{i}]", d) for i, d in enumerate(session_dates))
     unused = list(given)
     visits = []
     for planned in plan.dates():

@@ -36,7 +36,8 @@ _REQUESTS = EVENT_KINDS[:3]
 _SEVERITY_ORDER = ("review", "note")
 
 
-def _date(field: str, value: Any) -> dt.date:
+def as_date(field: str, value: Any) -> dt.date:
+    """``value`` (a date, datetime or ISO text) as a date; InputError naming ``field`` otherwise."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -144,7 +145,7 @@ def _sessions(raw: Sequence[Any], s: Settings) -> list[CourseSession]:
         cadss = _get(item, "cadss_peak")
         if cadss is not None and not (isinstance(cadss, (int, float)) and 0 <= cadss <= 92):
             raise InputError(f"{where}.cadss_peak", f"{cadss!r} is not a CADSS total", "0-92")
-        out.append(CourseSession(_date(f"{where}.date", _get(item, "date")), product,
+        out.append(CourseSession(as_date(f"{where}.date", _get(item, "date")), product,
                                  float(dose), weight, cadss))
     return sorted(out, key=lambda x: x.date)
 
@@ -197,7 +198,7 @@ def assess_course(
                                                     f"{info['at_or_above_mg']} mg"))
     flags += _tolerance(course, s)
 
-    end = _date("as_of", as_of) if as_of is not None else (dates[-1] if dates else None)
+    end = as_date("as_of", as_of) if as_of is not None else (dates[-1] if dates else None)
     screens = _bladder(bladder, s)
     flags += _bladder_flags(screens, course, end, s)
 
@@ -207,7 +208,7 @@ def assess_course(
         if kind not in counts:
             raise InputError(f"events[{i}].kind", f"unknown event {kind!r}",
                              ", ".join(EVENT_KINDS))
-        _date(f"events[{i}].date", _get(e, "date"))
+        as_date(f"events[{i}].date", _get(e, "date"))
         counts[kind] += 1
     flags += _misuse_flags(counts, s)
 
@@ -251,7 +252,7 @@ def _bladder(raw: Sequence[Any], s: Settings) -> list[BladderResult]:
     out = []
     for i, item in enumerate(raw):
         where = f"bladder[{i}]"
-        date = _date(f"{where}.date", _get(item, "date"))
+        date = as_date(f"{where}.date", _get(item, "date"))
         icsi = _get(item, "icsi")
         icpi = _get(item, "icpi")
         symptoms = []
