@@ -8,7 +8,7 @@ import numpy as np
 
 from . import __version__
 from .dosing import Regimen
-from .engine import NumbaEngine
+from .engine import NumbaEngine, get_engine
 from .errors import InputError
 from .model import MODEL
 from .params import ParameterTable
@@ -45,12 +45,13 @@ def simulate(
 
     ``times`` are output times in hours (default: every 15 min over 8 weeks); ``outputs``
     the variables to keep (default all; with ``record_states`` the names are states).
-    ``engine`` decides how to integrate (default :class:`NumbaEngine`); ``model_params``
+    ``engine`` decides how to integrate (an engine object or a name: ``numba`` (default),
+    ``scipy``, ``jax``); ``model_params``
     replaces the model's acute/cascade/symptom parameter table (calibration uses this).
     ``progress`` is an optional callable receiving the number of patients finished.
     """
     population = population or Population.typical()
-    engine = engine or NumbaEngine()
+    engine = get_engine(engine) if isinstance(engine, str) else engine or NumbaEngine()
     times = output_times(56, 15) if times is None else np.asarray(times, dtype=float)
     if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)):
         raise InputError("times", "need one or more finite output times", "hours, increasing")
