@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import functools
 import json
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +34,7 @@ from ketamine_ptsd.clinic.risk import assess_course
 from ketamine_ptsd.clinic.screening import screen as screen_patient
 from ketamine_ptsd.clinic.settings import Settings, load_settings
 from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.files import read_toml
 
 app = typer.Typer(
     add_completion=False,
@@ -123,19 +123,6 @@ def parse_items(text: str, label: str, yes_no: bool = False,
                 out.append(value)
     # The scorer judges each value against its scale and names the item if it fails.
     return out
-
-
-def _read_toml(path: Path, what: str) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(what, f"cannot read {path.name}: {exc.strerror}",
-                         "a readable TOML file") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(what, f"{path.name} is not valid TOML ({exc})",
-                         "TOML as in examples/") from None
 
 
 def _table(*columns: str, title: str | None = None) -> Table:
@@ -261,7 +248,7 @@ def screen(
 ) -> None:
     """Screen a patient for ketamine/esketamine: eligible, needs_review or not_eligible."""
     s = _settings(settings)
-    result = screen_patient(_read_toml(patient_file, "PATIENT.toml"), s)
+    result = screen_patient(read_toml(patient_file, "PATIENT.toml", "TOML as in examples/"), s)
     if as_json:
         _emit(result.to_dict())
         return
@@ -444,7 +431,7 @@ def course(
 ) -> None:
     """Long-term risk over a course: exposure, bladder screens, misuse signals."""
     s = _settings(settings)
-    data = _read_toml(course_file, "COURSE.toml")
+    data = read_toml(course_file, "COURSE.toml", "TOML as in examples/")
     unknown = set(data) - {"session", "bladder", "event", "dast10", "as_of"}
     if unknown:
         raise InputError(f"COURSE.toml {sorted(unknown)[0]}", "unknown key",

@@ -38,6 +38,7 @@ from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SPECS
 from ketamine_ptsd.clinic.risk import EVENT_KINDS, assess_course
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.files import read_toml
 from ketamine_ptsd.store import backups, migrate
 from ketamine_ptsd.store.database import connect, resolve_url
 from ketamine_ptsd.store.forecasting import course_inputs, forecast_patient
@@ -289,14 +290,7 @@ def patient_screen(
     user: str | None = USER_OPTION,
 ) -> None:
     """Screen the patient (clinic screening rules) and keep answers and decision."""
-    import tomllib
-
-    try:
-        answers = tomllib.loads(patient_file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError("PATIENT.toml", f"cannot read {patient_file.name}: {exc.strerror}", "a TOML file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError("PATIENT.toml", f"not valid TOML ({exc})", "TOML as in examples/") from None
+    answers = read_toml(patient_file, "PATIENT.toml", "TOML as in examples/")
     with _records(user) as records:
         screening = records.record_screening(patient_id, answers, None if date is None else parse_day(date))
     if as_json:

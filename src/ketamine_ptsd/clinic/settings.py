@@ -18,11 +18,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.files import read_toml
 
 TAGS = ("V", "M", "U")
 # Severity words the clinic modules understand; checked so a typo cannot disable a rule.
@@ -227,20 +227,6 @@ def _flatten_override(override: Mapping[str, Any], tables: Mapping[str, Any]) ->
     return changes
 
 
-def _read_override_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(_SETTINGS_FIELD, f"cannot read {p.name}: {exc.strerror}",
-                         "a readable TOML file") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(_SETTINGS_FIELD, f"{p.name} is not valid TOML ({exc})",
-                         "TOML in the layout of clinic/data/settings.toml") from None
-
-
 def load_settings(
     override: Mapping[str, Any] | str | os.PathLike[str] | None = None,
 ) -> Settings:
@@ -252,7 +238,7 @@ def load_settings(
     if override is None:
         return default_settings()
     if not isinstance(override, Mapping):
-        override = _read_override_file(override)
+        override = read_toml(override, _SETTINGS_FIELD, "TOML in the layout of clinic/data/settings.toml")
     tables = _default_tables()
     rules = dict(default_settings()._rules)
     for key, params in _flatten_override(override, tables).items():

@@ -1,0 +1,24 @@
+"""Reading the user's input files, with one clear error naming the file on failure."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+
+def read_toml(path: str | os.PathLike[str], field: str, expected: str) -> dict[str, Any]:
+    """Parse the TOML file at ``path``; an unreadable or invalid file is an InputError
+    naming ``field``, with ``expected`` describing what the file should be."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(field, f"cannot read {p.name}: {exc.strerror}", "a readable TOML file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(field, f"{p.name} is not valid TOML ({exc})", expected) from None
