@@ -223,13 +223,18 @@ def alert_rates_command(
 def validate(
     as_json: bool = typer.Option(False, "--json", help="print the results as a JSON list"),
     docs: str = typer.Option("docs/validation.md", help="write the validation report here (empty to skip)"),
+    params: Optional[Path] = typer.Option(None, help="a model parameter table to validate instead of the packaged "
+                                          "one (as written by `calibrate --out`)"),
 ):
     """Run every literature target and show simulated value, band and pass/fail."""
     from .calibration.validation import format_value, run_validation, write_validation_report
+    from .files import read_toml
+    from .params import model_table
 
-    results = run_validation()
+    table = model_table(read_toml(params, "--params", "a table as written by calibrate")) if params else None
+    results = run_validation(table)
     if docs:
-        write_validation_report(results, Path(docs))
+        write_validation_report(results, Path(docs), table)
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:

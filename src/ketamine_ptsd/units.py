@@ -18,16 +18,6 @@ NORKETAMINE_G_PER_MOL = 223.70
 MIDAZOLAM_G_PER_MOL = 325.77
 
 
-def ng_ml_to_um(conc_ng_ml, molar_mass_g_per_mol: float = KETAMINE_G_PER_MOL):
-    """Convert a concentration in ng/mL to µM (µmol/L)."""
-    return conc_ng_ml / molar_mass_g_per_mol
-
-
-def um_to_ng_ml(conc_um, molar_mass_g_per_mol: float = KETAMINE_G_PER_MOL):
-    """Convert a concentration in µM (µmol/L) to ng/mL."""
-    return conc_um * molar_mass_g_per_mol
-
-
 _DOSE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(mg/kg|mg)\s*$")
 
 

@@ -154,7 +154,7 @@ def response_figures(folder: Path, params=None, settings: Settings = Settings(n_
     return figs
 
 
-def validation_markdown(results, docs_folder: Path) -> str:
+def validation_markdown(results, docs_folder: Path, params=None) -> str:
     """The Markdown text of ``docs/validation.md`` (figures written beside it)."""
     folder = Path(docs_folder) / "validation"
     counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "not_modelled")}
@@ -182,7 +182,7 @@ def validation_markdown(results, docs_folder: Path) -> str:
             seen.add(r.target)
             lines.append(f"- `{r.target}`: {r.what}. {r.source}")
     lines += ["", "## Simulated curves against published points", ""]
-    for caption, rel in pk_figures(folder) + response_figures(folder):
+    for caption, rel in pk_figures(folder) + response_figures(folder, params):
         lines += [f"### {caption}", "", f"![{caption}]({rel})", ""]
     lines += [
         "The digitised points were read off published figures by the `indand21/ketamine_therapeutic_window`",

@@ -134,13 +134,14 @@ def run_validation(params: ParameterTable | None = None, settings: Settings = Se
     return results
 
 
-def write_validation_report(results: list[TargetResult], path: str | Path) -> Path:
+def write_validation_report(results: list[TargetResult], path: str | Path,
+                            params: ParameterTable | None = None) -> Path:
     """Write ``docs/validation.md``: the table of every target and the curve figures."""
     from .report import validation_markdown
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = validation_markdown(results, path.parent)
+    text = validation_markdown(results, path.parent, params)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 from ..errors import InputError
 
@@ -108,20 +107,6 @@ class ParameterTable:
             raise ValueError(f"parameter names defined twice: {sorted(clash)}")
         return ParameterTable(self.parameters + other.parameters)
 
-    def to_records(self) -> list[dict]:
-        """One dict per parameter, for reports and files."""
-        return [
-            {
-                "name": p.name,
-                "value": p.value,
-                "unit": p.unit,
-                "iiv_cv": p.iiv_cv,
-                "scaling": p.scaling,
-                "source": p.source,
-                "calibrated_to": p.calibrated_to or "",
-            }
-            for p in self.parameters
-        ]
 
     def to_toml(self, group: str) -> str:
         """The table as TOML text in the layout of the packaged files."""
@@ -174,12 +159,6 @@ def _read(filename: str) -> dict:
     return tomllib.loads(text)
 
 
-def read_table_file(path: str | Path) -> dict:
-    """Read a user's parameter file (same layout as the packaged ones)."""
-    with open(path, "rb") as fh:
-        return tomllib.load(fh)
-
-
 def pk_table(product: str) -> ParameterTable:
     """Pharmacokinetic parameters of ``product`` (``racemic``, ``esketamine`` or ``midazolam``)."""
     data = _read("pk.toml")
@@ -212,14 +191,3 @@ def route_rules() -> dict[str, dict[str, dict]]:
     return _read("routes.toml")
 
 
-def product_description(product: str) -> str:
-    """One line saying what ``product`` is."""
-    return _read("pk.toml")[product]["description"]
-
-
-def iter_all_tables() -> Iterable[tuple[str, ParameterTable]]:
-    """Every packaged table with its group name (for reports)."""
-    for product in (*PRODUCTS, "midazolam"):
-        yield f"pk.{product}", pk_table(product)
-    yield "model", model_table()
-    yield "patient", patient_table()
