@@ -19,14 +19,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, MetaData, func, insert, select, text
 from sqlalchemy import types as sqltypes
 from sqlalchemy.exc import IntegrityError
 
 from ketamine_ptsd.errors import InputError
 
-from .migrate import is_empty, migration_transaction, revisions, upgrade_on
+from .migrate import is_empty, migration_transaction, revision_on, revisions, upgrade_on
 from .models import AuditEntry, utcnow
 
 FORMAT = "ketamine-ptsd records backup"
@@ -73,7 +72,7 @@ def backup(engine: Engine, path: str | os.PathLike[str]) -> dict[str, Any]:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
-            revision = MigrationContext.configure(connection).get_current_revision()
+            revision = revision_on(connection)
             if revision is None:
                 raise InputError("--db", "the database holds no records schema", "a ketamine-ptsd records database")
             meta = _tables(connection)

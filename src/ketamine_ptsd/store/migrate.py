@@ -15,10 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
 
 from ketamine_ptsd.errors import InputError
@@ -28,7 +24,13 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _PG_LOCK_KEY = 0x6B65_7461_6D69_6E65 & 0x7FFF_FFFF_FFFF_FFFF
 
 
-def _config(connection: Connection | None = None) -> Config:
+# alembic is imported where it is used: it costs a quarter of a second, and most commands of
+# the command line never migrate.
+
+
+def _config(connection: Connection | None = None):
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     config.attributes["connection"] = connection
@@ -37,11 +39,15 @@ def _config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str:
     """The newest revision the code knows."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def revisions() -> list[str]:
     """Every revision, oldest first."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_config())
     return [s.revision for s in reversed(list(script.walk_revisions()))]
 
@@ -49,7 +55,14 @@ def revisions() -> list[str]:
 def current_revision(engine: Engine) -> str | None:
     """The database's revision (None for an empty database)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return revision_on(connection)
+
+
+def revision_on(connection: Connection) -> str | None:
+    """The revision of the database behind ``connection`` (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def is_empty(engine: Engine) -> bool:
@@ -90,6 +103,8 @@ def _known(revision: str) -> None:
 
 def upgrade_on(connection: Connection, revision: str = "head") -> None:
     """Upgrade inside a :func:`migration_transaction`."""
+    from alembic import command
+
     _known(revision)
     command.upgrade(_config(connection), revision)
 
@@ -102,6 +117,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Downgrade the database to ``revision`` (``base`` removes every table)."""
+    from alembic import command
+
     _known(revision)
     with migration_transaction(engine) as connection:
         command.downgrade(_config(connection), revision)
