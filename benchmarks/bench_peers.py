@@ -370,7 +370,8 @@ def count_flops() -> dict | None:
 
     arithmetic = {"add", "sub", "mul", "div", "max", "min", "neg", "pow", "exp", "log", "integer_pow", "abs", "sqrt"}
     jm = jax_model(MODEL)
-    n, k, m = len(MODEL.state_names), len(MODEL.param_names), len(MODEL.input_names)
+    n, m = len(MODEL.state_names), len(MODEL.input_names)
+    k = MODEL.prepare(np.ones((1, len(MODEL.param_names)))).shape[1]
     with double_precision():
         rhs = jax.make_jaxpr(jm.rhs)(0.0, np.zeros(n), np.ones(k), np.zeros(m))
         obs = jax.make_jaxpr(jm.observe)(np.zeros(n), np.ones(k))

@@ -58,7 +58,7 @@ def test_right_hand_side_and_outputs_match_the_numba_model():
 
     rng = np.random.default_rng(7)
     n = 64
-    params = Population.virtual(n, seed=3).parameters("racemic")
+    params = MODEL.prepare(Population.virtual(n, seed=3).parameters("racemic"))
     states = rng.uniform(-0.2, 1.0, (n, N_STATES)) * rng.choice([1e-3, 1.0, 50.0], (n, N_STATES))
     inputs = rng.uniform(0.0, 60.0, (n, N_INPUTS))
     t = rng.uniform(0.0, 1000.0, n)
@@ -69,7 +69,7 @@ def test_right_hand_side_and_outputs_match_the_numba_model():
     expected_rates, expected_outputs = np.empty((n, N_STATES)), np.empty((n, N_OUTPUTS))
     for i in range(n):
         MODEL.rhs(t[i], states[i], params[i], inputs[i], expected_rates[i])
-        MODEL.observe(states[i], params[i], expected_outputs[i])
+        MODEL.observe(states[i], params[i], expected_outputs[i], MODEL.all_outputs())
     for got, want in ((rates, expected_rates), (outputs, expected_outputs)):
         assert np.all(np.isfinite(want))
         assert np.all(np.abs(got - want) <= 1e-12 * np.maximum(np.abs(want), 1e-300))

@@ -1,12 +1,16 @@
-# ruff: noqa: F821  (rhs and observe are bound when the engine compiles this template)
+# ruff: noqa: F821  (rhs, observe and FASTMATH are bound when the engine compiles this template)
 # Population solver kernel: adaptive Dormand-Prince 5(4), one integrator per patient, events
 # as hard breakpoints, dense output at the requested times. This file is a template: the
-# engine prepends an import of the model's ``rhs`` and ``observe`` and compiles the result
-# as its own module, so numba caches one compiled solver per model source.
+# engine prepends an import of the model's ``rhs``, ``observe`` and ``FASTMATH`` (the
+# floating-point licence the model is compiled under, which the solver shares) and compiles the
+# result as its own module, so numba caches one compiled solver per model source.
 import math
 
 import numpy as np
 from numba import njit, prange
+
+# Imported as a plain module (the JAX backend reads the tableau from it), there is no model.
+FASTMATH = globals().get("FASTMATH", frozenset())
 
 # Dormand & Prince 1980 tableau; dense output of Shampine 1986 (the coefficients scipy's RK45 uses).
 A21 = 1.0 / 5.0
@@ -30,7 +34,7 @@ DENSE = np.array([
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def _rms(v, y, y2, rtol, atol):
     s = 0.0
     for i in range(v.size):
@@ -40,7 +44,7 @@ def _rms(v, y, y2, rtol, atol):
     return math.sqrt(s / v.size)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def _initial_step(t, y, f0, p, u, rtol, atol, span, ytmp, f1):
     """Hairer, Norsett & Wanner (1993) II.4 starting step."""
     d0 = _rms(y, y, y, rtol, atol)
@@ -58,8 +62,8 @@ def _initial_step(t, y, f0, p, u, rtol, atol, span, ytmp, f1):
     return min(100.0 * h0, h1, span)
 
 
-@njit(cache=True, error_model="numpy")
-def _record(j, x, h, y_old, k, out_row, obs, p, out_sel, record_states, ytmp):
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _record(j, x, h, y_old, k, out_row, obs, need, p, out_sel, record_states, ytmp):
     """Write outputs at fraction ``x`` of the current step into ``out_row``."""
     n = y_old.size
     if x == 0.0:
@@ -84,12 +88,12 @@ def _record(j, x, h, y_old, k, out_row, obs, p, out_sel, record_states, ytmp):
         for m in range(out_sel.size):
             out_row[m] = ytmp[out_sel[m]]
     else:
-        observe(ytmp, p, obs)
+        observe(ytmp, p, obs, need)
         for m in range(out_sel.size):
             out_row[m] = obs[out_sel[m]]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_out, out_sel,
               record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out):
     """Integrate one patient; fill ``out`` (T x K). Returns the number of accepted steps,
@@ -101,7 +105,11 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
     ynew = np.empty(n)
     ytmp = np.empty(n)
     err = np.empty(n)
-    obs = np.empty(n_obs)
+    obs = np.zeros(n_obs)
+    need = np.zeros(n_obs, np.bool_)
+    if not record_states:
+        for m in range(out_sel.size):
+            need[out_sel[m]] = True
     n_ev = ev_time.size
     n_t = t_out.size
     t = t_out[0]
@@ -127,7 +135,7 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                 if abs(u[i]) < 1e-12:
                     u[i] = 0.0
         while j < n_t and t_out[j] <= t:
-            _record(j, 0.0, 0.0, y, k, out[j], obs, p, out_sel, record_states, ytmp)
+            _record(j, 0.0, 0.0, y, k, out[j], obs, need, p, out_sel, record_states, ytmp)
             j += 1
         if j >= n_t:
             return steps
@@ -169,7 +177,7 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
             if err_norm <= 1.0:
                 t_new = t_next if last else t + h
                 while j < n_t and t_out[j] < t_new:
-                    _record(j, (t_out[j] - t) / h, h, y, k, out[j], obs, p, out_sel, record_states, ytmp)
+                    _record(j, (t_out[j] - t) / h, h, y, k, out[j], obs, need, p, out_sel, record_states, ytmp)
                     j += 1
                 t = t_new
                 flushed = False
@@ -195,7 +203,7 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                 return -1
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_population(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
                      out_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps):
     """Integrate every patient (row of ``P``) in parallel; returns outputs (N x T x K) and

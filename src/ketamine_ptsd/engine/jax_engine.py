@@ -137,7 +137,8 @@ class JaxModel:
     """The model's right-hand side and outputs as JAX functions of one patient.
 
     ``rhs(t, y, p, u)`` returns dy/dt (n,) and ``observe(y, p)`` all outputs, for state
-    ``y`` (n,), parameters ``p`` and inputs ``u`` (1-D arrays, units as in ``layout``).
+    ``y`` (n,), working vector ``p`` (parameters and derived constants: ``Model.prepare``)
+    and inputs ``u`` (1-D arrays, units as in ``layout``).
     """
 
     module: types.ModuleType
@@ -156,7 +157,7 @@ class JaxModel:
     def observe(self, y, p):
         jnp = _jax()[1]
         out = [None] * len(self.output_names)
-        self.module.observe(list(y), list(p), out)
+        self.module.observe(list(y), list(p), out, [True] * len(self.output_names))
         return jnp.stack([jnp.asarray(v, dtype=y.dtype) for v in out])
 
 
@@ -433,7 +434,8 @@ class JaxEngine:
         n_pat = params.shape[0]
         padded = max(int(self.bucket), 1 << (n_pat - 1).bit_length())
         y0 = model.initial_state(n_pat) if y0 is None else np.asarray(y0, dtype=np.float64)
-        P = np.concatenate([params, np.repeat(params[:1], padded - n_pat, axis=0)]).astype(np.float64)
+        work = model.prepare(params)
+        P = np.concatenate([work, np.repeat(work[:1], padded - n_pat, axis=0)])
         Y0 = np.concatenate([y0, np.repeat(y0[:1], padded - n_pat, axis=0)]).astype(np.float64)
         groups = event_groups(events, len(model.state_names), len(model.input_names))
         solve = _population_solver(

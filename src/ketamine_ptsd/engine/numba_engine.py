@@ -38,7 +38,7 @@ def _kernel_for(module: str, source_files: tuple[Path, ...]):
     path = folder / f"dopri5_{key}.py"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(f"from {module} import rhs, observe\n{template}", encoding="utf-8")
+        tmp.write_text(f"from {module} import FASTMATH, observe, rhs\n{template}", encoding="utf-8")
         os.replace(tmp, path)
     name = f"_ketamine_ptsd_solver_{key}"
     if name in sys.modules:
@@ -94,7 +94,7 @@ class NumbaEngine:
         y0 = model.initial_state(params.shape[0]) if y0 is None else y0
         out, steps = mod.solve_population(
             np.ascontiguousarray(y0, dtype=np.float64),
-            np.ascontiguousarray(params, dtype=np.float64),
+            model.prepare(params),
             events.time_h, events.kind, events.index, events.fixed, events.per_kg,
             weight_col, np.ascontiguousarray(times, dtype=np.float64),
             np.ascontiguousarray(out_sel, dtype=np.int64), bool(record_states),

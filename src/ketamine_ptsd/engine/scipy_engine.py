@@ -27,8 +27,9 @@ class ScipyEngine:
         out = np.empty((n_pat, times.size, len(out_sel)))
         steps = np.zeros(n_pat, np.int64)
         y0_all = model.initial_state(n_pat) if y0 is None else y0
+        work = model.prepare(params)
         for i in range(n_pat):
-            steps[i] = self._solve_patient(model, np.ascontiguousarray(params[i]), np.array(y0_all[i], dtype=float),
+            steps[i] = self._solve_patient(model, work[i], np.array(y0_all[i], dtype=float),
                                            events, times, out_sel, record_states, out[i])
         return out, steps
 
@@ -38,7 +39,8 @@ class ScipyEngine:
 
         rhs, observe = model.rhs, model.observe
         u = np.zeros(len(model.input_names))
-        obs = np.empty(len(model.output_names))
+        obs = np.zeros(len(model.output_names))
+        need = model.all_outputs()
         calls = 0
 
         def f(t, yy):
@@ -52,7 +54,7 @@ class ScipyEngine:
             if record_states:
                 out_rows[j] = state[out_sel]
             else:
-                observe(np.ascontiguousarray(state), p, obs)
+                observe(np.ascontiguousarray(state), p, obs, need)
                 out_rows[j] = obs[out_sel]
 
         t = min(times[0], events.time_h[0]) if len(events) else times[0]

@@ -47,6 +47,7 @@ import numpy as np
 from ..dosing import Regimen
 from ..errors import InputError
 from ..model import MODEL
+from ..model.layout import DERIVED_NAMES
 from ..model.system import JUMP, RATE
 from ..params import model_table, patient_table, pk_table
 from ..population import Population
@@ -185,12 +186,15 @@ def _equations(model, ids) -> tuple[list, list]:
     """Rate of every state and value of every output, as formulas."""
     done: dict = {}
     y = [_Expr(ids["state"][n]) for n in model.state_names]
-    p = [_Expr(ids["parameter"][n]) for n in model.param_names]
+    # The working vector: the parameters, then the derived constants as formulas of them
+    # (written into every formula that uses one, so the SBML has no hidden quantities).
+    p: list = [_Expr(ids["parameter"][n]) for n in model.param_names] + [0.0] * len(DERIVED_NAMES)
+    _symbolic(model.derive, done)(p)
     u = [_Expr(ids["input"][n]) for n in model.input_names]
     dy: list = [0.0] * len(y)
     out: list = [0.0] * len(model.output_names)
     _symbolic(model.rhs, done)(_Expr("time"), y, p, u, dy)
-    _symbolic(model.observe, done)(y, p, out)
+    _symbolic(model.observe, done)(y, p, out, [True] * len(out))
     return dy, out
 
 

@@ -3,11 +3,11 @@ rate (S-ketamine raising them, S-norketamine opposing), midazolam sedation."""
 
 from __future__ import annotations
 
-from numba import njit
-
+from ._jit import njit, power
 from .layout import (
+    D_INV_CADSS_EC50,
+    D_INV_TOL_TAU,
     P_BP_EC50,
-    P_CADSS_EC50,
     P_CADSS_HILL,
     P_CADSS_MAX,
     P_DBP0,
@@ -22,7 +22,6 @@ from .layout import (
     P_SED_MAX,
     P_TOL_MAX,
     P_TOL_RATE,
-    P_TOL_TAU,
     X_CER,
     X_CES,
     X_TOL,
@@ -38,17 +37,17 @@ def s_equivalent_ng_ml(y, p):
 @njit
 def acute_rhs(y, p, dy):
     """Tolerance of dissociation: builds with exposure toward a plateau, fades slowly."""
-    exposure = s_equivalent_ng_ml(y, p) / 100.0
+    exposure = s_equivalent_ng_ml(y, p) * 0.01
     tol = y[X_TOL]
-    dy[X_TOL] = p[P_TOL_RATE] * exposure * (p[P_TOL_MAX] - tol) - tol / p[P_TOL_TAU]
+    dy[X_TOL] = p[P_TOL_RATE] * exposure * (p[P_TOL_MAX] - tol) - tol * p[D_INV_TOL_TAU]
 
 
 @njit(inline="always")
 def cadss(y, p):
     """CADSS total (0-92): sigmoid Emax on S-equivalent effect-site concentration, less
     tolerance."""
-    c = s_equivalent_ng_ml(y, p) / p[P_CADSS_EC50]
-    cg = c ** p[P_CADSS_HILL]
+    c = s_equivalent_ng_ml(y, p) * p[D_INV_CADSS_EC50]
+    cg = power(c, p[P_CADSS_HILL])
     tol = min(max(y[X_TOL], 0.0), 1.0)
     return p[P_CADSS_MAX] * (1.0 - tol) * cg / (1.0 + cg)
 

@@ -6,28 +6,25 @@ All cascade states are dimensionless; 0 is the patient's untreated baseline.
 
 from __future__ import annotations
 
-from numba import njit
-
-from ..units import KETAMINE_G_PER_MOL, NORKETAMINE_G_PER_MOL
+from ._jit import njit, power
 from .layout import (
-    P_ADAPT_TAU,
-    P_BDNF_TAU,
-    P_DELAY_TAU,
+    D_DISINH_NORM,
+    D_INV_ADAPT_TAU,
+    D_INV_BDNF_TAU,
+    D_INV_DELAY_TAU,
+    D_INV_LABILE_TAU,
+    D_INV_MTOR_TAU,
+    D_INV_STABLE_TAU,
+    D_OCC_NKR,
+    D_OCC_NKS,
+    D_OCC_R,
+    D_OCC_S,
     P_DISINH_EXP,
     P_FORM_RATE,
-    P_FU,
     P_GLU_GAIN,
-    P_KI_NKR,
-    P_KI_NKS,
-    P_KI_R,
-    P_KI_S,
-    P_LABILE_TAU,
-    P_MTOR_TAU,
-    P_NK_BRAIN,
     P_PLAST_HALF,
     P_SET_POINT,
     P_STAB_RATE,
-    P_STABLE_TAU,
     X_ADAPT,
     X_BDNF,
     X_CER,
@@ -44,12 +41,8 @@ from .layout import (
 def nmda_occupancy(y, p, s_nk_ng_ml, r_nk_ng_ml):
     """Competitive occupancy by all four species: O = x / (1 + x), x = sum(Cu_i / Ki_i),
     with unbound effect-site ketamine and unbound brain norketamine in µM."""
-    fu = p[P_FU]
-    nk_brain = fu * p[P_NK_BRAIN] / NORKETAMINE_G_PER_MOL
-    x = (fu * max(y[X_CES], 0.0) / KETAMINE_G_PER_MOL / p[P_KI_S]
-         + fu * max(y[X_CER], 0.0) / KETAMINE_G_PER_MOL / p[P_KI_R]
-         + nk_brain * s_nk_ng_ml / p[P_KI_NKS]
-         + nk_brain * r_nk_ng_ml / p[P_KI_NKR])
+    x = (p[D_OCC_S] * max(y[X_CES], 0.0) + p[D_OCC_R] * max(y[X_CER], 0.0)
+         + p[D_OCC_NKS] * s_nk_ng_ml + p[D_OCC_NKR] * r_nk_ng_ml)
     return x / (1.0 + x)
 
 
@@ -58,9 +51,7 @@ def disinhibition(occupancy, p):
     """Inverted U of glutamate release with occupancy, scaled to a maximum of 1:
     interneuron block disinhibits pyramidal cells, pyramidal block at high occupancy
     shuts release down (Moghaddam 1997)."""
-    h = p[P_DISINH_EXP]
-    o_best = 1.0 / (1.0 + h)
-    return occupancy * (1.0 - occupancy) ** h / (o_best * (1.0 - o_best) ** h)
+    return occupancy * power(1.0 - occupancy, p[P_DISINH_EXP]) * p[D_DISINH_NORM]
 
 
 @njit(inline="always")
@@ -94,13 +85,13 @@ def cascade_rhs(y, p, occupancy, dy):
     """Right-hand side of the cascade states."""
     drive = disinhibition(occupancy, p)
     glu = p[P_GLU_GAIN] * max(drive - y[X_ADAPT], 0.0)
-    dy[X_ADAPT] = (drive - y[X_ADAPT]) / p[P_ADAPT_TAU]
-    dy[X_MTOR] = (glu - y[X_MTOR]) / p[P_MTOR_TAU]
-    dy[X_BDNF] = (y[X_MTOR] - y[X_BDNF]) / p[P_BDNF_TAU]
-    tau_d = p[P_DELAY_TAU]
-    dy[X_D1] = (y[X_BDNF] - y[X_D1]) / tau_d
-    dy[X_D2] = (y[X_D1] - y[X_D2]) / tau_d
+    dy[X_ADAPT] = (drive - y[X_ADAPT]) * p[D_INV_ADAPT_TAU]
+    dy[X_MTOR] = (glu - y[X_MTOR]) * p[D_INV_MTOR_TAU]
+    dy[X_BDNF] = (y[X_MTOR] - y[X_BDNF]) * p[D_INV_BDNF_TAU]
+    rate_d = p[D_INV_DELAY_TAU]
+    dy[X_D1] = (y[X_BDNF] - y[X_D1]) * rate_d
+    dy[X_D2] = (y[X_D1] - y[X_D2]) * rate_d
     formation = spine_formation(y, p)
     stabilisation = p[P_STAB_RATE] * max(y[X_BDNF], 0.0) * y[X_LABILE]
-    dy[X_LABILE] = formation - y[X_LABILE] / p[P_LABILE_TAU] - stabilisation
-    dy[X_STABLE] = stabilisation - y[X_STABLE] / p[P_STABLE_TAU]
+    dy[X_LABILE] = formation - y[X_LABILE] * p[D_INV_LABILE_TAU] - stabilisation
+    dy[X_STABLE] = stabilisation - y[X_STABLE] * p[D_INV_STABLE_TAU]

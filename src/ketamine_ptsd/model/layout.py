@@ -96,6 +96,30 @@ PARAM_NAMES = PK_NAMES + MIDAZOLAM_NAMES + ACUTE_NAMES + CASCADE_NAMES + SYMPTOM
 ) = range(len(PARAM_NAMES))
 N_PARAMS = len(PARAM_NAMES)
 
+#: Per-patient constants computed once from the parameters (``derived.derive``) and stored
+#: after them in the working vector the equations read, so that a right-hand side call does
+#: no division by a parameter and no power of parameters alone.
+DERIVED_NAMES = (
+    "inv_v1_s", "inv_v2_s", "inv_v3_s", "inv_v1_r", "inv_v2_r", "inv_v3_r",
+    "k_nk", "k_mdz", "inv_v_mdz", "nk_ng_ml_per_mg",
+    "inv_tolerance_tau", "inv_cadss_ec50",
+    "occ_per_ce_s", "occ_per_ce_r", "occ_per_nks", "occ_per_nkr", "disinhibition_norm",
+    "inv_adaptation_tau", "inv_mtor_tau", "inv_bdnf_tau", "inv_spine_delay_tau",
+    "inv_labile_tau", "inv_stable_tau", "inv_room",
+    "inv_functional_tau", "inv_therapy_tau", "inv_expectancy_onset_tau", "inv_expectancy_tau",
+)
+(
+    D_INV_V1_S, D_INV_V2_S, D_INV_V3_S, D_INV_V1_R, D_INV_V2_R, D_INV_V3_R,
+    D_K_NK, D_K_MDZ, D_INV_V_MDZ, D_NK_NG_ML,
+    D_INV_TOL_TAU, D_INV_CADSS_EC50,
+    D_OCC_S, D_OCC_R, D_OCC_NKS, D_OCC_NKR, D_DISINH_NORM,
+    D_INV_ADAPT_TAU, D_INV_MTOR_TAU, D_INV_BDNF_TAU, D_INV_DELAY_TAU,
+    D_INV_LABILE_TAU, D_INV_STABLE_TAU, D_INV_ROOM,
+    D_INV_FUNC_TAU, D_INV_THER_TAU, D_INV_EXP_ONSET, D_INV_EXP_TAU,
+) = range(N_PARAMS, N_PARAMS + len(DERIVED_NAMES))
+#: Length of the working vector: the parameters, then the derived constants.
+N_WORK = N_PARAMS + len(DERIVED_NAMES)
+
 OUTPUT_NAMES = (
     "ketamine_ng_ml", "s_ketamine_ng_ml", "r_ketamine_ng_ml", "norketamine_ng_ml",
     "effect_site_ng_ml", "midazolam_ng_ml",
@@ -124,4 +148,4 @@ OUTPUT_UNITS = {
     "caps5_total": "CAPS-5 (0-80)", "madrs": "MADRS (0-60)", "iesr_total": "IES-R (0-88)",
 }
 
-assert N_PARAMS == P_HR0 + 1 and N_STATES == X_EXPECT + 1 and N_OUTPUTS == Y_IESR + 1
+assert N_PARAMS == P_HR0 + 1 and N_WORK == D_INV_EXP_TAU + 1 and N_STATES == X_EXPECT + 1 and N_OUTPUTS == Y_IESR + 1

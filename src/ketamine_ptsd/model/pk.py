@@ -7,12 +7,19 @@ Amounts in mg, volumes in L, clearances in L/h, so A/V is in mg/L = µg/mL; the 
 
 from __future__ import annotations
 
-from numba import njit
-
-from ..units import KETAMINE_G_PER_MOL, MIDAZOLAM_G_PER_MOL, NORKETAMINE_G_PER_MOL
+from ._jit import njit
+from .derived import MG_L_TO_NG_ML
 from .layout import (
-    P_CL_MDZ,
-    P_CL_NK,
+    D_INV_V1_R,
+    D_INV_V1_S,
+    D_INV_V2_R,
+    D_INV_V2_S,
+    D_INV_V3_R,
+    D_INV_V3_S,
+    D_INV_V_MDZ,
+    D_K_MDZ,
+    D_K_NK,
+    D_NK_NG_ML,
     P_CL_R,
     P_CL_S,
     P_F_GUT,
@@ -27,14 +34,6 @@ from .layout import (
     P_Q3_R,
     P_Q3_S,
     P_S_FRACTION,
-    P_V1_R,
-    P_V1_S,
-    P_V2_R,
-    P_V2_S,
-    P_V3_R,
-    P_V3_S,
-    P_V_MDZ,
-    P_V_NK,
     U_GUT,
     U_IV,
     U_MDZ,
@@ -56,20 +55,16 @@ from .layout import (
     X_S3,
 )
 
-MG_L_TO_NG_ML = 1000.0
-#: Norketamine is stored in ketamine-equivalent mg; this turns it into mg of norketamine.
-NK_MASS_RATIO = NORKETAMINE_G_PER_MOL / KETAMINE_G_PER_MOL
-MDZ_MW = MIDAZOLAM_G_PER_MOL
-
 
 @njit(inline="always")
-def _enantiomer(y, dy, share, systemic_in, first_pass_loss, fm, cl, v1, q2, v2, q3, v3, i1, i2, i3, i_nk):
-    """One enantiomer's three compartments; returns the amount eliminated per hour that
-    does not become norketamine."""
-    c1 = y[i1] / v1
+def _enantiomer(y, dy, share, systemic_in, first_pass_loss, fm, cl, inv_v1, q2, inv_v2, q3, inv_v3,
+                i1, i2, i3, i_nk):
+    """One enantiomer's three compartments (volumes given as reciprocals); returns the amount
+    eliminated per hour that does not become norketamine."""
+    c1 = y[i1] * inv_v1
     elimination = cl * c1
-    to_p1 = q2 * (c1 - y[i2] / v2)
-    to_p2 = q3 * (c1 - y[i3] / v3)
+    to_p1 = q2 * (c1 - y[i2] * inv_v2)
+    to_p2 = q3 * (c1 - y[i3] * inv_v3)
     dy[i1] = share * systemic_in - elimination - to_p1 - to_p2
     dy[i2] = to_p1
     dy[i3] = to_p2
@@ -98,45 +93,45 @@ def pk_rhs(y, p, u, dy):
     first_pass_loss = (1.0 - f_gut) * abs_gut
     fm = p[P_FM_NK]
     sf = p[P_S_FRACTION]
-    k_nk = p[P_CL_NK] / p[P_V_NK]
+    k_nk = p[D_K_NK]
     dy[X_NKS] = -k_nk * y[X_NKS]
     dy[X_NKR] = -k_nk * y[X_NKR]
-    lost = _enantiomer(y, dy, sf, systemic_in, first_pass_loss, fm, p[P_CL_S], p[P_V1_S], p[P_Q2_S],
-                       p[P_V2_S], p[P_Q3_S], p[P_V3_S], X_S1, X_S2, X_S3, X_NKS)
-    lost += _enantiomer(y, dy, 1.0 - sf, systemic_in, first_pass_loss, fm, p[P_CL_R], p[P_V1_R],
-                        p[P_Q2_R], p[P_V2_R], p[P_Q3_R], p[P_V3_R], X_R1, X_R2, X_R3, X_NKR)
+    lost = _enantiomer(y, dy, sf, systemic_in, first_pass_loss, fm, p[P_CL_S], p[D_INV_V1_S], p[P_Q2_S],
+                       p[D_INV_V2_S], p[P_Q3_S], p[D_INV_V3_S], X_S1, X_S2, X_S3, X_NKS)
+    lost += _enantiomer(y, dy, 1.0 - sf, systemic_in, first_pass_loss, fm, p[P_CL_R], p[D_INV_V1_R],
+                        p[P_Q2_R], p[D_INV_V2_R], p[P_Q3_R], p[D_INV_V3_R], X_R1, X_R2, X_R3, X_NKR)
     dy[X_ELIM] = lost + k_nk * (y[X_NKS] + y[X_NKR])
     ke0 = p[P_KE0]
-    dy[X_CES] = ke0 * (MG_L_TO_NG_ML * y[X_S1] / p[P_V1_S] - y[X_CES])
-    dy[X_CER] = ke0 * (MG_L_TO_NG_ML * y[X_R1] / p[P_V1_R] - y[X_CER])
-    dy[X_MDZ] = u[U_MDZ] - p[P_CL_MDZ] / p[P_V_MDZ] * y[X_MDZ]
+    dy[X_CES] = ke0 * (MG_L_TO_NG_ML * y[X_S1] * p[D_INV_V1_S] - y[X_CES])
+    dy[X_CER] = ke0 * (MG_L_TO_NG_ML * y[X_R1] * p[D_INV_V1_R] - y[X_CER])
+    dy[X_MDZ] = u[U_MDZ] - p[D_K_MDZ] * y[X_MDZ]
 
 
 @njit(inline="always")
 def s_ketamine_ng_ml(y, p):
     """Plasma S-ketamine, ng/mL."""
-    return MG_L_TO_NG_ML * max(y[X_S1], 0.0) / p[P_V1_S]
+    return MG_L_TO_NG_ML * max(y[X_S1], 0.0) * p[D_INV_V1_S]
 
 
 @njit(inline="always")
 def r_ketamine_ng_ml(y, p):
     """Plasma R-ketamine, ng/mL."""
-    return MG_L_TO_NG_ML * max(y[X_R1], 0.0) / p[P_V1_R]
+    return MG_L_TO_NG_ML * max(y[X_R1], 0.0) * p[D_INV_V1_R]
 
 
 @njit(inline="always")
 def s_norketamine_ng_ml(y, p):
     """Plasma S-norketamine, ng/mL of norketamine."""
-    return MG_L_TO_NG_ML * NK_MASS_RATIO * max(y[X_NKS], 0.0) / p[P_V_NK]
+    return max(y[X_NKS], 0.0) * p[D_NK_NG_ML]
 
 
 @njit(inline="always")
 def r_norketamine_ng_ml(y, p):
     """Plasma R-norketamine, ng/mL of norketamine."""
-    return MG_L_TO_NG_ML * NK_MASS_RATIO * max(y[X_NKR], 0.0) / p[P_V_NK]
+    return max(y[X_NKR], 0.0) * p[D_NK_NG_ML]
 
 
 @njit(inline="always")
 def midazolam_ng_ml(y, p):
     """Plasma midazolam, ng/mL."""
-    return MG_L_TO_NG_ML * max(y[X_MDZ], 0.0) / p[P_V_MDZ]
+    return MG_L_TO_NG_ML * max(y[X_MDZ], 0.0) * p[D_INV_V_MDZ]

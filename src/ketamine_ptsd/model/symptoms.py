@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
+from ._jit import njit
 from .layout import (
+    D_INV_EXP_ONSET,
+    D_INV_EXP_TAU,
+    D_INV_FUNC_TAU,
+    D_INV_ROOM,
+    D_INV_THER_TAU,
     P_CAPS5_B,
     P_CAPS5_C,
     P_CAPS5_D,
     P_CAPS5_E,
     P_EXP_GAIN,
-    P_EXP_ONSET,
     P_EXP_PTSD,
-    P_EXP_TAU,
     P_FUNC_GAIN,
-    P_FUNC_TAU,
     P_IESR_AVO,
     P_IESR_HYP,
     P_IESR_INT,
@@ -38,11 +39,9 @@ from .layout import (
     P_SENS_D,
     P_SENS_DEP,
     P_SENS_E,
-    P_SET_POINT,
     P_STRUCT_GAIN,
     P_THER_BASE,
     P_THER_GAIN,
-    P_THER_TAU,
     P_THW_B,
     P_THW_C,
     P_THW_D,
@@ -62,19 +61,19 @@ from .layout import (
 @njit
 def symptom_rhs(y, p, u, plasticity_now, dy):
     """Right-hand side of the symptom states."""
-    dy[X_FUNC] = (y[X_BDNF] - y[X_FUNC]) / p[P_FUNC_TAU]
+    dy[X_FUNC] = (y[X_BDNF] - y[X_FUNC]) * p[D_INV_FUNC_TAU]
     therapy_in = u[U_THERAPY] * (p[P_THER_BASE] + p[P_THER_GAIN] * plasticity_now)
-    dy[X_THERAPY] = therapy_in - y[X_THERAPY] / p[P_THER_TAU]
+    dy[X_THERAPY] = therapy_in - y[X_THERAPY] * p[D_INV_THER_TAU]
     # A session adds to the pending expectancy, which builds the response over hours.
-    onset = y[X_EXPECT_PENDING] / p[P_EXP_ONSET]
+    onset = y[X_EXPECT_PENDING] * p[D_INV_EXP_ONSET]
     dy[X_EXPECT_PENDING] = -onset
-    dy[X_EXPECT] = onset - y[X_EXPECT] / p[P_EXP_TAU]
+    dy[X_EXPECT] = onset - y[X_EXPECT] * p[D_INV_EXP_TAU]
 
 
 @njit(inline="always")
 def relative_severity(y, p):
     """Severity of B, C, D, E and depression as fractions of each patient's baseline."""
-    structural = (max(y[X_LABILE], 0.0) + max(y[X_STABLE], 0.0)) / (1.0 - p[P_SET_POINT])
+    structural = (max(y[X_LABILE], 0.0) + max(y[X_STABLE], 0.0)) * p[D_INV_ROOM]
     drive = p[P_RESP_SENS] * (p[P_FUNC_GAIN] * max(y[X_FUNC], 0.0) + p[P_STRUCT_GAIN] * structural)
     e = max(y[X_EXPECT], 0.0)
     expectancy = p[P_EXP_GAIN] * e / (1.0 + e)

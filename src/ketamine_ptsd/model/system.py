@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
 from ..dosing import Regimen, administrations
+from ..errors import InputError
 from ..params import pk_table
 from . import layout as L
+from ._jit import FASTMATH, njit
 from .acute import acute_rhs, cadss, sedation, vitals
 from .cascade import (
     cascade_rhs,
@@ -20,6 +21,7 @@ from .cascade import (
     plasticity,
     synaptic_density,
 )
+from .derived import derive, prepare_all
 from .pk import (
     midazolam_ng_ml,
     pk_rhs,
@@ -38,10 +40,13 @@ from .symptoms import scores, symptom_rhs
 JUMP, RATE = 0, 1
 
 
+__all__ = ["FASTMATH", "MODEL", "Model", "derive", "observe", "rhs"]
+
+
 @njit
 def rhs(t, y, p, u, dy):
-    """dy/dt of the whole model at time ``t`` (h) for state ``y``, parameters ``p`` and
-    piecewise-constant inputs ``u``."""
+    """dy/dt of the whole model at time ``t`` (h) for state ``y``, working vector ``p``
+    (parameters and derived constants, see ``derived``) and piecewise-constant inputs ``u``."""
     pk_rhs(y, p, u, dy)
     acute_rhs(y, p, dy)
     s_nk = s_norketamine_ng_ml(y, p)
@@ -52,8 +57,10 @@ def rhs(t, y, p, u, dy):
 
 
 @njit
-def observe(y, p, out):
-    """All outputs (``layout.OUTPUT_NAMES``) for state ``y``."""
+def observe(y, p, out, need):
+    """The outputs (``layout.OUTPUT_NAMES``) for state ``y``: every output ``k`` with
+    ``need[k]`` true is written (others may be too); the costly groups (occupancy and
+    glutamate, CADSS, the symptom scores) are computed only when one of theirs is needed."""
     s_ket = s_ketamine_ng_ml(y, p)
     r_ket = r_ketamine_ng_ml(y, p)
     s_nk = s_norketamine_ng_ml(y, p)
@@ -65,21 +72,25 @@ def observe(y, p, out):
     out[L.Y_NK] = s_nk + r_nk
     out[L.Y_CE] = max(y[L.X_CES], 0.0) + max(y[L.X_CER], 0.0)
     out[L.Y_MDZ] = mdz
-    occupancy = nmda_occupancy(y, p, s_nk, r_nk)
-    out[L.Y_OCC] = occupancy
-    out[L.Y_GLU] = 1.0 + glutamate_rise(y, p, occupancy)
+    if need[L.Y_OCC] or need[L.Y_GLU]:
+        occupancy = nmda_occupancy(y, p, s_nk, r_nk)
+        out[L.Y_OCC] = occupancy
+        out[L.Y_GLU] = 1.0 + glutamate_rise(y, p, occupancy)
     out[L.Y_MTOR] = max(y[L.X_MTOR], 0.0)
     out[L.Y_BDNF] = max(y[L.X_BDNF], 0.0)
     out[L.Y_SYN] = synaptic_density(y, p)
     out[L.Y_PLAST] = plasticity(y, p)
-    out[L.Y_CADSS] = cadss(y, p)
+    if need[L.Y_CADSS]:
+        out[L.Y_CADSS] = cadss(y, p)
     sbp, dbp, hr = vitals(y, p, s_nk)
     out[L.Y_SBP] = sbp
     out[L.Y_DBP] = dbp
     out[L.Y_HR] = hr
     out[L.Y_SED] = sedation(mdz, p)
-    scores(y, p, out, L.Y_PCL5, L.Y_PCL5_B, L.Y_PCL5_C, L.Y_PCL5_D, L.Y_PCL5_E, L.Y_CAPS5,
-           L.Y_MADRS, L.Y_IESR)
+    if (need[L.Y_PCL5] or need[L.Y_PCL5_B] or need[L.Y_PCL5_C] or need[L.Y_PCL5_D] or need[L.Y_PCL5_E]
+            or need[L.Y_CAPS5] or need[L.Y_MADRS] or need[L.Y_IESR]):
+        scores(y, p, out, L.Y_PCL5, L.Y_PCL5_B, L.Y_PCL5_C, L.Y_PCL5_D, L.Y_PCL5_E, L.Y_CAPS5,
+               L.Y_MADRS, L.Y_IESR)
 
 
 @dataclass(frozen=True)
@@ -138,9 +149,12 @@ def build_events(regimen: Regimen) -> EventTable:
 class Model:
     """What an engine integrates: right-hand side, outputs and their layout.
 
-    ``rhs(t, y, p, u, dy)`` and ``observe(y, p, out)`` are numba functions importable as
-    ``module.rhs`` / ``module.observe``; ``source_files`` lets engines key compiled code on
-    the model's source.
+    ``rhs(t, y, p, u, dy)`` and ``observe(y, p, out, need)`` are numba functions importable
+    as ``module.rhs`` / ``module.observe``; their ``p`` is a patient's working vector, the
+    parameters followed by the constants ``derive(p)`` writes (:meth:`prepare` makes them for
+    a population); ``module.FASTMATH`` is the floating-point licence they are compiled under,
+    which a solver compiled around them should share; ``source_files`` lets engines key
+    compiled code on the model's source.
     """
 
     name: str
@@ -159,6 +173,23 @@ class Model:
     @property
     def observe(self):
         return observe
+
+    @property
+    def derive(self):
+        return derive
+
+    def prepare(self, params: np.ndarray) -> np.ndarray:
+        """Working vectors (N x (parameters + derived constants)) of patients ``params``
+        (N x parameters), which ``rhs`` and ``observe`` read."""
+        params = np.ascontiguousarray(params, dtype=np.float64)
+        if params.ndim != 2 or params.shape[1] != len(self.param_names):
+            raise InputError("params", f"need N x {len(self.param_names)} values, got shape {params.shape}",
+                             "one row per patient, one column per layout.PARAM_NAMES")
+        return prepare_all(params)
+
+    def all_outputs(self) -> np.ndarray:
+        """The ``need`` argument of ``observe`` that asks for every output."""
+        return np.ones(len(self.output_names), dtype=np.bool_)
 
     def initial_state(self, n: int) -> np.ndarray:
         """Untreated baseline: no drug, cascade and symptoms at the patient's set-points."""
