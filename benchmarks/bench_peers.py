@@ -370,11 +370,13 @@ def count_flops() -> dict | None:
 
     arithmetic = {"add", "sub", "mul", "div", "max", "min", "neg", "pow", "exp", "log", "integer_pow", "abs", "sqrt"}
     jm = jax_model(MODEL)
+    from ketamine_ptsd.population import Population
+
     n, m = len(MODEL.state_names), len(MODEL.input_names)
-    k = MODEL.prepare(np.ones((1, len(MODEL.param_names)))).shape[1]
+    work = MODEL.prepare(Population.typical().parameters("racemic"))[0]
     with double_precision():
-        rhs = jax.make_jaxpr(jm.rhs)(0.0, np.zeros(n), np.ones(k), np.zeros(m))
-        obs = jax.make_jaxpr(jm.observe)(np.zeros(n), np.ones(k))
+        rhs = jax.make_jaxpr(jm.rhs)(0.0, np.zeros(n), work, np.zeros(m))
+        obs = jax.make_jaxpr(jm.observe)(np.zeros(n), work)
 
     def count(jaxpr):
         ops = [e.primitive.name for e in jaxpr.jaxpr.eqns if e.primitive.name in arithmetic]
@@ -541,6 +543,7 @@ def main(argv=None) -> int:
 
     console = Console(stderr=True)
     runs = plan(args)
+    flops = count_flops()  # first: a failure here must not cost the timed runs
     results = []
     with tempfile.TemporaryDirectory(prefix="ketamine-ptsd-bench-") as tmp:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -550,7 +553,6 @@ def main(argv=None) -> int:
                 progress.update(task, description=f"{kind} {spec.get('n'):,}")
                 results.append(measure(kind, spec, Path(tmp) / f"cache-{i}"))
                 progress.advance(task)
-    flops = count_flops()
     report = {"benchmark": "peers", "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(),
               "protocol": {"regimen": "induction_series(): racemic 0.5 mg/kg IV over 40 min, days 0,2,4,7,9,11",
                            "horizon_days": HORIZON_DAYS, "output_every_min": OUTPUT_EVERY_MIN, "outputs": OUTPUTS,
