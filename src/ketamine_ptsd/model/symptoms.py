@@ -71,31 +71,39 @@ def symptom_rhs(y, p, u, plasticity_now, dy):
 
 
 @njit(inline="always")
-def relative_severity(y, p):
-    """Severity of B, C, D, E and depression as fractions of each patient's baseline."""
+def treatment_drives(y, p):
+    """What moves every cluster and depression: the drug's drive (acute functional part and
+    recovered synapses, times the patient's response sensitivity), the durable gains of
+    psychotherapy and the expectancy response."""
     structural = (max(y[X_LABILE], 0.0) + max(y[X_STABLE], 0.0)) * p[D_INV_ROOM]
     drive = p[P_RESP_SENS] * (p[P_FUNC_GAIN] * max(y[X_FUNC], 0.0) + p[P_STRUCT_GAIN] * structural)
     e = max(y[X_EXPECT], 0.0)
     expectancy = p[P_EXP_GAIN] * e / (1.0 + e)
-    ptsd_expectancy = p[P_EXP_PTSD] * expectancy
     therapy = max(y[X_THERAPY], 0.0)
+    return drive, therapy, expectancy
+
+
+@njit(inline="always")
+def ptsd_scores(y, p, out, i_pcl5, i_b, i_c, i_d, i_e, i_caps5, i_iesr):
+    """Write PCL-5 (total and clusters), CAPS-5 and IES-R into ``out``: each cluster's
+    severity is its baseline times exp(-improvement)."""
+    drive, therapy, expectancy = treatment_drives(y, p)
+    ptsd_expectancy = p[P_EXP_PTSD] * expectancy
     fb = math.exp(-(p[P_SENS_B] * drive + p[P_THW_B] * therapy + ptsd_expectancy))
     fc = math.exp(-(p[P_SENS_C] * drive + p[P_THW_C] * therapy + ptsd_expectancy))
     fd = math.exp(-(p[P_SENS_D] * drive + p[P_THW_D] * therapy + ptsd_expectancy))
     fe = math.exp(-(p[P_SENS_E] * drive + p[P_THW_E] * therapy + ptsd_expectancy))
-    fdep = math.exp(-(p[P_SENS_DEP] * drive + p[P_THW_DEP] * therapy + expectancy))
-    return fb, fc, fd, fe, fdep
-
-
-@njit(inline="always")
-def scores(y, p, out, i_pcl5, i_b, i_c, i_d, i_e, i_caps5, i_madrs, i_iesr):
-    """Write PCL-5 (total and clusters), CAPS-5, MADRS and IES-R into ``out``."""
-    fb, fc, fd, fe, fdep = relative_severity(y, p)
     out[i_b] = p[P_PCL5_B] * fb
     out[i_c] = p[P_PCL5_C] * fc
     out[i_d] = p[P_PCL5_D] * fd
     out[i_e] = p[P_PCL5_E] * fe
     out[i_pcl5] = out[i_b] + out[i_c] + out[i_d] + out[i_e]
     out[i_caps5] = p[P_CAPS5_B] * fb + p[P_CAPS5_C] * fc + p[P_CAPS5_D] * fd + p[P_CAPS5_E] * fe
-    out[i_madrs] = p[P_MADRS] * fdep
     out[i_iesr] = p[P_IESR_INT] * fb + p[P_IESR_AVO] * fc + p[P_IESR_HYP] * fe
+
+
+@njit(inline="always")
+def madrs_score(y, p):
+    """MADRS: the patient's baseline times exp(-improvement of depression)."""
+    drive, therapy, expectancy = treatment_drives(y, p)
+    return p[P_MADRS] * math.exp(-(p[P_SENS_DEP] * drive + p[P_THW_DEP] * therapy + expectancy))

@@ -30,7 +30,7 @@ from .pk import (
     s_ketamine_ng_ml,
     s_norketamine_ng_ml,
 )
-from .symptoms import scores, symptom_rhs
+from .symptoms import madrs_score, ptsd_scores, symptom_rhs
 
 # The model's numba functions are deliberately not cached one by one: numba keys a cache on
 # the file of the cached function only, so a change in ``layout`` would leave stale copies.
@@ -59,8 +59,9 @@ def rhs(t, y, p, u, dy):
 @njit
 def observe(y, p, out, need):
     """The outputs (``layout.OUTPUT_NAMES``) for state ``y``: every output ``k`` with
-    ``need[k]`` true is written (others may be too); the costly groups (occupancy and
-    glutamate, CADSS, the symptom scores) are computed only when one of theirs is needed."""
+    ``need[k]`` true is written (others may be too); the groups that cost a division, a
+    power or an exponential (occupancy and glutamate, plasticity, CADSS, vital signs,
+    sedation, the PTSD scores, MADRS) are computed only when one of their outputs is needed."""
     s_ket = s_ketamine_ng_ml(y, p)
     r_ket = r_ketamine_ng_ml(y, p)
     s_nk = s_norketamine_ng_ml(y, p)
@@ -79,18 +80,22 @@ def observe(y, p, out, need):
     out[L.Y_MTOR] = max(y[L.X_MTOR], 0.0)
     out[L.Y_BDNF] = max(y[L.X_BDNF], 0.0)
     out[L.Y_SYN] = synaptic_density(y, p)
-    out[L.Y_PLAST] = plasticity(y, p)
+    if need[L.Y_PLAST]:
+        out[L.Y_PLAST] = plasticity(y, p)
     if need[L.Y_CADSS]:
         out[L.Y_CADSS] = cadss(y, p)
-    sbp, dbp, hr = vitals(y, p, s_nk)
-    out[L.Y_SBP] = sbp
-    out[L.Y_DBP] = dbp
-    out[L.Y_HR] = hr
-    out[L.Y_SED] = sedation(mdz, p)
+    if need[L.Y_SBP] or need[L.Y_DBP] or need[L.Y_HR]:
+        sbp, dbp, hr = vitals(y, p, s_nk)
+        out[L.Y_SBP] = sbp
+        out[L.Y_DBP] = dbp
+        out[L.Y_HR] = hr
+    if need[L.Y_SED]:
+        out[L.Y_SED] = sedation(mdz, p)
     if (need[L.Y_PCL5] or need[L.Y_PCL5_B] or need[L.Y_PCL5_C] or need[L.Y_PCL5_D] or need[L.Y_PCL5_E]
-            or need[L.Y_CAPS5] or need[L.Y_MADRS] or need[L.Y_IESR]):
-        scores(y, p, out, L.Y_PCL5, L.Y_PCL5_B, L.Y_PCL5_C, L.Y_PCL5_D, L.Y_PCL5_E, L.Y_CAPS5,
-               L.Y_MADRS, L.Y_IESR)
+            or need[L.Y_CAPS5] or need[L.Y_IESR]):
+        ptsd_scores(y, p, out, L.Y_PCL5, L.Y_PCL5_B, L.Y_PCL5_C, L.Y_PCL5_D, L.Y_PCL5_E, L.Y_CAPS5, L.Y_IESR)
+    if need[L.Y_MADRS]:
+        out[L.Y_MADRS] = madrs_score(y, p)
 
 
 @dataclass(frozen=True)
