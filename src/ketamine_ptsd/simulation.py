@@ -77,8 +77,9 @@ def simulate(
     steps = np.empty(len(population), np.int64)
     for start in range(0, len(population), chunk):
         stop = min(start + chunk, len(population))
-        values[start:stop], steps[start:stop] = engine.solve(
-            model, params[start:stop], events, times, out_sel, record_states)
+        # Each chunk is written in place: a copy of the engine's result would be serial work.
+        _, steps[start:stop] = engine.solve(model, params[start:stop], events, times, out_sel, record_states,
+                                            out=values[start:stop])
         if progress is not None:
             progress(stop - start)
     failed = int(np.sum(steps < 0))

@@ -147,3 +147,23 @@ def test_scipy_engine_follows_the_same_event_contract(tight_engine):
     got, _ = tight_engine.solve(MODEL, params, MODEL.events(regimen), times, out_sel, True)
     assert ref[0, 1, 0] == pytest.approx(15.0, rel=1e-14)
     np.testing.assert_allclose(got, ref, rtol=1e-8)
+
+
+@pytest.mark.parametrize("engine", [NumbaEngine(), ScipyEngine(rtol=1e-6, atol=1e-9)], ids=["numba", "scipy"])
+def test_engine_writes_into_a_given_output_array(engine):
+    """``out=`` is filled in place (simulate writes each chunk into its result this way) with
+    what the engine returns without it; an array of the wrong shape or type is refused."""
+    params = Population.virtual(3, seed=4).parameters("racemic")
+    events = MODEL.events(single_dose(0.5))
+    times = np.arange(0.0, 48.0, 0.5)
+    sel = np.array([MODEL.output_names.index("ketamine_ng_ml"), MODEL.output_names.index("pcl5_total")])
+    fresh, fresh_steps = engine.solve(MODEL, params, events, times, sel)
+    target = np.full((3, times.size, 2), np.nan)
+    got, steps = engine.solve(MODEL, params, events, times, sel, out=target)
+    assert got is target
+    assert np.array_equal(target, fresh) and np.array_equal(steps, fresh_steps)
+    for bad in (np.empty((3, times.size, 3)), np.empty((3, times.size, 2), np.float32),
+                np.empty((3, 2, times.size)).transpose(0, 2, 1)):
+        with pytest.raises(InputError) as err:
+            engine.solve(MODEL, params, events, times, sel, out=bad)
+        assert err.value.field == "out"

@@ -205,14 +205,14 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_population(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
-                     out_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps):
-    """Integrate every patient (row of ``P``) in parallel; returns outputs (N x T x K) and
-    accepted steps per patient."""
+                     out_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out):
+    """Integrate every patient (row of ``P``) in parallel, writing outputs into ``out``
+    (N x T x K: each thread touches its patients' rows first, so even fresh memory is filled in
+    parallel); returns the accepted steps per patient."""
     n_pat = P.shape[0]
-    out = np.empty((n_pat, t_out.size, out_sel.size))
     steps = np.empty(n_pat, np.int64)
     for i in prange(n_pat):
         steps[i] = solve_one(Y0[i], P[i], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg,
                              P[i, weight_col], t_out, out_sel, record_states, n_inputs, n_obs,
                              rtol, atol, flush_below, max_steps, out[i])
-    return out, steps
+    return steps

@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import InputError
 from ..model.system import JUMP
 from . import dopri5_kernel as K
-from .numba_engine import cache_dir
+from .numba_engine import cache_dir, output_array
 
 #: Lane status: integrating, finished, stopped at the step limit, empty (no patient left).
 RUNNING, DONE, FAILED, IDLE = 0, 1, 2, 3
@@ -425,7 +425,7 @@ class JaxEngine:
             raise InputError("flush_below", f"must be zero or positive, got {self.flush_below}", ">= 0")
         _jax()
 
-    def solve(self, model, params, events, times, out_sel, record_states=False, y0=None):
+    def solve(self, model, params, events, times, out_sel, record_states=False, y0=None, out=None):
         """Same contract as :meth:`NumbaEngine.solve`: outputs (N x T x K) and accepted
         steps per patient (-1 where the step limit was exceeded; outputs NaN from there)."""
         jax, _ = _jax()
@@ -443,7 +443,9 @@ class JaxEngine:
             model.param_names.index("weight_kg"), tuple(int(i) for i in out_sel), bool(record_states),
             int(self.outputs_per_pass), int(min(self.lanes, padded)))
         with double_precision():
-            out, steps = solve(P, Y0, np.asarray(times, dtype=np.float64), *groups, np.int32(n_pat),
+            result, steps = solve(P, Y0, np.asarray(times, dtype=np.float64), *groups, np.int32(n_pat),
                                np.float64(self.rtol), np.float64(self.atol), np.float64(self.flush_below),
                                np.int64(self.max_steps))
-            return np.asarray(out)[:n_pat], np.asarray(steps)[:n_pat]
+            values = output_array(out, n_pat, len(times), len(out_sel))
+            values[...] = np.asarray(result)[:n_pat]
+            return values, np.asarray(steps)[:n_pat]

@@ -56,6 +56,19 @@ def kernel(model):
     return _kernel_for(model.module, tuple(model.source_files))
 
 
+def output_array(out, n_patients: int, n_times: int, n_outputs: int) -> np.ndarray:
+    """``out`` checked to be a writable C-contiguous float64 array of the engines' output
+    shape (patients x times x outputs), or a new one when ``out`` is None."""
+    shape = (n_patients, n_times, n_outputs)
+    if out is None:
+        return np.empty(shape)
+    if (out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous
+            or not out.flags.writeable):
+        raise InputError("out", f"need a writable C-contiguous float64 array of shape {shape}, got "
+                         f"{out.dtype} {out.shape}", "patients x times x outputs")
+    return out
+
+
 @dataclass(frozen=True)
 class NumbaEngine:
     """Adaptive DP5(4) with per-patient step control (see ``PERFORMANCE.md`` of the design).
@@ -82,9 +95,10 @@ class NumbaEngine:
             if not (value > 0 and np.isfinite(value)):
                 raise InputError(field_name, f"must be a positive number, got {value}", "> 0")
 
-    def solve(self, model, params, events, times, out_sel, record_states=False, y0=None):
+    def solve(self, model, params, events, times, out_sel, record_states=False, y0=None, out=None):
         """Integrate patients ``params`` (N x P) over ``times`` (h); returns outputs
-        (N x T x K) and accepted steps per patient."""
+        (N x T x K; written into ``out`` when given, a C-contiguous float64 array of that
+        shape) and accepted steps per patient."""
         import numba
 
         mod = kernel(model)
@@ -92,13 +106,15 @@ class NumbaEngine:
         numba.set_num_threads(min(max(1, self.threads or most), most))
         weight_col = model.param_names.index("weight_kg")
         y0 = model.initial_state(params.shape[0]) if y0 is None else y0
-        out, steps = mod.solve_population(
+        times = np.ascontiguousarray(times, dtype=np.float64)
+        out_sel = np.ascontiguousarray(out_sel, dtype=np.int64)
+        out = output_array(out, params.shape[0], times.size, out_sel.size)
+        steps = mod.solve_population(
             np.ascontiguousarray(y0, dtype=np.float64),
             model.prepare(params),
             events.time_h, events.kind, events.index, events.fixed, events.per_kg,
-            weight_col, np.ascontiguousarray(times, dtype=np.float64),
-            np.ascontiguousarray(out_sel, dtype=np.int64), bool(record_states),
+            weight_col, times, out_sel, bool(record_states),
             len(model.input_names), len(model.output_names), float(self.rtol), float(self.atol),
-            float(self.flush_below), int(self.max_steps),
+            float(self.flush_below), int(self.max_steps), out,
         )
         return out, steps

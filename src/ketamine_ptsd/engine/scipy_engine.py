@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .numba_engine import kernel
+from .numba_engine import kernel, output_array
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,12 @@ class ScipyEngine:
     atol: float = 1e-9
     name: str = "scipy"
 
-    def solve(self, model, params, events, times, out_sel, record_states=False, y0=None):
+    def solve(self, model, params, events, times, out_sel, record_states=False, y0=None, out=None):
         """Same contract as :meth:`NumbaEngine.solve`; steps are counted as RHS calls."""
         kernel(model)  # the model functions are numba-compiled; make sure they are cached
         n_pat = params.shape[0]
         times = np.asarray(times, dtype=float)
-        out = np.empty((n_pat, times.size, len(out_sel)))
+        out = output_array(out, n_pat, times.size, len(out_sel))
         steps = np.zeros(n_pat, np.int64)
         y0_all = model.initial_state(n_pat) if y0 is None else y0
         work = model.prepare(params)
