@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,jax]"
+	$(BIN)/ketamine-ptsd model compile
 	touch $(STAMP)
 
 demo: $(STAMP)

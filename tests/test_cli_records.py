@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 import typer
@@ -259,6 +262,16 @@ def test_model_export_sbml(tmp_path):
     out = run("model", "export-sbml", str(tmp_path / "model.xml"))
     assert "model.xml" in out
     assert "<sbml" in (tmp_path / "model.xml").read_text()[:500]
+
+
+def test_model_compile_leaves_a_solver_in_the_cache(tmp_path):
+    """In a process of its own (this one has its solver loaded already), with an empty cache."""
+    env = {**os.environ, "KETAMINE_PTSD_CACHE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", "from ketamine_ptsd.cli import main; main()", "model", "compile"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "solver ready" in done.stdout and str(tmp_path) in done.stdout
+    assert list((tmp_path / "solvers").glob("dopri5_*.py"))
 
 
 class TestDb:

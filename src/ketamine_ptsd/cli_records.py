@@ -60,7 +60,7 @@ session_app = _app("Dosing sessions: record (dose, vital signs, events), show.")
 assess_app = _app("Assessments (PCL-5, CAPS-5, MADRS ...): record, import from FHIR, list.")
 course_app = _app("Treatment courses: start (induction plan), show, book maintenance, close.")
 export_app = _app("Export a patient's records: FHIR R4 bundle or NONMEM-style CSV.")
-model_app = _app("The model in exchange formats.")
+model_app = _app("The model: its compiled solver, and the model in exchange formats.")
 db_app = _app("The records database: status, upgrade, downgrade, backup, restore, audit trail.")
 
 
@@ -729,6 +729,21 @@ def model_export_sbml(file: Path = typer.Argument(..., metavar="FILE", help="the
     from ketamine_ptsd.interop.sbml import export_sbml
 
     typer.echo(f"wrote {export_sbml(file)}")
+
+
+@model_app.command("compile")
+@guarded
+def model_compile() -> None:
+    """Compile the solver now and cache it on disk, so that the first simulation does not wait
+    for it (the Makefile does this at install)."""
+    import time
+
+    from ketamine_ptsd import Population, simulate, single_dose
+    from ketamine_ptsd.engine.numba_engine import cache_dir
+
+    start = time.perf_counter()
+    simulate(single_dose(0.5), Population.typical(), times=[0.0, 1.0])
+    typer.echo(f"solver ready in {time.perf_counter() - start:.1f} s (cached in {cache_dir() / 'solvers'})")
 
 
 # ---------------------------------------------------------------------------

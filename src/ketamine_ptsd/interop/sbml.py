@@ -189,7 +189,7 @@ def _equations(model, ids) -> tuple[list, list]:
     # The working vector: the parameters, then the derived constants as formulas of them
     # (written into every formula that uses one, so the SBML has no hidden quantities).
     p: list = [_Expr(ids["parameter"][n]) for n in model.param_names] + [0.0] * len(DERIVED_NAMES)
-    _symbolic(model.derive, done)(p)
+    model.derive(p)  # plain Python: it runs on symbols as it is
     u = [_Expr(ids["input"][n]) for n in model.input_names]
     dy: list = [0.0] * len(y)
     out: list = [0.0] * len(model.output_names)

@@ -3,7 +3,8 @@
 The equations read a working vector ``q``: the parameters (``layout.PARAM_NAMES``), then
 the constants of ``layout.DERIVED_NAMES`` that :func:`derive` writes from them. Every
 division by a parameter and every power of parameters alone happens here, once per patient,
-instead of in each of the ~8,000 right-hand-side calls of a course.
+instead of in each of the ~8,000 right-hand-side calls of a course. It is numpy over
+all patients at once, not compiled code: nothing to compile when a command starts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..units import KETAMINE_G_PER_MOL, NORKETAMINE_G_PER_MOL
-from ._jit import njit
 from .layout import (
     D_DISINH_NORM,
     D_INV_ADAPT_TAU,
@@ -80,22 +80,30 @@ MG_L_TO_NG_ML = 1000.0
 NK_MASS_RATIO = NORKETAMINE_G_PER_MOL / KETAMINE_G_PER_MOL
 
 
-@njit
+#: (derived, parameter) pairs where the derived constant is the parameter's reciprocal.
+RECIPROCALS = (
+    (D_INV_V1_S, P_V1_S), (D_INV_V2_S, P_V2_S), (D_INV_V3_S, P_V3_S),
+    (D_INV_V1_R, P_V1_R), (D_INV_V2_R, P_V2_R), (D_INV_V3_R, P_V3_R), (D_INV_V_MDZ, P_V_MDZ),
+    (D_INV_TOL_TAU, P_TOL_TAU), (D_INV_CADSS_EC50, P_CADSS_EC50),
+    (D_INV_ADAPT_TAU, P_ADAPT_TAU), (D_INV_MTOR_TAU, P_MTOR_TAU), (D_INV_BDNF_TAU, P_BDNF_TAU),
+    (D_INV_DELAY_TAU, P_DELAY_TAU), (D_INV_LABILE_TAU, P_LABILE_TAU), (D_INV_STABLE_TAU, P_STABLE_TAU),
+    (D_INV_FUNC_TAU, P_FUNC_TAU), (D_INV_THER_TAU, P_THER_TAU), (D_INV_EXP_ONSET, P_EXP_ONSET),
+    (D_INV_EXP_TAU, P_EXP_TAU),
+)
+
+
 def derive(q):
-    """Write the derived constants of working vector ``q`` from its parameters ``q[:N_PARAMS]``."""
-    q[D_INV_V1_S] = 1.0 / q[P_V1_S]
-    q[D_INV_V2_S] = 1.0 / q[P_V2_S]
-    q[D_INV_V3_S] = 1.0 / q[P_V3_S]
-    q[D_INV_V1_R] = 1.0 / q[P_V1_R]
-    q[D_INV_V2_R] = 1.0 / q[P_V2_R]
-    q[D_INV_V3_R] = 1.0 / q[P_V3_R]
+    """Write the derived constants of working vector ``q`` from its parameters ``q[:N_PARAMS]``.
+
+    Plain Python on purpose: ``q`` may be one patient's vector, a matrix with one column per
+    patient (``prepare_all``) or a list of symbols (the SBML export writes each constant as
+    its formula)."""
+    for derived, parameter in RECIPROCALS:
+        q[derived] = 1.0 / q[parameter]
     q[D_K_NK] = q[P_CL_NK] / q[P_V_NK]
     q[D_K_MDZ] = q[P_CL_MDZ] / q[P_V_MDZ]
-    q[D_INV_V_MDZ] = 1.0 / q[P_V_MDZ]
     # ng/mL of norketamine per ketamine-equivalent mg in the body
     q[D_NK_NG_ML] = MG_L_TO_NG_ML * NK_MASS_RATIO / q[P_V_NK]
-    q[D_INV_TOL_TAU] = 1.0 / q[P_TOL_TAU]
-    q[D_INV_CADSS_EC50] = 1.0 / q[P_CADSS_EC50]
     # NMDA occupancy: µM of unbound drug per ng/mL, over each species' Ki (µM)
     fu = q[P_FU]
     q[D_OCC_S] = fu / KETAMINE_G_PER_MOL / q[P_KI_S]
@@ -107,26 +115,12 @@ def derive(q):
     h = q[P_DISINH_EXP]
     o_best = 1.0 / (1.0 + h)
     q[D_DISINH_NORM] = 1.0 / (o_best * (1.0 - o_best) ** h)
-    q[D_INV_ADAPT_TAU] = 1.0 / q[P_ADAPT_TAU]
-    q[D_INV_MTOR_TAU] = 1.0 / q[P_MTOR_TAU]
-    q[D_INV_BDNF_TAU] = 1.0 / q[P_BDNF_TAU]
-    q[D_INV_DELAY_TAU] = 1.0 / q[P_DELAY_TAU]
-    q[D_INV_LABILE_TAU] = 1.0 / q[P_LABILE_TAU]
-    q[D_INV_STABLE_TAU] = 1.0 / q[P_STABLE_TAU]
     q[D_INV_ROOM] = 1.0 / (1.0 - q[P_SET_POINT])
-    q[D_INV_FUNC_TAU] = 1.0 / q[P_FUNC_TAU]
-    q[D_INV_THER_TAU] = 1.0 / q[P_THER_TAU]
-    q[D_INV_EXP_ONSET] = 1.0 / q[P_EXP_ONSET]
-    q[D_INV_EXP_TAU] = 1.0 / q[P_EXP_TAU]
 
 
-@njit
-def prepare_all(params):
-    """Working vectors (N x N_WORK) of patients ``params`` (N x N_PARAMS)."""
-    n = params.shape[0]
-    q = np.empty((n, N_WORK))
-    for i in range(n):
-        for k in range(N_PARAMS):
-            q[i, k] = params[i, k]
-        derive(q[i])
-    return q
+def prepare_all(params: np.ndarray) -> np.ndarray:
+    """Working vectors (N x N_WORK, C-contiguous) of patients ``params`` (N x N_PARAMS)."""
+    columns = np.empty((N_WORK, params.shape[0]))
+    columns[:N_PARAMS] = params.T
+    derive(columns)
+    return np.ascontiguousarray(columns.T)
