@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import cpu_name, relative_difference
 
 OUTPUTS = ["ketamine_ng_ml", "cadss", "pcl5_total"]
 HORIZON_DAYS = 56
@@ -63,25 +64,11 @@ def machine() -> dict:
     import numba
     import scipy
 
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "cpu": cpu_name(), "cores": os.cpu_count(), "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
         "scipy": scipy.__version__, "platform": platform.platform(terse=True),
     }
-
-
-def relative_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per variable: max over patients and times of |a - b| / max_t |b| (the reference's
-    largest magnitude over the course, per patient)."""
-    scale = np.max(np.abs(b), axis=1, keepdims=True)
-    scale = np.where(scale > 0, scale, 1.0)
-    return np.max(np.abs(a - b) / scale, axis=(0, 1))
 
 
 def main(argv=None) -> int:

@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import cpu_name, relative_difference
 
 HORIZON_DAYS = 11 + 56
 OUTPUT_EVERY_MIN = 15
@@ -103,12 +104,6 @@ def timed(fn):
     wall, cpu = time.perf_counter(), time.process_time()
     value = fn()
     return value, time.perf_counter() - wall, time.process_time() - cpu
-
-
-def relative_difference(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Per output: max over patients and times of |got - ref| / max_t |ref|."""
-    scale = np.max(np.abs(ref), axis=1, keepdims=True)
-    return np.max(np.abs(got - ref) / np.where(scale > 0, scale, 1.0), axis=(0, 1))
 
 
 # -- the engines ----------------------------------------------------------------------------------
@@ -407,9 +402,6 @@ WORKERS = {"numba": run_numba, "lsoda": run_lsoda, "roadrunner": run_roadrunner,
 def machine() -> dict:
     import importlib.metadata as md
 
-    cpu = platform.processor()
-    with open("/proc/cpuinfo", encoding="utf-8") as fh:
-        cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
     versions = {}
     for dist in ("ketamine-ptsd", "numpy", "scipy", "numba", "llvmlite", "libroadrunner", "python-libsbml",
                  "jax", "jaxlib"):
@@ -417,7 +409,7 @@ def machine() -> dict:
             versions[dist] = md.version(dist)
         except md.PackageNotFoundError:
             versions[dist] = None
-    return {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": cpu_name(), "nproc": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(terse=True), "memory_gb": round(os.sysconf("SC_PAGE_SIZE")
                                                                           * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "versions": versions}

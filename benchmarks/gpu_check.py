@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import cpu_name, relative_difference
 
 HORIZON_DAYS = 11 + 56
 ENDPOINT_DAYS = (0.0, 11.0, 39.0, 67.0)
@@ -73,12 +74,7 @@ def device_info() -> dict:
 
     info = {"jax": jax.__version__, "backend": jax.default_backend(),
             "devices": [str(d) for d in jax.devices()], "python": platform.python_version(),
-            "host_cpu": platform.processor()}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            info["host_cpu"] = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
-    except OSError:
-        pass
+            "host_cpu": cpu_name()}
     try:
         smi = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=20)
@@ -88,10 +84,8 @@ def device_info() -> dict:
     return info
 
 
-def relative_difference(got: np.ndarray, ref: np.ndarray) -> dict:
-    scale = np.max(np.abs(ref), axis=1, keepdims=True)
-    diff = np.max(np.abs(got - ref) / np.where(scale > 0, scale, 1.0), axis=(0, 1))
-    return dict(zip(CHECK_OUTPUTS, map(float, diff), strict=True))
+def difference_by_output(got: np.ndarray, ref: np.ndarray) -> dict:
+    return dict(zip(CHECK_OUTPUTS, map(float, relative_difference(got, ref)), strict=True))
 
 
 def accuracy(args, regimen, jax_engine_cls) -> dict:
@@ -108,7 +102,7 @@ def accuracy(args, regimen, jax_engine_cls) -> dict:
         t0 = time.perf_counter()
         dev = simulate(regimen, patients, engine=engine, times=times, outputs=CHECK_OUTPUTS)
         first_s = time.perf_counter() - t0
-        diff = relative_difference(dev.values, cpu.values)
+        diff = difference_by_output(dev.values, cpu.values)
         out[label] = {"max": max(diff.values()), "by_output": diff, "first_call_s": first_s,
                       "steps_equal_fraction": float(np.mean(dev.steps == cpu.steps)),
                       "all_finite": bool(np.all(np.isfinite(dev.values)))}
