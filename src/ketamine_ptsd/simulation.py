@@ -83,7 +83,8 @@ def simulate(
         if progress is not None:
             progress(stop - start)
     failed = int(np.sum(steps < 0))
-    warnings = validated_range_warnings(regimen, population)
+    outside = validated_range_warnings(regimen, population)
+    warnings = list(outside)
     if failed:
         warnings.append(f"{failed} patient(s) exceeded the step limit; their outputs are NaN from that time")
     metadata = {
@@ -103,7 +104,7 @@ def simulate(
         "therapy_sessions_h": [s.time_h for s in regimen.therapy],
         "units": {n: model.output_units.get(n, "") for n in names},
         "warnings": warnings,
-        "outside_validated_range": bool(validated_range_warnings(regimen, population)),
+        "outside_validated_range": bool(outside),
         "notice": "Research and decision-support software, not a medical device.",
     }
     return Trajectory(population.ids.copy(), times.copy(), names, values, metadata, steps)

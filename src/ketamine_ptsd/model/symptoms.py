@@ -84,10 +84,9 @@ def treatment_drives(y, p):
 
 
 @njit(inline="always")
-def ptsd_scores(y, p, out, i_pcl5, i_b, i_c, i_d, i_e, i_caps5, i_iesr):
-    """Write PCL-5 (total and clusters), CAPS-5 and IES-R into ``out``: each cluster's
-    severity is its baseline times exp(-improvement)."""
-    drive, therapy, expectancy = treatment_drives(y, p)
+def ptsd_scores(p, drive, therapy, expectancy, out, i_pcl5, i_b, i_c, i_d, i_e, i_caps5, i_iesr):
+    """Write PCL-5 (total and clusters), CAPS-5 and IES-R into ``out`` from the
+    :func:`treatment_drives`: each cluster's severity is its baseline times exp(-improvement)."""
     ptsd_expectancy = p[P_EXP_PTSD] * expectancy
     fb = math.exp(-(p[P_SENS_B] * drive + p[P_THW_B] * therapy + ptsd_expectancy))
     fc = math.exp(-(p[P_SENS_C] * drive + p[P_THW_C] * therapy + ptsd_expectancy))
@@ -103,7 +102,7 @@ def ptsd_scores(y, p, out, i_pcl5, i_b, i_c, i_d, i_e, i_caps5, i_iesr):
 
 
 @njit(inline="always")
-def madrs_score(y, p):
-    """MADRS: the patient's baseline times exp(-improvement of depression)."""
-    drive, therapy, expectancy = treatment_drives(y, p)
+def madrs_score(p, drive, therapy, expectancy):
+    """MADRS from the :func:`treatment_drives`: the patient's baseline times
+    exp(-improvement of depression)."""
     return p[P_MADRS] * math.exp(-(p[P_SENS_DEP] * drive + p[P_THW_DEP] * therapy + expectancy))

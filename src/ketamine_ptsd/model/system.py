@@ -30,7 +30,7 @@ from .pk import (
     s_ketamine_ng_ml,
     s_norketamine_ng_ml,
 )
-from .symptoms import madrs_score, ptsd_scores, symptom_rhs
+from .symptoms import madrs_score, ptsd_scores, symptom_rhs, treatment_drives
 
 # The model's numba functions are deliberately not cached one by one: numba keys a cache on
 # the file of the cached function only, so a change in ``layout`` would leave stale copies.
@@ -91,11 +91,15 @@ def observe(y, p, out, need):
         out[L.Y_HR] = hr
     if need[L.Y_SED]:
         out[L.Y_SED] = sedation(mdz, p)
-    if (need[L.Y_PCL5] or need[L.Y_PCL5_B] or need[L.Y_PCL5_C] or need[L.Y_PCL5_D] or need[L.Y_PCL5_E]
-            or need[L.Y_CAPS5] or need[L.Y_IESR]):
-        ptsd_scores(y, p, out, L.Y_PCL5, L.Y_PCL5_B, L.Y_PCL5_C, L.Y_PCL5_D, L.Y_PCL5_E, L.Y_CAPS5, L.Y_IESR)
-    if need[L.Y_MADRS]:
-        out[L.Y_MADRS] = madrs_score(y, p)
+    ptsd = (need[L.Y_PCL5] or need[L.Y_PCL5_B] or need[L.Y_PCL5_C] or need[L.Y_PCL5_D] or need[L.Y_PCL5_E]
+            or need[L.Y_CAPS5] or need[L.Y_IESR])
+    if ptsd or need[L.Y_MADRS]:
+        drive, therapy, expectancy = treatment_drives(y, p)
+        if ptsd:
+            ptsd_scores(p, drive, therapy, expectancy, out, L.Y_PCL5, L.Y_PCL5_B, L.Y_PCL5_C, L.Y_PCL5_D,
+                        L.Y_PCL5_E, L.Y_CAPS5, L.Y_IESR)
+        if need[L.Y_MADRS]:
+            out[L.Y_MADRS] = madrs_score(p, drive, therapy, expectancy)
 
 
 @dataclass(frozen=True)
