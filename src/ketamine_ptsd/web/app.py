@@ -178,7 +178,8 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
                               f"{NOT_A_MEDICAL_DEVICE}",
                   docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals.update(csrf_token=csrf_token, notice=NOT_A_MEDICAL_DEVICE, version=__version__)
+    templates.env.globals.update(csrf_token=csrf_token, notice=NOT_A_MEDICAL_DEVICE, version=__version__,
+                                 induction_days=pages.INDUCTION_DAYS_TEXT)
     app.state.engine = engine
     app.state.read_engine = reader
     app.state.write_lock = write_lock(engine)

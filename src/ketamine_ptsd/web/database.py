@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -40,11 +40,7 @@ class QueuedRecords(Records):
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One transaction, after this process's earlier writers (see the module docstring)."""
-        if self._lock is None:
-            with super().transaction() as session:
-                yield session
-            return
-        with self._lock, super().transaction() as session:
+        with self._lock or nullcontext(), super().transaction() as session:
             yield session
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import HTTPException, Path
 
 from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.store import Records
+from ketamine_ptsd.store.models import Patient
 
 #: Database ids are 32-bit integers on PostgreSQL.
 RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -20,3 +22,8 @@ def found(find: Any, *args: Any) -> Any:
         return find(*args)
     except InputError:
         raise HTTPException(404, "no such record") from None
+
+
+def existing_patient(records: Records, patient_id: int) -> Patient:
+    """The patient with ``patient_id``, or 404."""
+    return found(records.patient, patient_id)

@@ -19,8 +19,7 @@ from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.instruments import SPECS
 from ketamine_ptsd.clinic.regulatory import PRODUCT_ROUTES, as_of, consent_summary, regulatory_status
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
-from ketamine_ptsd.store import Records, forecast_patient
-from ketamine_ptsd.store.models import Patient
+from ketamine_ptsd.store import forecast_patient
 
 from .. import queries, whatif
 from ..actions import record_assessment, record_session
@@ -50,7 +49,7 @@ from ..schemas import (
     WhatIfRequest,
 )
 from ..session_entry import add_event, add_reading
-from . import RecordId, found
+from . import RecordId, existing_patient, found
 
 
 class Problem(BaseModel):
@@ -69,10 +68,6 @@ router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
 
 RegulatedProduct = Literal[tuple(PRODUCT_ROUTES)]
 AnyRoute = Literal[tuple(sorted({r for routes in PRODUCT_ROUTES.values() for r in routes}))]
-
-
-def _patient(records: Records, patient_id: int) -> Patient:
-    return found(records.patient, patient_id)
 
 
 # ---------------------------------------------------------------------------- sign-in
@@ -137,7 +132,7 @@ def get_patient(request: Request, patient_id: RecordId, user: SignedIn = require
     """Everything about the patient: screening, course, sessions and their alerts, risk
     flags, assessments, the latest forecast and the chart (a plotly figure)."""
     records = records_for(request, user)
-    _patient(records, patient_id)
+    existing_patient(records, patient_id)
     return patient_overview(records, patient_id)
 
 
@@ -146,7 +141,7 @@ def create_screening(request: Request, patient_id: RecordId, body: PatientScreen
                      user: SignedIn = require(WRITE)) -> Any:
     """Screen the patient with the clinic rules; the decision comes with every reason."""
     records = records_for(request, user)
-    _patient(records, patient_id)
+    existing_patient(records, patient_id)
     return records.record_screening(patient_id, body.model_dump(exclude_unset=True))
 
 
@@ -165,7 +160,7 @@ def create_session(request: Request, patient_id: RecordId, body: SessionRequest,
                    user: SignedIn = require(WRITE)) -> Any:
     """Record a dosing session (with any readings so far; more may be added one at a time)."""
     records = records_for(request, user)
-    _patient(records, patient_id)
+    existing_patient(records, patient_id)
     return records.session_details(record_session(records, patient_id, body).id)
 
 
@@ -210,7 +205,7 @@ def create_assessment(request: Request, patient_id: RecordId, body: AssessmentRe
                       user: SignedIn = require(WRITE)) -> Any:
     """Score an instrument exactly as published and store it; invalid answers are refused."""
     records = records_for(request, user)
-    _patient(records, patient_id)
+    existing_patient(records, patient_id)
     return record_assessment(records, patient_id, body)
 
 
@@ -230,7 +225,7 @@ def create_forecast(request: Request, patient_id: RecordId, body: ForecastReques
     """Compute and store the personal forecast of the current course (PCL-5 by cluster,
     MADRS; median and 80 % band by day; the recommended maintenance date)."""
     records = records_for(request, user)
-    _patient(records, patient_id)
+    existing_patient(records, patient_id)
     return forecast_patient(records, patient_id, horizon_days=(body or ForecastRequest()).horizon_days)
 
 
@@ -247,7 +242,7 @@ def get_forecast(request: Request, patient_id: RecordId, user: SignedIn = requir
 def get_risk(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Any:
     """Long-term risk flags over the patient's sessions (null before the first session)."""
     records = records_for(request, user)
-    _patient(records, patient_id)
+    existing_patient(records, patient_id)
     return patient_overview(records, patient_id)["risk"]
 
 
@@ -256,7 +251,7 @@ def compare_protocols(request: Request, patient_id: RecordId, body: WhatIfReques
                       user: SignedIn = require(READ)) -> Any:
     """Compare protocols for this patient on the model (changes nothing, so read-only users may)."""
     records = records_for(request, user, read_only=True)
-    _patient(records, patient_id)
+    existing_patient(records, patient_id)
     return whatif.compare(records, patient_id, body)
 
 

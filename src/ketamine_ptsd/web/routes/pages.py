@@ -35,7 +35,7 @@ from ..csrf import check_csrf
 from ..dashboard import patient_overview
 from ..schemas import PatientRequest, ReadingRequest, SessionRequest, UserRequest
 from ..session_entry import add_event, add_reading
-from . import RecordId, found
+from . import RecordId, existing_patient, found
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,15 +48,15 @@ async def submitted(request: Request) -> FormData:
 
 
 FORM = Depends(submitted)
-_INDUCTION = ",".join(f"{d:g}" for d in DEFAULT_INDUCTION_DAYS)
+INDUCTION_DAYS_TEXT = ",".join(f"{d:g}" for d in DEFAULT_INDUCTION_DAYS)
 #: The what-if form starts with these protocols: the Feder et al. 2021 induction; the same
 #: with maintenance at the course's default interval (SPRAVATO's every 2 weeks); with
 #: therapy the day after each dose (the usual KAP timing, see ``dosing.with_therapy``).
 WHATIF_DEFAULTS = (
-    {"name": "Feder 2021 induction", "days": _INDUCTION},
-    {"name": f"induction + maintenance every {DEFAULT_INTERVAL_DAYS:g} d", "days": _INDUCTION,
+    {"name": "Feder 2021 induction", "days": INDUCTION_DAYS_TEXT},
+    {"name": f"induction + maintenance every {DEFAULT_INTERVAL_DAYS:g} d", "days": INDUCTION_DAYS_TEXT,
      "maintenance_every_days": f"{DEFAULT_INTERVAL_DAYS:g}"},
-    {"name": "induction + therapy 24 h after each dose", "days": _INDUCTION, "therapy_hours_after_dose": "24"},
+    {"name": "induction + therapy 24 h after each dose", "days": INDUCTION_DAYS_TEXT, "therapy_hours_after_dose": "24"},
 )
 
 
@@ -69,10 +69,6 @@ def render(request: Request, user: SignedIn | None, template: str, status_code: 
 
 def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-def _existing_patient(records: Any, patient_id: int) -> Any:
-    return found(records.patient, patient_id)
 
 
 # ---------------------------------------------------------------------------- sign-in
@@ -145,7 +141,7 @@ def patient_create(request: Request, user: SignedIn = require(WRITE), form: Form
 def patient_page(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Response:
     """The patient page: screening, course, chart with forecast, alerts, risk flags."""
     records = records_for(request, user)
-    _existing_patient(records, patient_id)
+    existing_patient(records, patient_id)
     return render(request, user, "patient.html", o=patient_overview(records, patient_id))
 
 
@@ -161,7 +157,7 @@ def _screening_page(request: Request, user: SignedIn, patient: Any, status: int 
 @router.get("/patients/{patient_id}/screen", response_class=HTMLResponse)
 def screening_form(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
     """The screening checklist."""
-    patient = _existing_patient(records_for(request, user), patient_id)
+    patient = existing_patient(records_for(request, user), patient_id)
     return _screening_page(request, user, patient, values={})
 
 
@@ -170,7 +166,7 @@ def screening_submit(request: Request, patient_id: RecordId, user: SignedIn = re
                      form: FormData = FORM) -> Response:
     """Screen the patient; the patient page shows the decision with its reasons."""
     records = records_for(request, user)
-    patient = _existing_patient(records, patient_id)
+    patient = existing_patient(records, patient_id)
     try:
         answers = parse_patient(forms.screening_answers(form)).model_dump(exclude_unset=True)
         records.record_screening(patient_id, answers)
@@ -190,7 +186,7 @@ def _session_form(request: Request, user: SignedIn, patient: Any, status: int = 
 @router.get("/patients/{patient_id}/sessions/new", response_class=HTMLResponse)
 def session_form(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
     """The form that opens a dosing session."""
-    patient = _existing_patient(records_for(request, user), patient_id)
+    patient = existing_patient(records_for(request, user), patient_id)
     return _session_form(request, user, patient, values={})
 
 
@@ -199,7 +195,7 @@ def session_create(request: Request, patient_id: RecordId, user: SignedIn = requ
                    form: FormData = FORM) -> Response:
     """Open the session; readings are then entered on the session page as they are taken."""
     records = records_for(request, user)
-    patient = _existing_patient(records, patient_id)
+    patient = existing_patient(records, patient_id)
     values = forms.given(form, ("started_at", "dose", "route", "product", "infusion_min", "weight_kg", "lot", "note",
                                 *forms.PRE_DOSE_FIELDS))
     try:
@@ -280,7 +276,7 @@ def _instrument_page(request: Request, user: SignedIn, patient: Any, instrument:
 def assessment_form(request: Request, patient_id: RecordId, instrument: str,
                     user: SignedIn = require(WRITE)) -> Response:
     """An instrument's form (items on the published scale)."""
-    patient = _existing_patient(records_for(request, user), patient_id)
+    patient = existing_patient(records_for(request, user), patient_id)
     if instrument not in SPECS:
         raise HTTPException(404, "no such instrument")
     return _instrument_page(request, user, patient, instrument, values={})
@@ -291,7 +287,7 @@ def assessment_submit(request: Request, patient_id: RecordId, instrument: str, u
                       form: FormData = FORM) -> Response:
     """Score and store the answers; an answer off the scale is refused and nothing is stored."""
     records = records_for(request, user)
-    patient = _existing_patient(records, patient_id)
+    patient = existing_patient(records, patient_id)
     if instrument not in SPECS:
         raise HTTPException(404, "no such instrument")
     try:
@@ -308,7 +304,7 @@ def assessment_submit(request: Request, patient_id: RecordId, instrument: str, u
 def forecast_update(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
     """Compute the personal forecast from the course so far and store it."""
     records = records_for(request, user)
-    _existing_patient(records, patient_id)
+    existing_patient(records, patient_id)
     try:
         forecast_patient(records, patient_id)
     except InputError as exc:
@@ -321,7 +317,7 @@ def forecast_update(request: Request, patient_id: RecordId, user: SignedIn = req
 def whatif_form(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Response:
     """Protocols to compare, prefilled with common ones."""
     records = records_for(request, user)
-    patient = _existing_patient(records, patient_id)
+    patient = existing_patient(records, patient_id)
     values = {f"p{i}_{k}": v for i, p in enumerate(WHATIF_DEFAULTS) for k, v in p.items()}
     return render(request, user, "whatif.html", patient=patient, values=values, slots=range(forms.WHATIF_SLOTS),
                   covariates=whatif.patient_covariates(records, patient_id), result=None)
@@ -332,7 +328,7 @@ def whatif_run(request: Request, patient_id: RecordId, user: SignedIn = require(
                form: FormData = FORM) -> Response:
     """Simulate the protocols for this patient and compare them (stores nothing)."""
     records = records_for(request, user, read_only=True)
-    patient = _existing_patient(records, patient_id)
+    patient = existing_patient(records, patient_id)
     context = {"patient": patient, "values": dict(form), "slots": range(forms.WHATIF_SLOTS),
                "covariates": whatif.patient_covariates(records, patient_id)}
     try:
