@@ -14,8 +14,6 @@ from .errors import InputError
 KETAMINE_G_PER_MOL = 237.725
 #: Norketamine C12H14ClNO (same source as the Kamp 2020 digitised points).
 NORKETAMINE_G_PER_MOL = 223.70
-#: Midazolam free base C18H13ClFN3 (PubChem CID 4192).
-MIDAZOLAM_G_PER_MOL = 325.77
 
 
 _DOSE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(mg/kg|mg)\s*$")

@@ -44,8 +44,6 @@ FORECAST_SOURCE = "personal forecast of this patient (ketamine_ptsd.calibration.
 GIVEN, MISSED, DUE, UPCOMING = "given", "missed", "due", "upcoming"
 
 
-
-
 def _positive(field: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise InputError(field, f"{value!r} is not a positive number of days", "> 0 days")

@@ -107,7 +107,6 @@ class ParameterTable:
             raise ValueError(f"parameter names defined twice: {sorted(clash)}")
         return ParameterTable(self.parameters + other.parameters)
 
-
     def to_toml(self, group: str) -> str:
         """The table as TOML text in the layout of the packaged files."""
         lines = []
@@ -189,5 +188,3 @@ def patient_table() -> ParameterTable:
 def route_rules() -> dict[str, dict[str, dict]]:
     """Route rules per product and route (see ``routes.toml``)."""
     return _read("routes.toml")
-
-
