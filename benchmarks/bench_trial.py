@@ -41,7 +41,7 @@ def cpu_seconds() -> float:
 def one(n_patients: int, mode: str, workers: int, chunk_size: int) -> dict:
     """Run the trial once in this process and return its timing and memory."""
     from ketamine_ptsd.distributed import dask_client
-    from ketamine_ptsd.trial import FollowUpSpec, builtin_spec, endpoints, run_trial
+    from ketamine_ptsd.trials import FollowUpSpec, builtin_spec, endpoints, run_trial
 
     base = builtin_spec("feder2021").with_overrides(n_per_arm=n_patients // 2)
     spec = base.model_copy(update={"follow_up": FollowUpSpec(every_days=7, until_day=HORIZON_DAYS)}).check()

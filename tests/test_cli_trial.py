@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from ketamine_ptsd import cli
 from ketamine_ptsd.cli_trial import sensitivity, trial
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.trial import builtin_spec_text
+from ketamine_ptsd.trials import builtin_spec_text
 
 SPEC = """\
 [trial]

@@ -14,7 +14,7 @@ from ketamine_ptsd.cli_trial import trial
 from ketamine_ptsd.distributed import check_cluster_options, dask_client, map_tasks
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.sensitivity import ParameterRange, parse_output, run_sensitivity
-from ketamine_ptsd.trial import builtin_spec, endpoints, power, run_trial
+from ketamine_ptsd.trials import builtin_spec, endpoints, power, run_trial
 
 
 @pytest.fixture(scope="module")

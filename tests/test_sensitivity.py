@@ -17,7 +17,7 @@ from ketamine_ptsd.sensitivity import (
     parse_parameter,
     run_sensitivity,
 )
-from ketamine_ptsd.trial import parse_spec
+from ketamine_ptsd.trials import parse_spec
 
 SPEC = """\
 [trial]

@@ -22,7 +22,7 @@ from ketamine_ptsd.population import (
     screening_values,
     virtual_covariates,
 )
-from ketamine_ptsd.trial import (
+from ketamine_ptsd.trials import (
     ArmData,
     TrialResult,
     builtin_spec,

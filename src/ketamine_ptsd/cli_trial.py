@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import InputError
-from .trial import BUILTIN, DEFAULT_CHUNK, NOTICE, TrialSpec, builtin_spec, builtin_spec_text, load_spec
+from .files import write_atomic
+from .trials import BUILTIN, DEFAULT_CHUNK, NOTICE, TrialSpec, builtin_spec, builtin_spec_text, load_spec
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,16 +43,6 @@ def _resolve_spec(spec: Path | None, builtin: str | None, default: str | None = 
 def _check_out(out: Path | None) -> None:
     if out is not None and out.exists() and not out.is_dir():
         raise InputError("--out", f"{out} exists and is not a folder", "a folder (created if missing)")
-
-
-def _write_atomic(path: Path, text: str | bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    if isinstance(text, bytes):
-        tmp.write_bytes(text)
-    else:
-        tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
 def _fmt(value, pattern: str = "{:.3g}", missing: str = "-") -> str:
@@ -103,8 +94,7 @@ def trial(
     Same seed, same numbers: in one process, on --workers N or on --scheduler ADDRESS.
     """
     from .distributed import check_cluster_options, dask_client, progress_bar
-    from .report.trial_report import write_trial_report
-    from .trial import endpoints, power, run_trial
+    from .trials.study import conduct
 
     if print_spec:
         if spec is not None or not builtin:
@@ -119,20 +109,10 @@ def trial(
         raise InputError("--power-trials", f"must be 0 (off) or more, got {power_trials}", ">= 0")
     folder = out if (out is not None or as_json) else DEFAULT_TRIAL_OUT
     _check_out(folder)
-    patients = sum(the_spec.arm_sizes())
     with dask_client(workers, scheduler) as client:
-        with progress_bar("simulating patients", patients, err_console) as advance:
-            result = run_trial(the_spec, client=client, chunk_size=chunk_size, progress=advance)
-        e = endpoints(result)
-        if power_trials:
-            with progress_bar("power: simulating trials", power_trials, err_console) as advance:
-                e["power"] = power(the_spec, n_trials=power_trials, client=client, progress=advance)
-    written: list[Path] = []
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        # The report (figures and all) first: if it fails, no endpoints file is left without it.
-        report = write_trial_report(result, e, folder / "report.html")
-        written = [_write_atomic(folder / "endpoints.json", json.dumps(e, indent=1)), report]
+        study = conduct(the_spec, folder, client, chunk_size, power_trials,
+                        lambda label, total: progress_bar(label, total, err_console))
+    e, written = study.endpoints, study.written
     if as_json:
         typer.echo(json.dumps(e, indent=1))
         return
@@ -190,8 +170,8 @@ def sensitivity(
     data = result.to_dict()
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(folder / "sensitivity.json", json.dumps(data, indent=1))
-        _write_atomic(folder / "sensitivity.png", indices_figure(result))
+        write_atomic(folder / "sensitivity.json", json.dumps(data, indent=1))
+        write_atomic(folder / "sensitivity.png", indices_figure(result))
     if as_json:
         typer.echo(json.dumps(data, indent=1))
         return

@@ -22,3 +22,16 @@ def read_toml(path: str | os.PathLike[str], field: str, expected: str) -> dict[s
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(field, f"{p.name} is not valid TOML ({exc})", expected) from None
+
+
+def write_atomic(path: str | os.PathLike[str], content: str | bytes) -> Path:
+    """Write ``content`` to ``path`` under a temporary name first, then rename it into place,
+    so a failure never leaves a half-written file; returns the path."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if isinstance(content, bytes):
+        tmp.write_bytes(content)
+    else:
+        tmp.write_text(content, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -20,7 +20,7 @@ from .calibration.fit import CALIBRATED
 from .distributed import map_tasks
 from .errors import InputError
 from .params import ParameterTable, model_table
-from .trial import TrialSpec, compare, loss_of_response, remission_rate, responder_rate, run_trial
+from .trials import TrialSpec, compare, loss_of_response, remission_rate, responder_rate, run_trial
 
 #: Trial outputs an analysis can study, each computed for one arm (``NAME:ARM``; default the
 #: first arm that is not the control).

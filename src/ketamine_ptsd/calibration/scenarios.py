@@ -16,7 +16,7 @@ from ..dosing import Dose, Regimen, single_dose
 from ..params import ParameterTable, model_table
 from ..population import Population
 from ..simulation import simulate
-from ..trial import (
+from ..trials import (
     TrialResult,
     builtin_spec,
     change_from_baseline,

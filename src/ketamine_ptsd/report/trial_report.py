@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .. import __version__  # noqa: E402
-from ..trial import CLUSTERS, TrialResult, day_key, loss_of_response  # noqa: E402
+from ..trials import CLUSTERS, TrialResult, day_key, loss_of_response  # noqa: E402
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("ketamine_ptsd.report", "templates"),

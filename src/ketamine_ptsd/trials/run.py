@@ -1,0 +1,175 @@
+"""Simulating a trial: arms split into chunks of patients (in this process or as Dask tasks),
+each chunk simulated and reduced to what the endpoints need (:class:`ArmData`), and the chunks
+joined into a :class:`TrialResult`. Every random draw of a patient comes from that patient's
+own stream, so the numbers do not depend on the chunking or on where a chunk runs."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..distributed import map_tasks
+from ..dosing import HOURS_PER_DAY
+from ..engine import NumbaEngine
+from ..errors import InputError
+from ..params import ParameterTable
+from ..population import Population, patient_normals, patient_uniforms, screening_values
+from ..simulation import simulate
+from .measures import days_to_loss_of_response, reduction
+from .randomisation import allocation
+from .sections import score_max
+from .spec import TrialSpec
+
+#: Random streams of the trial layer (the population uses 1-4): one per arm, so a patient's
+#: measurement errors and dropout in one arm of a crossover are independent of the other's.
+STREAM_MEASUREMENT, STREAM_DROPOUT = 100, 200
+#: Patients per unit of work (a Dask task, or one step of the single-process loop).
+DEFAULT_CHUNK = 8192
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One unit of work: patients ``ids`` of arm ``arm``; ``threads`` of the engine (1 on a
+    Dask worker, None for every core)."""
+
+    spec: TrialSpec
+    arm: int
+    ids: np.ndarray
+    model_params: ParameterTable | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class ArmData:
+    """What a trial keeps of each patient of one arm (rows in enrolment order).
+
+    ``visits[i, v, k]`` is the observed score ``instruments[k]`` at visit ``v`` (points, NaN
+    once the patient has dropped out); ``course[i, j]`` the observed response instrument at
+    every assessment day (float32, for figures); ``loss_day`` the days from the response day to
+    the first assessment without response (``lost``) or to the last assessment (censored);
+    ``female``, ``depressed``, ``resistant`` the subgroups.
+    """
+
+    ids: np.ndarray
+    visits: np.ndarray
+    course: np.ndarray
+    loss_day: np.ndarray
+    lost: np.ndarray
+    female: np.ndarray
+    depressed: np.ndarray
+    resistant: np.ndarray
+    failed: int = 0
+    warnings: tuple[str, ...] = ()
+
+    @staticmethod
+    def concatenate(parts: Sequence[ArmData]) -> ArmData:
+        """One arm from its chunks, in order; a warning repeated by several chunks (with their
+        own counts) is kept once, saying in how many chunks it came up."""
+        fields = ("ids", "visits", "course", "loss_day", "lost", "female", "depressed", "resistant")
+        joined = {f: np.concatenate([getattr(p, f) for p in parts]) for f in fields}
+        first: dict[str, str] = {}
+        times: dict[str, int] = {}
+        for w in (w for p in parts for w in p.warnings):
+            key = re.sub(r"\d+(\.\d+)?", "#", w)
+            first.setdefault(key, w)
+            times[key] = times.get(key, 0) + 1
+        more = {k: f" (and similar in {n - 1} more chunks of patients)" if n > 1 else "" for k, n in times.items()}
+        warnings = tuple(first[k] + more[k] for k in first)
+        return ArmData(**joined, failed=sum(p.failed for p in parts), warnings=warnings)
+
+
+
+def run_chunk(task: ChunkTask) -> ArmData:
+    """Simulate one chunk and reduce it to :class:`ArmData` (what the endpoints need)."""
+    spec, ids = task.spec, np.asarray(task.ids, dtype=np.int64)
+    seed = spec.trial.seed
+    population = Population.from_ids(ids, seed, spec.covariate_model())
+    days = spec.assessment_days()
+    names = spec.simulated_scores()
+    traj = simulate(spec.regimen(task.arm), population, engine=NumbaEngine(threads=task.threads),
+                    times=days * HOURS_PER_DAY, outputs=names, model_params=task.model_params)
+    # Measurement error: one independent draw per patient, assessment and score.
+    z = patient_normals(seed, ids, days.size * len(names), STREAM_MEASUREMENT + task.arm)
+    sd = np.array([spec.measurement_noise[n].sd if n in spec.measurement_noise else 0.0 for n in names])
+    top = np.array([score_max(n) for n in names])
+    observed = np.clip(traj.values + sd * z.reshape(ids.size, days.size, len(names)), 0.0, top)
+    hazard_per_day = -math.log1p(-spec.dropout.per_week) / 7.0
+    if hazard_per_day > 0:
+        u = patient_uniforms(seed, ids, 1, STREAM_DROPOUT + task.arm)[:, 0]
+        dropout_day = -np.log(u) / hazard_per_day
+        observed[days[None, :] > dropout_day[:, None]] = np.nan
+
+    response = observed[:, :, names.index(spec.response.instrument)]
+    loss_day, lost = days_to_loss_of_response(reduction(response[:, :1], response), days, spec.response_day(),
+                                              spec.response.percent_reduction)
+    visit_idx = np.searchsorted(days, np.asarray(spec.visits.days, dtype=float))
+    keep = [names.index(n) for n in spec.visits.instruments]
+    cov = screening_values(population.covariates)
+    return ArmData(
+        ids=ids, visits=observed[:, visit_idx][:, :, keep], course=response.astype(np.float32),
+        loss_day=loss_day, lost=lost, female=cov["female"] > 0,
+        depressed=cov["comorbid_depression"] > 0, resistant=population.resistant(task.model_params),
+        failed=int(np.sum(traj.steps < 0)), warnings=tuple(traj.warnings),
+    )
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """A simulated trial: the spec, one :class:`ArmData` per arm, and how many candidates
+    were screened to enrol them."""
+
+    spec: TrialSpec
+    arms: tuple[ArmData, ...]
+    screened: int
+    engine: str = ""
+
+    def arm(self, name: str) -> ArmData:
+        try:
+            return self.arms[self.spec.arm_names.index(name)]
+        except ValueError:
+            raise InputError("arm", f"no arm named {name!r}", ", ".join(self.spec.arm_names)) from None
+
+    def column(self, instrument: str) -> int:
+        return self.spec.visits.instruments.index(instrument)
+
+    def visit(self, day: float) -> int:
+        return [float(d) for d in self.spec.visits.days].index(float(day))
+
+
+def chunk_tasks(spec: TrialSpec, arm_ids: Sequence[np.ndarray], chunk_size: int = DEFAULT_CHUNK,
+                model_params: ParameterTable | None = None, threads: int | None = None) -> list[ChunkTask]:
+    """Split every arm's patients into tasks of at most ``chunk_size``."""
+    if int(chunk_size) < 1:
+        raise InputError("--chunk-size", f"must be at least 1, got {chunk_size}", ">= 1")
+    return [ChunkTask(spec, a, ids[s:s + chunk_size], model_params, threads)
+            for a, ids in enumerate(arm_ids) for s in range(0, ids.size, int(chunk_size))]
+
+
+def run_trial(spec: TrialSpec, model_params: ParameterTable | None = None, client=None,
+              chunk_size: int = DEFAULT_CHUNK, progress: Callable[[int], None] | None = None,
+              threads: int | None = None) -> TrialResult:
+    """Enrol, randomise and simulate ``spec``.
+
+    ``client`` is a ``dask.distributed.Client`` (None: this process, with ``threads`` engine
+    threads, None for every core; on a cluster each task uses one); ``progress`` receives the
+    number of patients of each finished chunk. The result is the same with or without a
+    cluster and for any ``chunk_size``.
+    """
+    spec.check()
+    arm_ids, screened = allocation(spec)
+    tasks = chunk_tasks(spec, arm_ids, chunk_size, model_params, 1 if client is not None else threads)
+    done = None if progress is None else (lambda i: progress(tasks[i].ids.size))
+    parts = map_tasks(run_chunk, tasks, client, done)
+    arms = []
+    for a in range(len(arm_ids)):
+        mine = [i for i, t in enumerate(tasks) if t.arm == a]
+        arms.append(ArmData.concatenate([parts[i] for i in mine]))
+        # Let each arm's chunks go once joined: the peak holds one arm twice, not the trial.
+        for i in mine:
+            parts[i] = None
+    return TrialResult(spec, tuple(arms), screened, "dask" if client is not None else "single process")
+

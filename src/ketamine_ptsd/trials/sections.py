@@ -1,0 +1,177 @@
+"""The sections of a trial specification (TOML tables validated by pydantic), the scores a
+trial can assess, and the notice every trial output carries."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..clinic.instruments import CAPS5, IESR, MADRS, PCL5
+from ..dosing import Product, Route
+from ..population import FEMALE_FRACTION
+
+NOTICE = ("Research and decision-support software, not a medical device: a simulated trial is not "
+          "evidence that a treatment works and not advice for any patient.")
+
+#: The scores a trial can assess, with the instrument and DSM-5 cluster they come from
+#: (their ranges are those of the clinic toolkit's instrument definitions).
+SCORES = {
+    "caps5_total": (CAPS5, None), "pcl5_total": (PCL5, None),
+    "pcl5_b": (PCL5, "B"), "pcl5_c": (PCL5, "C"), "pcl5_d": (PCL5, "D"), "pcl5_e": (PCL5, "E"),
+    "madrs": (MADRS, None), "iesr_total": (IESR, None),
+}
+CLUSTERS = ("pcl5_b", "pcl5_c", "pcl5_d", "pcl5_e")
+ScoreName = Literal[tuple(SCORES)]
+
+#: Random streams of the trial layer (the population uses 1-4): one per arm, so a patient's
+#: measurement errors and dropout in one arm of a crossover are independent of the other's.
+STREAM_MEASUREMENT, STREAM_DROPOUT = 100, 200
+#: Patients per unit of work (a Dask task, or one step of the single-process loop).
+DEFAULT_CHUNK = 8192
+#: statsmodels' MixedLM loops over patients in Python; above this many a fit takes too long.
+MMRM_MAX_PATIENTS = 20_000
+
+BUILTIN = ("feder2014", "feder2021")
+
+
+def score_max(name: str) -> float:
+    """Highest possible value of score ``name`` (points)."""
+    instrument, cluster = SCORES[name]
+    items = len(instrument.clusters[cluster]) if cluster else instrument.n_items
+    return float(items * instrument.scale[1])
+
+
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrialInfo(_Section):
+    """``[trial]``: name, design, size and the arm the others are compared with."""
+
+    name: str = Field(min_length=1)
+    title: str = ""
+    source: str = ""
+    design: Literal["parallel", "crossover"] = "parallel"
+    n_per_arm: int = Field(ge=1)
+    control: str = Field(min_length=1)
+    seed: int = Field(default=0, ge=0)
+
+
+class Maintenance(_Section):
+    """Maintenance doses every ``every_days`` from ``from_day`` up to ``until_day``."""
+
+    every_days: float = Field(gt=0)
+    from_day: float = Field(ge=0)
+    until_day: float = Field(ge=0)
+
+
+class ArmSpec(_Section):
+    """``[[arms]]``: what one arm receives. ``dose`` is per session (``0.5mg/kg`` or ``56mg``),
+    ``days`` the session days (day 0 = first session), psychotherapy on ``therapy_days``
+    ``therapy_hours_after_dose`` hours after the start of the day; ``n`` overrides
+    ``trial.n_per_arm`` for this arm."""
+
+    name: str = Field(min_length=1)
+    drug: Product
+    route: Route = Route.IV_INFUSION
+    dose: str
+    infusion_min: float | None = Field(default=None, gt=0)
+    days: list[float] = Field(min_length=1)
+    therapy_days: list[float] = []
+    therapy_hours_after_dose: float = Field(default=0.0, ge=0)
+    maintenance: Maintenance | None = None
+    n: int | None = Field(default=None, ge=1)
+
+
+class RandomisationSpec(_Section):
+    """``[randomisation]``: permuted blocks of ``block_size`` in the ratio of the arms' sizes,
+    or complete randomisation of the whole allocation list."""
+
+    method: Literal["permuted_blocks", "complete"] = "permuted_blocks"
+    block_size: int = Field(default=4, ge=2)
+
+
+class DistributionSpec(_Section):
+    """Median and coefficient of variation of a log-normally spread covariate."""
+
+    median: float = Field(gt=0)
+    cv: float = Field(ge=0)
+
+
+class PopulationSpec(_Section):
+    """``[population]``: covariate distributions (defaults: ``params/patient.toml``)."""
+
+    female_fraction: float = Field(default=FEMALE_FRACTION, ge=0, le=1)
+    resistant_fraction: float | None = Field(default=None, ge=0, le=1)
+    covariates: dict[str, DistributionSpec] = {}
+    fixed: dict[str, float] = {}
+
+
+class CriterionSpec(_Section):
+    """One inclusion criterion: the baseline value must lie in ``[at_least, at_most]``."""
+
+    at_least: float | None = None
+    at_most: float | None = None
+
+
+class VisitsSpec(_Section):
+    """``[visits]``: assessment days (day 0 = baseline, before the first session) and the
+    scores assessed at each."""
+
+    days: list[float] = Field(min_length=2)
+    instruments: list[ScoreName] = Field(min_length=1)
+
+
+class AnalysisSpec(_Section):
+    """``[analysis]``: the primary comparison (change from baseline of ``instrument`` on
+    ``day``), by ANCOVA or a mixed model for repeated measures, at level ``alpha``."""
+
+    instrument: ScoreName
+    day: float = Field(gt=0)
+    method: Literal["ancova", "mmrm"] = "ancova"
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+
+
+class ResponseSpec(_Section):
+    """``[response]``: responder = reduction from baseline of at least ``percent_reduction`` %
+    on ``day``; loss of response = the first later assessment with a smaller reduction."""
+
+    instrument: ScoreName
+    percent_reduction: float = Field(gt=0, le=100)
+    day: float = Field(gt=0)
+    source: str = ""
+
+
+class RemissionSpec(_Section):
+    """``[remission]``: score at or below ``at_or_below`` on ``day`` (default: the response day)."""
+
+    instrument: ScoreName
+    at_or_below: float = Field(ge=0)
+    day: float | None = Field(default=None, gt=0)
+    source: str = ""
+
+
+class FollowUpSpec(_Section):
+    """``[follow_up]``: assessments of the response instrument every ``every_days`` after the
+    response day, up to ``until_day``, to time the loss of response."""
+
+    every_days: float = Field(gt=0)
+    until_day: float = Field(gt=0)
+
+
+class DropoutSpec(_Section):
+    """``[dropout]``: probability per week of leaving the trial (constant hazard)."""
+
+    per_week: float = Field(default=0.0, ge=0, lt=1)
+    source: str = ""
+
+
+class NoiseSpec(_Section):
+    """Standard deviation (points) of the error of one assessment, with its source."""
+
+    sd: float = Field(ge=0)
+    source: str = ""
+

@@ -1,0 +1,280 @@
+"""The trial specification: :class:`TrialSpec` (the validated TOML file), its checks across
+fields, the regimen of each arm, and reading a spec from text, a file or the built-ins."""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field, PrivateAttr, ValidationError
+
+from ..dosing import HOURS_PER_DAY, Regimen, Route, induction_series, with_maintenance, with_therapy
+from ..errors import InputError
+from ..population import CovariateModel, InclusionCriterion
+from ..units import parse_dose
+from .randomisation import ratio
+from .sections import (
+    AnalysisSpec,
+    ArmSpec,
+    CriterionSpec,
+    DropoutSpec,
+    FollowUpSpec,
+    NoiseSpec,
+    PopulationSpec,
+    RandomisationSpec,
+    RemissionSpec,
+    ResponseSpec,
+    ScoreName,
+    TrialInfo,
+    VisitsSpec,
+    _Section,
+)
+from .toml_lines import allowed_text, fields_at, key_lines, loc_path
+
+#: statsmodels' MixedLM loops over patients in Python; above this many a fit takes too long.
+MMRM_MAX_PATIENTS = 20_000
+
+BUILTIN = ("feder2014", "feder2021")
+
+
+class TrialSpec(_Section):
+    """A whole trial specification (the TOML file, validated)."""
+
+    trial: TrialInfo
+    population: PopulationSpec = PopulationSpec()
+    inclusion: dict[str, CriterionSpec] = {}
+    randomisation: RandomisationSpec = RandomisationSpec()
+    arms: list[ArmSpec] = Field(min_length=1)
+    visits: VisitsSpec
+    analysis: AnalysisSpec
+    response: ResponseSpec
+    remission: RemissionSpec
+    follow_up: FollowUpSpec | None = None
+    dropout: DropoutSpec = DropoutSpec()
+    measurement_noise: dict[ScoreName, NoiseSpec] = {}
+    _label: str = PrivateAttr(default="spec")
+    _lines: dict = PrivateAttr(default_factory=dict)
+
+    # ----------------------------------------------------------------- locations
+
+    def where(self, path: str) -> str:
+        """``path`` (``arms[1].dose``) with the spec's name and the line it is on."""
+        probe = path
+        while probe and probe not in self._lines:
+            shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+            probe = "" if shorter == probe else shorter
+        line = self._lines.get(probe)
+        return f"{self._label} line {line}, {path}" if line else f"{self._label}, {path}"
+
+    def error(self, path: str, message: str, allowed: str | None = None) -> InputError:
+        """An :class:`InputError` naming the line and field ``path``."""
+        return InputError(self.where(path), message, allowed)
+
+    # ----------------------------------------------------------------- derived design
+
+    @property
+    def arm_names(self) -> list[str]:
+        return [a.name for a in self.arms]
+
+    def arm_sizes(self) -> list[int]:
+        """Patients per arm."""
+        return [a.n or self.trial.n_per_arm for a in self.arms]
+
+    def response_day(self) -> float:
+        return float(self.response.day)
+
+    def remission_day(self) -> float:
+        return float(self.remission.day if self.remission.day is not None else self.response.day)
+
+    def assessment_days(self) -> np.ndarray:
+        """Every assessment day: the visits and the follow-up of the response instrument."""
+        days = set(float(d) for d in self.visits.days)
+        if self.follow_up is not None:
+            step, start = self.follow_up.every_days, self.response_day()
+            k = np.arange(1, int(math.floor((self.follow_up.until_day - start) / step + 1e-9)) + 1)
+            days.update((start + k * step).tolist())
+        return np.array(sorted(days))
+
+    def simulated_scores(self) -> list[str]:
+        """The scores simulated: those of the visits plus the endpoint instruments."""
+        names = list(self.visits.instruments)
+        for extra in (self.analysis.instrument, self.response.instrument, self.remission.instrument):
+            if extra not in names:
+                names.append(extra)
+        return names
+
+    def covariate_model(self) -> CovariateModel:
+        p = self.population
+        try:
+            return CovariateModel({k: (v.median, v.cv) for k, v in p.covariates.items()}, dict(p.fixed),
+                                  p.female_fraction, p.resistant_fraction)
+        except InputError as exc:
+            section = "fixed" if exc.field.split(".")[0] in p.fixed else "covariates"
+            raise self.error(f"population.{section}.{exc.field}", exc.message, exc.allowed) from None
+
+    def criteria(self) -> tuple[InclusionCriterion, ...]:
+        out = []
+        for name, c in self.inclusion.items():
+            try:
+                out.append(InclusionCriterion(name, c.at_least, c.at_most))
+            except InputError as exc:
+                raise self.error(f"inclusion.{name}", exc.message, exc.allowed) from None
+        return tuple(out)
+
+    def regimen(self, index: int) -> Regimen:
+        """The regimen of arm ``index``."""
+        arm = self.arms[index]
+        path = f"arms[{index}]"
+        keys = {"dose": "dose", "infusion_min": "infusion_min", "route": "route", "drug": "drug",
+                "days": "days", "therapy_days": "therapy_days", "every_days": "maintenance.every_days",
+                "from_day": "maintenance.from_day", "until_day": "maintenance.until_day"}
+        try:
+            amount, per_kg = parse_dose(arm.dose, "dose")
+            regimen = induction_series(arm.days, amount, per_kg, arm.route, arm.drug,
+                                       arm.infusion_min if arm.route is Route.IV_INFUSION else None)
+            if arm.therapy_days:
+                regimen = with_therapy(regimen, arm.therapy_days, arm.therapy_hours_after_dose)
+            if arm.maintenance is not None:
+                m = arm.maintenance
+                regimen = with_maintenance(regimen, m.every_days, m.from_day, m.until_day)
+        except InputError as exc:
+            key = keys.get(exc.field.split()[-1], "")
+            raise self.error(f"{path}.{key}" if key else path, exc.message, exc.allowed) from None
+        return Regimen(regimen.doses, regimen.therapy, arm.name)
+
+    def check(self) -> TrialSpec:
+        """Checks across fields (a missing arm, an impossible schedule); returns the spec."""
+        names = self.arm_names
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise self.error(f"arms[{i}].name", f"arm name {name!r} used twice", "a different name for each arm")
+        if self.trial.control not in names:
+            raise self.error("trial.control", f"no arm named {self.trial.control!r}", ", ".join(names))
+        if len(names) < 2:
+            raise self.error("arms", "a trial needs a control arm and at least one arm compared with it",
+                             "two or more [[arms]]")
+        if self.trial.design == "crossover":
+            for i, arm in enumerate(self.arms):
+                if arm.n is not None and arm.n != self.trial.n_per_arm:
+                    raise self.error(f"arms[{i}].n", "in a crossover every patient receives every arm",
+                                     "omit n (trial.n_per_arm applies)")
+        days = [float(d) for d in self.visits.days]
+        if days[0] != 0.0 or any(not math.isfinite(d) for d in days):
+            raise self.error("visits.days", "the first visit is the baseline, day 0", "0 first, then later days")
+        for a, b in zip(days, days[1:]):
+            if not b > a:
+                raise self.error("visits.days", f"days out of order or repeated ({a:g} then {b:g})",
+                                 "strictly increasing days")
+        for path, day in (("analysis.day", self.analysis.day), ("response.day", self.response.day),
+                          ("remission.day", self.remission_day())):
+            if float(day) not in days[1:]:
+                raise self.error(path, f"day {day:g} is not a visit after baseline",
+                                 ", ".join(f"{d:g}" for d in days[1:]))
+        for path, name in (("analysis.instrument", self.analysis.instrument),
+                           ("response.instrument", self.response.instrument),
+                           ("remission.instrument", self.remission.instrument)):
+            if name not in self.visits.instruments:
+                raise self.error(path, f"{name} is not assessed at the visits", ", ".join(self.visits.instruments))
+        for name in self.measurement_noise:
+            if name not in self.visits.instruments:
+                raise self.error(f"measurement_noise.{name}", f"{name} is not assessed at the visits",
+                                 ", ".join(self.visits.instruments))
+        if self.follow_up is not None and self.follow_up.until_day <= self.response_day():
+            raise self.error("follow_up.until_day", f"follow-up must end after the response day "
+                             f"({self.response_day():g})", f"> {self.response_day():g}")
+        last = float(self.assessment_days()[-1])
+        for i in range(len(self.arms)):
+            regimen = self.regimen(i)
+            for key, times in (("days", [d.time_h for d in regimen.doses]),
+                               ("therapy_days", [s.time_h for s in regimen.therapy])):
+                end = max(times, default=0.0) / HOURS_PER_DAY
+                if end > last:
+                    if key == "days" and end > max(self.arms[i].days):
+                        key = "maintenance"
+                    raise self.error(f"arms[{i}].{key}", f"a session on day {end:g} comes after the last "
+                                     f"assessment (day {last:g})", f"sessions up to day {last:g}")
+        self.covariate_model()
+        self.criteria()
+        self._check_randomisation()
+        if self.analysis.method == "mmrm" and sum(self.arm_sizes()) > MMRM_MAX_PATIENTS:
+            raise self.error("analysis.method", f"a mixed-model fit of {sum(self.arm_sizes())} patients takes "
+                             "too long", f"mmrm up to {MMRM_MAX_PATIENTS} patients, ancova for any number")
+        return self
+
+    def _check_randomisation(self):
+        if self.trial.design != "parallel" or self.randomisation.method != "permuted_blocks":
+            return
+        unit = sum(ratio(self.arm_sizes()))
+        if self.randomisation.block_size % unit:
+            raise self.error("randomisation.block_size", f"{self.randomisation.block_size} cannot hold whole "
+                             f"allocation ratios of {':'.join(map(str, ratio(self.arm_sizes())))}",
+                             f"a multiple of {unit}")
+
+    def with_overrides(self, n_per_arm: int | None = None, seed: int | None = None) -> TrialSpec:
+        """A copy with every arm's size and/or the seed replaced (command-line options)."""
+        if n_per_arm is not None and int(n_per_arm) < 1:
+            raise InputError("--n-per-arm", f"must be at least 1, got {n_per_arm}", ">= 1")
+        if seed is not None and int(seed) < 0:
+            raise InputError("--seed", f"must be >= 0, got {seed}", ">= 0")
+        trial = self.trial.model_copy(update={k: int(v) for k, v in (("n_per_arm", n_per_arm), ("seed", seed))
+                                              if v is not None})
+        arms = self.arms if n_per_arm is None else [a.model_copy(update={"n": None}) for a in self.arms]
+        new = self.model_copy(update={"trial": trial, "arms": arms})
+        new._label, new._lines = self._label, self._lines
+        return new.check()
+
+
+
+def parse_spec(text: str, label: str = "spec") -> TrialSpec:
+    """Read and check a trial specification from TOML ``text``; ``label`` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(label, f"not valid TOML: {exc}", "a TOML file like trials/feder2021.toml") from None
+    lines = key_lines(text)
+    try:
+        spec = TrialSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        spec_stub = TrialSpec.model_construct()
+        spec_stub._label, spec_stub._lines = label, lines
+        if first["type"] == "extra_forbidden":
+            allowed = ", ".join(fields_at(TrialSpec, loc[:-1])) or None
+            raise spec_stub.error(loc_path(loc), "unknown key", allowed) from None
+        if first["type"] == "missing":
+            raise spec_stub.error(loc_path(loc), "required key missing", None) from None
+        if first["type"] == "literal_error":
+            raise spec_stub.error(loc_path(loc), f"unknown value {first['input']!r}", allowed_text(first)) from None
+        allowed = allowed_text(first)
+        message = f"out of range: {first['input']!r}" if allowed and "ctx" in first else first["msg"]
+        raise spec_stub.error(loc_path(loc), message, allowed) from None
+    spec._label, spec._lines = label, lines
+    return spec.check()
+
+
+def load_spec(path: str | Path) -> TrialSpec:
+    """Read and check the trial specification in the TOML file ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError("SPEC", f"cannot read {path}: {exc.strerror}", "a readable TOML file") from None
+    return parse_spec(text, path.name)
+
+
+def builtin_spec_text(name: str) -> str:
+    """The TOML text of built-in specification ``name`` (as ``--print-spec`` shows it)."""
+    if name not in BUILTIN:
+        raise InputError("--builtin", f"no built-in trial {name!r}", ", ".join(BUILTIN))
+    return resources.files("ketamine_ptsd").joinpath("trials", f"{name}.toml").read_text(encoding="utf-8")
+
+
+def builtin_spec(name: str) -> TrialSpec:
+    """Built-in specification ``name`` (``feder2014`` or ``feder2021``)."""
+    return parse_spec(builtin_spec_text(name), f"{name}.toml")
+
