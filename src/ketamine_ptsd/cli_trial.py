@@ -60,6 +60,8 @@ def _summary(e: dict) -> None:
                      _fmt(a["median_days_to_loss_of_response"], "{:g}", "not reached"),
                      _fmt(a["mean_change_from_baseline"][e["primary"]["instrument"]][day], "{:.2f}"))
     console.print(arms)
+    if not e["comparisons"]:
+        return
     comp = Table(title=f"against {e['control']} (arm minus control)")
     for col in ("arm", "difference", f"{1 - e['primary']['alpha']:.0%} interval", "p", "Cohen's d", "method"):
         comp.add_column(col, justify="left" if col in ("arm", "method") else "right")

@@ -119,15 +119,25 @@ def cluster_figure(endpoints: dict) -> str | None:
     return _png(fig)
 
 
+def _maintenance(m) -> str:
+    if m is None:
+        return ""
+    when = (f"days {', '.join(f'{d:g}' for d in m.days)}" if m.days is not None
+            else f"every {m.every_days:g} d, days {m.from_day:g}-{m.until_day:g}")
+    return f"{when}{f' ({m.dose})' if m.dose else ''}"
+
+
 def arm_rows(result: TrialResult) -> list[dict]:
     """One row per arm describing what it receives."""
     rows = []
     for arm, n in zip(result.spec.arms, result.spec.arm_sizes()):
-        rows.append({"name": arm.name, "n": n, "drug": arm.drug.value, "route": arm.route.value, "dose": arm.dose,
+        rows.append({"name": arm.name, "n": n, "drug": arm.drug.value, "route": arm.route.value,
+                     "dose": ", ".join(arm.dose) if isinstance(arm.dose, list) else arm.dose,
                      "days": ", ".join(f"{d:g}" for d in arm.days),
                      "therapy": ", ".join(f"{d:g}" for d in arm.therapy_days),
-                     "maintenance": (f"every {arm.maintenance.every_days:g} d, days {arm.maintenance.from_day:g}-"
-                                     f"{arm.maintenance.until_day:g}") if arm.maintenance else ""})
+                     "maintenance": _maintenance(arm.maintenance),
+                     "context": ", ".join(f"{k} {v}" for k, v in (("comparator", arm.comparator),
+                                                                  ("oral antidepressant", arm.oral_ad)) if v)})
     return rows
 
 

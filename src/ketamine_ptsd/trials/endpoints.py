@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .outcomes import by_visit, by_visit_comparison, outcome_definitions, relapse_endpoints, safety_endpoints
 from .run import TrialResult
 from .sections import CLUSTERS, NOTICE
 from .spec import TrialSpec
@@ -81,6 +82,11 @@ def arm_endpoints(result: TrialResult, arm: str) -> dict:
     clusters = [c for c in CLUSTERS if c in spec.visits.instruments]
     if clusters:
         out["clusters"] = {c: _nanmean(change_from_baseline(result, arm, c, spec.analysis.day)) for c in clusters}
+    out["by_visit"] = by_visit(result, arm)
+    if spec.relapse:
+        out["relapse"] = relapse_endpoints(result, arm)
+    if spec.safety is not None:
+        out["safety"] = safety_endpoints(result, arm)
     return out
 
 
@@ -107,6 +113,7 @@ def definitions(spec: TrialSpec) -> dict:
                       "(visit, arm, visit x arm, baseline; random intercept per patient)",
         "effect_size_d": "Cohen's d of the change from baseline on the analysis day, arm minus control "
                          "(pooled standard deviation)",
+        **outcome_definitions(spec),
     }
 
 
@@ -114,13 +121,15 @@ def endpoints(result: TrialResult) -> dict:
     """The endpoints as a JSON-ready dict: per arm ``responder_rate``, ``remission_rate``,
     ``mean_change_from_baseline`` (instrument -> visit day -> points) and
     ``median_days_to_loss_of_response``; per arm compared with the control ``difference``,
-    ``ci_low``, ``ci_high``, ``p_value`` and ``effect_size_d``."""
+    ``ci_low``, ``ci_high``, ``p_value`` and ``effect_size_d``; ``by_visit`` (every instrument
+    at every visit), ``relapse`` and ``safety`` per arm and ``by_visit`` per comparison
+    (:mod:`.outcomes`). A single-arm trial has no comparisons."""
     spec = result.spec
     control = spec.trial.control
     arms = {name: arm_endpoints(result, name) for name in spec.arm_names}
     comparisons = {}
     for name in spec.arm_names:
-        if name == control:
+        if control is None or name == control:
             continue
         c = compare(result, name)
         comparisons[name] = {
@@ -131,6 +140,7 @@ def endpoints(result: TrialResult) -> dict:
         if "clusters" in arms[name]:
             comparisons[name]["clusters"] = {k: arms[name]["clusters"][k] - arms[control]["clusters"][k]
                                              for k in arms[name]["clusters"]}
+        comparisons[name]["by_visit"] = by_visit_comparison(result, name, control)
     # In a crossover every arm holds the same patients: count them once.
     cohort = result.arms[:1] if spec.trial.design == "crossover" else result.arms
     enrolled = sum(a.ids.size for a in cohort)

@@ -33,6 +33,13 @@ def _power_once(task: PowerTask) -> dict[str, float]:
     return {name: compare(result, name).p_value for name in task.spec.arm_names if name != task.spec.trial.control}
 
 
+def check_has_control(spec: TrialSpec) -> None:
+    """Power needs a comparison: an InputError naming ``trial.control`` for a single-arm trial."""
+    if spec.trial.control is None:
+        raise spec.error("trial.control", "power compares arms with a control, and a single-arm trial has none",
+                         "a parallel or crossover trial")
+
+
 def power(spec: TrialSpec, n_per_arm: int | None = None, n_trials: int = 100, model_params=None, client=None,
           progress: Callable[[int], None] | None = None) -> dict:
     """Power by repeated simulation: the share of ``n_trials`` trials (each with its own seed
@@ -40,6 +47,7 @@ def power(spec: TrialSpec, n_per_arm: int | None = None, n_trials: int = 100, mo
     compared with the control, with its Monte Carlo standard error."""
     if int(n_trials) < 1:
         raise InputError("--power-trials", f"must be at least 1, got {n_trials}", ">= 1")
+    check_has_control(spec)
     spec = spec.with_overrides(n_per_arm=n_per_arm)
     tasks = [PowerTask(spec.with_overrides(seed=trial_seed(spec.trial.seed, k)), model_params,
                        1 if client is not None else None) for k in range(int(n_trials))]

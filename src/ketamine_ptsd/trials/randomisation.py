@@ -9,9 +9,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import InputError
-from ..population import enrol
-
 if TYPE_CHECKING:
     from .spec import TrialSpec
 
@@ -46,15 +43,12 @@ def randomisation_list(sizes: Sequence[int], seed: int, method: str = "permuted_
 
 def allocation(spec: TrialSpec) -> tuple[list[np.ndarray], int]:
     """Patient ids of each arm (enrolment order) and the number of candidates screened."""
+    from .context import enrol_patients
+
     sizes = spec.arm_sizes()
     seed = spec.trial.seed
-    model, criteria = spec.covariate_model(), spec.criteria()
     crossover = spec.trial.design == "crossover"
-    try:
-        ids, screened = enrol(sizes[0] if crossover else sum(sizes), seed, model, criteria)
-    except InputError as exc:
-        raise spec.error(f"inclusion.{criteria[0].name}" if len(criteria) == 1 else "inclusion",
-                         exc.message, exc.allowed) from None
+    ids, screened = enrol_patients(spec, sizes[0] if crossover else sum(sizes))
     if crossover:
         return [ids] * len(sizes), screened
     arm_of = randomisation_list(sizes, seed, spec.randomisation.method, spec.randomisation.block_size)

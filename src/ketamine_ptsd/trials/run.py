@@ -17,9 +17,10 @@ from ..dosing import HOURS_PER_DAY
 from ..engine import NumbaEngine
 from ..errors import InputError
 from ..params import ParameterTable
-from ..population import Population, patient_normals, patient_uniforms, screening_values
+from ..population import patient_normals, patient_uniforms, screening_values
 from ..simulation import simulate
-from .measures import days_to_loss_of_response, reduction
+from .context import arm_population, arm_regimen, check_model_support
+from .measures import SAFETY_OUTPUTS, acute_safety_events, days_to_loss_of_response, days_to_relapse, reduction
 from .randomisation import allocation
 from .sections import score_max
 from .spec import TrialSpec
@@ -51,7 +52,11 @@ class ArmData:
     once the patient has dropped out); ``course[i, j]`` the observed response instrument at
     every assessment day (float32, for figures); ``loss_day`` the days from the response day to
     the first assessment without response (``lost``) or to the last assessment (censored);
-    ``female``, ``depressed``, ``resistant`` the subgroups.
+    ``female``, ``depressed``, ``resistant`` the subgroups. ``relapse[i, r]`` holds, for
+    definition ``r`` of ``[[relapse]]``, (at risk 0/1, relapsed 0/1, days to relapse or
+    censoring; NaN when not at risk); ``safety[i]`` the acute-safety measures of
+    ``[safety]`` in the order of :data:`SAFETY_COLUMNS`. Both are None when the spec asks for
+    none.
     """
 
     ids: np.ndarray
@@ -64,6 +69,8 @@ class ArmData:
     resistant: np.ndarray
     failed: int = 0
     warnings: tuple[str, ...] = ()
+    relapse: np.ndarray | None = None
+    safety: np.ndarray | None = None
 
     @staticmethod
     def concatenate(parts: Sequence[ArmData]) -> ArmData:
@@ -71,6 +78,8 @@ class ArmData:
         own counts) is kept once, saying in how many chunks it came up."""
         fields = ("ids", "visits", "course", "loss_day", "lost", "female", "depressed", "resistant")
         joined = {f: np.concatenate([getattr(p, f) for p in parts]) for f in fields}
+        for f in ("relapse", "safety"):
+            joined[f] = None if getattr(parts[0], f) is None else np.concatenate([getattr(p, f) for p in parts])
         first: dict[str, str] = {}
         times: dict[str, int] = {}
         for w in (w for p in parts for w in p.warnings):
@@ -82,22 +91,38 @@ class ArmData:
         return ArmData(**joined, failed=sum(p.failed for p in parts), warnings=warnings)
 
 
+def _output_times(spec: TrialSpec, regimen, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Output times (hours): the assessment days and, with ``[safety]``, the readings of each
+    session; and the index of each reading in them (sessions x readings)."""
+    times = days * HOURS_PER_DAY
+    if spec.safety is None:
+        return times, np.zeros((0, 0), dtype=np.int64)
+    readings = spec.safety_sessions(regimen)[:, None] + np.asarray(spec.safety.reading_hours, dtype=float)[None, :]
+    times = np.unique(np.concatenate([times, readings.ravel()]))
+    return times, np.searchsorted(times, readings)
+
 
 def run_chunk(task: ChunkTask) -> ArmData:
     """Simulate one chunk and reduce it to :class:`ArmData` (what the endpoints need)."""
     spec, ids = task.spec, np.asarray(task.ids, dtype=np.int64)
     seed = spec.trial.seed
-    population = Population.from_ids(ids, seed, spec.covariate_model())
+    population = arm_population(spec, ids)
+    regimen = arm_regimen(spec, task.arm)
     days = spec.assessment_days()
     names = spec.simulated_scores()
-    traj = simulate(spec.regimen(task.arm), population, engine=NumbaEngine(threads=task.threads),
-                    times=days * HOURS_PER_DAY, outputs=names, model_params=task.model_params)
+    times, reading_idx = _output_times(spec, regimen, days)
+    outputs = names + (list(SAFETY_OUTPUTS) if spec.safety is not None else [])
+    traj = simulate(regimen, population, engine=NumbaEngine(threads=task.threads),
+                    times=times, outputs=outputs, model_params=task.model_params)
+    at_days = np.searchsorted(times, days * HOURS_PER_DAY)
     # Measurement error: one independent draw per patient, assessment and score.
     z = patient_normals(seed, ids, days.size * len(names), STREAM_MEASUREMENT + task.arm)
     sd = np.array([spec.measurement_noise[n].sd if n in spec.measurement_noise else 0.0 for n in names])
     top = np.array([score_max(n) for n in names])
-    observed = np.clip(traj.values + sd * z.reshape(ids.size, days.size, len(names)), 0.0, top)
+    observed = np.clip(traj.values[:, at_days, :len(names)] + sd * z.reshape(ids.size, days.size, len(names)),
+                       0.0, top)
     hazard_per_day = -math.log1p(-spec.dropout.per_week) / 7.0
+    dropout_day = np.full(ids.size, np.inf)
     if hazard_per_day > 0:
         u = patient_uniforms(seed, ids, 1, STREAM_DROPOUT + task.arm)[:, 0]
         dropout_day = -np.log(u) / hazard_per_day
@@ -114,7 +139,39 @@ def run_chunk(task: ChunkTask) -> ArmData:
         loss_day=loss_day, lost=lost, female=cov["female"] > 0,
         depressed=cov["comorbid_depression"] > 0, resistant=population.resistant(task.model_params),
         failed=int(np.sum(traj.steps < 0)), warnings=tuple(traj.warnings),
+        relapse=_relapse(spec, observed, names, days),
+        safety=_safety(spec, traj.values[:, :, len(names):], reading_idx, times, dropout_day),
     )
+
+
+def _relapse(spec: TrialSpec, observed: np.ndarray, names: list[str], days: np.ndarray) -> np.ndarray | None:
+    if not spec.relapse:
+        return None
+    out = np.empty((observed.shape[0], len(spec.relapse), 3))
+    for r, definition in enumerate(spec.relapse):
+        enter, relapse = spec.relapse_thresholds(r)
+        at_risk, relapsed, time = days_to_relapse(observed[:, :, names.index(definition.instrument)], days,
+                                                  definition.day, definition.kind, enter, relapse,
+                                                  definition.consecutive, definition.clock_from_day)
+        out[:, r] = np.column_stack([at_risk, relapsed, time])
+    return out
+
+
+#: The columns of :attr:`ArmData.safety`.
+SAFETY_COLUMNS = ("cadss_above", "sbp_rise", "dbp_rise", "max_sbp_rise", "max_dbp_rise", "sessions")
+
+
+def _safety(spec: TrialSpec, acute: np.ndarray, reading_idx: np.ndarray, times: np.ndarray,
+            dropout_day: np.ndarray) -> np.ndarray | None:
+    if spec.safety is None:
+        return None
+    readings = acute[:, reading_idx, :]  # patients x sessions x readings x outputs
+    # Sessions after a patient left the trial are not attended.
+    session_day = times[reading_idx[:, 0]] / HOURS_PER_DAY
+    readings[session_day[None, :] > dropout_day[:, None]] = np.nan
+    s = spec.safety
+    events = acute_safety_events(readings, s.cadss_above, s.sbp_rise_at_least, s.dbp_rise_at_least)
+    return np.column_stack([events[c] for c in SAFETY_COLUMNS]).astype(float)
 
 
 @dataclass(frozen=True)
@@ -160,6 +217,7 @@ def run_trial(spec: TrialSpec, model_params: ParameterTable | None = None, clien
     cluster and for any ``chunk_size``.
     """
     spec.check()
+    check_model_support(spec)
     arm_ids, screened = allocation(spec)
     tasks = chunk_tasks(spec, arm_ids, chunk_size, model_params, 1 if client is not None else threads)
     done = None if progress is None else (lambda i: progress(tasks[i].ids.size))

@@ -24,17 +24,6 @@ SCORES = {
 CLUSTERS = ("pcl5_b", "pcl5_c", "pcl5_d", "pcl5_e")
 ScoreName = Literal[tuple(SCORES)]
 
-#: Random streams of the trial layer (the population uses 1-4): one per arm, so a patient's
-#: measurement errors and dropout in one arm of a crossover are independent of the other's.
-STREAM_MEASUREMENT, STREAM_DROPOUT = 100, 200
-#: Patients per unit of work (a Dask task, or one step of the single-process loop).
-DEFAULT_CHUNK = 8192
-#: statsmodels' MixedLM loops over patients in Python; above this many a fit takes too long.
-MMRM_MAX_PATIENTS = 20_000
-
-BUILTIN = ("feder2014", "feder2021")
-
-
 def score_max(name: str) -> float:
     """Highest possible value of score ``name`` (points)."""
     instrument, cluster = SCORES[name]
@@ -42,42 +31,52 @@ def score_max(name: str) -> float:
     return float(items * instrument.scale[1])
 
 
-
-
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TrialInfo(_Section):
-    """``[trial]``: name, design, size and the arm the others are compared with."""
+    """``[trial]``: name, design, size and the arm the others are compared with (none in a
+    ``single_arm`` design); ``population`` names one of the model's populations (default:
+    the covariate distributions of ``params/patient.toml``)."""
 
     name: str = Field(min_length=1)
     title: str = ""
     source: str = ""
-    design: Literal["parallel", "crossover"] = "parallel"
+    design: Literal["parallel", "crossover", "single_arm"] = "parallel"
     n_per_arm: int = Field(ge=1)
-    control: str = Field(min_length=1)
+    control: str | None = Field(default=None, min_length=1)
     seed: int = Field(default=0, ge=0)
+    population: str | None = Field(default=None, min_length=1)
 
 
 class Maintenance(_Section):
-    """Maintenance doses every ``every_days`` from ``from_day`` up to ``until_day``."""
+    """Maintenance doses every ``every_days`` from ``from_day`` up to ``until_day``, or on
+    the listed ``days``; each of ``dose`` (default: the arm's last induction dose)."""
 
-    every_days: float = Field(gt=0)
-    from_day: float = Field(ge=0)
-    until_day: float = Field(ge=0)
+    every_days: float | None = Field(default=None, gt=0)
+    from_day: float | None = Field(default=None, ge=0)
+    until_day: float | None = Field(default=None, ge=0)
+    days: list[float] | None = Field(default=None, min_length=1)
+    dose: str | None = None
 
 
 class ArmSpec(_Section):
     """``[[arms]]``: what one arm receives. ``dose`` is per session (``0.5mg/kg`` or ``56mg``),
+    or a list with one dose per session day (titration: ``["56mg", "56mg", "84mg"]``);
     ``days`` the session days (day 0 = first session), psychotherapy on ``therapy_days``
     ``therapy_hours_after_dose`` hours after the start of the day; ``n`` overrides
-    ``trial.n_per_arm`` for this arm."""
+    ``trial.n_per_arm`` for this arm. ``comparator`` is the blinding context the arm is given
+    in (``none`` = open label; a placebo spray is ``drug = "saline"``, ``route =
+    "intranasal"``) and ``oral_ad`` the oral antidepressant taken alongside (none, a stable
+    one, or one newly started with the course); unset, the model's defaults apply."""
 
     name: str = Field(min_length=1)
     drug: Product
     route: Route = Route.IV_INFUSION
-    dose: str
+    dose: str | list[str]
+    comparator: Literal["none", "saline", "midazolam", "placebo_spray"] | None = None
+    oral_ad: Literal["none", "stable", "new"] | None = None
     infusion_min: float | None = Field(default=None, gt=0)
     days: list[float] = Field(min_length=1)
     therapy_days: list[float] = []
@@ -175,3 +174,53 @@ class NoiseSpec(_Section):
     sd: float = Field(ge=0)
     source: str = ""
 
+
+
+class OutcomeSpec(_Section):
+    """``[outcomes.INSTRUMENT]``: the responder and remission thresholds of one instrument for
+    the per-visit endpoints (default: those of ``[response]`` / ``[remission]`` when they are
+    of this instrument; unset, no rate is given)."""
+
+    percent_reduction: float | None = Field(default=None, gt=0, le=100)
+    remission_at_or_below: float | None = Field(default=None, ge=0)
+    source: str = ""
+
+
+class RelapseSpec(_Section):
+    """``[[relapse]]``: one relapse definition. Patients at risk are those responding
+    (``loss_of_response``: a reduction of at least ``percent_reduction`` %) or in remission
+    (``from_remission``: score at or below ``remission_at_or_below``) on ``day``; relapse is the
+    first run of ``consecutive`` later assessments without response, or at or above
+    ``relapse_at_or_above``. Days are counted from ``clock_from_day`` (default ``day``, for
+    instance the last infusion); ``by_days`` asks for the share relapsed by those days."""
+
+    name: str = Field(default="", pattern=r"^[A-Za-z0-9_]*$")
+    instrument: ScoreName
+    kind: Literal["loss_of_response", "from_remission"]
+    day: float = Field(gt=0)
+    percent_reduction: float | None = Field(default=None, gt=0, le=100)
+    remission_at_or_below: float | None = Field(default=None, ge=0)
+    relapse_at_or_above: float | None = Field(default=None, ge=0)
+    consecutive: int = Field(default=1, ge=1, le=4)
+    clock_from_day: float | None = Field(default=None, ge=0)
+    by_days: list[float] = []
+    source: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.instrument}_{self.kind}"
+
+
+class SafetySpec(_Section):
+    """``[safety]``: acute readings at every session, ``reading_hours`` after the dose (0 =
+    the pre-dose reading, the reference for the rises); a patient counts once if at any
+    session a post-dose CADSS is above ``cadss_above`` (and above its pre-dose value), or the
+    systolic / diastolic pressure rose by at least ``sbp_rise_at_least`` /
+    ``dbp_rise_at_least`` mmHg. Sessions up to ``until_day`` (default: all)."""
+
+    reading_hours: list[float] = Field(default=[0.0, 0.67, 1.5], min_length=2)
+    cadss_above: float = Field(default=4.0, ge=0)
+    sbp_rise_at_least: float = Field(default=40.0, gt=0)
+    dbp_rise_at_least: float = Field(default=25.0, gt=0)
+    until_day: float | None = Field(default=None, ge=0)
+    source: str = ""

@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from pydantic import Field, PrivateAttr, ValidationError
 
-from ..dosing import HOURS_PER_DAY, Regimen, Route, induction_series, with_maintenance, with_therapy
+from ..dosing import HOURS_PER_DAY, Dose, Regimen, Route, induction_series, with_maintenance, with_therapy
 from ..errors import InputError
 from ..population import CovariateModel, InclusionCriterion
 from ..units import parse_dose
@@ -24,10 +25,13 @@ from .sections import (
     DropoutSpec,
     FollowUpSpec,
     NoiseSpec,
+    OutcomeSpec,
     PopulationSpec,
     RandomisationSpec,
+    RelapseSpec,
     RemissionSpec,
     ResponseSpec,
+    SafetySpec,
     ScoreName,
     TrialInfo,
     VisitsSpec,
@@ -56,6 +60,9 @@ class TrialSpec(_Section):
     follow_up: FollowUpSpec | None = None
     dropout: DropoutSpec = DropoutSpec()
     measurement_noise: dict[ScoreName, NoiseSpec] = {}
+    outcomes: dict[ScoreName, OutcomeSpec] = {}
+    relapse: list[RelapseSpec] = []
+    safety: SafetySpec | None = None
     _label: str = PrivateAttr(default="spec")
     _lines: dict = PrivateAttr(default_factory=dict)
 
@@ -107,6 +114,48 @@ class TrialSpec(_Section):
                 names.append(extra)
         return names
 
+    def outcome_thresholds(self, instrument: str) -> tuple[float | None, float | None]:
+        """(responder percent reduction, remission score) of ``instrument`` for the per-visit
+        endpoints: ``[outcomes.INSTRUMENT]``, else ``[response]`` / ``[remission]`` when they
+        are of this instrument, else None."""
+        o = self.outcomes.get(instrument)
+        percent = o.percent_reduction if o is not None else None
+        remission = o.remission_at_or_below if o is not None else None
+        if percent is None and self.response.instrument == instrument:
+            percent = self.response.percent_reduction
+        if remission is None and self.remission.instrument == instrument:
+            remission = self.remission.at_or_below
+        return percent, remission
+
+    def relapse_thresholds(self, index: int) -> tuple[float, float]:
+        """(threshold that puts a patient at risk, threshold of relapse) of ``relapse[index]``:
+        percent reductions for loss of response, scores for relapse from remission."""
+        r = self.relapse[index]
+        percent, remission = self.outcome_thresholds(r.instrument)
+        if r.kind == "loss_of_response":
+            value = r.percent_reduction if r.percent_reduction is not None else percent
+            if value is None:
+                raise self.error(f"relapse[{index}].percent_reduction", f"no responder threshold for "
+                                 f"{r.instrument}", "a percent reduction here or in [outcomes]")
+            return float(value), float(value)
+        enter = r.remission_at_or_below if r.remission_at_or_below is not None else remission
+        if enter is None:
+            raise self.error(f"relapse[{index}].remission_at_or_below", f"no remission threshold for {r.instrument}",
+                             "a score here or in [outcomes]")
+        if r.relapse_at_or_above is None:
+            raise self.error(f"relapse[{index}].relapse_at_or_above", "required for kind from_remission",
+                             f"a score above {enter:g}")
+        if not r.relapse_at_or_above > enter:
+            raise self.error(f"relapse[{index}].relapse_at_or_above", f"{r.relapse_at_or_above:g} is not above "
+                             f"the remission threshold {enter:g}", f"> {enter:g}")
+        return float(enter), float(r.relapse_at_or_above)
+
+    def safety_sessions(self, regimen: Regimen) -> np.ndarray:
+        """Start times (hours) of the sessions whose acute readings ``[safety]`` counts."""
+        times = np.unique([d.time_h for d in regimen.doses])
+        until = self.safety.until_day if self.safety is not None else None
+        return times if until is None else times[times <= until * HOURS_PER_DAY + 1e-9]
+
     def covariate_model(self) -> CovariateModel:
         p = self.population
         try:
@@ -126,25 +175,57 @@ class TrialSpec(_Section):
         return tuple(out)
 
     def regimen(self, index: int) -> Regimen:
-        """The regimen of arm ``index``."""
+        """The dosing schedule of arm ``index`` (doses, titration, maintenance, psychotherapy);
+        :func:`~ketamine_ptsd.trials.context.arm_regimen` adds the comparator context."""
         arm = self.arms[index]
         path = f"arms[{index}]"
         keys = {"dose": "dose", "infusion_min": "infusion_min", "route": "route", "drug": "drug",
                 "days": "days", "therapy_days": "therapy_days", "every_days": "maintenance.every_days",
-                "from_day": "maintenance.from_day", "until_day": "maintenance.until_day"}
+                "from_day": "maintenance.from_day", "until_day": "maintenance.until_day",
+                "maintenance.dose": "maintenance.dose", "maintenance.days": "maintenance.days"}
+        doses = arm.dose if isinstance(arm.dose, list) else [arm.dose] * len(arm.days)
+        if len(doses) != len(arm.days):
+            raise self.error(f"{path}.dose", f"{len(doses)} doses for {len(arm.days)} session days",
+                             "one dose, or a list with one dose per day of days")
         try:
-            amount, per_kg = parse_dose(arm.dose, "dose")
-            regimen = induction_series(arm.days, amount, per_kg, arm.route, arm.drug,
+            amounts = [parse_dose(d, "dose") for d in doses]
+            regimen = induction_series(arm.days, *amounts[0], arm.route, arm.drug,
                                        arm.infusion_min if arm.route is Route.IV_INFUSION else None)
+            # Titration: each session its own amount (the series is in day order).
+            regimen = Regimen(tuple(replace(d, amount=a, per_kg=k) for d, (a, k) in zip(regimen.doses, amounts)))
             if arm.therapy_days:
                 regimen = with_therapy(regimen, arm.therapy_days, arm.therapy_hours_after_dose)
             if arm.maintenance is not None:
-                m = arm.maintenance
-                regimen = with_maintenance(regimen, m.every_days, m.from_day, m.until_day)
+                regimen = self._with_maintenance(regimen, index)
         except InputError as exc:
             key = keys.get(exc.field.split()[-1], "")
             raise self.error(f"{path}.{key}" if key else path, exc.message, exc.allowed) from None
         return Regimen(regimen.doses, regimen.therapy, arm.name)
+
+    def _with_maintenance(self, regimen: Regimen, index: int) -> Regimen:
+        m = self.arms[index].maintenance
+        path = f"arms[{index}].maintenance"
+        template: Dose = regimen.doses[-1]
+        if m.dose is not None:
+            amount, per_kg = parse_dose(m.dose, "maintenance.dose")
+            template = replace(template, amount=amount, per_kg=per_kg)
+        interval = {"every_days": m.every_days, "from_day": m.from_day, "until_day": m.until_day}
+        if m.days is not None:
+            given = [k for k, v in interval.items() if v is not None]
+            if given:
+                raise self.error(f"{path}.{given[0]}", "give maintenance days, or every_days with from_day and "
+                                 "until_day, not both", "one of the two")
+            days = [float(d) for d in m.days]
+            if any(not b > a for a, b in zip(days, days[1:])) or days[0] < 0:
+                raise self.error(f"{path}.days", "days out of order, repeated or negative", "increasing days >= 0")
+            taken = {d.time_h for d in regimen.doses}
+            extra = tuple(replace(template, time_h=d * HOURS_PER_DAY) for d in days if d * HOURS_PER_DAY not in taken)
+            return Regimen(regimen.doses + extra, regimen.therapy, regimen.name)
+        missing = [k for k, v in interval.items() if v is None]
+        if missing:
+            raise self.error(f"{path}.{missing[0]}" if len(missing) < 3 else path, "required key missing",
+                             "every_days, from_day and until_day, or days")
+        return with_maintenance(regimen, m.every_days, m.from_day, m.until_day, template)
 
     def check(self) -> TrialSpec:
         """Checks across fields (a missing arm, an impossible schedule); returns the spec."""
@@ -152,11 +233,7 @@ class TrialSpec(_Section):
         for i, name in enumerate(names):
             if name in names[:i]:
                 raise self.error(f"arms[{i}].name", f"arm name {name!r} used twice", "a different name for each arm")
-        if self.trial.control not in names:
-            raise self.error("trial.control", f"no arm named {self.trial.control!r}", ", ".join(names))
-        if len(names) < 2:
-            raise self.error("arms", "a trial needs a control arm and at least one arm compared with it",
-                             "two or more [[arms]]")
+        self._check_design()
         if self.trial.design == "crossover":
             for i, arm in enumerate(self.arms):
                 if arm.n is not None and arm.n != self.trial.n_per_arm:
@@ -197,6 +274,7 @@ class TrialSpec(_Section):
                         key = "maintenance"
                     raise self.error(f"arms[{i}].{key}", f"a session on day {end:g} comes after the last "
                                      f"assessment (day {last:g})", f"sessions up to day {last:g}")
+        self._check_endpoints()
         self.covariate_model()
         self.criteria()
         self._check_randomisation()
@@ -204,6 +282,55 @@ class TrialSpec(_Section):
             raise self.error("analysis.method", f"a mixed-model fit of {sum(self.arm_sizes())} patients takes "
                              "too long", f"mmrm up to {MMRM_MAX_PATIENTS} patients, ancova for any number")
         return self
+
+    def _check_design(self):
+        names, control = self.arm_names, self.trial.control
+        if self.trial.design == "single_arm":
+            if len(names) != 1:
+                raise self.error("arms", f"a single-arm trial has one arm, not {len(names)}",
+                                 'one [[arms]], or design = "parallel" with a control arm')
+            if control is not None:
+                raise self.error("trial.control", "a single-arm trial has no control arm", "omit control")
+            return
+        if control is None:
+            raise self.error("trial.control", f"a {self.trial.design} trial compares its arms with a control arm",
+                             ", ".join(names))
+        if control not in names:
+            raise self.error("trial.control", f"no arm named {control!r}", ", ".join(names))
+        if len(names) < 2:
+            raise self.error("arms", "a trial needs a control arm and at least one arm compared with it",
+                             'two or more [[arms]], or design = "single_arm" without a control')
+
+    def _check_endpoints(self):
+        """The per-visit outcomes, the relapse definitions and the safety readings."""
+        instruments = list(self.visits.instruments)
+        for name in self.outcomes:
+            if name not in instruments:
+                raise self.error(f"outcomes.{name}", f"{name} is not assessed at the visits", ", ".join(instruments))
+        assessed = [float(d) for d in self.assessment_days()]
+        labels: list[str] = []
+        for i, r in enumerate(self.relapse):
+            if r.instrument not in instruments:
+                raise self.error(f"relapse[{i}].instrument", f"{r.instrument} is not assessed at the visits",
+                                 ", ".join(instruments))
+            if float(r.day) not in assessed:
+                raise self.error(f"relapse[{i}].day", f"day {r.day:g} is not an assessment day",
+                                 ", ".join(f"{d:g}" for d in assessed[1:]))
+            if r.clock_from_day is not None and r.clock_from_day > r.day:
+                raise self.error(f"relapse[{i}].clock_from_day", f"the clock must start by day {r.day:g}",
+                                 f"<= {r.day:g}")
+            if any(not d > 0 for d in r.by_days):
+                raise self.error(f"relapse[{i}].by_days", "days after the start of the clock must be positive", "> 0")
+            if r.label in labels:
+                raise self.error(f"relapse[{i}].name", f"relapse definition {r.label!r} given twice",
+                                 "a different name for each [[relapse]]")
+            labels.append(r.label)
+            self.relapse_thresholds(i)
+        if self.safety is not None:
+            hours = [float(h) for h in self.safety.reading_hours]
+            if hours[0] != 0.0 or any(not b > a for a, b in zip(hours, hours[1:])) or hours[-1] >= HOURS_PER_DAY:
+                raise self.error("safety.reading_hours", "readings start with the pre-dose one (0) and increase",
+                                 "0 first, then increasing hours below 24")
 
     def _check_randomisation(self):
         if self.trial.design != "parallel" or self.randomisation.method != "permuted_blocks":

@@ -72,17 +72,32 @@ class KaplanMeier:
 
 
 def loss_of_response(result: TrialResult, arm: str) -> KaplanMeier:
-    """Kaplan-Meier estimate (statsmodels ``SurvfuncRight``) of the days from the response
-    day to the first assessment without response, among that day's responders; patients
-    still responding at their last assessment are censored there."""
-    from statsmodels.duration.survfunc import SurvfuncRight
-
+    """Kaplan-Meier estimate of the days from the response day to the first assessment
+    without response, among that day's responders; patients still responding at their last
+    assessment are censored there."""
     data = result.arm(arm)
     mask = _is_responder(result, arm)
-    if not mask.any():
+    return kaplan_meier(data.loss_day[mask], data.lost[mask])
+
+
+def kaplan_meier(times: np.ndarray, events: np.ndarray) -> KaplanMeier:
+    """Kaplan-Meier estimate (statsmodels ``SurvfuncRight``) from follow-up ``times`` and
+    whether each ended in the event (otherwise censored there)."""
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    times, events = np.asarray(times, dtype=float), np.asarray(events, dtype=bool)
+    if not times.size:
         return KaplanMeier(np.zeros(0), np.zeros(0), math.nan, 0)
-    km = SurvfuncRight(data.loss_day[mask], data.lost[mask].astype(float))
-    return KaplanMeier(np.asarray(km.surv_times), np.asarray(km.surv_prob), float(km.quantile(0.5)), int(mask.sum()))
+    km = SurvfuncRight(times, events.astype(float))
+    return KaplanMeier(np.asarray(km.surv_times), np.asarray(km.surv_prob), float(km.quantile(0.5)), int(times.size))
+
+
+def share_by(km: KaplanMeier, day: float) -> float:
+    """1 - S(``day``): the Kaplan-Meier share with the event by ``day`` (NaN without patients)."""
+    if km.n == 0:
+        return math.nan
+    before = km.times <= day
+    return float(1.0 - km.survival[before][-1]) if before.any() else 0.0
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import write_atomic
 from .endpoints import endpoints
-from .power import power
+from .power import check_has_control, power
 from .run import DEFAULT_CHUNK, TrialResult, run_trial
 from .spec import TrialSpec
 
@@ -41,11 +41,10 @@ def conduct(spec: TrialSpec, folder: Path | None = None, client=None, chunk_size
     ``folder`` (created if missing; None: nothing written)."""
     from ..report.trial_report import write_trial_report
 
+    if power_trials:
+        check_has_control(spec)
     def bar(label: str, total: int):
-        if progress is None:
-            from contextlib import nullcontext
-            return nullcontext(None)
-        return progress(label, total)
+        return nullcontext(None) if progress is None else progress(label, total)
 
     with bar("simulating patients", sum(spec.arm_sizes())) as advance:
         result = run_trial(spec, client=client, chunk_size=chunk_size, progress=advance)
