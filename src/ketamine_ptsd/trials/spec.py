@@ -42,7 +42,8 @@ from .toml_lines import allowed_text, fields_at, key_lines, loc_path
 #: statsmodels' MixedLM loops over patients in Python; above this many a fit takes too long.
 MMRM_MAX_PATIENTS = 20_000
 
-BUILTIN = ("feder2014", "feder2021")
+BUILTIN = ("feder2014", "feder2021", "fava2018", "synapse", "abdallah2022", "cochrane2021", "transform2",
+           "murrough2013", "phillips2019", "wilkinson2017", "esketamine_bp_tail")
 
 
 class TrialSpec(_Section):
