@@ -188,6 +188,8 @@ class TrialSpec(_Section):
         if len(doses) != len(arm.days):
             raise self.error(f"{path}.dose", f"{len(doses)} doses for {len(arm.days)} session days",
                              "one dose, or a list with one dose per day of days")
+        if arm.maintenance is not None:
+            self._check_maintenance(index)
         try:
             amounts = [parse_dose(d, "dose") for d in doses]
             regimen = induction_series(arm.days, *amounts[0], arm.route, arm.drug,
@@ -203,13 +205,10 @@ class TrialSpec(_Section):
             raise self.error(f"{path}.{key}" if key else path, exc.message, exc.allowed) from None
         return Regimen(regimen.doses, regimen.therapy, arm.name)
 
-    def _with_maintenance(self, regimen: Regimen, index: int) -> Regimen:
+    def _check_maintenance(self, index: int) -> None:
+        """Either listed days or every_days with from_day and until_day (errors located)."""
         m = self.arms[index].maintenance
         path = f"arms[{index}].maintenance"
-        template: Dose = regimen.doses[-1]
-        if m.dose is not None:
-            amount, per_kg = parse_dose(m.dose, "maintenance.dose")
-            template = replace(template, amount=amount, per_kg=per_kg)
         interval = {"every_days": m.every_days, "from_day": m.from_day, "until_day": m.until_day}
         if m.days is not None:
             given = [k for k, v in interval.items() if v is not None]
@@ -217,16 +216,26 @@ class TrialSpec(_Section):
                 raise self.error(f"{path}.{given[0]}", "give maintenance days, or every_days with from_day and "
                                  "until_day, not both", "one of the two")
             days = [float(d) for d in m.days]
-            if any(not b > a for a, b in zip(days, days[1:])) or days[0] < 0:
-                raise self.error(f"{path}.days", "days out of order, repeated or negative", "increasing days >= 0")
-            taken = {d.time_h for d in regimen.doses}
-            extra = tuple(replace(template, time_h=d * HOURS_PER_DAY) for d in days if d * HOURS_PER_DAY not in taken)
-            return Regimen(regimen.doses + extra, regimen.therapy, regimen.name)
+            if any(not b > a for a, b in zip(days, days[1:])):
+                raise self.error(f"{path}.days", "days out of order or repeated", "strictly increasing days")
+            return
         missing = [k for k, v in interval.items() if v is None]
         if missing:
             raise self.error(f"{path}.{missing[0]}" if len(missing) < 3 else path, "required key missing",
                              "every_days, from_day and until_day, or days")
-        return with_maintenance(regimen, m.every_days, m.from_day, m.until_day, template)
+
+    def _with_maintenance(self, regimen: Regimen, index: int) -> Regimen:
+        m = self.arms[index].maintenance
+        template: Dose = regimen.doses[-1]
+        if m.dose is not None:
+            amount, per_kg = parse_dose(m.dose, "maintenance.dose")
+            template = replace(template, amount=amount, per_kg=per_kg)
+        if m.days is None:
+            return with_maintenance(regimen, m.every_days, m.from_day, m.until_day, template)
+        taken = {d.time_h for d in regimen.doses}
+        times = [float(d) * HOURS_PER_DAY for d in m.days]
+        extra = tuple(replace(template, time_h=t) for t in times if t not in taken)
+        return Regimen(regimen.doses + extra, regimen.therapy, regimen.name)
 
     def check(self) -> TrialSpec:
         """Checks across fields (a missing arm, an impossible schedule); returns the spec."""
