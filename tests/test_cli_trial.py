@@ -200,3 +200,77 @@ def test_sensitivity_writes_indices_and_a_plot(app, spec_file, tmp_path):
     assert data["indices"]["difference:ketamine"]["cadss_ec50"]["mu_star"] == 0.0
     assert (out / "sensitivity.png").read_bytes()[:4] == b"\x89PNG"
     assert "mu_star" in result.stdout
+
+
+OPEN_LABEL = """\
+[trial]
+name = "open"
+title = "Open-label series"
+design = "single_arm"
+n_per_arm = 6
+seed = 3
+
+[[arms]]
+name = "ketamine"
+drug = "racemic"
+dose = "0.5mg/kg"
+days = [0, 2, 4]
+
+[arms.maintenance]
+days = [11]
+
+[visits]
+days = [0, 1, 5, 12]
+instruments = ["madrs"]
+
+[analysis]
+instrument = "madrs"
+day = 5
+
+[response]
+instrument = "madrs"
+percent_reduction = 50
+day = 5
+
+[remission]
+instrument = "madrs"
+at_or_below = 12
+
+[[relapse]]
+instrument = "madrs"
+kind = "loss_of_response"
+day = 5
+
+[safety]
+"""
+
+
+def test_a_single_arm_trial_with_relapse_and_safety_reports_them(app, tmp_path):
+    spec = tmp_path / "open.toml"
+    spec.write_text(OPEN_LABEL, encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["trial", str(spec), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    e = json.loads((out / "endpoints.json").read_text())
+    assert e["comparisons"] == {} and e["control"] is None
+    assert set(e["arms"]["ketamine"]) >= {"by_visit", "relapse", "safety"}
+    html = (out / "report.html").read_text()
+    for words in ("no control arm", "Every instrument at every visit", "Relapse", "Acute safety", "days 11"):
+        assert words in html, words
+    assert "against" not in result.stdout  # no comparison table
+
+
+def test_power_of_a_single_arm_trial_is_refused_before_simulating(main, tmp_path, capsys):
+    spec = tmp_path / "open.toml"
+    spec.write_text(OPEN_LABEL, encoding="utf-8")
+    rc = main(["trial", str(spec), "--power-trials", "2", "--out", str(tmp_path / "out")])
+    assert rc == 2 and "trial.control" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_builtin_prints(app):
+    from ketamine_ptsd.trials import BUILTIN
+
+    for name in BUILTIN:
+        result = CliRunner().invoke(app, ["trial", "--builtin", name, "--print-spec"])
+        assert result.exit_code == 0 and result.stdout == builtin_spec_text(name)
