@@ -139,3 +139,13 @@ def test_parameters_must_be_given_once(spec):
         run_sensitivity(spec, [ACTIVE, ACTIVE], [parse_output("difference", spec)], "morris", 2)
     with pytest.raises(InputError, match="no parameter"):
         run_sensitivity(spec, [], [parse_output("difference", spec)], "morris", 2)
+
+
+def test_a_single_arm_trial_has_rates_but_no_differences():
+    text = SPEC.format(percent=30).replace('control = "saline"', 'design = "single_arm"')
+    text = text[:text.index('[[arms]]\nname = "saline"')] + text[text.index("[visits]"):]
+    spec = parse_spec(text)
+    assert parse_output("responder_rate", spec).arm == "ketamine"
+    with pytest.raises(InputError) as err:
+        parse_output("difference", spec)
+    assert err.value.field == "--output" and err.value.allowed == "a trial with a control arm"

@@ -93,13 +93,15 @@ def parse_output(text: str, spec: TrialSpec) -> OutputSpec:
     """``METRIC`` or ``METRIC:ARM`` (metric one of :data:`OUTPUTS`)."""
     metric, _, arm = text.partition(":")
     metric = metric.strip()
-    compared = [a for a in spec.arm_names if a != spec.trial.control]
-    arm = arm.strip() or compared[0]
+    # A single-arm trial has no control and nothing compared with it.
+    compared = [a for a in spec.arm_names if a != spec.trial.control] if spec.trial.control else []
+    arm = arm.strip() or (compared or spec.arm_names)[0]
     if metric not in OUTPUTS:
         raise InputError("--output", f"unknown output {metric!r}", ", ".join(OUTPUTS))
     allowed = compared if metric in ("difference", "effect_size_d") else spec.arm_names
     if arm not in allowed:
-        raise InputError("--output", f"no arm {arm!r} for {metric}", ", ".join(allowed))
+        raise InputError("--output", f"no arm {arm!r} for {metric}",
+                         ", ".join(allowed) or "a trial with a control arm")
     return OutputSpec(metric, arm)
 
 
