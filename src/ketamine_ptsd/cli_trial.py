@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import InputError
-from .files import write_atomic
 from .trials import BUILTIN, DEFAULT_CHUNK, NOTICE, TrialSpec, builtin_spec, builtin_spec_text, load_spec
 
 console = Console()
@@ -151,10 +150,10 @@ def sensitivity(
         MORRIS_LEVELS,
         check_samples,
         default_parameters,
-        indices_figure,
         parse_output,
         parse_parameter,
         run_sensitivity,
+        write_outputs,
     )
 
     the_spec = _resolve_spec(spec, builtin, default="feder2021").with_overrides(n_per_arm, seed)
@@ -170,10 +169,7 @@ def sensitivity(
         result = run_sensitivity(the_spec, ranges, outputs, method, samples, the_spec.trial.seed,
                                  client=client, progress=advance)
     data = result.to_dict()
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(folder / "sensitivity.json", json.dumps(data, indent=1))
-        write_atomic(folder / "sensitivity.png", indices_figure(result))
+    written = write_outputs(result, folder) if folder is not None else []
     if as_json:
         typer.echo(json.dumps(data, indent=1))
         return
@@ -193,6 +189,6 @@ def sensitivity(
     console.print(table)
     for w in data["warnings"]:
         err_console.print(f"[yellow]warning:[/] {w}")
-    if folder is not None:
-        console.print(f"wrote {folder / 'sensitivity.json'} and {folder / 'sensitivity.png'}")
+    if written:
+        console.print(f"wrote {written[0]} and {written[1]}")
     console.print(NOTICE)

@@ -9,16 +9,19 @@ not the chance of which patients were drawn. Research software, not medical advi
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .calibration.fit import CALIBRATED
 from .distributed import map_tasks
 from .errors import InputError
+from .files import write_atomic
 from .params import ParameterTable, model_table
 from .trials import TrialSpec, compare, loss_of_response, remission_rate, responder_rate, run_trial
 
@@ -267,3 +270,12 @@ def indices_figure(result: SensitivityResult) -> bytes:
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
+
+
+def write_outputs(result: SensitivityResult, folder: str | Path) -> list[Path]:
+    """Write ``sensitivity.json`` (the indices) and ``sensitivity.png`` (their plot) into
+    ``folder`` (created if missing); returns the two paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [write_atomic(folder / "sensitivity.json", json.dumps(result.to_dict(), indent=1)),
+            write_atomic(folder / "sensitivity.png", indices_figure(result))]
