@@ -590,3 +590,41 @@ def test_new_builtins_run_and_give_every_instrument_at_every_visit(name):
         assert all(v["n"] == 12 for inst in by_visit.values() for v in inst.values())
     expected = set(spec.arm_names) - {spec.trial.control} if spec.trial.control else set()
     assert set(e["comparisons"]) == expected
+
+
+RESPONDERS_ONLY = edit(OPEN, **{
+    "[visits]": "[arms.maintenance]\ndays = [12, 19]\nresponders_only = true\n\n[visits]",
+    "until_day = 26": "until_day = 26\n\n[safety]",
+})
+
+
+def test_responders_only_maintenance_goes_to_the_responders_of_the_decision_day():
+    spec = parse_spec(RESPONDERS_ONLY)
+    result = run_trial(spec, threads=1)
+    data = result.arms[0]
+    madrs = data.visits[:, :, 0]                     # days 0, 1, 5, 12
+    responders = (madrs[:, 0] - madrs[:, 2]) / madrs[:, 0] >= 0.5
+    assert data.maintained.tolist() == responders.tolist()
+    assert endpoints(result)["arms"]["ketamine"]["maintained"] == int(responders.sum())
+    # Each patient's scores are those of the model run with or without the maintenance doses.
+    pop = Population.from_ids(data.ids, spec.trial.seed)
+    days = spec.assessment_days() * 24.0
+    full = simulate(spec.regimen(0), pop, times=days, outputs=["madrs"]).values[:, :, 0]
+    induction = simulate(spec.regimen(0, maintenance=False), pop, times=days, outputs=["madrs"]).values[:, :, 0]
+    expected = np.where(responders[:, None], full, induction)
+    np.testing.assert_allclose(data.course, expected, rtol=1e-4, atol=1e-3)
+    assert not np.allclose(full[:, -1], induction[:, -1])  # the maintenance doses matter
+    # Sessions: three induction sessions for everyone, two more for the responders.
+    sessions = data.safety[:, -1]
+    assert sessions.tolist() == np.where(responders, 5, 3).tolist()
+
+
+@pytest.mark.parametrize("extra,field", [
+    ("decision_day = 6", "arms[0].maintenance.decision_day"),     # not an assessment day
+    ("decision_day = 19", "arms[0].maintenance.decision_day"),    # after the first maintenance dose
+])
+def test_a_bad_maintenance_decision_day_is_named(extra, field):
+    text = edit(RESPONDERS_ONLY, **{"responders_only = true": f"responders_only = true\n{extra}"})
+    with pytest.raises(InputError) as err:
+        parse_spec(text, "open.toml")
+    assert err.value.field == f"open.toml line {line_of(text, 'decision_day')}, {field}"

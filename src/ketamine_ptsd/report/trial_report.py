@@ -124,7 +124,9 @@ def _maintenance(m) -> str:
         return ""
     when = (f"days {', '.join(f'{d:g}' for d in m.days)}" if m.days is not None
             else f"every {m.every_days:g} d, days {m.from_day:g}-{m.until_day:g}")
-    return f"{when}{f' ({m.dose})' if m.dose else ''}"
+    who = f", responders on day {m.decision_day:g}" if m.responders_only and m.decision_day else (
+        ", responders" if m.responders_only else "")
+    return f"{when}{f' ({m.dose})' if m.dose else ''}{who}"
 
 
 def arm_rows(result: TrialResult) -> list[dict]:

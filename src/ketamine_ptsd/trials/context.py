@@ -74,10 +74,11 @@ def arm_population(spec: TrialSpec, ids: np.ndarray) -> Population:
     return Population.from_ids(ids, spec.trial.seed, spec.covariate_model(), **_population_kwargs(spec))
 
 
-def arm_regimen(spec: TrialSpec, index: int) -> Regimen:
-    """Arm ``index``'s regimen with its comparator context and oral antidepressant."""
+def arm_regimen(spec: TrialSpec, index: int, maintenance: bool = True) -> Regimen:
+    """Arm ``index``'s regimen (without its maintenance doses when ``maintenance`` is false)
+    with its comparator context and oral antidepressant."""
     check_model_support(spec)
-    regimen = spec.regimen(index)
+    regimen = spec.regimen(index, maintenance)
     arm = spec.arms[index]
     context = {key: getattr(arm, key) for key in REGIMEN_CONTEXT if getattr(arm, key) is not None}
     return dataclasses.replace(regimen, **context) if context else regimen

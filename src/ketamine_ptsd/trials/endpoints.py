@@ -83,6 +83,8 @@ def arm_endpoints(result: TrialResult, arm: str) -> dict:
     if clusters:
         out["clusters"] = {c: _nanmean(change_from_baseline(result, arm, c, spec.analysis.day)) for c in clusters}
     out["by_visit"] = by_visit(result, arm)
+    if data.maintained is not None:
+        out["maintained"] = int(data.maintained.sum())
     if spec.relapse:
         out["relapse"] = relapse_endpoints(result, arm)
     if spec.safety is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..distributed import map_tasks
-from ..dosing import HOURS_PER_DAY
+from ..dosing import HOURS_PER_DAY, Regimen
 from ..engine import NumbaEngine
 from ..errors import InputError
 from ..params import ParameterTable
@@ -55,8 +55,8 @@ class ArmData:
     ``female``, ``depressed``, ``resistant`` the subgroups. ``relapse[i, r]`` holds, for
     definition ``r`` of ``[[relapse]]``, (at risk 0/1, relapsed 0/1, days to relapse or
     censoring; NaN when not at risk); ``safety[i]`` the acute-safety measures of
-    ``[safety]`` in the order of :data:`SAFETY_COLUMNS`. Both are None when the spec asks for
-    none.
+    ``[safety]`` in the order of :data:`SAFETY_COLUMNS`; ``maintained`` whether the patient
+    received responders-only maintenance. Each is None when the spec asks for none.
     """
 
     ids: np.ndarray
@@ -71,6 +71,7 @@ class ArmData:
     warnings: tuple[str, ...] = ()
     relapse: np.ndarray | None = None
     safety: np.ndarray | None = None
+    maintained: np.ndarray | None = None
 
     @staticmethod
     def concatenate(parts: Sequence[ArmData]) -> ArmData:
@@ -78,7 +79,7 @@ class ArmData:
         own counts) is kept once, saying in how many chunks it came up."""
         fields = ("ids", "visits", "course", "loss_day", "lost", "female", "depressed", "resistant")
         joined = {f: np.concatenate([getattr(p, f) for p in parts]) for f in fields}
-        for f in ("relapse", "safety"):
+        for f in ("relapse", "safety", "maintained"):
             joined[f] = None if getattr(parts[0], f) is None else np.concatenate([getattr(p, f) for p in parts])
         first: dict[str, str] = {}
         times: dict[str, int] = {}
@@ -112,21 +113,50 @@ def run_chunk(task: ChunkTask) -> ArmData:
     names = spec.simulated_scores()
     times, reading_idx = _output_times(spec, regimen, days)
     outputs = names + (list(SAFETY_OUTPUTS) if spec.safety is not None else [])
-    traj = simulate(regimen, population, engine=NumbaEngine(threads=task.threads),
-                    times=times, outputs=outputs, model_params=task.model_params)
     at_days = np.searchsorted(times, days * HOURS_PER_DAY)
     # Measurement error: one independent draw per patient, assessment and score.
     z = patient_normals(seed, ids, days.size * len(names), STREAM_MEASUREMENT + task.arm)
-    sd = np.array([spec.measurement_noise[n].sd if n in spec.measurement_noise else 0.0 for n in names])
+    noise = z.reshape(ids.size, days.size, len(names)) * np.array(
+        [spec.measurement_noise[n].sd if n in spec.measurement_noise else 0.0 for n in names])
     top = np.array([score_max(n) for n in names])
-    observed = np.clip(traj.values[:, at_days, :len(names)] + sd * z.reshape(ids.size, days.size, len(names)),
-                       0.0, top)
     hazard_per_day = -math.log1p(-spec.dropout.per_week) / 7.0
     dropout_day = np.full(ids.size, np.inf)
     if hazard_per_day > 0:
         u = patient_uniforms(seed, ids, 1, STREAM_DROPOUT + task.arm)[:, 0]
         dropout_day = -np.log(u) / hazard_per_day
+
+    def observe(values: np.ndarray) -> np.ndarray:
+        observed = np.clip(values[:, at_days, :len(names)] + noise, 0.0, top)
         observed[days[None, :] > dropout_day[:, None]] = np.nan
+        return observed
+
+    def run(which: Regimen, index: np.ndarray | None = None):
+        return simulate(which, population if index is None else population.take(index),
+                        engine=NumbaEngine(threads=task.threads), times=times, outputs=outputs,
+                        model_params=task.model_params)
+
+    decision = spec.maintenance_decision_day(task.arm)
+    maintained = None
+    if decision is None:
+        traj = run(regimen)
+        values, steps, warnings = traj.values, traj.steps, list(traj.warnings)
+    else:
+        # Everyone is simulated without maintenance; the responders on the decision day (as
+        # observed, still in the trial) again with it. Both runs agree up to the first
+        # maintenance dose, which comes after the decision.
+        induction = arm_regimen(spec, task.arm, maintenance=False)
+        traj = run(induction)
+        values, steps, warnings = traj.values, traj.steps.copy(), list(traj.warnings)
+        r = spec.response
+        score = observe(values)[:, :, names.index(r.instrument)]
+        with np.errstate(invalid="ignore"):
+            on_day = score[:, int(np.searchsorted(days, decision))]
+            maintained = reduction(score[:, 0], on_day) >= r.percent_reduction / 100.0
+        if maintained.any():
+            more = run(regimen, np.flatnonzero(maintained))
+            values[maintained], steps[maintained] = more.values, more.steps
+            warnings += [w for w in more.warnings if w not in warnings]
+    observed = observe(values)
 
     response = observed[:, :, names.index(spec.response.instrument)]
     loss_day, lost = days_to_loss_of_response(reduction(response[:, :1], response), days, spec.response_day(),
@@ -134,13 +164,20 @@ def run_chunk(task: ChunkTask) -> ArmData:
     visit_idx = np.searchsorted(days, np.asarray(spec.visits.days, dtype=float))
     keep = [names.index(n) for n in spec.visits.instruments]
     cov = screening_values(population.covariates)
+    skipped = None
+    if maintained is not None and spec.safety is not None:
+        # Maintenance sessions of patients not chosen for maintenance did not take place.
+        induction_h = [d.time_h for d in arm_regimen(spec, task.arm, maintenance=False).doses]
+        extra = ~np.isin(spec.safety_sessions(regimen), induction_h)
+        skipped = ~maintained[:, None] & extra[None, :]
     return ArmData(
         ids=ids, visits=observed[:, visit_idx][:, :, keep], course=response.astype(np.float32),
         loss_day=loss_day, lost=lost, female=cov["female"] > 0,
         depressed=cov["comorbid_depression"] > 0, resistant=population.resistant(task.model_params),
-        failed=int(np.sum(traj.steps < 0)), warnings=tuple(traj.warnings),
+        failed=int(np.sum(steps < 0)), warnings=tuple(warnings),
         relapse=_relapse(spec, observed, names, days),
-        safety=_safety(spec, traj.values[:, :, len(names):], reading_idx, times, dropout_day),
+        safety=_safety(spec, values[:, :, len(names):], reading_idx, times, dropout_day, skipped),
+        maintained=maintained,
     )
 
 
@@ -162,13 +199,14 @@ SAFETY_COLUMNS = ("cadss_above", "sbp_rise", "dbp_rise", "max_sbp_rise", "max_db
 
 
 def _safety(spec: TrialSpec, acute: np.ndarray, reading_idx: np.ndarray, times: np.ndarray,
-            dropout_day: np.ndarray) -> np.ndarray | None:
+            dropout_day: np.ndarray, skipped: np.ndarray | None = None) -> np.ndarray | None:
     if spec.safety is None:
         return None
     readings = acute[:, reading_idx, :]  # patients x sessions x readings x outputs
-    # Sessions after a patient left the trial are not attended.
+    # Sessions after a patient left the trial, or not given to the patient, are not attended.
     session_day = times[reading_idx[:, 0]] / HOURS_PER_DAY
-    readings[session_day[None, :] > dropout_day[:, None]] = np.nan
+    absent = session_day[None, :] > dropout_day[:, None]
+    readings[absent if skipped is None else absent | skipped] = np.nan
     s = spec.safety
     events = acute_safety_events(readings, s.cadss_above, s.sbp_rise_at_least, s.dbp_rise_at_least)
     return np.column_stack([events[c] for c in SAFETY_COLUMNS]).astype(float)

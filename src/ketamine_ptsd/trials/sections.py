@@ -52,13 +52,17 @@ class TrialInfo(_Section):
 
 class Maintenance(_Section):
     """Maintenance doses every ``every_days`` from ``from_day`` up to ``until_day``, or on
-    the listed ``days``; each of ``dose`` (default: the arm's last induction dose)."""
+    the listed ``days``; each of ``dose`` (default: the arm's last induction dose). With
+    ``responders_only``, only patients responding (``[response]``) on ``decision_day``
+    (default: the response day) receive them."""
 
     every_days: float | None = Field(default=None, gt=0)
     from_day: float | None = Field(default=None, ge=0)
     until_day: float | None = Field(default=None, ge=0)
     days: list[float] | None = Field(default=None, min_length=1)
     dose: str | None = None
+    responders_only: bool = False
+    decision_day: float | None = Field(default=None, gt=0)
 
 
 class ArmSpec(_Section):

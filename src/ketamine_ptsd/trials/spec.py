@@ -175,9 +175,10 @@ class TrialSpec(_Section):
                 raise self.error(f"inclusion.{name}", exc.message, exc.allowed) from None
         return tuple(out)
 
-    def regimen(self, index: int) -> Regimen:
-        """The dosing schedule of arm ``index`` (doses, titration, maintenance, psychotherapy);
-        :func:`~ketamine_ptsd.trials.context.arm_regimen` adds the comparator context."""
+    def regimen(self, index: int, maintenance: bool = True) -> Regimen:
+        """The dosing schedule of arm ``index`` (doses, titration, maintenance unless
+        ``maintenance`` is false, psychotherapy); :func:`~ketamine_ptsd.trials.context.arm_regimen`
+        adds the comparator context."""
         arm = self.arms[index]
         path = f"arms[{index}]"
         keys = {"dose": "dose", "infusion_min": "infusion_min", "route": "route", "drug": "drug",
@@ -198,7 +199,7 @@ class TrialSpec(_Section):
             regimen = Regimen(tuple(replace(d, amount=a, per_kg=k) for d, (a, k) in zip(regimen.doses, amounts)))
             if arm.therapy_days:
                 regimen = with_therapy(regimen, arm.therapy_days, arm.therapy_hours_after_dose)
-            if arm.maintenance is not None:
+            if arm.maintenance is not None and maintenance:
                 regimen = self._with_maintenance(regimen, index)
         except InputError as exc:
             key = keys.get(exc.field.split()[-1], "")
@@ -223,6 +224,28 @@ class TrialSpec(_Section):
         if missing:
             raise self.error(f"{path}.{missing[0]}" if len(missing) < 3 else path, "required key missing",
                              "every_days, from_day and until_day, or days")
+
+    def maintenance_decision_day(self, index: int) -> float | None:
+        """The day responders are chosen for maintenance in arm ``index`` (None: everyone
+        receives it, or the arm has none)."""
+        m = self.arms[index].maintenance
+        if m is None or not m.responders_only:
+            return None
+        return float(m.decision_day if m.decision_day is not None else self.response.day)
+
+    def _check_maintenance_decision(self, index: int) -> None:
+        day = self.maintenance_decision_day(index)
+        if day is None:
+            return
+        path = f"arms[{index}].maintenance.decision_day"
+        assessed = [float(d) for d in self.assessment_days()]
+        if day not in assessed:
+            raise self.error(path, f"day {day:g} is not an assessment day", ", ".join(f"{d:g}" for d in assessed[1:]))
+        induction = {d.time_h for d in self.regimen(index, maintenance=False).doses}
+        first = min((d.time_h for d in self.regimen(index).doses if d.time_h not in induction), default=math.inf)
+        if day * HOURS_PER_DAY > first:
+            raise self.error(path, f"responders must be known by the first maintenance dose (day "
+                             f"{first / HOURS_PER_DAY:g})", f"<= {first / HOURS_PER_DAY:g}")
 
     def _with_maintenance(self, regimen: Regimen, index: int) -> Regimen:
         m = self.arms[index].maintenance
@@ -285,6 +308,8 @@ class TrialSpec(_Section):
                     raise self.error(f"arms[{i}].{key}", f"a session on day {end:g} comes after the last "
                                      f"assessment (day {last:g})", f"sessions up to day {last:g}")
         self._check_endpoints()
+        for i in range(len(self.arms)):
+            self._check_maintenance_decision(i)
         self.covariate_model()
         self.criteria()
         self._check_randomisation()
