@@ -177,9 +177,10 @@ def test_one_arm_per_dose_each_compared_with_the_control():
 # --------------------------------------------------------------------------- every instrument at every visit
 
 
-def handmade() -> TrialResult:
+def handmade(response_day: int = 1) -> TrialResult:
     """Two arms with chosen MADRS and CAPS-5 scores at visits 0, 1, 5 (one missed visit)."""
-    text = edit(DOSES, **{'[[arms]]\nname = "low"\ndrug = "racemic"\ndose = "0.1mg/kg"\ndays = [0]\n\n': "",
+    text = edit(DOSES, **{"percent_reduction = 50\nday = 1": f"percent_reduction = 50\nday = {response_day}",
+                          '[[arms]]\nname = "low"\ndrug = "racemic"\ndose = "0.1mg/kg"\ndays = [0]\n\n': "",
                           "block_size = 6": "block_size = 4", "days = [0, 1, 3]": "days = [0, 1, 5]",
                           "[remission]": "[outcomes.caps5_total]\npercent_reduction = 30\nremission_at_or_below = 20"
                                          "\n\n[remission]"})
@@ -249,6 +250,15 @@ def test_thresholds_per_instrument_come_from_outcomes_or_the_response_and_remiss
     spec = parse_spec(DOSES + "\n[outcomes.caps5_total]\npercent_reduction = 30\n")
     assert spec.outcome_thresholds("caps5_total") == (30, None)
     assert spec.outcome_thresholds("madrs") == (50, 12)
+
+
+def test_first_response_counts_the_visits_up_to_the_response_day():
+    e = endpoints(handmade(response_day=5))["arms"]
+    # high: 30 -> 14 (day 1), 28 -> 15 -> 10 (day 5), 34 never, 40 -> 12 (day 1)
+    assert e["high"]["first_response"] == {"responders": 3, "median_day": 1.0}
+    # saline: only 32 -> 16 on day 5
+    assert e["saline"]["first_response"] == {"responders": 1, "median_day": 5.0}
+    assert endpoints(handmade(response_day=1))["arms"]["high"]["first_response"]["responders"] == 2
 
 
 # --------------------------------------------------------------------------- relapse on hand-made series

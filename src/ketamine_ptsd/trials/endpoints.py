@@ -7,7 +7,14 @@ import math
 
 import numpy as np
 
-from .outcomes import by_visit, by_visit_comparison, outcome_definitions, relapse_endpoints, safety_endpoints
+from .outcomes import (
+    by_visit,
+    by_visit_comparison,
+    first_response,
+    outcome_definitions,
+    relapse_endpoints,
+    safety_endpoints,
+)
 from .run import TrialResult
 from .sections import CLUSTERS, NOTICE
 from .spec import TrialSpec
@@ -83,6 +90,7 @@ def arm_endpoints(result: TrialResult, arm: str) -> dict:
     if clusters:
         out["clusters"] = {c: _nanmean(change_from_baseline(result, arm, c, spec.analysis.day)) for c in clusters}
     out["by_visit"] = by_visit(result, arm)
+    out["first_response"] = first_response(result, arm)
     if data.maintained is not None:
         out["maintained"] = int(data.maintained.sum())
     if spec.relapse:

@@ -62,6 +62,22 @@ def by_visit_comparison(result: TrialResult, arm: str, control: str) -> dict:
     return out
 
 
+def first_response(result: TrialResult, arm: str) -> dict:
+    """Among patients responding (``[response]``) at some visit up to the response day: how
+    many, and the median day of the first visit at which they responded (with visits after
+    each session, the number of sessions to response)."""
+    spec = result.spec
+    r = spec.response
+    days = np.array([float(d) for d in spec.visits.days])
+    upto = (days > 0) & (days <= r.day)
+    score = result.arm(arm).visits[:, :, result.column(r.instrument)]
+    with np.errstate(invalid="ignore"):
+        hit = reduction(score[:, :1], score)[:, upto] >= r.percent_reduction / 100.0
+    ever = hit.any(axis=1)
+    first = days[upto][np.argmax(hit, axis=1)][ever]
+    return {"responders": int(ever.sum()), "median_day": float(np.median(first)) if first.size else math.nan}
+
+
 def relapse_endpoints(result: TrialResult, arm: str) -> dict:
     """Per ``[[relapse]]`` definition: patients ``at_risk``, ``relapsed`` (observed),
     Kaplan-Meier ``median_days`` to relapse and ``relapsed_by`` (day -> share)."""
@@ -93,7 +109,10 @@ def safety_endpoints(result: TrialResult, arm: str) -> dict:
 
 def outcome_definitions(spec: TrialSpec) -> dict:
     """What the per-visit, relapse and safety endpoints mean, in words."""
-    out = {"by_visit": "per instrument and visit day: patients assessed, mean score, mean and sample SD of the "
+    r = spec.response
+    out = {"first_response": f"patients whose {r.instrument} fell by at least {r.percent_reduction:g} % at some visit "
+                             f"up to day {r.day:g}, and the median day of the first such visit",
+           "by_visit": "per instrument and visit day: patients assessed, mean score, mean and sample SD of the "
                        "change from baseline (points); responder rate (reduction >= the instrument's threshold) and "
                        "remission rate (score <= its threshold) among those assessed; against the control, the "
                        "difference of the mean changes (unadjusted) and Cohen's d (pooled SD)"}
