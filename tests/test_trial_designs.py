@@ -638,3 +638,13 @@ def test_a_bad_maintenance_decision_day_is_named(extra, field):
     with pytest.raises(InputError) as err:
         parse_spec(text, "open.toml")
     assert err.value.field == f"open.toml line {line_of(text, 'decision_day')}, {field}"
+
+
+@pytest.mark.parametrize("block,allowed", [
+    ("[outcomes.madrs]\nresponse = 3\n", "percent_reduction, remission_at_or_below, source"),
+    ("[safety]\nsbp = 3\n", "cadss_above, dbp_rise_at_least, reading_hours, sbp_rise_at_least, source, until_day"),
+])
+def test_an_unknown_key_in_a_new_section_lists_the_keys_allowed(block, allowed):
+    with pytest.raises(InputError) as err:
+        parse_spec(OPEN + "\n" + block, "open.toml")
+    assert err.value.message == "unknown key" and err.value.allowed == allowed

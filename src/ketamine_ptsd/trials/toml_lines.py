@@ -4,7 +4,7 @@ how a pydantic validation error is turned into words: the field, the message, wh
 from __future__ import annotations
 
 import re
-from typing import get_args
+from typing import get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -70,13 +70,18 @@ def allowed_text(error: dict) -> str | None:
 def fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     """Names of the keys allowed in the table at ``loc`` of ``model`` (for an unknown-key error)."""
     cls = model
+    keyed = False  # the previous part was a table of named tables ([outcomes.madrs]): skip the name
     for part in loc:
         if isinstance(part, int) or cls is None:
+            continue
+        if keyed:
+            keyed = False
             continue
         if part not in cls.model_fields:
             cls = None
             break
         ann = cls.model_fields[part].annotation
+        keyed = get_origin(ann) is dict
         candidates = [ann, *get_args(ann)]
         for a in list(candidates):
             candidates += list(get_args(a))
