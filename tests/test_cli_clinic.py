@@ -147,7 +147,7 @@ class TestScreen:
         result = runner.invoke(app, ["screen", str(EXAMPLES / "patient-not-eligible.toml")])
         assert result.exit_code == 0
         assert "not_eligible" in result.stdout
-        assert "severe_sud_recent" in result.stdout
+        assert "sud_recent" in result.stdout
 
     def test_bad_files(self, tmp_path):
         assert_one_line_error(["screen", str(tmp_path / "none.toml")], "PATIENT.toml")
