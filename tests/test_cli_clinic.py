@@ -214,7 +214,13 @@ class TestMonitor:
         assert (15, "sedation") in alerts
         assert (15, "cadss_notable") in alerts
         assert data["highest_severity"] == "stop"
-        assert data["discharge"]["ready_time_min"] == 120
+        # every measured criterion is met from 60 min; the 40-min BP event awaits review
+        assert data["discharge"]["criteria_met_min"] == 60
+        assert data["discharge"]["ready"] is False
+        assert data["discharge"]["serious_events"] == ["pause_stop at 40 min"]
+        reviewed = run_json("monitor", str(EXAMPLES / "session-esketamine.csv"),
+                            "--event-reviewed")
+        assert reviewed["discharge"]["ready_time_min"] == 120
 
     def test_rems_form(self):
         data = run_json("monitor", str(EXAMPLES / "session-esketamine.csv"), "--dose-mg", "56",
@@ -223,7 +229,7 @@ class TestMonitor:
         form = data["rems_form"]
         assert (form["bp_pre_dose"], form["bp_40_min"], form["bp_pre_discharge"]) == (
             "150/95", "184/102", "146/90")
-        assert form["ready_to_leave_time"] == "11:30"
+        assert (form["ready_to_leave_min"], form["ready_to_leave_time"]) == (60, "10:30")
         assert form["benzodiazepines"] is True
 
     def test_racemic_example_quiet(self):

@@ -376,6 +376,9 @@ def monitor(
                                     "maoi, opioid"),
     respiratory_depression: bool = typer.Option(False, "--respiratory-depression",
                                                 help="respiratory depression was observed"),
+    event_reviewed: bool = typer.Option(False, "--event-reviewed",
+                                        help="the clinician's review of every stop-level "
+                                             "alert is documented (lets discharge proceed)"),
     rems_form: bool = typer.Option(False, "--rems-form",
                                    help="print the REMS patient monitoring form fields"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -388,7 +391,8 @@ def monitor(
         infusion_min=_number("--infusion-min", infusion_min),
         dose_mg=_number("--dose-mg", dose_mg), lot=lot, start_clock=start_clock,
         concomitant=[c.strip() for c in concomitant.split(",") if c.strip()],
-        respiratory_depression_reported=respiratory_depression, settings=s,
+        respiratory_depression_reported=respiratory_depression,
+        events_reviewed=event_reviewed, settings=s,
     )
     form = report.rems_form() if rems_form else None
     if as_json:
@@ -407,6 +411,9 @@ def monitor(
     when = f"at {d.ready_time_min:g} min" if d.ready else "not yet"
     out.print(f"Discharge criteria met: {when} (minimum observation until "
               f"{d.min_observation_until_min:g} min)")
+    if d.criteria_met_min is not None:
+        out.print(f"Measured criteria met from {d.criteria_met_min:g} min "
+                  "(without the minimum observation)")
     for item in d.unmet:
         out.print(f"  unmet: {item}")
     out.print("Confirm before discharge: " + "; ".join(d.manual_checks))
