@@ -37,9 +37,11 @@ class TestScore:
         data = run_json("score", "pcl5", DSM_MINIMAL)
         assert data["total"] == 12
         assert data["clusters"] == {"B": 2, "C": 2, "D": 4, "E": 4}
-        assert data["provisional_diagnosis"] == "positive"
+        assert data["dsm5_symptom_rule"] == "positive"
         assert data["cut_point_result"] == "negative"
-        assert data["flags"] == ["dsm5_rule_positive"]
+        assert (data["probable_ptsd"], data["methods_agree"]) == ("negative", False)
+        assert data["provisional_diagnosis"] == data["probable_ptsd"]
+        assert data["flags"] == ["dsm5_rule_positive", "methods_differ"]
 
     def test_empty_field_is_missing(self):
         answers = "1," * 6 + "," + "1," * 12 + "1"  # item 7 empty
@@ -95,7 +97,8 @@ class TestScore:
     def test_readable_output(self):
         result = runner.invoke(app, ["score", "pcl5", DSM_MINIMAL])
         assert result.exit_code == 0
-        assert "provisional_diagnosis" in result.stdout
+        assert "dsm5_symptom_rule" in result.stdout and "probable_ptsd" in result.stdout
+        assert "methods_agree" in result.stdout
         assert "positive" in result.stdout
         assert "not a medical device" in result.stdout
 

@@ -146,7 +146,8 @@ def _kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
 # score
 # ---------------------------------------------------------------------------
 
-_SHOWN = ("total", "clusters", "provisional_diagnosis", "cut_point_result", "symptom_rule",
+_SHOWN = ("total", "clusters", "dsm5_symptom_rule", "cut_point_result", "probable_ptsd",
+          "methods_agree", "provisional_diagnosis", "symptom_rule",
           "criterion_g", "dissociative_subtype", "dissociation_score", "cadss6", "band",
           "major_depression_screen", "item9_flag", "subscale_means", "total_mean",
           "zero_based_total", "risk", "positive_screen", "prorated", "n_missing")
@@ -218,7 +219,9 @@ def score(
     if as_json:
         _emit(data)
         return
-    rows = [(k, data[k]) for k in _SHOWN if k in data]
+    # For the PCL-5, provisional_diagnosis repeats probable_ptsd: show it once.
+    rows = [(k, data[k]) for k in _SHOWN if k in data
+            and not (k == "provisional_diagnosis" and "probable_ptsd" in data)]
     out = _console()
     out.print(_kv_table(f"{spec.name} ({spec.time_frame})", rows))
     for note in result.notes:
