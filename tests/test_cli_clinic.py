@@ -278,15 +278,21 @@ class TestOtherCommands:
 
     def test_regulatory(self):
         data = run_json("regulatory", "--product", "compounded")
-        assert {r["date"] for r in data["status"]} == {"2022-02-16", "2023-10-10"}
+        assert {r["date"] for r in data["status"]} == {"2022-02-16", "2023-10-10", "2025-12-31"}
+        data = run_json("regulatory")
+        assert list(data)[0] == "as_of" and data["as_of"].startswith("2026")
+        (tele,) = [r for r in data["status"] if "telemedicine" in r["indication"]]
+        assert tele["expires"] == "2026-12-31" and tele["expiry"]
         result = runner.invoke(app, ["regulatory"])
         assert result.exit_code == 0 and "off-label" in result.stdout
+        assert result.stdout.startswith("Regulatory information as of 2026-12-04.")
         assert_one_line_error(["regulatory", "--product", "mdma"], "--product")
 
     def test_consent(self):
         result = runner.invoke(app, ["consent", "--product", "racemic", "--route", "iv_infusion"])
         assert result.exit_code == 0
         assert "PTSD: OFF-LABEL" in result.stdout
+        assert "158 US veterans" in result.stdout and "saline placebo" in result.stdout
         assert NOT_A_MEDICAL_DEVICE in result.stdout
         assert_one_line_error(["consent", "--product", "racemic", "--route", "oral"], "--route")
 

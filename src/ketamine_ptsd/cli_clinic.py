@@ -29,6 +29,7 @@ from ketamine_ptsd.clinic.regulatory import (
     consent_summary,
     regulatory_context,
     regulatory_status,
+    review_note,
 )
 from ketamine_ptsd.clinic.risk import assess_course
 from ketamine_ptsd.clinic.screening import screen as screen_patient
@@ -480,22 +481,24 @@ def regulatory(
     product: str | None = typer.Option(None, help="racemic, esketamine or compounded"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Dated regulatory status per product and indication, with sources."""
+    """Dated regulatory status per product and indication, with sources (as-of date first)."""
     rows = regulatory_status(product)
     context = regulatory_context() if product is None else ()
     if as_json:
-        _emit({"as_of": as_of(), "status": [r.to_dict() for r in rows],
-               "context": list(context)})
+        _emit({"as_of": as_of(), "review_note": review_note(),
+               "status": [r.to_dict() for r in rows], "context": list(context)})
         return
     out = _console()
+    out.print(f"Regulatory information as of {as_of()}. {review_note()}")
     table = _table("product", "indication", "where", "status", "date", "source [tag]",
-                   title=f"Regulatory status as of {as_of()}")
+                   title="Regulatory status")
     for r in rows:
-        table.add_row(r.product, r.indication, r.jurisdiction, r.status, r.date or "-",
+        status = r.status + (f" ({r.expiry})" if r.expiry else "")
+        table.add_row(r.product, r.indication, r.jurisdiction, status, r.date or "-",
                       f"{r.source} [{r.tag}]")
     out.print(table)
     for c in context:
-        out.print(f"- {c['topic']}: {c['text']} [{c['source']}; {c['tag']}]")
+        out.print(f"- {c['topic']} ({c['date']}): {c['text']} [{c['source']}; {c['tag']}]")
     out.print(NOT_A_MEDICAL_DEVICE)
 
 
