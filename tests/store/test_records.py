@@ -80,8 +80,9 @@ class TestAssessments:
         assert a.clusters == {"B": 20, "C": 8, "D": 28, "E": 24}
         b = records.record_assessment(patient.id, "pcl5", DSM_MINIMAL, at(6))
         assert b.total == 12
-        assert b.result["provisional_diagnosis"] == "positive"
+        assert b.result["dsm5_symptom_rule"] == "positive"
         assert b.result["cut_point_result"] == "negative"
+        assert b.result["probable_ptsd"] == b.result["provisional_diagnosis"] == "negative"
         assert [x.id for x in records.assessments(patient.id)] == [a.id, b.id]
 
     def test_stored_time_is_the_moment_given(self, records, patient):
