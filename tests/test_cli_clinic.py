@@ -37,9 +37,11 @@ class TestScore:
         data = run_json("score", "pcl5", DSM_MINIMAL)
         assert data["total"] == 12
         assert data["clusters"] == {"B": 2, "C": 2, "D": 4, "E": 4}
-        assert data["provisional_diagnosis"] == "positive"
+        assert data["dsm5_symptom_rule"] == "positive"
         assert data["cut_point_result"] == "negative"
-        assert data["flags"] == ["dsm5_rule_positive"]
+        assert (data["probable_ptsd"], data["methods_agree"]) == ("negative", False)
+        assert data["provisional_diagnosis"] == data["probable_ptsd"]
+        assert data["flags"] == ["dsm5_rule_positive", "methods_differ"]
 
     def test_empty_field_is_missing(self):
         answers = "1," * 6 + "," + "1," * 12 + "1"  # item 7 empty
@@ -95,7 +97,8 @@ class TestScore:
     def test_readable_output(self):
         result = runner.invoke(app, ["score", "pcl5", DSM_MINIMAL])
         assert result.exit_code == 0
-        assert "provisional_diagnosis" in result.stdout
+        assert "dsm5_symptom_rule" in result.stdout and "probable_ptsd" in result.stdout
+        assert "methods_agree" in result.stdout
         assert "positive" in result.stdout
         assert "not a medical device" in result.stdout
 
@@ -147,7 +150,7 @@ class TestScreen:
         result = runner.invoke(app, ["screen", str(EXAMPLES / "patient-not-eligible.toml")])
         assert result.exit_code == 0
         assert "not_eligible" in result.stdout
-        assert "severe_sud_recent" in result.stdout
+        assert "sud_recent" in result.stdout
 
     def test_bad_files(self, tmp_path):
         assert_one_line_error(["screen", str(tmp_path / "none.toml")], "PATIENT.toml")
@@ -214,7 +217,13 @@ class TestMonitor:
         assert (15, "sedation") in alerts
         assert (15, "cadss_notable") in alerts
         assert data["highest_severity"] == "stop"
-        assert data["discharge"]["ready_time_min"] == 120
+        # every measured criterion is met from 60 min; the 40-min BP event awaits review
+        assert data["discharge"]["criteria_met_min"] == 60
+        assert data["discharge"]["ready"] is False
+        assert data["discharge"]["serious_events"] == ["pause_stop at 40 min"]
+        reviewed = run_json("monitor", str(EXAMPLES / "session-esketamine.csv"),
+                            "--event-reviewed")
+        assert reviewed["discharge"]["ready_time_min"] == 120
 
     def test_rems_form(self):
         data = run_json("monitor", str(EXAMPLES / "session-esketamine.csv"), "--dose-mg", "56",
@@ -223,7 +232,7 @@ class TestMonitor:
         form = data["rems_form"]
         assert (form["bp_pre_dose"], form["bp_40_min"], form["bp_pre_discharge"]) == (
             "150/95", "184/102", "146/90")
-        assert form["ready_to_leave_time"] == "11:30"
+        assert (form["ready_to_leave_min"], form["ready_to_leave_time"]) == (60, "10:30")
         assert form["benzodiazepines"] is True
 
     def test_racemic_example_quiet(self):
@@ -269,15 +278,21 @@ class TestOtherCommands:
 
     def test_regulatory(self):
         data = run_json("regulatory", "--product", "compounded")
-        assert {r["date"] for r in data["status"]} == {"2022-02-16", "2023-10-10"}
+        assert {r["date"] for r in data["status"]} == {"2022-02-16", "2023-10-10", "2025-12-31"}
+        data = run_json("regulatory")
+        assert list(data)[0] == "as_of" and data["as_of"].startswith("2026")
+        (tele,) = [r for r in data["status"] if "telemedicine" in r["indication"]]
+        assert tele["expires"] == "2026-12-31" and tele["expiry"]
         result = runner.invoke(app, ["regulatory"])
         assert result.exit_code == 0 and "off-label" in result.stdout
+        assert result.stdout.startswith("Regulatory information as of 2026-12-04.")
         assert_one_line_error(["regulatory", "--product", "mdma"], "--product")
 
     def test_consent(self):
         result = runner.invoke(app, ["consent", "--product", "racemic", "--route", "iv_infusion"])
         assert result.exit_code == 0
         assert "PTSD: OFF-LABEL" in result.stdout
+        assert "158 US veterans" in result.stdout and "saline placebo" in result.stdout
         assert NOT_A_MEDICAL_DEVICE in result.stdout
         assert_one_line_error(["consent", "--product", "racemic", "--route", "oral"], "--route")
 

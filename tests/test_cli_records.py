@@ -106,6 +106,17 @@ class TestPatient:
         data = run_json("patient", "screen", pid, str(answers), "--date", "2025-01-02")
         assert data["decision"] == "not_eligible"
 
+    def test_screen_takes_the_age_from_the_record(self, tmp_path):
+        pid = add_patient()  # born 1985-04-02
+        answers = tmp_path / "patient.toml"
+        answers.write_text('product = "racemic"\npregnant = true\n')
+        data = run_json("patient", "screen", pid, str(answers), "--date", "2025-01-02")
+        assert data["answers"]["age_years"] == 39.8
+        answers.write_text('product = "racemic"\nage_years = 67\npregnant = true\n')
+        fails("patient", "screen", pid, str(answers), "--date", "2025-01-02",
+              fragments=("age_years", "67", "1985-04-02"))
+        assert len(run_json("patient", "show", pid)["screenings"]) == 1
+
 
 class TestSession:
     def test_record_with_blood_pressure_and_an_event(self):

@@ -29,6 +29,7 @@ from ketamine_ptsd.clinic.regulatory import (
     consent_summary,
     regulatory_context,
     regulatory_status,
+    review_note,
 )
 from ketamine_ptsd.clinic.risk import assess_course
 from ketamine_ptsd.clinic.screening import screen as screen_patient
@@ -146,7 +147,8 @@ def _kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
 # score
 # ---------------------------------------------------------------------------
 
-_SHOWN = ("total", "clusters", "provisional_diagnosis", "cut_point_result", "symptom_rule",
+_SHOWN = ("total", "clusters", "dsm5_symptom_rule", "cut_point_result", "probable_ptsd",
+          "methods_agree", "provisional_diagnosis", "symptom_rule",
           "criterion_g", "dissociative_subtype", "dissociation_score", "cadss6", "band",
           "major_depression_screen", "item9_flag", "subscale_means", "total_mean",
           "zero_based_total", "risk", "positive_screen", "prorated", "n_missing")
@@ -218,7 +220,9 @@ def score(
     if as_json:
         _emit(data)
         return
-    rows = [(k, data[k]) for k in _SHOWN if k in data]
+    # For the PCL-5, provisional_diagnosis repeats probable_ptsd: show it once.
+    rows = [(k, data[k]) for k in _SHOWN if k in data
+            and not (k == "provisional_diagnosis" and "probable_ptsd" in data)]
     out = _console()
     out.print(_kv_table(f"{spec.name} ({spec.time_frame})", rows))
     for note in result.notes:
@@ -376,6 +380,9 @@ def monitor(
                                     "maoi, opioid"),
     respiratory_depression: bool = typer.Option(False, "--respiratory-depression",
                                                 help="respiratory depression was observed"),
+    event_reviewed: bool = typer.Option(False, "--event-reviewed",
+                                        help="the clinician's review of every stop-level "
+                                             "alert is documented (lets discharge proceed)"),
     rems_form: bool = typer.Option(False, "--rems-form",
                                    help="print the REMS patient monitoring form fields"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -388,7 +395,8 @@ def monitor(
         infusion_min=_number("--infusion-min", infusion_min),
         dose_mg=_number("--dose-mg", dose_mg), lot=lot, start_clock=start_clock,
         concomitant=[c.strip() for c in concomitant.split(",") if c.strip()],
-        respiratory_depression_reported=respiratory_depression, settings=s,
+        respiratory_depression_reported=respiratory_depression,
+        events_reviewed=event_reviewed, settings=s,
     )
     form = report.rems_form() if rems_form else None
     if as_json:
@@ -407,6 +415,9 @@ def monitor(
     when = f"at {d.ready_time_min:g} min" if d.ready else "not yet"
     out.print(f"Discharge criteria met: {when} (minimum observation until "
               f"{d.min_observation_until_min:g} min)")
+    if d.criteria_met_min is not None:
+        out.print(f"Measured criteria met from {d.criteria_met_min:g} min "
+                  "(without the minimum observation)")
     for item in d.unmet:
         out.print(f"  unmet: {item}")
     out.print("Confirm before discharge: " + "; ".join(d.manual_checks))
@@ -470,22 +481,24 @@ def regulatory(
     product: str | None = typer.Option(None, help="racemic, esketamine or compounded"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Dated regulatory status per product and indication, with sources."""
+    """Dated regulatory status per product and indication, with sources (as-of date first)."""
     rows = regulatory_status(product)
     context = regulatory_context() if product is None else ()
     if as_json:
-        _emit({"as_of": as_of(), "status": [r.to_dict() for r in rows],
-               "context": list(context)})
+        _emit({"as_of": as_of(), "review_note": review_note(),
+               "status": [r.to_dict() for r in rows], "context": list(context)})
         return
     out = _console()
+    out.print(f"Regulatory information as of {as_of()}. {review_note()}")
     table = _table("product", "indication", "where", "status", "date", "source [tag]",
-                   title=f"Regulatory status as of {as_of()}")
+                   title="Regulatory status")
     for r in rows:
-        table.add_row(r.product, r.indication, r.jurisdiction, r.status, r.date or "-",
+        status = r.status + (f" ({r.expiry})" if r.expiry else "")
+        table.add_row(r.product, r.indication, r.jurisdiction, status, r.date or "-",
                       f"{r.source} [{r.tag}]")
     out.print(table)
     for c in context:
-        out.print(f"- {c['topic']}: {c['text']} [{c['source']}; {c['tag']}]")
+        out.print(f"- {c['topic']} ({c['date']}): {c['text']} [{c['source']}; {c['tag']}]")
     out.print(NOT_A_MEDICAL_DEVICE)
 
 

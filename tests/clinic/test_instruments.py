@@ -30,20 +30,20 @@ class TestPCL5Vectors:
         assert r.total == 0
         assert r.clusters == {"B": 0, "C": 0, "D": 0, "E": 0}
         assert r.cut_point_result == "negative"
-        assert r.provisional_diagnosis == "negative"
+        assert r.dsm5_symptom_rule == "negative"
 
     def test_all_max(self):
         r = ins.score_pcl5([4] * 20)
         assert r.total == 80
         assert r.clusters == {"B": 20, "C": 8, "D": 28, "E": 24}
         assert r.cut_point_result == "positive"
-        assert r.provisional_diagnosis == "positive"
+        assert r.dsm5_symptom_rule == "positive"
 
     def test_dsm_minimal_positive_but_below_cut_point(self):
         r = ins.score_pcl5(items_with(20, item_1=2, item_6=2, item_8=2, item_9=2,
                                       item_15=2, item_16=2))
         assert r.total == 12
-        assert r.provisional_diagnosis == "positive"
+        assert r.dsm5_symptom_rule == "positive"
         assert r.cut_point_result == "negative"
         assert "dsm5_rule_positive" in r.flags
         assert "cut_point_positive" not in r.flags
@@ -51,7 +51,7 @@ class TestPCL5Vectors:
     def test_dsm_fails_on_c(self):
         r = ins.score_pcl5([4] * 5 + [1, 1] + [4] * 13)
         assert r.total == 74
-        assert r.provisional_diagnosis == "negative"
+        assert r.dsm5_symptom_rule == "negative"
         assert r.cut_point_result == "positive"
 
     def test_missing_item_no_total_dsm_still_computable(self):
@@ -61,7 +61,7 @@ class TestPCL5Vectors:
         r = ins.score_pcl5(items)
         assert r.total is None
         assert r.prorated is False
-        assert r.provisional_diagnosis == "positive"
+        assert r.dsm5_symptom_rule == "positive"
         assert r.clusters["C"] is None
         assert r.clusters["B"] == 2
         assert "incomplete" in r.flags
@@ -112,21 +112,78 @@ class TestPCL5DSMRule:
     def test_each_cluster_minimum_needed(self, drop):
         settings = dict(self.base)
         settings[drop] = 1
-        assert ins.score_pcl5(items_with(20, **settings)).provisional_diagnosis == "negative"
+        assert ins.score_pcl5(items_with(20, **settings)).dsm5_symptom_rule == "negative"
 
     def test_rating_1_is_not_endorsed(self):
-        assert ins.score_pcl5([1] * 20).provisional_diagnosis == "negative"
+        assert ins.score_pcl5([1] * 20).dsm5_symptom_rule == "negative"
 
     def test_missing_never_counts_as_endorsed_when_other_cluster_fails(self):
         items = items_with(20, **self.base)
         items[0] = None  # only B item endorsed is now missing ...
         items[14] = 0  # ... and E has only one endorsed item
-        assert ins.score_pcl5(items).provisional_diagnosis == "negative"
+        assert ins.score_pcl5(items).dsm5_symptom_rule == "negative"
 
     def test_missing_can_make_rule_indeterminate(self):
         items = items_with(20, **self.base)
         items[0] = None  # B now depends on the missing item
-        assert ins.score_pcl5(items).provisional_diagnosis == "indeterminate"
+        assert ins.score_pcl5(items).dsm5_symptom_rule == "indeterminate"
+
+
+class TestPCL5Combined:
+    DSM_ONLY: ClassVar[dict] = {"item_1": 2, "item_6": 2, "item_8": 2, "item_9": 2,
+                                "item_15": 2, "item_16": 2}  # total 12: rule yes, cut-point no
+
+    def test_both_positive_agree(self):
+        r = ins.score_pcl5([4] * 20)
+        assert (r.probable_ptsd, r.methods_agree, r.provisional_diagnosis) == (
+            "positive", True, "positive")
+        assert "methods_differ" not in r.flags
+
+    def test_both_negative_agree(self):
+        r = ins.score_pcl5([0] * 20)
+        assert (r.probable_ptsd, r.methods_agree) == ("negative", True)
+
+    def test_dsm_rule_only_differs_and_says_so(self):
+        r = ins.score_pcl5(items_with(20, **self.DSM_ONLY))
+        assert (r.dsm5_symptom_rule, r.cut_point_result) == ("positive", "negative")
+        assert (r.probable_ptsd, r.methods_agree) == ("negative", False)
+        assert "methods_differ" in r.flags
+        assert any("confirm with CAPS-5" in n for n in r.notes)
+
+    def test_cut_point_only_differs(self):
+        r = ins.score_pcl5([4] * 5 + [1, 1] + [4] * 13)  # 74, no C item endorsed
+        assert (r.dsm5_symptom_rule, r.cut_point_result) == ("negative", "positive")
+        assert (r.probable_ptsd, r.methods_agree) == ("negative", False)
+
+    @pytest.mark.parametrize("method, expected", [
+        ("both", "negative"), ("either", "positive"), ("dsm5", "positive"),
+        ("cut_point", "negative"),
+    ])
+    def test_method_is_a_setting(self, method, expected):
+        r = ins.score_pcl5(items_with(20, **self.DSM_ONLY),
+                           settings={"pcl5.combined.method": method})
+        assert r.probable_ptsd == expected
+        assert r.combined_method == method
+
+    def test_indeterminate_method_gives_no_agreement(self):
+        items = [4] * 20
+        items[0] = None  # total unknown but >= 76: cut-point positive, rule positive
+        assert ins.score_pcl5(items).methods_agree is True
+        items = items_with(20, **self.DSM_ONLY)
+        items[0] = None  # the rule now depends on the missing B item
+        r = ins.score_pcl5(items)
+        assert r.dsm5_symptom_rule == "indeterminate"
+        assert r.methods_agree is None
+        assert r.probable_ptsd == "negative"  # the cut-point is negative either way
+
+    def test_unknown_method_refused(self):
+        with pytest.raises(InputError, match="pcl5.combined.method"):
+            ins.score_pcl5([0] * 20, settings={"pcl5.combined.method": "majority"})
+
+    def test_json_fields(self):
+        data = ins.score_pcl5([4] * 20).to_dict()
+        assert {"dsm5_symptom_rule", "cut_point_result", "probable_ptsd",
+                "methods_agree"} <= set(data)
 
 
 class TestProration:
@@ -392,6 +449,16 @@ class TestMADRS:
         assert "suicide_review" in ins.score_madrs([0] * 9 + [4]).flags
         assert "suicide_review" not in ins.score_madrs([0] * 9 + [3]).flags
         assert "item10_missing" in ins.score_madrs([0] * 9 + [None]).flags
+
+    @pytest.mark.parametrize("item10, prompt", [(0, False), (1, False), (2, True), (6, True)])
+    def test_item10_prompts_cssrs(self, item10, prompt):
+        r = ins.score_madrs([0] * 9 + [item10])
+        assert ("cssrs_prompt" in r.flags) is prompt
+        assert "madrs.item10_cssrs" in r.thresholds
+
+    def test_cssrs_prompt_is_a_setting(self):
+        r = ins.score_madrs([0] * 9 + [2], settings={"madrs.item10_cssrs.at_or_above": 3})
+        assert "cssrs_prompt" not in r.flags
 
     def test_scale(self):
         with pytest.raises(InputError, match="MADRS item 2"):

@@ -77,6 +77,19 @@ class TestDuringSession:
     def test_thresholds(self, values, code, expected):
         assert bool(fired(session(reading(40, **values)), code)) is expected
 
+    @pytest.mark.parametrize("t, cadss, expected", [
+        (89, 5, False), (90, 5, True), (120, 4, False), (120, 5, True),
+    ])
+    def test_prolonged_dissociation(self, t, cadss, expected):
+        r = session(reading(40, cadss=12), reading(t, cadss=cadss))
+        assert (fired(r, "prolonged_dissociation") == [t]) is expected
+        assert fired(r, "prolonged_dissociation") in ([], [t])
+
+    def test_prolonged_dissociation_time_is_a_setting(self):
+        r = session(reading(100, cadss=6),
+                    settings={"monitoring.prolonged_dissociation.at_or_after_min": 120})
+        assert fired(r, "prolonged_dissociation") == []
+
     def test_peaks_and_cadss_change(self):
         r = session(reading(15, cadss=7, sbp=150, dbp=90), reading(40, cadss=9, spo2=94,
                                                                     moaas=4),
@@ -159,6 +172,52 @@ class TestDischarge:
         assert r.discharge.min_observation_until_min == until
         assert r.discharge.ready_time_min == until
 
+    def test_criteria_met_without_the_minimum_observation(self):
+        r = session(reading(30, moaas=4), reading(60), reading(90), reading(120))
+        assert r.discharge.criteria_met_min == 60  # first reading from which all stay met
+        assert r.discharge.ready_time_min == 120  # the floor still holds for discharge
+        r = session(reading(30), reading(60), reading(90, moaas=4), reading(120))
+        assert r.discharge.criteria_met_min == 120
+        r = session(reading(30), reading(60, cadss=5))
+        assert r.discharge.criteria_met_min is None
+
+    @pytest.mark.parametrize("values, code", [
+        ({"spo2": 91}, "spo2_low"), ({"moaas": 0}, "loss_of_consciousness"),
+        ({"sbp": 185}, "pause_stop"),
+    ])
+    def test_serious_event_keeps_discharge_waiting(self, values, code):
+        r = session(reading(30, **values), reading(60), reading(120))
+        assert r.highest_severity == "stop"
+        assert not r.discharge.ready
+        assert r.discharge.ready_time_min is None
+        assert r.discharge.serious_events == (f"{code} at 30 min",)
+        assert r.discharge.unmet == (
+            f"clinician review of the serious event(s) documented: {code} at 30 min",)
+        assert r.discharge.criteria_met_min == 60  # the measured criteria are still reported
+        reviewed = session(reading(30, **values), reading(60), reading(120), events_reviewed=True)
+        assert reviewed.discharge.ready and reviewed.discharge.ready_time_min == 120
+
+    @pytest.mark.parametrize("values", [{"spo2": 92}, {"moaas": 1}, {"sbp": 180}])
+    def test_just_below_stop_does_not_wait(self, values):
+        r = session(reading(30, **values), reading(60), reading(120))
+        assert r.discharge.ready and r.discharge.serious_events == ()
+
+    def test_serious_severities_are_a_setting(self):
+        r = session(reading(30, spo2=91), reading(120),
+                    settings={"discharge.serious_events.severities": ["hold"]})
+        assert r.discharge.ready
+
+    @pytest.mark.parametrize("pre, last, ready", [
+        (99, 97, True), (99, 96, False),  # within 2 points of pre-dose
+        (93, 92, True), (93, 91, False),  # and never below 92
+        (None, 92, True),  # no pre-dose value: the minimum alone
+    ])
+    def test_spo2_compared_with_pre_dose(self, pre, last, ready):
+        r = session(reading(40), reading(120, spo2=last), pre={"spo2": pre})
+        assert r.discharge.ready is ready
+        if not ready:
+            assert any("SpO2" in u for u in r.discharge.unmet)
+
     def test_manual_checks_listed(self):
         assert any("escort" in c for c in session(reading(120)).discharge.manual_checks)
 
@@ -175,7 +234,7 @@ class TestREMSForm:
         assert form["first_device_time"] == "09:30"
         assert form["total_monitoring_min"] == 125
         assert form["end_of_monitoring_time"] == "11:35"
-        assert form["ready_to_leave_min"] == 125
+        assert form["ready_to_leave_min"] == 125  # BP at 40 min still above the limit
         assert form["bp_pre_dose"] == "120/80"
         assert form["bp_40_min"] == "150/92"
         assert form["bp_pre_discharge"] == "128/82"
@@ -186,6 +245,16 @@ class TestREMSForm:
         assert form["maois"] is True
         assert form["psychostimulants"] is False
         assert form["non_benzodiazepine_hypnotics"] is False
+
+    def test_ready_to_leave_is_not_floored(self):
+        r = session(reading(30), reading(60), reading(120), start_clock="09:30")
+        form = r.rems_form()
+        assert (form["ready_to_leave_min"], form["ready_to_leave_time"]) == (30, "10:00")
+        assert r.discharge.ready_time_min == 120
+        assert "serious" not in form["ready_to_leave_note"]
+        form = session(reading(30, spo2=90), reading(60), reading(120)).rems_form()
+        assert form["ready_to_leave_min"] == 60
+        assert "spo2_low at 30 min" in form["ready_to_leave_note"]
 
     def test_other_dose_and_reported_respiratory_depression(self):
         form = session(reading(120), dose_mg=28, respiratory_depression_reported=True

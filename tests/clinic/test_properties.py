@@ -28,6 +28,8 @@ def test_raising_an_item_never_removes_a_positive(items, index):
     after = score_pcl5(raised)
     if before.provisional_diagnosis == "positive":
         assert after.provisional_diagnosis == "positive"
+    if before.dsm5_symptom_rule == "positive":
+        assert after.dsm5_symptom_rule == "positive"
     if before.cut_point_result == "positive":
         assert after.cut_point_result == "positive"
 
@@ -42,6 +44,8 @@ def test_decided_results_hold_for_every_completion(items, missing, fill):
     full = score_pcl5(completion)
     if r.provisional_diagnosis != "indeterminate":
         assert r.provisional_diagnosis == full.provisional_diagnosis
+    if r.dsm5_symptom_rule != "indeterminate":
+        assert r.dsm5_symptom_rule == full.dsm5_symptom_rule
     if r.cut_point_result != "indeterminate":
         assert r.cut_point_result == full.cut_point_result
     assert r.total is None

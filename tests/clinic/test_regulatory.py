@@ -1,11 +1,14 @@
 """Regulatory table (FDA alerts, approvals) and consent summaries."""
 
+import datetime as dt
+
 import pytest
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.regulatory import (
     as_of,
     consent_summary,
+    expiry_flag,
     regulatory_context,
     regulatory_status,
 )
@@ -28,26 +31,66 @@ def test_racemic_approved_anaesthetic_off_label_ptsd():
 def test_esketamine_approved_for_depression_not_ptsd():
     dates = {r.indication: r.date for r in find("esketamine", "depress")}
     assert dates["treatment-resistant depression (monotherapy)"] == "2025-01-21"
-    assert dates["treatment-resistant depression (with an oral antidepressant)"] == "2019-03"
+    assert dates["treatment-resistant depression (with an oral antidepressant)"] == "2019-03-05"
     assert any("suicidal" in i for i in dates)
     (ptsd,) = find("esketamine", "PTSD")
     assert ptsd.status == "not approved"
     (eu,) = find("esketamine", "treatment-resistant", "EU")
     assert "EU/1/19/1410" in eu.detail
+    assert eu.date == "2019-12-18"
+
+
+def test_spravato_label_and_rems_unconfirmed_rows_are_marked():
+    (label,) = find("esketamine", "labeling")
+    assert (label.date, label.tag) == ("2026-03-13", "U")
+    assert "could not be confirmed" in label.detail
+    (rems,) = find("esketamine", "REMS")
+    assert (rems.date, rems.tag) == ("2024-12-31", "U")
+
+
+def test_telemedicine_row_applies_to_every_product_with_its_expiry():
+    for product in ("racemic", "esketamine", "compounded"):
+        (row,) = find(product, "telemedicine")
+        assert row.product == "all" and row.expires == "2026-12-31"
+        assert "through 31 Dec 2026" in row.detail and "61301" in row.source
+    (row,) = [r for r in regulatory_status(today=dt.date(2026, 12, 4))
+              if "telemedicine" in r.indication]
+    assert row.expiry.startswith("EXPIRES 2026-12-31 (in 27 days)")
+
+
+@pytest.mark.parametrize("today, start", [
+    (dt.date(2026, 10, 1), "expires 2026-12-31"),  # 91 days ahead: plain
+    (dt.date(2026, 10, 2), "EXPIRES 2026-12-31 (in 90 days)"),
+    (dt.date(2026, 12, 31), "EXPIRES 2026-12-31 (in 0 days)"),
+    (dt.date(2027, 1, 1), "EXPIRED on 2026-12-31"),
+])
+def test_expiry_flag(today, start):
+    assert expiry_flag("2026-12-31", today).startswith(start)
+    assert expiry_flag("", today) == ""
+
+
+def test_brexpiprazole_outcome_and_approved_ptsd_medicines():
+    context = {c["topic"]: c for c in regulatory_context()}
+    assert "Only sertraline and paroxetine" in context["FDA-approved PTSD medicines"]["text"]
+    brex = context["Brexpiprazole + sertraline for PTSD"]
+    assert brex["text"].startswith("Not approved") and brex["date"].startswith("2025")
 
 
 def test_compounded_not_approved_with_both_fda_alerts():
-    rows = regulatory_status("compounded")
+    rows = [r for r in regulatory_status("compounded") if r.product == "compounded"]
     assert {r.status for r in rows} == {"not approved"}
     assert {r.date for r in rows} == {"2022-02-16", "2023-10-10"}
 
 
-def test_every_row_has_source_and_tag():
+def test_every_row_is_dated_and_sourced():
     for row in regulatory_status():
         assert row.source and row.tag in ("V", "M", "U"), row
+        assert row.date[:4].isdigit(), row
     for row in regulatory_context():
         assert row["source"] and row["tag"] in ("V", "M", "U")
-    assert as_of().startswith("2025-01-21")
+        assert row["date"][:4].isdigit(), row
+    assert as_of() == "2026-12-04"
+    assert max(r.date for r in regulatory_status()) <= as_of()
 
 
 def test_unknown_product():
@@ -76,6 +119,16 @@ def test_compounded_summary_warns_about_home_use():
     assert "at home" in text
     assert "Unmonitored use at home" in text
     assert "Unmonitored use at home" not in consent_summary("esketamine", "intranasal")
+
+
+def test_racemic_consent_evidence_is_balanced():
+    text = consent_summary("racemic", "iv_infusion")
+    assert "Feder et al., Am J Psychiatry 2021" in text
+    assert "158 US veterans" in text and "0.2 or 0.5 mg/kg" in text
+    assert "neither dose reduced PTSD symptoms" in text and "Abdallah et al." in text
+    assert "fades within about two weeks" in text
+    assert "benefit lasts weeks, not months" in text
+    assert "Abdallah" not in consent_summary("esketamine", "intranasal")
 
 
 def test_esketamine_summary_has_rems_monitoring():

@@ -8,14 +8,15 @@ from ketamine_ptsd.errors import InputError
 
 YES_NO = [q for q in REQUIRED if q not in (
     "age_years", "bp_readings", "sud_severity", "cssrs_risk", "brain_injury", "child_pugh",
-    "medications")]
+    "medications", "hyperthyroidism")]
 
 
 def clean(**changes):
     """A fully assessed patient with nothing to report, plus changes."""
     patient = {q: False for q in YES_NO}
     patient.update(age_years=40, bp_readings=["128/82", "124/80"], sud_severity="none",
-                   cssrs_risk="none", brain_injury="none", child_pugh="none", medications=[])
+                   cssrs_risk="none", brain_injury="none", child_pugh="none", medications=[],
+                   hyperthyroidism="none")
     patient.update(changes)
     return patient
 
@@ -42,6 +43,7 @@ def test_unassessed_question_is_never_read_as_absent():
 
 @pytest.mark.parametrize("question, code", [
     ("aneurysmal_vascular_disease", "aneurysmal_vascular_disease"),
+    ("uncontrolled_hypertension", "uncontrolled_hypertension"),
     ("arteriovenous_malformation", "arteriovenous_malformation"),
     ("intracerebral_haemorrhage_history", "intracerebral_haemorrhage"),
     ("hypersensitivity", "hypersensitivity"),
@@ -61,7 +63,6 @@ def test_hard_stops(question, code):
 
 
 @pytest.mark.parametrize("question, code", [
-    ("uncontrolled_hypertension", "uncontrolled_hypertension"),
     ("unstable_cardiovascular_disease", "unstable_cardiovascular_disease"),
     ("cerebrovascular_disease", "cerebrovascular_disease"),
     ("hypertensive_encephalopathy_history", "hypertensive_encephalopathy_history"),
@@ -82,13 +83,53 @@ class TestBloodPressure:
         assert r.decision == "needs_review"
         assert codes(r) == ["elevated_bp"]
 
-    @pytest.mark.parametrize("bp, expected", [
-        ("140/90", []), ("141/90", ["elevated_bp"]), ("140/91", ["elevated_bp"]),
-        ("159/99", ["elevated_bp"]), ("160/80", ["uncontrolled_hypertension"]),
-        ("130/100", ["uncontrolled_hypertension"]),
+    @pytest.mark.parametrize("bp, expected, decision", [
+        ("140/90", [], "eligible"), ("141/90", ["elevated_bp"], "needs_review"),
+        ("140/91", ["elevated_bp"], "needs_review"), ("159/99", ["elevated_bp"], "needs_review"),
+        ("160/80", ["bp_hold"], "not_eligible"), ("130/100", ["bp_hold"], "not_eligible"),
+        ("200/120", ["bp_hold"], "not_eligible"),
     ])
-    def test_thresholds(self, bp, expected):
-        assert codes(screen(clean(bp_readings=[bp]))) == expected
+    def test_thresholds(self, bp, expected, decision):
+        r = screen(clean(bp_readings=[bp]))
+        assert codes(r) == expected
+        assert r.decision == decision
+
+    def test_hold_names_threshold_and_source(self):
+        reason = screen(clean(bp_readings=["200/120"])).reasons[0]
+        assert reason.severity == "hard_stop"
+        assert "160/100" in reason.detail and "200/120" in reason.detail
+        assert "screening.uncontrolled_bp" in reason.source and "JNC 7" in reason.source
+
+    def test_one_high_reading_is_not_hidden_by_the_mean(self):
+        # mean 143/83 is below the hold, but the first reading is above it
+        r = screen(clean(bp_readings=["190/110", "120/70", "120/70"]))
+        assert r.decision == "not_eligible"
+        assert codes(r) == ["bp_hold"]
+        assert "190/110" in r.reasons[0].detail
+        assert r.mean_bp == (143.3, 83.3)
+
+    def test_readings_just_below_hold_stay_review(self):
+        r = screen(clean(bp_readings=["159/99", "150/95"]))
+        assert r.decision == "needs_review"
+        assert codes(r) == ["elevated_bp"]
+
+    def test_clinician_flag_defers_whatever_the_readings(self):
+        r = screen(clean(uncontrolled_hypertension=True, bp_readings=["128/82"]))
+        assert r.decision == "not_eligible"
+        assert codes(r) == ["uncontrolled_hypertension"]
+        assert "160/100" in r.reasons[0].detail
+        assert "screening.uncontrolled_bp" in r.reasons[0].source
+
+    def test_flag_and_high_reading_both_listed(self):
+        r = screen(clean(uncontrolled_hypertension=True, bp_readings=["170/105"]))
+        assert codes(r) == ["uncontrolled_hypertension", "bp_hold"]
+
+    def test_hold_threshold_and_severity_are_settings(self):
+        bp = clean(bp_readings=["170/95"])
+        assert screen(bp, settings={"screening.uncontrolled_bp.sbp_at_or_above": 180}
+                      ).decision == "needs_review"
+        assert screen(bp, settings={"screening.conditions.bp_hold.severity": "review"}
+                      ).decision == "needs_review"
 
     def test_mean_of_readings(self):
         # (150 + 130) / 2 = 140, (95 + 85) / 2 = 90 -> not above 140/90
@@ -115,20 +156,28 @@ class TestBloodPressure:
 
 
 class TestSubstanceUse:
-    def test_recent_severe_is_hard_stop(self):
-        r = screen(clean(sud_severity="severe", sud_months_since_active=5.9))
+    @pytest.mark.parametrize("severity", ["moderate", "severe"])
+    def test_recent_moderate_or_severe_is_hard_stop(self, severity):
+        r = screen(clean(sud_severity=severity, sud_months_since_active=5.9))
         assert r.decision == "not_eligible"
-        assert codes(r) == ["severe_sud_recent"]
+        assert codes(r) == ["sud_recent"]
+        assert "screening.recent_sud" in r.reasons[0].source
 
-    def test_six_months_is_no_longer_recent(self):
-        r = screen(clean(sud_severity="severe", sud_months_since_active=6))
+    @pytest.mark.parametrize("severity", ["moderate", "severe"])
+    def test_six_months_is_no_longer_recent(self, severity):
+        r = screen(clean(sud_severity=severity, sud_months_since_active=6))
         assert r.decision == "needs_review"
         assert codes(r) == ["sud_history"]
 
     def test_window_is_a_setting(self):
         r = screen(clean(sud_severity="severe", sud_months_since_active=8),
-                   settings={"screening.recent_severe_sud.months": 12})
+                   settings={"screening.recent_sud.months": 12})
         assert r.decision == "not_eligible"
+
+    def test_severities_are_a_setting(self):
+        r = screen(clean(sud_severity="moderate", sud_months_since_active=1),
+                   settings={"screening.recent_sud.severities": ["severe"]})
+        assert codes(r) == ["sud_history"]
 
     def test_mild_current_is_review(self):
         assert codes(screen(clean(sud_severity="mild", sud_months_since_active=0))) == [
@@ -141,6 +190,44 @@ class TestSubstanceUse:
     def test_dast10(self):
         assert codes(screen(clean(dast10_score=2))) == []
         assert codes(screen(clean(dast10_score=3))) == ["dast10_positive"]
+
+
+class TestStrokeMiAndThyroid:
+    def test_recent_stroke_or_mi_is_hard_stop(self):
+        r = screen(clean(stroke_or_mi=True, stroke_or_mi_months_since=11.9))
+        assert r.decision == "not_eligible"
+        assert codes(r) == ["stroke_mi_recent"]
+        assert "screening.recent_stroke_mi" in r.reasons[0].source
+
+    def test_older_stroke_or_mi_is_review(self):
+        r = screen(clean(stroke_or_mi=True, stroke_or_mi_months_since=12))
+        assert r.decision == "needs_review"
+        assert codes(r) == ["stroke_mi_history"]
+
+    def test_window_is_a_setting(self):
+        r = screen(clean(stroke_or_mi=True, stroke_or_mi_months_since=7),
+                   settings={"screening.recent_stroke_mi.months": 6})
+        assert codes(r) == ["stroke_mi_history"]
+
+    def test_months_must_be_given(self):
+        r = screen(clean(stroke_or_mi=True))
+        assert "stroke_or_mi_months_since" in r.not_assessed
+        assert r.decision == "needs_review"
+
+    def test_unanswered_is_not_absent(self):
+        patient = clean()
+        del patient["stroke_or_mi"], patient["hyperthyroidism"]
+        assert screen(patient).not_assessed == ("stroke_or_mi", "hyperthyroidism")
+
+    @pytest.mark.parametrize("state, expected, decision", [
+        ("none", [], "eligible"),
+        ("controlled", ["hyperthyroidism_controlled"], "eligible"),
+        ("uncontrolled", ["hyperthyroidism_uncontrolled"], "not_eligible"),
+    ])
+    def test_hyperthyroidism(self, state, expected, decision):
+        r = screen(clean(hyperthyroidism=state))
+        assert codes(r) == expected
+        assert r.decision == decision
 
 
 class TestSuicideRisk:

@@ -80,8 +80,9 @@ class TestAssessments:
         assert a.clusters == {"B": 20, "C": 8, "D": 28, "E": 24}
         b = records.record_assessment(patient.id, "pcl5", DSM_MINIMAL, at(6))
         assert b.total == 12
-        assert b.result["provisional_diagnosis"] == "positive"
+        assert b.result["dsm5_symptom_rule"] == "positive"
         assert b.result["cut_point_result"] == "negative"
+        assert b.result["probable_ptsd"] == b.result["provisional_diagnosis"] == "negative"
         assert [x.id for x in records.assessments(patient.id)] == [a.id, b.id]
 
     def test_stored_time_is_the_moment_given(self, records, patient):
@@ -252,6 +253,19 @@ class TestScreeningAndUsers:
         assert s.decision == "not_eligible"
         assert s.answers["age_years"] == pytest.approx(39.8, abs=0.1)  # filled in from the birth date
         assert "aneurysmal_vascular_disease" in [r["code"] for r in s.result["reasons"]]
+
+    def test_age_comes_from_the_birth_date(self, records, patient):
+        # born 1985-04-02: 39.8 years on 2025-01-02; an answer within a year is replaced
+        s = records.record_screening(patient.id, {"age_years": 39, "pregnant": True}, dt.date(2025, 1, 2))
+        assert s.answers["age_years"] == pytest.approx(39.8, abs=0.1)
+
+    @pytest.mark.parametrize("age", [67, 38.7, 40.8])
+    def test_age_contradicting_the_birth_date_is_refused(self, records, patient, age):
+        before = row_counts(records)["screenings"]
+        with pytest.raises(InputError) as err:
+            records.record_screening(patient.id, {"age_years": age}, dt.date(2025, 1, 2))
+        assert err.value.field == "age_years" and "1985-04-02" in str(err.value)
+        assert row_counts(records)["screenings"] == before
 
     def test_passwords_are_hashed_and_checked(self, records):
         user = records.add_user("dr_lee", "clinician", "correct horse")

@@ -253,10 +253,20 @@ class ScoreResult:
 
 @dataclass(frozen=True, kw_only=True)
 class PCL5Result(ScoreResult):
-    """PCL-5: ``provisional_diagnosis`` is the DSM-5 symptom rule; cut-point separately."""
+    """PCL-5: both NCPTSD methods and their combination.
+
+    ``dsm5_symptom_rule`` and ``cut_point_result`` are the two methods;
+    ``probable_ptsd`` combines them as ``pcl5.combined.method`` says (default: both must
+    be positive) and ``provisional_diagnosis`` repeats it; ``methods_agree`` is None
+    while either method is indeterminate.
+    """
 
     cut_point: int | float
     cut_point_result: str | None
+    dsm5_symptom_rule: str | None
+    probable_ptsd: str | None
+    methods_agree: bool | None
+    combined_method: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -493,10 +503,13 @@ def _band(total: int | None, rule: Rule) -> str | None:
 def score_pcl5(items: Sequence[Any], *, prorate: bool = False, settings: Any = None) -> PCL5Result:
     """Score the PCL-5 (20 items, 0-4): total 0-80, clusters B/C/D/E, DSM-5 rule, cut-point.
 
-    ``provisional_diagnosis`` is the DSM-5 symptom rule (>= 1 B, >= 1 C, >= 2 D, >= 2 E
+    ``dsm5_symptom_rule`` is the DSM-5 symptom rule (>= 1 B, >= 1 C, >= 2 D, >= 2 E
     items rated >= 2). ``cut_point_result`` compares the total with
-    ``pcl5.cut_point`` (default 33). Both are provisional: a structured interview
-    (CAPS-5) confirms. No severity bands exist for the PCL-5, so none are given.
+    ``pcl5.cut_point`` (default 33). ``probable_ptsd`` (also ``provisional_diagnosis``)
+    combines them by ``pcl5.combined.method``: ``both`` (default), ``either``,
+    ``cut_point`` or ``dsm5``; when the methods differ a note says so. All are
+    provisional: a structured interview (CAPS-5) confirms. No severity bands exist for
+    the PCL-5, so none are given.
     """
     s = resolve(settings)
     values = _validate(PCL5, items)
@@ -509,12 +522,40 @@ def score_pcl5(items: Sequence[Any], *, prorate: bool = False, settings: Any = N
         b.flag("dsm5_rule_positive", "DSM-5 symptom rule met (provisional PTSD)")
     if cut_state == POSITIVE:
         b.flag("cut_point_positive", f"total >= {cut} (probable PTSD)")
+    method = b.use(s["pcl5.combined"])["method"]
+    combined = _combine(method, dsm, cut_state)
+    decided = {dsm, cut_state} <= {POSITIVE, NEGATIVE}
+    agree = (dsm == cut_state) if decided else None
+    if agree is False:
+        b.flag("methods_differ",
+               f"DSM-5 symptom rule {dsm}, cut-point ({cut}) {cut_state}: probable PTSD is "
+               f"{combined} by the '{method}' rule (pcl5.combined); confirm with CAPS-5")
     return PCL5Result(
         instrument=PCL5.id, name=PCL5.name, time_frame=PCL5.time_frame, items=values,
-        total=total, clusters=_cluster_sums(PCL5, values), provisional_diagnosis=dsm,
+        total=total, clusters=_cluster_sums(PCL5, values), provisional_diagnosis=combined,
         prorated=prorated, n_missing=values.count(None), loinc=_loinc(PCL5),
-        cut_point=cut, cut_point_result=cut_state, **b.common(),
+        cut_point=cut, cut_point_result=cut_state, dsm5_symptom_rule=dsm,
+        probable_ptsd=combined, methods_agree=agree, combined_method=method, **b.common(),
     )
+
+
+PCL5_COMBINATIONS = ("both", "either", "cut_point", "dsm5")
+
+
+def _combine(method: str, dsm: str, cut: str) -> str:
+    """Probable PTSD from the two PCL-5 methods under ``method``."""
+    if method == "dsm5":
+        return dsm
+    if method == "cut_point":
+        return cut
+    if method not in ("both", "either"):
+        raise InputError("--settings pcl5.combined.method", f"unknown method {method!r}",
+                         ", ".join(PCL5_COMBINATIONS))
+    decisive = NEGATIVE if method == "both" else POSITIVE
+    other = POSITIVE if decisive == NEGATIVE else NEGATIVE
+    if decisive in (dsm, cut):
+        return decisive
+    return other if dsm == cut == other else INDETERMINATE
 
 
 def _loinc(spec: InstrumentSpec) -> dict[str, Any]:
@@ -638,8 +679,9 @@ def score_madrs(items: Sequence[Any], *, prorate: bool = False, settings: Any = 
                 ) -> BandedResult:
     """Score the MADRS (10 items, 0-6, total 0-60) with Snaith severity bands.
 
-    Item 10 (suicidal thoughts) >= ``madrs.item10_review`` (4, tag U) raises a
-    suicide-risk review flag; a missing item 10 is flagged too.
+    Item 10 (suicidal thoughts) >= ``madrs.item10_cssrs`` (2, "fleeting suicidal
+    thoughts") prompts a C-SSRS; >= ``madrs.item10_review`` (4, tag U) raises a
+    suicide-risk review flag as well; a missing item 10 is flagged too.
     """
     s = resolve(settings)
     values = _validate(MADRS, items)
@@ -648,10 +690,14 @@ def score_madrs(items: Sequence[Any], *, prorate: bool = False, settings: Any = 
     band = _band(total, b.use(s["madrs.bands"]))
     item10 = values[9]
     limit = b.use(s["madrs.item10_review"])["at_or_above"]
+    prompt = b.use(s["madrs.item10_cssrs"])["at_or_above"]
     if item10 is None:
         b.flag("item10_missing", "item 10 (suicidal thoughts) not rated: assess suicide risk")
-    elif item10 >= limit:
-        b.flag("suicide_review", f"item 10 = {item10} (>= {limit}): suicide-risk review")
+    else:
+        if item10 >= prompt:
+            b.flag("cssrs_prompt", f"item 10 = {item10} (>= {prompt}): administer the C-SSRS")
+        if item10 >= limit:
+            b.flag("suicide_review", f"item 10 = {item10} (>= {limit}): suicide-risk review")
     return BandedResult(
         instrument=MADRS.id, name=MADRS.name, time_frame=MADRS.time_frame, items=values,
         total=total, prorated=prorated, n_missing=values.count(None), loinc=_loinc(MADRS),

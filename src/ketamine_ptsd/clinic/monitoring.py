@@ -14,16 +14,20 @@ rates of exactly the rules a clinic would see. Rules and thresholds are in
 * pause/stop: SBP > 180 or DBP > 100 or HR > 110 after dosing (U);
 * rise from pre-dose: SBP >= 40 or DBP >= 25 mmHg (label Table 6);
 * hypotension SBP < 90, bradycardia HR < 50, SpO2 < 92 % (U);
-* CADSS > 4 (notable dissociation), MOAA/S < 5 (sedation), MOAA/S 0 (loss of
-  consciousness);
+* CADSS > 4 (notable dissociation), CADSS > 4 at or after 90 min (prolonged
+  dissociation, U), MOAA/S < 5 (sedation), MOAA/S 0 (loss of consciousness);
 * documentation: no pre-dose BP; no BP at ~40 min.
 
 Discharge readiness needs the minimum observation (120 min after the first esketamine
 device; 60 min after the end of a racemic infusion or IM injection), and, at a reading
 at or after it and at every later reading: BP and HR within a margin of pre-dose or
-below limits, SpO2 at or above the minimum, MOAA/S 5, CADSS resolved. Values carry
-forward from their last post-dose measurement. Escort, orientation, written instructions
-and the no-driving rule are listed for the clinician to confirm.
+below limits, SpO2 at or above the minimum and near its pre-dose value, MOAA/S 5, CADSS
+resolved. Values carry forward from their last post-dose measurement. A stop-level alert
+(``discharge.serious_events``) keeps the patient waiting until the clinician's review of
+the event is documented (``events_reviewed``). ``criteria_met_min`` is when the measured
+criteria were met without the minimum observation: the REMS form's "ready to leave"
+time. Escort, orientation, written instructions and the no-driving rule are listed for
+the clinician to confirm.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ MANUAL_CHECKS = (
 # Reading rules in report order; each is evaluated per reading.
 READING_RULES = ("pre_dose_hold", "pre_dose_review", "pause_stop", "bp_rise", "hypotension",
                  "bradycardia", "spo2_low", "loss_of_consciousness", "sedation",
-                 "cadss_notable")
+                 "cadss_notable", "prolonged_dissociation")
 _RANGES = {"sbp": "sbp_mmhg", "dbp": "dbp_mmhg", "hr": "hr_bpm", "spo2": "spo2_pct"}
 
 
@@ -91,18 +95,30 @@ class Alert:
 
 @dataclass(frozen=True)
 class Discharge:
-    """Discharge readiness: when the measured criteria were met, and what is still unmet."""
+    """Discharge readiness: when the measured criteria were met, and what is still unmet.
+
+    ``ready_time_min`` counts the minimum observation (and is None until ready);
+    ``criteria_met_min`` is when the measured criteria were met and stayed met, without
+    that minimum. ``serious_events`` lists the stop-level alerts ("code at T min") whose
+    review must be documented before discharge.
+    """
 
     ready: bool
     ready_time_min: float | None
     min_observation_until_min: float
     unmet: tuple[str, ...]
+    criteria_met_min: float | None = None
+    serious_events: tuple[str, ...] = ()
+    events_reviewed: bool = False
     manual_checks: tuple[str, ...] = MANUAL_CHECKS
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
         return {"ready": self.ready, "ready_time_min": self.ready_time_min,
+                "criteria_met_min": self.criteria_met_min,
                 "min_observation_until_min": self.min_observation_until_min,
+                "serious_events": list(self.serious_events),
+                "events_reviewed": self.events_reviewed,
                 "unmet": list(self.unmet), "manual_checks": list(self.manual_checks)}
 
 
@@ -164,8 +180,9 @@ class SessionReport:
             "first_device_time": _clock(self.start_clock, 0),
             "total_monitoring_min": end,
             "end_of_monitoring_time": _clock(self.start_clock, end),
-            "ready_to_leave_min": self.discharge.ready_time_min,
-            "ready_to_leave_time": _clock(self.start_clock, self.discharge.ready_time_min),
+            "ready_to_leave_min": self.discharge.criteria_met_min,
+            "ready_to_leave_time": _clock(self.start_clock, self.discharge.criteria_met_min),
+            "ready_to_leave_note": self._ready_note(),
             "bp_pre_dose": _bp_text(self._bp_at(lambda r: r.time_min <= 0, last=True)),
             "bp_40_min": _bp_text(self._bp_near_40()),
             "bp_pre_discharge": _bp_text(self._pre_discharge_bp()),
@@ -178,6 +195,15 @@ class SessionReport:
             "maois": "maoi" in self.concomitant,
             "note": "Prefill only: complete and submit the official form within 7 days.",
         }
+
+    def _ready_note(self) -> str:
+        d = self.discharge
+        note = ("when the measured criteria were met without the 2-hour minimum "
+                "(the minimum still applies to actual discharge)")
+        if d.serious_events and not d.events_reviewed:
+            note += ("; serious event(s) " + ", ".join(d.serious_events)
+                     + ": confirm after the clinician's review")
+        return note
 
     def _bp_at(self, keep: Any, last: bool) -> Reading | None:
         rows = [r for r in self.readings if keep(r) and r.sbp is not None and r.dbp is not None]
@@ -233,6 +259,7 @@ class _Core:
     masks: dict[str, np.ndarray]
     components: dict[str, np.ndarray]
     ready_time: np.ndarray
+    criteria_time: np.ndarray
     min_obs: float
 
 
@@ -277,6 +304,9 @@ def _evaluate(
                 moaas <= r["loss_of_consciousness"]["moaas_at_or_below"]),
             "sedation": post & (moaas < r["sedation"]["moaas_below"]),
             "cadss_notable": post & (cadss > r["cadss_notable"]["above"]),
+            "prolonged_dissociation": post & (
+                t >= r["prolonged_dissociation"]["at_or_after_min"])
+            & (cadss > r["prolonged_dissociation"]["cadss_above"]),
         }
         cur = {f: _ffill(np.where(post, v[f], nan), starts) for f in FIELDS}
         vit, dis = s["discharge.vitals"], s["discharge.dissociation"]
@@ -284,7 +314,8 @@ def _evaluate(
             "sbp": cur["sbp"] <= np.fmax(base["sbp"] + vit["sbp_margin"], vit["sbp_limit"]),
             "dbp": cur["dbp"] <= np.fmax(base["dbp"] + vit["dbp_margin"], vit["dbp_limit"]),
             "hr": cur["hr"] <= np.fmax(base["hr"] + vit["hr_margin"], vit["hr_limit"]),
-            "spo2": cur["spo2"] >= vit["spo2_min"],
+            # at or above the minimum and not far below the patient's own pre-dose value
+            "spo2": cur["spo2"] >= np.fmax(base["spo2"] - vit["spo2_margin"], vit["spo2_min"]),
             "moaas": cur["moaas"] >= s["discharge.sedation"]["moaas_at_or_above"],
             "cadss": cur["cadss"] <= np.fmax(base["cadss"], dis["cadss_at_or_below"]),
         }
@@ -297,11 +328,14 @@ def _evaluate(
     ends = np.append(starts[1:], len(t)) - 1
     group_end_csum = np.repeat(csum[ends], np.diff(np.append(starts, len(t))))
     bad_from_here = group_end_csum - csum + bad
-    ready_row = post & (t >= min_obs) & (bad_from_here == 0)
-    candidate = np.where(ready_row, t, np.inf)
-    ready_time = (np.minimum.reduceat(candidate, starts) if len(t)
-                  else np.zeros(0))
-    return _Core(pre, base, masks, components, ready_time, min_obs)
+    settled = post & (bad_from_here == 0)
+
+    def first(rows: np.ndarray) -> np.ndarray:
+        return (np.minimum.reduceat(np.where(rows, t, np.inf), starts) if len(t)
+                else np.zeros(0))
+
+    return _Core(pre, base, masks, components, first(settled & (t >= min_obs)),
+                 first(settled), min_obs)
 
 
 # ---------------------------------------------------------------------------
@@ -363,6 +397,8 @@ _MESSAGES = {
     "loss_of_consciousness": "MOAA/S {moaas}: loss of consciousness, manage airway",
     "sedation": "MOAA/S {moaas} < {moaas_below}: sedation",
     "cadss_notable": "CADSS {cadss} > {above}: notable dissociation",
+    "prolonged_dissociation": "CADSS {cadss} > {cadss_above} at or after {at_or_after_min} min: "
+                              "prolonged dissociation, clinician review and longer observation",
 }
 
 
@@ -385,6 +421,7 @@ def monitor_session(
     start_clock: str | None = None,
     concomitant: Sequence[str] = (),
     respiratory_depression_reported: bool = False,
+    events_reviewed: bool = False,
     settings: Any = None,
 ) -> SessionReport:
     """Check one session's readings against the monitoring rules; assess discharge.
@@ -394,7 +431,8 @@ def monitor_session(
     observation is counted. ``start_clock`` ("HH:MM", time of the first device or the
     infusion start) turns minutes into clock times on the REMS form. ``concomitant``
     lists current medication classes (benzodiazepine, non_benzo_hypnotic,
-    psychostimulant, maoi, opioid).
+    psychostimulant, maoi, opioid). ``events_reviewed`` records that the clinician's
+    review of every stop-level alert is documented; until then discharge waits.
     """
     s = resolve(settings)
     if product not in PRODUCT_ROUTES:
@@ -440,9 +478,12 @@ def monitor_session(
                                SEVERITY_ORDER.index(a.severity)))
 
     for key in ("discharge.vitals", "discharge.dissociation", "discharge.sedation",
-                f"discharge.{product}"):
+                "discharge.serious_events", f"discharge.{product}"):
         thresholds[key] = s[key].citation
-    discharge = _discharge(rows, core)
+    serious = tuple(f"{a.code} at {a.time_min:g} min" for a in alerts
+                    if a.time_min is not None
+                    and a.severity in s["discharge.serious_events"]["severities"])
+    discharge = _discharge(rows, core, serious, events_reviewed)
     post = [r for r in rows if r.time_min > 0]
     peak = {f: max((getattr(r, f) for r in post if getattr(r, f) is not None), default=None)
             for f in ("sbp", "dbp", "hr", "cadss")}
@@ -490,16 +531,23 @@ _UNMET_TEXT = {
 }
 
 
-def _discharge(rows: Sequence[Reading], core: _Core) -> Discharge:
+def _discharge(rows: Sequence[Reading], core: _Core, serious: tuple[str, ...],
+               reviewed: bool) -> Discharge:
     ready_time = float(core.ready_time[0])
+    met = float(core.criteria_time[0])
     last = len(rows) - 1
-    unmet = [_UNMET_TEXT[f] for f in FIELDS if not core.components[f][last]]
-    if rows[last].time_min < core.min_obs:
+    measured = math.isfinite(ready_time)
+    unmet = [] if measured else [_UNMET_TEXT[f] for f in FIELDS if not core.components[f][last]]
+    if not measured and rows[last].time_min < core.min_obs:
         unmet.insert(0, f"minimum observation until {core.min_obs:g} min not reached")
-    ready = math.isfinite(ready_time)
+    if serious and not reviewed:
+        unmet.append("clinician review of the serious event(s) documented: "
+                     + ", ".join(serious))
+    ready = measured and not unmet
     return Discharge(ready=ready, ready_time_min=ready_time if ready else None,
-                     min_observation_until_min=core.min_obs,
-                     unmet=() if ready else tuple(unmet))
+                     min_observation_until_min=core.min_obs, unmet=tuple(unmet),
+                     criteria_met_min=met if math.isfinite(met) else None,
+                     serious_events=serious, events_reviewed=reviewed)
 
 
 # ---------------------------------------------------------------------------
@@ -513,6 +561,7 @@ _NEEDS = {
     "hypotension": ("any", ("sbp",)), "bradycardia": ("any", ("hr",)),
     "spo2_low": ("any", ("spo2",)), "loss_of_consciousness": ("post", ("moaas",)),
     "sedation": ("post", ("moaas",)), "cadss_notable": ("post", ("cadss",)),
+    "prolonged_dissociation": ("post", ("cadss",)),
 }
 
 

@@ -9,6 +9,7 @@ supports the consent conversation; it is not the consent form.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +31,15 @@ ROUTE_NAMES = {"iv_infusion": "intravenous infusion", "im": "intramuscular injec
                "intranasal": "nasal spray", "oral": "by mouth", "sublingual": "under the tongue"}
 
 
+# An expiry this close (days) or closer is flagged in capitals.
+EXPIRY_WARNING_DAYS = 90
+
+
 @dataclass(frozen=True)
 class RegulatoryEntry:
-    """One dated regulatory fact for a product, route(s), indication and jurisdiction."""
+    """One dated regulatory fact for a product (or ``all``), route(s), indication and
+    jurisdiction; ``expires`` (ISO date or "") marks a time-limited status and ``expiry``
+    says where it stands on the day the table was read."""
 
     product: str
     routes: tuple[str, ...]
@@ -43,13 +50,29 @@ class RegulatoryEntry:
     detail: str
     source: str
     tag: str
+    expires: str = ""
+    expiry: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
         return {"product": self.product, "routes": list(self.routes),
                 "indication": self.indication, "jurisdiction": self.jurisdiction,
-                "status": self.status, "date": self.date, "detail": self.detail,
+                "status": self.status, "date": self.date, "expires": self.expires or None,
+                "expiry": self.expiry or None, "detail": self.detail,
                 "source": self.source, "tag": self.tag}
+
+
+def expiry_flag(expires: str, today: dt.date) -> str:
+    """Where a time-limited status stands on ``today``: expired, expiring soon or not."""
+    if not expires:
+        return ""
+    end = dt.date.fromisoformat(expires)
+    days = (end - today).days
+    if days < 0:
+        return f"EXPIRED on {expires}: check whether it was extended or replaced"
+    if days <= EXPIRY_WARNING_DAYS:
+        return f"EXPIRES {expires} (in {days} days): check for an extension or a final rule"
+    return f"expires {expires}"
 
 
 def _check_product(product: str) -> None:
@@ -58,21 +81,30 @@ def _check_product(product: str) -> None:
 
 
 def as_of() -> str:
-    """Date of the latest event the table includes (ISO), and what to re-check."""
-    data = packaged_table("regulatory")
-    return f"{data['as_of']} ({data['review_note']})"
+    """The date (ISO) the table was last reviewed."""
+    return str(packaged_table("regulatory")["as_of"])
 
 
-def regulatory_status(product: str | None = None) -> tuple[RegulatoryEntry, ...]:
-    """The dated status rows, optionally for one product (racemic, esketamine, compounded)."""
+def review_note() -> str:
+    """What the latest review included and what to re-check."""
+    return str(packaged_table("regulatory")["review_note"])
+
+
+def regulatory_status(product: str | None = None, today: dt.date | None = None
+                      ) -> tuple[RegulatoryEntry, ...]:
+    """The dated status rows, optionally for one product (racemic, esketamine, compounded;
+    rows for ``all`` products are included). Expiries are judged on ``today`` (default:
+    the current date)."""
     if product is not None:
         _check_product(product)
+    day = today or dt.date.today()
     return tuple(
         RegulatoryEntry(row["product"], tuple(row["routes"]), row["indication"],
                         row["jurisdiction"], row["status"], row["date"], row["detail"],
-                        row["source"], row["tag"])
+                        row["source"], row["tag"], row.get("expires", ""),
+                        expiry_flag(row.get("expires", ""), day))
         for row in packaged_table("regulatory")["status"]
-        if product is None or row["product"] == product
+        if product is None or row["product"] in (product, "all")
     )
 
 
@@ -108,8 +140,9 @@ def consent_summary(product: str, route: str) -> str:
     for r in rows:
         if r.indication != "PTSD":
             date = f" ({r.date})" if r.date else ""
-            lines.append(f"   - {r.jurisdiction}, {r.indication}: {r.status}{date}. {r.detail}. "
-                         f"[{r.source}; {r.tag}]")
+            expiry = f" {r.expiry}." if r.expiry else ""
+            lines.append(f"   - {r.jurisdiction}, {r.indication}: {r.status}{date}. {r.detail}."
+                         f"{expiry} [{r.source}; {r.tag}]")
     lines += ["", "2. What the evidence shows"]
     lines += [f"   - {e['text']} [{e['source']}; {e['tag']}]" for e in data["evidence"]
               if product in e["products"]]
@@ -118,7 +151,7 @@ def consent_summary(product: str, route: str) -> str:
               if product in r["products"]]
     lines += ["", "4. Monitoring and after the session", _monitoring_text(product), "",
               "5. Alternatives and context"]
-    lines += [f"   - {c['topic']}: {c['text']} [{c['source']}; {c['tag']}]"
+    lines += [f"   - {c['topic']} ({c['date']}): {c['text']} [{c['source']}; {c['tag']}]"
               for c in data["context"]]
     lines += ["", "6. Your choices",
               "   - Taking part is voluntary; you can stop at any time without losing other care.",

@@ -64,6 +64,9 @@ class PatientScreeningInput(BaseModel):
     unstable_cardiovascular_disease: bool | None = None
     cerebrovascular_disease: bool | None = None
     hypertensive_encephalopathy_history: bool | None = None
+    stroke_or_mi: bool | None = None
+    stroke_or_mi_months_since: float | None = Field(None, ge=0)
+    hyperthyroidism: Literal["none", "controlled", "uncontrolled"] | None = None
     # psychiatric and substance use
     psychosis_current: bool | None = None
     psychosis_history: bool | None = None
@@ -91,7 +94,6 @@ _DIRECT = {
     "intracerebral_haemorrhage_history": "intracerebral_haemorrhage",
     "hypersensitivity": "hypersensitivity",
     "bp_increase_serious_hazard": "bp_increase_serious_hazard",
-    "uncontrolled_hypertension": "uncontrolled_hypertension",
     "unstable_cardiovascular_disease": "unstable_cardiovascular_disease",
     "cerebrovascular_disease": "cerebrovascular_disease",
     "hypertensive_encephalopathy_history": "hypertensive_encephalopathy_history",
@@ -105,8 +107,8 @@ _DIRECT = {
     "raised_intraocular_pressure": "raised_intraocular_pressure",
 }
 # Questions that must be answered before a patient can be called eligible.
-REQUIRED = (*_DIRECT, "age_years", "bp_readings", "sud_severity", "cssrs_risk",
-            "brain_injury", "child_pugh", "medications")
+REQUIRED = (*_DIRECT, "uncontrolled_hypertension", "age_years", "bp_readings", "stroke_or_mi", "hyperthyroidism",
+            "sud_severity", "cssrs_risk", "brain_injury", "child_pugh", "medications")
 
 
 @dataclass(frozen=True)
@@ -196,12 +198,15 @@ def screen(patient: Mapping[str, Any] | PatientScreeningInput, settings: Any = N
            ) -> ScreeningResult:
     """Screen one patient for ketamine or esketamine and return the decision with reasons.
 
-    Blood pressure: the mean of ``bp_readings`` is compared with
-    ``screening.uncontrolled_bp`` (>= 160/100, tag U) and ``screening.elevated_bp``
-    (> 140/90, SPRAVATO general guide); either gives a review item, never a hard stop
-    on numbers alone. Severe substance use disorder active within
-    ``screening.recent_severe_sud.months`` (6) is a hard stop; any other SUD history is
-    a review. C-SSRS high blocks dosing.
+    Blood pressure: any single reading at or above the hold threshold
+    ``screening.uncontrolled_bp`` (>= 160/100, tag U, the same as the monitoring
+    pre-dose hold) is a hard stop (defer until controlled), as is the clinician's
+    ``uncontrolled_hypertension`` flag; otherwise a mean above ``screening.elevated_bp``
+    (> 140/90, SPRAVATO general guide) is a review. A moderate or severe substance use
+    disorder active within ``screening.recent_sud.months`` (6) is a hard stop; mild or
+    older SUD is a review. A stroke or myocardial infarction within
+    ``screening.recent_stroke_mi.months`` is a hard stop, an older one a review;
+    untreated hyperthyroidism is a hard stop. C-SSRS high blocks dosing.
     """
     s = resolve(settings)
     p = parse_patient(patient)
@@ -216,20 +221,25 @@ def screen(patient: Mapping[str, Any] | PatientScreeningInput, settings: Any = N
     interactions = s.children("screening.interactions")
     reasons: list[Reason] = []
 
-    def add(code: str, detail: str = "", table: Mapping[str, Any] = conditions) -> None:
+    def add(code: str, detail: str = "", table: Mapping[str, Any] = conditions,
+            also: Any = None) -> None:
+        """Record condition ``code``; ``also`` is a threshold rule whose source is cited too."""
         rule = table[code]
         if rule["severity"] not in _SEVERITY_ORDER:
             raise InputError(f"--settings {rule.key}.severity",
                              f"{rule['severity']!r} is not a screening severity",
                              ", ".join(_SEVERITY_ORDER))
-        reasons.append(Reason(code, rule["text"], rule["severity"], rule.source, rule.tag,
-                              detail))
+        source = rule.source if also is None else f"{rule.source}; {also.key}: {also.citation}"
+        reasons.append(Reason(code, rule["text"], rule["severity"], source, rule.tag, detail))
 
     for question, code in _DIRECT.items():
         if getattr(p, question):
             add(code)
 
     mean_bp = _blood_pressure(p, s, add)
+    _stroke_mi(p, s, add)
+    if p.hyperthyroidism in ("controlled", "uncontrolled"):
+        add(f"hyperthyroidism_{p.hyperthyroidism}")
     _substance_use(p, s, add)
     _suicide(p, add)
     if p.dast10_score is not None and (
@@ -255,6 +265,8 @@ def screen(patient: Mapping[str, Any] | PatientScreeningInput, settings: Any = N
     not_assessed = tuple(q for q in REQUIRED if getattr(p, q) is None)
     if p.sud_severity not in (None, "none") and p.sud_months_since_active is None:
         not_assessed += ("sud_months_since_active",)
+    if p.stroke_or_mi and p.stroke_or_mi_months_since is None:
+        not_assessed += ("stroke_or_mi_months_since",)
     if not_assessed:
         reasons.append(Reason(
             "not_assessed", "Safety questions not answered: " + ", ".join(not_assessed),
@@ -269,20 +281,23 @@ def screen(patient: Mapping[str, Any] | PatientScreeningInput, settings: Any = N
 
 def _blood_pressure(p: PatientScreeningInput, s: Settings, add: Any
                     ) -> tuple[float, float] | None:
+    hold, elevated = s["screening.uncontrolled_bp"], s["screening.elevated_bp"]
+    limit = f"hold threshold >= {hold['sbp_at_or_above']}/{hold['dbp_at_or_above']} mmHg"
+    if p.uncontrolled_hypertension:
+        add("uncontrolled_hypertension", f"clinician's flag; {limit}", also=hold)
     if not p.bp_readings:
         return None
-    # Averaging several readings is how hypertension is judged; one reading overcalls it.
+    # Averaging several readings is how hypertension is judged, but one reading at or
+    # above the hold threshold is enough to defer a dose: the mean must not hide it.
     sbp = sum(r[0] for r in p.bp_readings) / len(p.bp_readings)
     dbp = sum(r[1] for r in p.bp_readings) / len(p.bp_readings)
-    detail = f"mean of {len(p.bp_readings)} reading(s) {sbp:.0f}/{dbp:.0f} mmHg"
-    high, elevated = s["screening.uncontrolled_bp"], s["screening.elevated_bp"]
-    if sbp >= high["sbp_at_or_above"] or dbp >= high["dbp_at_or_above"]:
-        if not p.uncontrolled_hypertension:
-            add("uncontrolled_hypertension",
-                f"{detail} >= {high['sbp_at_or_above']}/{high['dbp_at_or_above']} "
-                f"[{high.tag}]")
+    high = [f"{a}/{b}" for a, b in p.bp_readings
+            if a >= hold["sbp_at_or_above"] or b >= hold["dbp_at_or_above"]]
+    if high:
+        add("bp_hold", f"reading(s) {', '.join(high)} mmHg at or above the {limit}", also=hold)
     elif sbp > elevated["sbp_above"] or dbp > elevated["dbp_above"]:
-        add("elevated_bp", f"{detail} > {elevated['sbp_above']}/{elevated['dbp_above']}")
+        add("elevated_bp", f"mean of {len(p.bp_readings)} reading(s) {sbp:.0f}/{dbp:.0f} mmHg "
+                           f"> {elevated['sbp_above']}/{elevated['dbp_above']}")
     return round(sbp, 1), round(dbp, 1)
 
 
@@ -290,12 +305,25 @@ def _substance_use(p: PatientScreeningInput, s: Settings, add: Any) -> None:
     if p.sud_severity in (None, "none"):
         return
     months = p.sud_months_since_active
-    window = s["screening.recent_severe_sud"]["months"]
-    if p.sud_severity == "severe" and months is not None and months < window:
-        add("severe_sud_recent", f"severe SUD active {months:g} month(s) ago (< {window})")
+    rule = s["screening.recent_sud"]
+    window = rule["months"]
+    if p.sud_severity in rule["severities"] and months is not None and months < window:
+        add("sud_recent", f"{p.sud_severity} SUD active {months:g} month(s) ago (< {window})",
+            also=rule)
     else:
         since = "" if months is None else f", last active {months:g} month(s) ago"
         add("sud_history", f"{p.sud_severity} SUD{since}")
+
+
+def _stroke_mi(p: PatientScreeningInput, s: Settings, add: Any) -> None:
+    if not p.stroke_or_mi:
+        return
+    months = p.stroke_or_mi_months_since
+    rule = s["screening.recent_stroke_mi"]
+    if months is not None and months < rule["months"]:
+        add("stroke_mi_recent", f"{months:g} month(s) ago (< {rule['months']})", also=rule)
+    else:
+        add("stroke_mi_history", "" if months is None else f"{months:g} month(s) ago")
 
 
 def _suicide(p: PatientScreeningInput, add: Any) -> None:

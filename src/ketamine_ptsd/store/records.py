@@ -284,14 +284,23 @@ class Records:
                          screened_on: dt.date | None = None) -> Screening:
         """Screen the patient with the clinic screening rules and store answers and decision.
 
-        The patient's age is filled in from the birth date when the answers leave it out.
+        When the record has a birth date, the age is taken from it; an ``age_years`` in the
+        answers that differs from it by a year or more is refused (nothing is stored).
         """
         day = self._past_date("--date", screened_on or self.now().astimezone().date())
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
             answers = dict(answers)
-            if "age_years" not in answers and patient.birth_date is not None:
-                answers["age_years"] = round((day - patient.birth_date).days / 365.25, 1)
+            if patient.birth_date is not None:
+                age = round((day - patient.birth_date).days / 365.25, 1)
+                given = answers.get("age_years")
+                numeric = isinstance(given, (int, float)) and not isinstance(given, bool)
+                if numeric and abs(given - age) >= 1:
+                    raise InputError("age_years", f"the answers say {given:g} but the birth date "
+                                     f"{patient.birth_date.isoformat()} gives {age:g} on {day.isoformat()}",
+                                     f"{age:g} (from the record), or leave age_years out")
+                if given is None or numeric:  # anything else is refused by the screening itself
+                    answers["age_years"] = age
             result = screen(answers, self.settings)
             screening = Screening(patient_id=patient.id, screened_on=day, product=result.product,
                                   decision=result.decision, answers=answers, result=result.to_dict(),
