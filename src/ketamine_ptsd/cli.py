@@ -18,14 +18,63 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from typer._click.exceptions import ClickException
+from typer.core import TyperCommand, TyperGroup
 
-from . import cli_records, cli_trial, cli_web
+from . import cli_records, cli_web
 from .cli_clinic import app as clinic_app
 from .errors import InputError
 
 NOTICE = "Research and decision-support software, not a medical device."
 
+#: Commands whose module imports the simulator (numba, scipy, pandas): command -> (module, function).
+#: They are imported when run, not for ``--help`` or the clinic and records commands.
+LAZY_COMMANDS = {"trial": ("cli_trial", "trial"), "sensitivity": ("cli_trial", "sensitivity")}
+
+
+def _lazy_docstring(name: str) -> str:
+    """The docstring of a lazy command, read from its module's source without importing it."""
+    import ast
+    from importlib.util import find_spec
+
+    module, function = LAZY_COMMANDS[name]
+    source = Path(find_spec(f"{__package__}.{module}").origin).read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == function:
+            return ast.get_docstring(node) or ""
+    return ""
+
+
+class _LazyGroup(TyperGroup):
+    """The command group, loading the commands of ``LAZY_COMMANDS`` only when one is run (the
+    help lists them from their docstrings)."""
+
+    _listing = False
+
+    def list_commands(self, ctx):
+        return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            if self._listing:
+                return TyperCommand(name=cmd_name, help=_lazy_docstring(cmd_name))
+            import importlib
+
+            module, function = LAZY_COMMANDS[cmd_name]
+            single = typer.Typer()
+            single.command(cmd_name)(getattr(importlib.import_module(f".{module}", __package__), function))
+            self.add_command(typer.main.get_command(single), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx, formatter):
+        self._listing = True
+        try:
+            return super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     add_completion=False,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
@@ -282,8 +331,6 @@ def calibrate(
 
 app.add_typer(clinic_app, name="clinic", help="Clinic toolkit: instruments, screening, dose plans, "
               "session monitoring, regulatory status.")
-app.command("trial")(cli_trial.trial)
-app.command("sensitivity")(cli_trial.sensitivity)
 for _name, _records_app in (("patient", cli_records.patient_app), ("session", cli_records.session_app),
                             ("assess", cli_records.assess_app), ("course", cli_records.course_app),
                             ("export", cli_records.export_app), ("model", cli_records.model_app),

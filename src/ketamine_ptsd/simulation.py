@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .dosing import Regimen
 from .engine import NumbaEngine, get_engine
 from .errors import InputError
