@@ -100,11 +100,13 @@ class ChunkedRun:
         population, times = self.population, self.times
         events = self.model.events(self.regimen)
         params = population.parameters(self.regimen.pk_product, self.model_params)
-        buffer = np.empty((self.chunk, times.size, self.out_sel.size))
+        # Outputs-major: each output's values of a chunk are one contiguous column (patient by
+        # patient, time by time), the long format's column, which Arrow takes without a copy.
+        buffer = np.empty((self.out_sel.size, self.chunk, times.size))
         self.failed = 0
         for start in range(0, len(population), self.chunk):
             stop = min(start + self.chunk, len(population))
-            values = buffer[: stop - start]
+            values = buffer[:, : stop - start].transpose(1, 2, 0)
             _, steps = self.engine.solve(self.model, params[start:stop], events, times, self.out_sel,
                                          self.record_states, out=values)
             self.failed += int(np.sum(steps < 0))
@@ -243,3 +245,14 @@ def simulate(
             progress(stop - start)
     metadata = run_metadata(regimen, population, model, run.engine, run.names, int(np.sum(steps < 0)))
     return Trajectory(population.ids.copy(), times.copy(), run.names, values, metadata, steps)
+
+
+def compile_solvers(model=MODEL) -> None:
+    """Compile (or load from the disk cache) the solver for both ways results are written: a
+    whole result in memory (:func:`simulate`) and chunk by chunk (:class:`ChunkedRun`), so that
+    the first simulation after installation does not wait for the compiler."""
+    from .dosing import single_dose
+
+    simulate(single_dose(0.5), Population.typical(), model, times=[0.0, 1.0])
+    for _ in ChunkedRun(single_dose(0.5), Population.typical(), model, times=[0.0, 1.0]):
+        pass

@@ -41,13 +41,14 @@ def schema(names, precision: str) -> pa.Schema:
 
 def record_batch(ids: np.ndarray, times: np.ndarray, values: np.ndarray, sch: pa.Schema) -> pa.RecordBatch:
     """Long-format rows of ``values[i, j, k]`` (patient ``ids[i]``, time ``times[j]``, output
-    ``k``): one cast-and-transpose pass into column-major memory that Arrow takes without a copy."""
+    ``k``). An output whose values lie patient by patient, time by time in memory, in the
+    schema's precision (as :class:`~.simulation.ChunkedRun` has the engine write them), goes to
+    Arrow without a copy; any other layout is copied once."""
     m, t, k = values.shape
     dtype = np.float32 if k and sch.field(2).type == pa.float32() else np.float64
-    columns = np.empty((k, m, t), dtype=dtype)
-    columns[...] = values.transpose(2, 0, 1)
+    columns = values.transpose(2, 0, 1)
     arrays = [pa.array(np.repeat(np.asarray(ids, dtype=np.int64), t)), pa.array(np.tile(times, m))]
-    arrays += [pa.array(columns[c].reshape(-1)) for c in range(k)]
+    arrays += [pa.array(np.ascontiguousarray(columns[c], dtype=dtype).reshape(-1)) for c in range(k)]
     return pa.RecordBatch.from_arrays(arrays, schema=sch)
 
 
