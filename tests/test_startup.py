@@ -44,7 +44,7 @@ def test_help_lists_the_commands_loaded_on_demand():
     result = run_fresh(RUN_CLI.format(args=["--help"], heavy=HEAVY))
     for command in ("simulate", "trial", "sensitivity", "clinic", "patient"):
         assert command in result["out"]
-    assert "Run a virtual randomised trial" in result["out"]
+    assert "Run a virtual randomised trial" in result["out"] and "Clinic toolkit" in result["out"]
 
 
 def test_a_simulating_command_still_loads_and_runs():

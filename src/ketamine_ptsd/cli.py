@@ -20,33 +20,57 @@ from rich.table import Table
 from typer._click.exceptions import ClickException
 from typer.core import TyperCommand, TyperGroup
 
-from . import cli_records, cli_web, cost
-from .cli_clinic import app as clinic_app
+from . import cost
 from .errors import InputError
 
 NOTICE = "Research and decision-support software, not a medical device."
 
-#: Commands whose module imports the simulator (numba, scipy, pandas): command -> (module, function).
-#: They are imported when run, not for ``--help`` or the clinic and records commands.
-LAZY_COMMANDS = {"trial": ("cli_trial", "trial"), "sensitivity": ("cli_trial", "sensitivity")}
+#: Commands and command groups loaded only when run: name -> (module, function or Typer app).
+#: The trial commands import the simulator (numba, scipy, pandas), the records and web ones the
+#: database layer, the clinic ones numpy; ``--help`` needs none of them.
+LAZY_COMMANDS = {
+    "clinic": ("cli_clinic", "app"),
+    "trial": ("cli_trial", "trial"), "sensitivity": ("cli_trial", "sensitivity"),
+    "patient": ("cli_records", "patient_app"), "session": ("cli_records", "session_app"),
+    "assess": ("cli_records", "assess_app"), "course": ("cli_records", "course_app"),
+    "export": ("cli_records", "export_app"), "model": ("cli_records", "model_app"),
+    "db": ("cli_records", "db_app"), "forecast": ("cli_records", "forecast"),
+    "serve": ("cli_web", "serve"), "user": ("cli_web", "user_app"),
+}
 
 
-def _lazy_docstring(name: str) -> str:
-    """The docstring of a lazy command, read from its module's source without importing it."""
+def _lazy_help(name: str) -> str:
+    """The help of a lazy command, read from its module's source without importing it: a
+    function's docstring, or the help text given to a Typer app."""
     import ast
     from importlib.util import find_spec
 
-    module, function = LAZY_COMMANDS[name]
+    module, attr = LAZY_COMMANDS[name]
     source = Path(find_spec(f"{__package__}.{module}").origin).read_text(encoding="utf-8")
     for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef) and node.name == function:
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
             return ast.get_docstring(node) or ""
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attr for t in node.targets)
+                and isinstance(node.value, ast.Call)):
+            given = [*node.value.args[:1], *(k.value for k in node.value.keywords if k.arg == "help")]
+            return next((_literal_text(v) for v in given if _literal_text(v)), "")
+    return ""
+
+
+def _literal_text(node) -> str:
+    """The text of a string literal; of an f-string, its literal parts (the listing is a summary)."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value for v in node.values if isinstance(v, ast.Constant)).strip()
     return ""
 
 
 class _LazyGroup(TyperGroup):
     """The command group, loading the commands of ``LAZY_COMMANDS`` only when one is run (the
-    help lists them from their docstrings)."""
+    help lists them from their source)."""
 
     _listing = False
 
@@ -56,13 +80,19 @@ class _LazyGroup(TyperGroup):
     def get_command(self, ctx, cmd_name):
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
             if self._listing:
-                return TyperCommand(name=cmd_name, help=_lazy_docstring(cmd_name))
+                return TyperCommand(name=cmd_name, help=_lazy_help(cmd_name))
             import importlib
 
-            module, function = LAZY_COMMANDS[cmd_name]
-            single = typer.Typer()
-            single.command(cmd_name)(getattr(importlib.import_module(f".{module}", __package__), function))
-            self.add_command(typer.main.get_command(single), cmd_name)
+            module, attr = LAZY_COMMANDS[cmd_name]
+            target = getattr(importlib.import_module(f".{module}", __package__), attr)
+            if isinstance(target, typer.Typer):
+                command = typer.main.get_group(target)
+                command.name = cmd_name
+            else:
+                single = typer.Typer()
+                single.command(cmd_name)(target)
+                command = typer.main.get_command(single)
+            self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def format_help(self, ctx, formatter):
@@ -399,18 +429,6 @@ def calibrate(
     write_table(table, out)
     console.print_json(data=summary)
     console.print(f"wrote {out}")
-
-
-app.add_typer(clinic_app, name="clinic", help="Clinic toolkit: instruments, screening, dose plans, "
-              "session monitoring, regulatory status.")
-for _name, _records_app in (("patient", cli_records.patient_app), ("session", cli_records.session_app),
-                            ("assess", cli_records.assess_app), ("course", cli_records.course_app),
-                            ("export", cli_records.export_app), ("model", cli_records.model_app),
-                            ("db", cli_records.db_app)):
-    app.add_typer(_records_app, name=_name)
-app.command("forecast")(cli_records.forecast)
-app.command("serve")(cli_web.serve)
-app.add_typer(cli_web.user_app, name="user")
 
 
 def main(argv: list[str] | None = None) -> int:
