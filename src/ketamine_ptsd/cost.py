@@ -47,7 +47,8 @@ class Estimate:
 
     def describe(self) -> str:
         """One line: rows, bytes and CPU time."""
-        return (f"{self.rows:,} rows ({self.patients:,} patients x {self.times:,} times) of {self.outputs} "
+        who = f"{self.patients:,} patient{'s' if self.patients != 1 else ''}"
+        return (f"{self.rows:,} rows ({who} x {self.times:,} times) of {self.outputs} "
                 f"output(s), about {human_bytes(self.bytes)} on disk and {human_seconds(self.cpu_s)} of CPU")
 
 
