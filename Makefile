@@ -38,6 +38,7 @@ calibrate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_peers.py --n 1000,10000,100000
+	$(BIN)/python benchmarks/bench_simulate.py
 
 clean:
 	rm -rf $(VENV) ketamine-ptsd-output .pytest_cache .ruff_cache

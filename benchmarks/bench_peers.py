@@ -53,7 +53,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import cpu_name, relative_difference
+from common import cpu_name, peak_gflops, relative_difference
 
 HORIZON_DAYS = 11 + 56
 OUTPUT_EVERY_MIN = 15
@@ -494,7 +494,31 @@ def summary(results: list[dict], flops: dict | None) -> dict:
         out.update(flops_per_course=per_course, achieved_gflops=per_course * rate(ours) / 1e9)
         if ours_core:
             out["achieved_gflops_per_core"] = per_course / cpu_per_course(ours_core) / 1e9
+        peak, how = peak_gflops()
+        out.update(machine_peak_gflops=peak, machine_peak_reckoned=how,
+                   share_of_peak=out["achieved_gflops"] / peak,
+                   flop_ceiling_courses_per_s=peak * 1e9 / per_course)
+        if ours_core:
+            out["share_of_core_peak"] = out["achieved_gflops_per_core"] / (peak / (os.cpu_count() or 1))
     return out
+
+
+def readable(out: dict) -> str:
+    """The summary in words: ratios per core and in wall clock, flops and the share of peak."""
+    lines = []
+    for label, name in (("lsoda", "solve_ivp LSODA loop"), ("roadrunner_1", "libRoadRunner, 1 process"),
+                        ("roadrunner_2", "libRoadRunner, 2 processes"), ("jax_cpu", "JAX backend (CPU)")):
+        if f"speedup_vs_{label}" in out or f"per_core_speedup_vs_{label}" in out:
+            lines.append(f"ours against {name}: {out.get(f'speedup_vs_{label}', float('nan')):,.1f}x wall clock, "
+                         f"{out.get(f'per_core_speedup_vs_{label}', float('nan')):,.1f}x per core (CPU time)")
+    if "flops_per_course" in out:
+        lines.append(f"{out['flops_per_course'] / 1e6:.2f} Mflop per course; {out['achieved_gflops']:.1f} GFLOP/s "
+                     f"of a nominal {out['machine_peak_gflops']:.0f} ({out['machine_peak_reckoned']}): "
+                     f"{100 * out['share_of_peak']:.1f} % of peak (ceiling "
+                     f"{out['flop_ceiling_courses_per_s']:,.0f} courses/s)"
+                     + (f", {100 * out['share_of_core_peak']:.1f} % of one core's peak on one thread"
+                        if "share_of_core_peak" in out else ""))
+    return "\n".join(lines)
 
 
 def parse_args(argv=None):
@@ -561,7 +585,10 @@ def main(argv=None) -> int:
               "flops": flops, "summary": summary(results, flops), "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"machine: {report['machine']['cpu']}, {report['machine']['nproc']} cores, "
+          f"{report['machine']['memory_gb']} GiB")
     print(table(results, flops))
+    print(readable(report["summary"]))
     print(json.dumps(report["summary"], indent=2))
     print(f"wrote {args.out.name}")
     return 0

@@ -1,9 +1,10 @@
-"""What the benchmark scripts share: the name of this machine's CPU and the accuracy
-measure. The scripts are run as ``python benchmarks/NAME.py``, so this folder is on their
+"""What the benchmark scripts share: the name of this machine's CPU, its nominal peak and
+the accuracy measure. The scripts are run as ``python benchmarks/NAME.py``, so this folder is on their
 path."""
 
 from __future__ import annotations
 
+import os
 import platform
 
 import numpy as np
@@ -17,6 +18,35 @@ def cpu_name() -> str:
     except OSError:
         name = ""
     return name or platform.processor()
+
+
+def peak_gflops() -> tuple[float, str]:
+    """This machine's nominal double-precision peak (GFLOP/s over all cores) and how it was
+    reckoned: cores x clock (``cpu MHz`` of ``/proc/cpuinfo``) x flop per cycle and core from the
+    vector extensions: 32 with AVX-512 on Intel (two 512-bit FMA units), 16 with AVX-512 on AMD
+    Zen 4 (512-bit instructions on two 256-bit FMA pipes) or with AVX2 and FMA, 8 otherwise.
+    A nominal figure: turbo clocks and the number of FMA units of a given model differ."""
+    info = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
+    except OSError:
+        return float("nan"), "unknown (no /proc/cpuinfo)"
+    flags = set(info.get("flags", "").split())
+    vendor = info.get("vendor_id", "")
+    mhz = float(info.get("cpu MHz", "nan"))
+    if "avx512f" in flags:
+        per_cycle = 32 if vendor == "GenuineIntel" else 16
+    elif "avx2" in flags and "fma" in flags:
+        per_cycle = 16
+    else:
+        per_cycle = 8
+    cores = os.cpu_count() or 1
+    how = f"{cores} cores x {mhz / 1000:.2f} GHz x {per_cycle} flop/cycle ({vendor}, " + (
+        "AVX-512" if "avx512f" in flags else "AVX2+FMA" if per_cycle == 16 else "SSE") + ")"
+    return cores * mhz / 1000 * per_cycle, how
 
 
 def relative_difference(got: np.ndarray, ref: np.ndarray) -> np.ndarray:

@@ -89,7 +89,7 @@ def test_csv_round_trip_to_eight_digits(traj, tmp_path):
 def test_unknown_format_writes_nothing(traj, tmp_path):
     with pytest.raises(InputError) as err:
         traj.write(tmp_path / "out", "xlsx")
-    assert err.value.field == "--format"
+    assert err.value.field == "format"
     assert not (tmp_path / "out").exists()
 
 

@@ -18,14 +18,93 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from typer._click.exceptions import ClickException
+from typer.core import TyperCommand, TyperGroup
 
-from . import cli_records, cli_trial, cli_web
-from .cli_clinic import app as clinic_app
+from . import cost
 from .errors import InputError
 
 NOTICE = "Research and decision-support software, not a medical device."
 
+#: Commands and command groups loaded only when run: name -> (module, function or Typer app).
+#: The trial commands import the simulator (numba, scipy, pandas), the records and web ones the
+#: database layer, the clinic ones numpy; ``--help`` needs none of them.
+LAZY_COMMANDS = {
+    "clinic": ("cli_clinic", "app"),
+    "trial": ("cli_trial", "trial"), "sensitivity": ("cli_trial", "sensitivity"),
+    "patient": ("cli_records", "patient_app"), "session": ("cli_records", "session_app"),
+    "assess": ("cli_records", "assess_app"), "course": ("cli_records", "course_app"),
+    "export": ("cli_records", "export_app"), "model": ("cli_records", "model_app"),
+    "db": ("cli_records", "db_app"), "forecast": ("cli_records", "forecast"),
+    "serve": ("cli_web", "serve"), "user": ("cli_web", "user_app"),
+}
+
+
+def _lazy_help(name: str) -> str:
+    """The help of a lazy command, read from its module's source without importing it: a
+    function's docstring, or the help text given to a Typer app."""
+    import ast
+    from importlib.util import find_spec
+
+    module, attr = LAZY_COMMANDS[name]
+    source = Path(find_spec(f"{__package__}.{module}").origin).read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
+            return ast.get_docstring(node) or ""
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attr for t in node.targets)
+                and isinstance(node.value, ast.Call)):
+            given = [*node.value.args[:1], *(k.value for k in node.value.keywords if k.arg == "help")]
+            return next((_literal_text(v) for v in given if _literal_text(v)), "")
+    return ""
+
+
+def _literal_text(node) -> str:
+    """The text of a string literal; of an f-string, its literal parts (the listing is a summary)."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value for v in node.values if isinstance(v, ast.Constant)).strip()
+    return ""
+
+
+class _LazyGroup(TyperGroup):
+    """The command group, loading the commands of ``LAZY_COMMANDS`` only when one is run (the
+    help lists them from their source)."""
+
+    _listing = False
+
+    def list_commands(self, ctx):
+        return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            if self._listing:
+                return TyperCommand(name=cmd_name, help=_lazy_help(cmd_name))
+            import importlib
+
+            module, attr = LAZY_COMMANDS[cmd_name]
+            target = getattr(importlib.import_module(f".{module}", __package__), attr)
+            if isinstance(target, typer.Typer):
+                command = typer.main.get_group(target)
+                command.name = cmd_name
+            else:
+                single = typer.Typer()
+                single.command(cmd_name)(target)
+                command = typer.main.get_command(single)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx, formatter):
+        self._listing = True
+        try:
+            return super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     add_completion=False,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
@@ -47,6 +126,11 @@ class RouteOption(str, Enum):
     intranasal = "intranasal"
     oral = "oral"
     sublingual = "sublingual"
+
+
+class PrecisionOption(str, Enum):
+    float32 = "float32"
+    float64 = "float64"
 
 
 class FormatOption(str, Enum):
@@ -111,18 +195,31 @@ def simulate(
     seed: Annotated[int, typer.Option(help="random seed for virtual patients")] = 0,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("ketamine-ptsd-output"),
     format: Annotated[FormatOption, typer.Option("--format", help="trajectory file format")] = FormatOption.csv,
+    outputs: Annotated[Optional[str], typer.Option(help="outputs to compute and store, comma-separated, e.g. "
+                                                   "pcl5_total,madrs (default: all)")] = None,
+    precision: Annotated[PrecisionOption, typer.Option(help="stored values: float32 (7 digits, inside the "
+                                                       "solver's tolerance) or float64")] = PrecisionOption.float32,
+    yes: Annotated[bool, typer.Option("--yes", help="run even when the estimate exceeds the limits")] = False,
+    max_gib: Annotated[float, typer.Option(help="refuse (without --yes) runs estimated to write more than this "
+                                           "many GiB")] = cost.DEFAULT_MAX_GIB,
+    max_minutes: Annotated[float, typer.Option(help="refuse (without --yes) runs estimated to take more than "
+                                               "this many minutes of CPU")] = cost.DEFAULT_MAX_MINUTES,
 ):
     """Simulate a regimen: dose -> concentration -> cascade -> symptoms -> vitals.
 
-    Writes OUT/trajectory.<format> (long format), OUT/metadata.json and OUT/report.html.
+    Writes OUT/trajectory.<format> (long format), OUT/metadata.json and OUT/report.html. The
+    size and CPU time are estimated first; a run over the limits is refused unless --yes. The
+    files are written chunk by chunk into a temporary folder beside OUT and moved into place at
+    the end, so an interrupted run leaves nothing.
     """
+    import signal
+
     import numpy as np
 
     from .dosing import induction_series, with_therapy
-    from .population import Population
-    from .report.html import summary_table, write_report
-    from .simulation import output_times
-    from .simulation import simulate as run_simulation
+    from .files import prepare_output, staged_folder
+    from .model import MODEL
+    from .simulation import output_count, select_outputs
     from .units import parse_dose
 
     dose_text = dose or DEFAULT_DOSE.get(route.value)
@@ -135,6 +232,9 @@ def simulate(
         raise InputError("--infusion-min", f"an infusion needs a positive length, got {infusion_min}", "> 0 minutes")
     if n is not None and n < 1:
         raise InputError("--n", f"must be at least 1, got {n}", ">= 1")
+    for flag, value in (("--max-gib", max_gib), ("--max-minutes", max_minutes)):
+        if not value > 0:
+            raise InputError(flag, f"must be a positive number, got {value}", "> 0")
     with _as_flag("days", "--days"):
         regimen = induction_series(
             _days(days, "--days"), amount, per_kg, route.value, drug.value,
@@ -143,32 +243,83 @@ def simulate(
     if therapy_days.strip():
         with _as_flag("therapy_days", "--therapy-days"):
             regimen = with_therapy(regimen, _days(therapy_days, "--therapy-days"))
-    times = output_times(horizon_days, dt_min)
-    if n is None:
-        population = Population.typical(weight_kg=weight_kg)
-    else:
-        population = Population.virtual(n, seed, weight_kg=weight_kg)
+    n_times = output_count(horizon_days, dt_min)
+    with _as_flag("outputs", "--outputs"):
+        names, _ = select_outputs(MODEL, None if outputs is None else
+                                  [x.strip() for x in outputs.split(",") if x.strip()])
+    estimate = cost.estimate(n or 1, horizon_days, n_times, len(names), format.value, precision.value)
+    over = cost.over_limits(estimate, max_gib, max_minutes, _free_bytes(out))
+    if over and not yes:
+        raise InputError("size", f"refused: {estimate.describe()}; that is {' and '.join(over)}",
+                         "smaller --n, --horizon-days, --outputs or a larger --dt-min; or --yes to run it anyway")
+    staged = prepare_output(out, "--out")
+    # SIGTERM, like Ctrl-C, stops the run and removes the temporary folder.
+    previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
+    try:
+        with staged_folder(out, "--out", staged) as folder:
+            written, table = _simulate_into(folder, regimen, n, seed, weight_kg, names, horizon_days, dt_min,
+                                            format.value, precision.value, estimate)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    table_view = Table(title=f"{n or 1} patient(s), {drug.value} {route.value} {dose_text} on days {days}")
+    table_view.add_column("measure")
+    for col in table.columns:
+        table_view.add_column(str(col), justify="right")
+    for name, row in table.iterrows():
+        table_view.add_row(str(name), *[("-" if v != v else f"{v:.3g}") for v in row.values])
+    console.print(table_view)
+    console.print(f"wrote {out / written.name} and {out / 'report.html'}")
+    console.print(NOTICE)
 
+
+def _simulate_into(folder: Path, regimen, n, seed, weight_kg, names, horizon_days, dt_min, fmt, precision,
+                   estimate):
+    """Run the simulation chunk by chunk into ``folder``: trajectory, metadata and report.
+    Returns the trajectory file and the summary table."""
     from rich.progress import Progress
 
-    with Progress(console=err_console, transient=True, disable=len(population) < 2000) as progress:
+    from .population import Population
+    from .report.html import summary_table, write_report
+    from .simulation import ChunkedRun, output_times
+
+    population = Population.typical(weight_kg=weight_kg) if n is None else Population.virtual(n, seed,
+                                                                                              weight_kg=weight_kg)
+    run = ChunkedRun(regimen, population, times=output_times(horizon_days, dt_min), outputs=names)
+    show = len(population) >= 2000 or estimate.cpu_s > 10
+    if show:
+        err_console.print(f"estimate: {estimate.describe()}", highlight=False)
+    with Progress(console=err_console, transient=True, disable=not show) as progress:
         task = progress.add_task("simulating patients", total=len(population))
-        traj = run_simulation(regimen, population, times=times,
-                              progress=lambda k: progress.advance(task, k))
-    for w in traj.warnings:
+        files = run.write(folder, fmt, precision, progress=lambda k: progress.advance(task, k))
+    for w in files.metadata["warnings"]:
         err_console.print(f"[yellow]warning:[/] outside the validated range: {w}")
-    path = traj.write(out, format.value)
-    report = write_report(traj, out / "report.html")
-    table = Table(title=f"{len(population)} patient(s), {drug.value} {route.value} {dose_text} on days {days}")
-    frame = summary_table(traj)
-    table.add_column("measure")
-    for col in frame.columns:
-        table.add_column(str(col), justify="right")
-    for name, row in frame.iterrows():
-        table.add_row(str(name), *[("-" if v != v else f"{v:.3g}") for v in row.values])
-    console.print(table)
-    console.print(f"wrote {path} and {report}")
-    console.print(NOTICE)
+    table = summary_table(summary=files.summary)
+    write_report(files.sample, folder / "report.html", table=table, bands_from=files.sample_note)
+    return files.path, table
+
+
+def _free_bytes(out: Path) -> int | None:
+    """Free space on the file system ``out`` would be written to (None if unknown)."""
+    import shutil
+
+    for p in (out.absolute(), *out.absolute().parents):
+        if p.exists():
+            try:
+                return shutil.disk_usage(p).free
+            except OSError:
+                return None
+    return None
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 @app.command("alert-rates")
@@ -278,20 +429,6 @@ def calibrate(
     write_table(table, out)
     console.print_json(data=summary)
     console.print(f"wrote {out}")
-
-
-app.add_typer(clinic_app, name="clinic", help="Clinic toolkit: instruments, screening, dose plans, "
-              "session monitoring, regulatory status.")
-app.command("trial")(cli_trial.trial)
-app.command("sensitivity")(cli_trial.sensitivity)
-for _name, _records_app in (("patient", cli_records.patient_app), ("session", cli_records.session_app),
-                            ("assess", cli_records.assess_app), ("course", cli_records.course_app),
-                            ("export", cli_records.export_app), ("model", cli_records.model_app),
-                            ("db", cli_records.db_app)):
-    app.add_typer(_records_app, name=_name)
-app.command("forecast")(cli_records.forecast)
-app.command("serve")(cli_web.serve)
-app.add_typer(cli_web.user_app, name="user")
 
 
 def main(argv: list[str] | None = None) -> int:

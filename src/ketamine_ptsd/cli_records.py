@@ -738,11 +738,11 @@ def model_compile() -> None:
     for it (the Makefile does this at install)."""
     import time
 
-    from ketamine_ptsd import Population, simulate, single_dose
     from ketamine_ptsd.engine.numba_engine import cache_dir
+    from ketamine_ptsd.simulation import compile_solvers
 
     start = time.perf_counter()
-    simulate(single_dose(0.5), Population.typical(), times=[0.0, 1.0])
+    compile_solvers()
     typer.echo(f"solver ready in {time.perf_counter() - start:.1f} s (cached in {cache_dir() / 'solvers'})")
 
 

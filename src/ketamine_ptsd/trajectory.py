@@ -8,11 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-
-from .errors import InputError
-
-FORMATS = ("csv", "parquet", "json")
 
 
 @dataclass(frozen=True)
@@ -41,9 +36,11 @@ class Trajectory:
     def warnings(self) -> list[str]:
         return list(self.metadata.get("warnings", []))
 
-    def to_pandas(self) -> pd.DataFrame:
+    def to_pandas(self):
         """Long format, one row per patient and time: ``id``, ``time_h``, then one column per
         variable (as rxode2 and mrgsolve return results)."""
+        import pandas as pd
+
         n, t, _ = self.values.shape
         frame = {"id": np.repeat(self.ids, t), "time_h": np.tile(self.times_h, n)}
         for k, name in enumerate(self.names):
@@ -58,34 +55,13 @@ class Trajectory:
         attrs = {k: json.dumps(v) if not isinstance(v, (str, int, float)) else v for k, v in self.metadata.items()}
         return xr.Dataset(data, coords={"id": self.ids, "time_h": self.times_h}, attrs=attrs)
 
-    def write(self, folder: str | Path, fmt: str = "csv") -> Path:
-        """Write ``trajectory.<fmt>`` (and the metadata beside it) into ``folder``.
+    def write(self, folder: str | Path, fmt: str = "csv", precision: str = "float64") -> Path:
+        """Write ``trajectory.<fmt>`` (csv, parquet or json; values in ``precision``, float64 or
+        float32) and the metadata beside it into ``folder``.
 
         The file is written under a temporary name and renamed, so a failed write leaves
         nothing half-written.
         """
-        if fmt not in FORMATS:
-            raise InputError("--format", f"unknown format {fmt!r}", ", ".join(FORMATS))
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"trajectory.{fmt}"
-        tmp = folder / f".trajectory.{fmt}.tmp"
-        frame = self.to_pandas()
-        if fmt == "csv":
-            frame.to_csv(tmp, index=False, float_format="%.8g")
-        elif fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+        from .writers import write_trajectory
 
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            meta = dict(table.schema.metadata or {})
-            meta[b"ketamine_ptsd"] = json.dumps(self.metadata).encode()
-            pq.write_table(table.replace_schema_metadata(meta), tmp)
-        else:
-            payload = {"metadata": self.metadata, "columns": list(frame.columns),
-                       "data": frame.to_dict(orient="list")}
-            tmp.write_text(json.dumps(payload), encoding="utf-8")
-        tmp.replace(path)
-        meta_path = folder / "metadata.json"
-        meta_path.write_text(json.dumps(self.metadata, indent=2), encoding="utf-8")
-        return path
+        return write_trajectory(self, folder, fmt, precision)

@@ -162,8 +162,13 @@ def test_engine_writes_into_a_given_output_array(engine):
     got, steps = engine.solve(MODEL, params, events, times, sel, out=target)
     assert got is target
     assert np.array_equal(target, fresh) and np.array_equal(steps, fresh_steps)
-    for bad in (np.empty((3, times.size, 3)), np.empty((3, times.size, 2), np.float32),
-                np.empty((3, 2, times.size)).transpose(0, 2, 1)):
+    # Single precision, and outputs-major memory (what the streaming writer passes): the same values.
+    columns = np.full((2, 3, times.size), np.nan, np.float32)
+    engine.solve(MODEL, params, events, times, sel, out=columns.transpose(1, 2, 0))
+    assert np.array_equal(columns, fresh.transpose(2, 0, 1).astype(np.float32))
+    read_only = np.empty((3, times.size, 2))
+    read_only.flags.writeable = False
+    for bad in (np.empty((3, times.size, 3)), np.empty((3, times.size, 2), np.int64), read_only):
         with pytest.raises(InputError) as err:
             engine.solve(MODEL, params, events, times, sel, out=bad)
         assert err.value.field == "out"

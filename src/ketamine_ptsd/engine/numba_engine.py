@@ -57,14 +57,16 @@ def kernel(model):
 
 
 def output_array(out, n_patients: int, n_times: int, n_outputs: int) -> np.ndarray:
-    """``out`` checked to be a writable C-contiguous float64 array of the engines' output
-    shape (patients x times x outputs), or a new one when ``out`` is None."""
+    """``out`` checked to be a writable float64 or float32 array of the engines' output shape
+    (patients x times x outputs), or a new float64 one when ``out`` is None. Any memory layout
+    is accepted: the streaming writer passes a view of an outputs x patients x times float32
+    buffer, so that each output's column is filled in place, ready for Arrow without a copy
+    (the kernel is compiled once more for that layout, and cached)."""
     shape = (n_patients, n_times, n_outputs)
     if out is None:
         return np.empty(shape)
-    if (out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous
-            or not out.flags.writeable):
-        raise InputError("out", f"need a writable C-contiguous float64 array of shape {shape}, got "
+    if (out.shape != shape or out.dtype not in (np.float64, np.float32) or not out.flags.writeable):
+        raise InputError("out", f"need a writable float64 or float32 array of shape {shape}, got "
                          f"{out.dtype} {out.shape}", "patients x times x outputs")
     return out
 
@@ -97,8 +99,8 @@ class NumbaEngine:
 
     def solve(self, model, params, events, times, out_sel, record_states=False, y0=None, out=None):
         """Integrate patients ``params`` (N x P) over ``times`` (h); returns outputs
-        (N x T x K; written into ``out`` when given, a C-contiguous float64 array of that
-        shape) and accepted steps per patient."""
+        (N x T x K; written into ``out`` when given, a float64 or float32 array of that shape
+        in any layout) and accepted steps per patient."""
         import numba
 
         mod = kernel(model)

@@ -18,29 +18,40 @@ _ENV = jinja2.Environment(
 )
 
 
-def summary_table(traj: Trajectory) -> pd.DataFrame:
+def summary_table(traj: Trajectory | None = None, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """The summary shown on screen and in the report: one row per measure (a single
-    patient's values, or median and 5-95 % across a population)."""
-    summary = summarise(traj)
+    patient's values, or median and 5-95 % across a population), from ``traj`` or from its
+    per-patient ``summary`` (:func:`~.summary.summarise`, computed chunk by chunk for a large run)."""
+    if summary is None:
+        summary = summarise(traj)
     if len(summary) == 1:
         row = summary.drop(columns="id").iloc[0]
         return row.to_frame("value")
     return describe(summary)
 
 
-def write_report(traj: Trajectory, path: str | Path, title: str = "ketamine-ptsd simulation") -> Path:
-    """Write the HTML report (summary, four-panel figure, regimen, run metadata)."""
+def write_report(traj: Trajectory, path: str | Path, title: str = "ketamine-ptsd simulation",
+                 table: pd.DataFrame | None = None, bands_from: str | None = None) -> Path:
+    """Write the HTML report (summary, four-panel figure, regimen, run metadata).
+
+    The figure's bands are drawn from the patients of ``traj``; for a large run pass a sample,
+    the summary ``table`` of all patients (:func:`summary_table`) and ``bands_from``, which
+    says what the sample is."""
     path = Path(path)
     md = traj.metadata
     run = {k: md.get(k) for k in ("ketamine_ptsd_version", "model", "engine", "rtol", "atol",
                                    "product", "n_patients", "seed")}
+    if bands_from:
+        run["figure bands from"] = bands_from
+    if table is None:
+        table = summary_table(traj)
     html = _ENV.get_template("report.html.j2").render(
         title=title,
         notice=md.get("notice", ""),
         warnings=md.get("warnings", []),
         doses=md.get("doses", []),
         therapy=md.get("therapy_sessions_h", []),
-        summary_html=summary_table(traj).to_html(float_format=lambda x: f"{x:.3g}", na_rep="-"),
+        summary_html=table.to_html(float_format=lambda x: f"{x:.3g}", na_rep="-"),
         figure=base64.b64encode(chain_figure(traj, title)).decode(),
         run=run,
     )

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .. import __version__  # noqa: E402
+from .._version import __version__  # noqa: E402
 from ..trials import CLUSTERS, TrialResult, day_key, loss_of_response  # noqa: E402
 
 _ENV = jinja2.Environment(

@@ -1,0 +1,192 @@
+"""Trajectory files written chunk by chunk: each chunk of patients goes from the engine's
+array (patients x times x outputs) straight into Arrow columns and on to disk (Parquet, CSV
+through Arrow's writer, or JSON), so memory holds one chunk whatever the population size.
+
+The long format is one row per patient and time: ``id``, ``time_h``, then one column per
+output, in ``float32`` (default of the command line: seven significant digits, well inside
+the solver's tolerance of 1e-6) or ``float64``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from .errors import InputError
+
+FORMATS = ("csv", "parquet", "json")
+PRECISIONS = ("float32", "float64")
+
+
+def check_format(fmt: str, precision: str = "float64") -> None:
+    """Raise an InputError for an unknown file format or precision."""
+    if fmt not in FORMATS:
+        raise InputError("format", f"unknown format {fmt!r}", ", ".join(FORMATS))
+    if precision not in PRECISIONS:
+        raise InputError("precision", f"unknown precision {precision!r}", ", ".join(PRECISIONS))
+
+
+def schema(names, precision: str) -> pa.Schema:
+    """The Arrow schema of the long format for outputs ``names``."""
+    value = pa.float32() if precision == "float32" else pa.float64()
+    return pa.schema([("id", pa.int64()), ("time_h", pa.float64()), *((n, value) for n in names)])
+
+
+def record_batch(ids: np.ndarray, times: np.ndarray, values: np.ndarray, sch: pa.Schema) -> pa.RecordBatch:
+    """Long-format rows of ``values[i, j, k]`` (patient ``ids[i]``, time ``times[j]``, output
+    ``k``). An output whose values lie patient by patient, time by time in memory, in the
+    schema's precision (as :class:`~.simulation.ChunkedRun` has the engine write them), goes to
+    Arrow without a copy; any other layout is copied once."""
+    m, t, k = values.shape
+    dtype = np.float32 if k and sch.field(2).type == pa.float32() else np.float64
+    columns = values.transpose(2, 0, 1)
+    arrays = [pa.array(np.repeat(np.asarray(ids, dtype=np.int64), t)), pa.array(np.tile(times, m))]
+    arrays += [pa.array(np.ascontiguousarray(columns[c], dtype=dtype).reshape(-1)) for c in range(k)]
+    return pa.RecordBatch.from_arrays(arrays, schema=sch)
+
+
+_INTEGRAL = re.compile(rb"^(-?\d+)$", re.MULTILINE)
+
+
+def _json_numbers(batch: pa.RecordBatch, column: int) -> bytes:
+    """One column of ``batch`` as JSON numbers, each followed by a comma (shortest text that
+    reads back to the same value; NaN and infinities as Python's json writes them; floats
+    always with a decimal point, so they read back as floats)."""
+    import pyarrow.csv as pcsv
+
+    buf = io.BytesIO()
+    table = pa.Table.from_batches([batch.select([column])])
+    pcsv.write_csv(table, buf, write_options=pcsv.WriteOptions(include_header=False))
+    text = buf.getvalue()
+    if pa.types.is_floating(batch.schema.field(column).type):
+        text = _INTEGRAL.sub(rb"\1.0", text)
+        text = text.replace(b"nan", b"NaN").replace(b"-inf", b"-Infinity").replace(b"inf", b"Infinity")
+    return text.replace(b"\n", b",")
+
+
+class TrajectoryWriter:
+    """Writes the long format of a run to ``path`` chunk by chunk: :meth:`write` per chunk of
+    patients, :meth:`close` with the run's metadata at the end (Parquet keeps it in the file's
+    key-value metadata under ``ketamine_ptsd``, JSON under ``metadata``; CSV has none).
+    :meth:`abort` removes what was written."""
+
+    def __init__(self, path: str | Path, fmt: str, names, precision: str = "float32"):
+        check_format(fmt, precision)
+        self.path = Path(path)
+        self.fmt = fmt
+        self.names = tuple(names)
+        self.schema = schema(self.names, precision)
+        self.rows = 0
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            # Without the serialised Arrow schema, readers take the schema's metadata from the
+            # file's key-value metadata, which close() writes once the run is known.
+            # Dictionary encoding only where values repeat (ids, times): on the outputs it costs
+            # three quarters of the write and saves nothing.
+            self._writer = pq.ParquetWriter(self.path, self.schema, store_schema=False,
+                                            use_dictionary=["id", "time_h"])
+        elif fmt == "csv":
+            import pyarrow.csv as pcsv
+
+            self._writer = pcsv.CSVWriter(self.path, self.schema,
+                                          write_options=pcsv.WriteOptions(quoting_header="none"))
+        else:
+            # Column by column: JSON holds each column as one list, so each goes to a file of
+            # its own and the lists are joined at the end.
+            self._parts = self.path.with_name(f".{self.path.name}.columns")
+            self._parts.mkdir()
+            self._files = [open(self._parts / str(c), "wb") for c in range(len(self.schema))]  # noqa: SIM115
+
+    def write(self, ids: np.ndarray, times: np.ndarray, values: np.ndarray) -> None:
+        """Append patients ``ids`` with ``values`` (patients x times x outputs) at ``times``."""
+        batch = record_batch(ids, times, values, self.schema)
+        self.rows += batch.num_rows
+        if self.fmt == "json":
+            for c, fh in enumerate(self._files):
+                fh.write(_json_numbers(batch, c))
+        elif self.fmt == "csv":
+            self._writer.write_batch(batch)
+        else:
+            self._writer.write_table(pa.Table.from_batches([batch]))
+
+    def close(self, metadata: dict) -> Path:
+        """Finish the file with ``metadata``; returns its path."""
+        if self.fmt == "parquet":
+            self._writer.add_key_value_metadata({"ketamine_ptsd": json.dumps(metadata)})
+            self._writer.close()
+        elif self.fmt == "csv":
+            self._writer.close()
+        else:
+            for fh in self._files:
+                fh.close()
+            with open(self.path, "wb") as out:
+                head = {"metadata": metadata, "columns": list(self.schema.names)}
+                out.write(json.dumps(head)[:-1].encode() + b', "data": {')
+                for c, name in enumerate(self.schema.names):
+                    part = self._parts / str(c)
+                    out.write((", " if c else "").encode() + json.dumps(name).encode() + b": [")
+                    with open(part, "rb") as fh:
+                        _copy_prefix(fh, out, part.stat().st_size - 1 if self.rows else 0)
+                    out.write(b"]")
+                out.write(b"}}")
+            shutil.rmtree(self._parts)
+        return self.path
+
+    def abort(self) -> None:
+        """Close and remove whatever was written."""
+        try:
+            if self.fmt == "json":
+                for fh in self._files:
+                    fh.close()
+                shutil.rmtree(self._parts, ignore_errors=True)
+            else:
+                self._writer.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+def _copy_prefix(src, dst, size: int, block: int = 1 << 24) -> None:
+    """Copy the first ``size`` bytes of ``src`` to ``dst``."""
+    while size > 0:
+        data = src.read(min(block, size))
+        if not data:
+            break
+        dst.write(data)
+        size -= len(data)
+
+
+def write_trajectory(traj, folder: str | Path, fmt: str = "csv", precision: str = "float64") -> Path:
+    """Write ``traj`` as ``folder/trajectory.<fmt>`` and ``folder/metadata.json``, each under a
+    temporary name first, so a failed write leaves nothing half-written."""
+    check_format(fmt, precision)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"trajectory.{fmt}"
+    tmp = folder / f".trajectory.{fmt}.tmp"
+    writer = TrajectoryWriter(tmp, fmt, traj.names, precision)
+    try:
+        writer.write(traj.ids, traj.times_h, traj.values)
+        writer.close(traj.metadata)
+    except BaseException:
+        writer.abort()
+        raise
+    os.replace(tmp, path)
+    write_metadata(folder, traj.metadata)
+    return path
+
+
+def write_metadata(folder: Path, metadata: dict) -> Path:
+    """``folder/metadata.json``, written under a temporary name and renamed."""
+    path = folder / "metadata.json"
+    tmp = folder / ".metadata.json.tmp"
+    tmp.write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
