@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ketamine_ptsd.clinic import course as course_logic
 from ketamine_ptsd.clinic.instruments import SCORERS, SPECS
+from ketamine_ptsd.clinic.monitoring import FIELDS as READING_FIELDS
 from ketamine_ptsd.clinic.monitoring import PRODUCT_ROUTES as MONITORED_ROUTES
 from ketamine_ptsd.clinic.monitoring import monitor_session
 from ketamine_ptsd.clinic.risk import EVENT_KINDS
@@ -329,6 +330,7 @@ class Records:
             raise InputError("--date", f"{started_on!r} is not a date", "YYYY-MM-DD")
         if route != "iv_infusion":
             infusion_min = None
+        infusion_min = self._limit("infusion_min", infusion_min, "infusion_minutes", "min")
         plan = course_logic.InductionPlan(started_on, tuple(days), amount, per_kg, route, product, infusion_min)
         if maintenance_rule is not None and maintenance_rule not in MAINTENANCE_RULES:
             raise InputError("--maintenance", f"unknown rule {maintenance_rule!r}", ", ".join(MAINTENANCE_RULES))
@@ -437,6 +439,7 @@ class Records:
         stored with them. ``events`` are ``(kind, detail)`` pairs of SESSION_EVENT_KINDS.
         """
         amount, per_kg = parse_dose(dose)
+        check_readings(readings)
         for i, (kind, _detail) in enumerate(events):
             if kind not in SESSION_EVENT_KINDS:
                 raise InputError(f"--event {i + 1}", f"unknown event {kind!r}", ", ".join(SESSION_EVENT_KINDS))
@@ -452,6 +455,8 @@ class Records:
                                  f"{course.product}, or close the course and start one for {product}")
             if infusion_min is None and course is not None and route == course.route:
                 infusion_min = course.infusion_min
+            if route == "iv_infusion":
+                infusion_min = self._limit("infusion_min", infusion_min, "infusion_minutes", "min")
             dose_record = Dose(0.0, amount, route, product, per_kg,
                                None if infusion_min is None or route != "iv_infusion" else infusion_min / 60.0)
             infusion_min = None if dose_record.duration_h is None else dose_record.duration_h * 60.0
@@ -670,6 +675,18 @@ class Records:
                     "assessments": [{k: v for k, v in a.to_dict().items() if k != "result"}
                                     for a in patient.assessments],
                     "latest_forecast": forecast.to_dict() if forecast else None}
+
+
+def check_readings(readings: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse a reading with a non-finite number or with nothing measured: NaN is not "not
+    measured" (leave the field out for that), and a reading of nothing is a typing error."""
+    for i, reading in enumerate(readings):
+        for key, value in reading.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(f"reading {i + 1} {key}", f"{value!r} is not a finite number",
+                                 "a number, or leave the field empty")
+        if all(reading.get(f) is None for f in READING_FIELDS):
+            raise InputError(f"reading {i + 1}", "nothing measured", "at least one of " + ", ".join(READING_FIELDS))
 
 
 @cache

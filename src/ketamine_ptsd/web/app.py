@@ -38,6 +38,7 @@ from .config import WebConfig
 from .csrf import FORM_FIELD, HEADER, CsrfFailed, csrf_token
 from .database import read_engine, write_lock
 from .login_limit import LoginLimiter
+from .model_runs import ModelBusy, ModelRunner
 from .privacy import ContainErrors
 from .routes import api, pages
 
@@ -131,6 +132,15 @@ def _install_error_answers(app: FastAPI) -> None:
             return JSONResponse({"detail": str(exc)}, status_code=status)
         return _page_error(request, status, str(exc))
 
+    @app.exception_handler(ModelBusy)
+    async def model_busy(request: Request, exc: ModelBusy) -> Response:
+        headers = {"Retry-After": str(int(exc.retry_after_s) + 1)}
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
+        response = _page_error(request, 503, str(exc))
+        response.headers.update(headers)
+        return response
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         # Echoing the input back would put submitted values (patient data) into responses
@@ -170,6 +180,7 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
+        app.state.model_runner.close()
         reader.dispose()
         engine.dispose()
 
@@ -189,6 +200,7 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     app.state.templates = templates
     app.state.sessions = SessionRegistry(config.idle_timeout_s, config.absolute_timeout_s)
     app.state.login_limiter = LoginLimiter(config.login_max_failures, config.login_window_s)
+    app.state.model_runner = ModelRunner(config.model_timeout_s, config.model_max_running)
 
     plotly_js = resources.files("plotly") / "package_data" / "plotly.min.js"
 

@@ -28,6 +28,13 @@ ABSOLUTE_TIMEOUT_S = 8 * 3600
 #: "account lockout" example values), so guessing a password online is impractical.
 LOGIN_MAX_FAILURES = 5
 LOGIN_WINDOW_S = 15 * 60
+#: The longest a request waits for the model (what-if, forecast), seconds, before it is
+#: answered 503. Design choice: a four-protocol what-if takes about 2 s on one core and a
+#: forecast a few seconds; 30 s leaves ten times that for a loaded server, and stays below
+#: the 60 s read timeout of common reverse proxies (nginx proxy_read_timeout default).
+MODEL_TIMEOUT_S = 30.0
+#: Model runs at once (each takes a core); more wait for a slot within the time limit.
+MODEL_MAX_RUNNING = 2
 
 
 @dataclass(frozen=True)
@@ -47,11 +54,13 @@ class WebConfig:
     login_window_s: float = LOGIN_WINDOW_S
     same_site: Literal["lax", "strict"] = "lax"
     secure_cookie: bool = False
+    model_timeout_s: float = MODEL_TIMEOUT_S
+    model_max_running: int = MODEL_MAX_RUNNING
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:
             raise InputError("secret_key", "shorter than 16 characters", f"16 or more characters (${SECRET_ENV_VAR})")
-        for name in ("idle_timeout_s", "absolute_timeout_s", "login_window_s"):
+        for name in ("idle_timeout_s", "absolute_timeout_s", "login_window_s", "model_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InputError(name, f"{value!r} is not a positive number of seconds", "> 0 s")
@@ -59,5 +68,8 @@ class WebConfig:
                 or not 1 <= self.login_max_failures <= 100:
             raise InputError("login_max_failures", f"{self.login_max_failures!r} is not a limit",
                              "1-100 (NIST SP 800-63B 5.2.2)")
+        if isinstance(self.model_max_running, bool) or not isinstance(self.model_max_running, int) \
+                or not 1 <= self.model_max_running <= 64:
+            raise InputError("model_max_running", f"{self.model_max_running!r} is not a number of runs", "1-64")
         if self.same_site not in ("lax", "strict"):
             raise InputError("same_site", f"{self.same_site!r} is not a SameSite mode", "lax, strict")

@@ -5,17 +5,24 @@ ids); the clinical limits (plausible weights, doses, item scales) are checked by
 records and the clinic toolkit, with their configurable thresholds, and come back as
 ``422`` with the field and what is allowed. Units are in the field names. Free text may
 not contain NUL characters (PostgreSQL cannot store them).
+
+Numbers are finite (NaN and infinity are refused, never stored as "not measured") and are
+numbers, not true/false; a time is a date and time, never a bare number (``0`` is not
+1970). Lengths of infusions, horizons and day offsets have physiological ranges here;
+the clinic-configurable ranges (weights, doses, readings) are checked by the records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SCORERS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
+from ketamine_ptsd.clinic.settings import load_settings
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.store import SESSION_EVENT_KINDS
 from ketamine_ptsd.store.models import ROLES, SEXES
@@ -36,18 +43,42 @@ Concomitant = Literal[CONCOMITANT]
 ReadingLabel = Literal[LABELS]
 
 
+#: Infusion length, minutes: the packaged clinic plausibility bounds (settings
+#: ``input.limits.infusion_minutes``: under 5 min is a bolus; 240 min four times the longest
+#: usual infusion). The records check a clinic's own bounds again.
+INFUSION_MINUTES = tuple(load_settings(None)["input.limits"]["infusion_minutes"])
+_BARE_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number is needed, not true/false")
+    return value
+
+
+def _not_bare_number(value: Any) -> Any:
+    if isinstance(value, (bool, int, float)) or (isinstance(value, str) and _BARE_NUMBER.fullmatch(value)):
+        raise ValueError("a date and time is needed (YYYY-MM-DDTHH:MM), not a number")
+    return value
+
+
 def local_time(value: dt.datetime) -> dt.datetime:
     """A time without a zone is the clinic's local time (the server's zone)."""
     return value.astimezone() if value.tzinfo is None else value
 
 
-AwareTime = Annotated[dt.datetime, AfterValidator(local_time)]
+#: A finite number (never true/false).
+Number = Annotated[float, BeforeValidator(_not_bool)]
+AwareTime = Annotated[dt.datetime, BeforeValidator(_not_bare_number), AfterValidator(local_time)]
+InfusionMin = Annotated[Number, Field(ge=INFUSION_MINUTES[0], le=INFUSION_MINUTES[1],
+                                      description=f"{INFUSION_MINUTES[0]:g}-{INFUSION_MINUTES[1]:g} min")]
 
 
 class Strict(BaseModel):
-    """Request bodies refuse unknown fields, so a misspelt field is an error, not ignored."""
+    """Request bodies refuse unknown fields, so a misspelt field is an error, not ignored,
+    and refuse NaN and infinity."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Row(BaseModel):
@@ -84,8 +115,8 @@ class PatientRequest(Strict):
     mrn: Annotated[str, Field(max_length=64, pattern=_NO_NUL)] | None = None
     birth_date: dt.date | None = None
     sex: Sex = "unknown"
-    weight_kg: float | None = None
-    height_cm: float | None = None
+    weight_kg: Number | None = None
+    height_cm: Number | None = None
     note: LongText | None = None
 
 
@@ -122,14 +153,14 @@ class ReadingRequest(Strict):
     """One observation, ``time_min`` minutes from the dose (<= 0: pre-dose); mmHg, bpm, %,
     CADSS total (0-92), MOAA/S (0-5). Fields not measured at this time stay empty."""
 
-    time_min: float
+    time_min: Number
     label: ReadingLabel = ""
-    sbp: float | None = None
-    dbp: float | None = None
-    hr: float | None = None
-    spo2: float | None = None
-    cadss: float | None = None
-    moaas: float | None = None
+    sbp: Number | None = None
+    dbp: Number | None = None
+    hr: Number | None = None
+    spo2: Number | None = None
+    cadss: Number | None = None
+    moaas: Number | None = None
 
 
 class EventRequest(Strict):
@@ -150,8 +181,8 @@ class SessionRequest(Strict):
     dose: Dose
     route: Route | None = None
     product: Product | None = None
-    infusion_min: float | None = None
-    weight_kg: float | None = None
+    infusion_min: InfusionMin | None = None
+    weight_kg: Number | None = None
     lot: Annotated[str, Field(max_length=64, pattern=_NO_NUL)] | None = None
     note: LongText | None = None
     readings: Annotated[list[ReadingRequest], Field(max_length=200)] = []
@@ -230,7 +261,7 @@ class InstrumentOut(BaseModel):
 class ForecastRequest(Strict):
     """How far ahead to forecast, days from the first dose of the current course."""
 
-    horizon_days: Annotated[float, Field(gt=0, le=365)] = 84.0
+    horizon_days: Annotated[Number, Field(ge=1, le=365)] = 84.0
 
 
 class Protocol(Strict):
@@ -243,18 +274,18 @@ class Protocol(Strict):
     product: Product = "racemic"
     route: Route = "iv_infusion"
     dose: Dose = "0.5mg/kg"
-    infusion_min: Annotated[float, Field(gt=0, le=240)] | None = None
-    induction_days: Annotated[list[Annotated[float, Field(ge=0, le=120)]], Field(min_length=1, max_length=12)] = list(
+    infusion_min: InfusionMin | None = None
+    induction_days: Annotated[list[Annotated[Number, Field(ge=0, le=120)]], Field(min_length=1, max_length=12)] = list(
         DEFAULT_INDUCTION_DAYS)
-    maintenance_every_days: Annotated[float, Field(ge=3, le=90)] | None = None
-    therapy_hours_after_dose: Annotated[float, Field(ge=0, le=72)] | None = None
+    maintenance_every_days: Annotated[Number, Field(ge=3, le=90)] | None = None
+    therapy_hours_after_dose: Annotated[Number, Field(ge=0, le=72)] | None = None
 
 
 class WhatIfRequest(Strict):
     """Protocols to compare on the model for one patient, over ``horizon_days``."""
 
     protocols: Annotated[list[Protocol], Field(min_length=1, max_length=4)]
-    horizon_days: Annotated[float, Field(ge=7, le=180)] = 84.0
+    horizon_days: Annotated[Number, Field(ge=7, le=180)] = 84.0
 
 
 class ProtocolOutcome(BaseModel):

@@ -20,6 +20,7 @@ from ketamine_ptsd.clinic.monitoring import FIELDS, PRODUCT_ROUTES, SessionRepor
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import SESSION_EVENT_KINDS, Records
 from ketamine_ptsd.store.models import DosingSession, MonitoringForm, SessionEvent, VitalSigns
+from ketamine_ptsd.store.records import check_readings
 
 #: REMS form fields that record the concomitant medication classes given at session start.
 _REMS_CONCOMITANT = {"benzodiazepines": "benzodiazepine", "non_benzodiazepine_hypnotics": "non_benzo_hypnotic",
@@ -70,9 +71,10 @@ def add_reading(records: Records, session_id: Any, reading: Mapping[str, Any]) -
     The reading is checked with the monitor's ranges (``input.limits``); a bad value is an
     InputError naming ``reading 1 <field>`` and nothing is stored.
     """
+    new = {k: v for k, v in reading.items() if v is not None or k == "time_min"}
+    check_readings([new])
     with records.transaction() as session:
         record = _session(session, session_id)
-        new = {k: v for k, v in reading.items() if v is not None or k == "time_min"}
         # The new reading goes first so that an error names it "reading 1".
         report = _monitor(records, record, [new, *_stored_readings(record)], [e.kind for e in record.events])
         # The sort by time is stable, so the new reading is the first one at its time.

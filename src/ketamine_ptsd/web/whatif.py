@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
+from ketamine_ptsd.clinic.settings import resolve
 from ketamine_ptsd.dosing import induction_series, with_maintenance, with_therapy
+from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.population import COVARIATE_BOUNDS, Population
 from ketamine_ptsd.simulation import simulate
 from ketamine_ptsd.store import Records
@@ -53,9 +55,20 @@ def patient_covariates(records: Records, patient_id: Any) -> dict[str, float]:
     return {k: float(np.clip(v, *COVARIATE_BOUNDS[k])) for k, v in covariates.items()}
 
 
-def protocol_regimen(protocol: Protocol, horizon_days: float):
+def protocol_dose(protocol: Protocol, settings: Any, field: str = "dose") -> tuple[float, bool]:
+    """The protocol's dose, inside the clinic's plausible dose range (``input.limits``:
+    mg/kg for a weight-based dose, else mg)."""
+    amount, per_kg = parse_dose(protocol.dose, field)
+    key, unit = ("dose_mg_per_kg", "mg/kg") if per_kg else ("dose_mg", "mg")
+    lo, hi = settings["input.limits"][key]
+    if not lo <= amount <= hi:
+        raise InputError(field, f"{amount:g} {unit} is outside the plausible range", f"{lo:g}-{hi:g} {unit}")
+    return amount, per_kg
+
+
+def protocol_regimen(protocol: Protocol, horizon_days: float, settings: Any = None):
     """The protocol as a regimen in hours from the first dose (day 0 at midnight)."""
-    amount, per_kg = parse_dose(protocol.dose)
+    amount, per_kg = protocol_dose(protocol, resolve(settings))
     infusion = protocol.infusion_min if protocol.route == "iv_infusion" else None
     regimen = induction_series(protocol.induction_days, amount, per_kg, protocol.route, protocol.product, infusion)
     if protocol.maintenance_every_days is not None:
@@ -80,9 +93,14 @@ def compare(records: Records, patient_id: Any, request: WhatIfRequest) -> dict[s
     daily = slice(0, None, int(round(24.0 / STEP_H)))
     rule = records.settings["pcl5.clinically_meaningful_change"]
     meaningful = float(rule["absolute_reduction"])
+    regimens = []
+    for i, protocol in enumerate(request.protocols):
+        try:
+            regimens.append(protocol_regimen(protocol, request.horizon_days, records.settings))
+        except InputError as exc:
+            raise InputError(f"protocol {i + 1} {exc.field}", exc.message, exc.allowed) from None
     outcomes = []
-    for protocol in request.protocols:
-        regimen = protocol_regimen(protocol, request.horizon_days)
+    for protocol, regimen in zip(request.protocols, regimens):
         traj = simulate(regimen, population, times=times, outputs=["pcl5_total", "madrs"])
         pcl5, madrs = traj["pcl5_total"], traj["madrs"]
         after_induction = min(times.size - 1, int(round((protocol.induction_days[-1] + 7) * 24.0 / STEP_H)))

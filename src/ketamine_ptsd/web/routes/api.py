@@ -63,7 +63,9 @@ _ERRORS = {400: {"model": Problem, "description": "the request body could not be
            403: {"model": Problem, "description": "the role may not do this, or the CSRF token is missing"},
            404: {"model": Problem, "description": "no such record"},
            409: {"model": Problem, "description": "another change came first (a constraint of the records)"},
-           503: {"model": Problem, "description": "the database is busy or unreachable; try again"}}
+           413: {"model": Problem, "description": "the request body is larger than the server accepts"},
+           503: {"model": Problem, "description": "the database is busy or unreachable, or the model did not "
+                                                  "answer within the time limit; try again"}}
 router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
 
 RegulatedProduct = Literal[tuple(PRODUCT_ROUTES)]
@@ -226,7 +228,8 @@ def create_forecast(request: Request, patient_id: RecordId, body: ForecastReques
     MADRS; median and 80 % band by day; the recommended maintenance date)."""
     records = records_for(request, user)
     existing_patient(records, patient_id)
-    return forecast_patient(records, patient_id, horizon_days=(body or ForecastRequest()).horizon_days)
+    return request.app.state.model_runner.run("forecast", forecast_patient, records, patient_id,
+                                              horizon_days=(body or ForecastRequest()).horizon_days)
 
 
 @router.get("/patients/{patient_id}/forecast", response_model=dict[str, Any])
@@ -252,7 +255,7 @@ def compare_protocols(request: Request, patient_id: RecordId, body: WhatIfReques
     """Compare protocols for this patient on the model (changes nothing, so read-only users may)."""
     records = records_for(request, user, read_only=True)
     existing_patient(records, patient_id)
-    return whatif.compare(records, patient_id, body)
+    return request.app.state.model_runner.run("what-if comparison", whatif.compare, records, patient_id, body)
 
 
 # ---------------------------------------------------------------------------- regulatory, users, audit

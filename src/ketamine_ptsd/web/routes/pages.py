@@ -306,7 +306,7 @@ def forecast_update(request: Request, patient_id: RecordId, user: SignedIn = req
     records = records_for(request, user)
     existing_patient(records, patient_id)
     try:
-        forecast_patient(records, patient_id)
+        request.app.state.model_runner.run("forecast", forecast_patient, records, patient_id)
     except InputError as exc:
         return render(request, user, "patient.html", 422, o=patient_overview(records, patient_id),
                       forecast_error=exc)
@@ -332,7 +332,8 @@ def whatif_run(request: Request, patient_id: RecordId, user: SignedIn = require(
     context = {"patient": patient, "values": dict(form), "slots": range(forms.WHATIF_SLOTS),
                "covariates": whatif.patient_covariates(records, patient_id)}
     try:
-        result = whatif.compare(records, patient_id, forms.whatif_request(form))
+        result = request.app.state.model_runner.run("what-if comparison", whatif.compare, records, patient_id,
+                                                    forms.whatif_request(form))
     except InputError as exc:
         return render(request, user, "whatif.html", 422, result=None, error=exc, **context)
     return render(request, user, "whatif.html", result=result, chart=whatif_chart(result), **context)
