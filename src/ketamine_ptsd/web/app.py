@@ -34,6 +34,7 @@ from ketamine_ptsd.store.models import utcnow
 from ketamine_ptsd.store.records import DatabaseRefused
 
 from .auth import Forbidden, NotSignedIn, SessionRegistry
+from .body_limit import BodyLimit
 from .config import WebConfig
 from .csrf import FORM_FIELD, HEADER, CsrfFailed, csrf_token
 from .database import read_engine, write_lock
@@ -216,6 +217,7 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     app.add_middleware(SessionMiddleware, secret_key=config.secret_key, session_cookie=COOKIE_NAME,
                        max_age=int(config.absolute_timeout_s), same_site=config.same_site,
                        https_only=config.secure_cookie)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ContainErrors)
     return app

@@ -33,6 +33,10 @@ LOGIN_WINDOW_S = 15 * 60
 #: forecast a few seconds; 30 s leaves ten times that for a loaded server, and stays below
 #: the 60 s read timeout of common reverse proxies (nginx proxy_read_timeout default).
 MODEL_TIMEOUT_S = 30.0
+#: Largest request body accepted, bytes; larger ones are refused with 413 before they are
+#: read. Design choice: the largest form or JSON body of this app, a session with its 200
+#: readings and 50 events of 4,000 characters, is about 250 kB; 1 MiB leaves room for that.
+MAX_BODY_BYTES = 1024 * 1024
 #: Model runs at once (each takes a core); more wait for a slot within the time limit.
 MODEL_MAX_RUNNING = 2
 
@@ -55,6 +59,7 @@ class WebConfig:
     same_site: Literal["lax", "strict"] = "lax"
     secure_cookie: bool = False
     model_timeout_s: float = MODEL_TIMEOUT_S
+    max_body_bytes: int = MAX_BODY_BYTES
     model_max_running: int = MODEL_MAX_RUNNING
 
     def __post_init__(self) -> None:
@@ -71,5 +76,8 @@ class WebConfig:
         if isinstance(self.model_max_running, bool) or not isinstance(self.model_max_running, int) \
                 or not 1 <= self.model_max_running <= 64:
             raise InputError("model_max_running", f"{self.model_max_running!r} is not a number of runs", "1-64")
+        if isinstance(self.max_body_bytes, bool) or not isinstance(self.max_body_bytes, int) \
+                or not 1024 <= self.max_body_bytes <= 1024**3:
+            raise InputError("max_body_bytes", f"{self.max_body_bytes!r} is not a body size", "1 KiB-1 GiB in bytes")
         if self.same_site not in ("lax", "strict"):
             raise InputError("same_site", f"{self.same_site!r} is not a SameSite mode", "lax, strict")
