@@ -47,6 +47,9 @@ def serve(
     db: Optional[str] = DB_OPTION,
     secure_cookie: bool = typer.Option(False, "--secure-cookie", help="mark the session cookie Secure (behind "
                                        "HTTPS)"),
+    trusted_proxy: Optional[list[str]] = typer.Option(None, "--trusted-proxy", help="address (or network) of a "
+                                                      "reverse proxy whose X-Forwarded-For is believed; repeat for "
+                                                      "several (default: none, the header is ignored)"),
 ) -> None:
     """Start the clinic web app. Sign in with a user from `ketamine-ptsd user add`; the
     session-cookie key comes from KETAMINE_PTSD_SECRET_KEY (else a new one per start)."""
@@ -54,9 +57,13 @@ def serve(
 
     from ketamine_ptsd.web import WebConfig, create_app
 
-    app = create_app(resolve_url(db), config=WebConfig(secure_cookie=secure_cookie))
+    config = WebConfig(secure_cookie=secure_cookie, trusted_proxies=tuple(trusted_proxy or ()))
+    app = create_app(resolve_url(db), config=config)
     typer.echo(f"ketamine-ptsd clinic on http://{host}:{port}  ({NOT_A_MEDICAL_DEVICE})", err=True)
-    uvicorn.run(app, host=host, port=port, log_config=uvicorn_log_config(), server_header=False)
+    # The app reads X-Forwarded-For itself, from the configured proxies only (uvicorn would
+    # believe any loopback client).
+    uvicorn.run(app, host=host, port=port, log_config=uvicorn_log_config(), server_header=False,
+                proxy_headers=False)
 
 
 def read_password(stream=None) -> str:

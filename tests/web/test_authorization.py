@@ -45,6 +45,7 @@ EXPECTED = {
     ("GET", "/api/patients/{patient_id}/forecast"): "read", ("GET", "/api/patients/{patient_id}/risk"): "read",
     ("POST", "/api/patients/{patient_id}/whatif"): "read", ("GET", "/api/regulatory"): "read",
     ("GET", "/api/users"): "admin", ("POST", "/api/users"): "admin", ("GET", "/api/audit"): "admin",
+    ("GET", "/api/users/locked"): "admin", ("POST", "/api/users/{name}/unlock"): "admin",
 }
 ALLOWED = {"readonly": {"read"}, "clinician": {"read", "write"}, "admin": {"read", "write", "admin"}}
 # Routes that end the caller's session are tried last, on their own clients.
@@ -92,7 +93,8 @@ def records_ids(clients):
                              json={"started_at": ago(days=1), "dose": "0.5mg/kg",
                                    "readings": [{"time_min": -5, "label": "pre_dose", "sbp": 120, "dbp": 80}]})
     bare = clinician.post("/api/patients", json={"name": "Matrix No Course"}).json()["id"]
-    return {"patient_id": patient_id, "session_id": session.json()["id"], "instrument": "pcl5", "bare_patient_id": bare}
+    return {"patient_id": patient_id, "session_id": session.json()["id"], "instrument": "pcl5", "bare_patient_id": bare,
+            "name": "matrix-nobody"}
 
 
 def call(client, method, path, ids, role, minutes_ago):

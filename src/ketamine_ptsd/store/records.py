@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import math
 import os
 import secrets
@@ -650,6 +651,15 @@ class Records:
         return user
 
     # ------------------------------------------------------------------ audit
+
+    def log_event(self, action: str, table: str, record_id: Any, value: Any = None) -> None:
+        """Write one audit entry that is not a row change (a sign-in, a read, an unlock):
+        ``field`` "*", ``value`` (JSON-ready) as the new value."""
+        with self.transaction() as session:
+            session.add(AuditEntry(at=utcnow(), actor=self.actor, action=action, table_name=table,
+                                   record_id=str(record_id)[:40], field="*", old_value=None,
+                                   new_value=None if value is None else json.dumps(value, sort_keys=True,
+                                                                                   ensure_ascii=False)))
 
     def audit_trail(self, table: str | None = None, record_id: Any = None) -> list[AuditEntry]:
         """Audit entries, oldest first, optionally of one table and record."""

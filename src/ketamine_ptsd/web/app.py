@@ -35,6 +35,7 @@ from ketamine_ptsd.store.records import DatabaseRefused
 
 from .auth import Forbidden, NotSignedIn, SessionRegistry
 from .body_limit import BodyLimit
+from .client_address import networks
 from .config import WebConfig
 from .csrf import FORM_FIELD, HEADER, CsrfFailed, csrf_token
 from .database import read_engine, write_lock
@@ -200,7 +201,8 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     app.state.now = now
     app.state.templates = templates
     app.state.sessions = SessionRegistry(config.idle_timeout_s, config.absolute_timeout_s)
-    app.state.login_limiter = LoginLimiter(config.login_max_failures, config.login_window_s)
+    app.state.login_limiter = LoginLimiter(config.login_max_failures, config.login_window_s, config.login_delay_s)
+    app.state.trusted_proxies = networks(config.trusted_proxies)
     app.state.model_runner = ModelRunner(config.model_timeout_s, config.model_max_running)
 
     plotly_js = resources.files("plotly") / "package_data" / "plotly.min.js"

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 
 from ketamine_ptsd.store import Records
-from ketamine_ptsd.store.models import AuditEntry, utcnow
 
+from .client_address import client_address
 from .csrf import SAFE_METHODS, check_csrf, new_csrf_token
 from .database import QueuedRecords
 
@@ -117,25 +117,22 @@ class SessionRegistry:
 def _audit(records: Records, action: str, user_id: int) -> None:
     # Sign-in and sign-out are not row changes, so they are logged here rather than by the
     # store's flush hook; ``field`` "*" as for whole-record entries.
-    with records.transaction() as session:
-        session.add(AuditEntry(at=utcnow(), actor=records.actor, action=action, table_name="users",
-                               record_id=str(user_id), field="*", old_value=None, new_value=None))
+    records.log_event(action, "users", user_id)
 
 
 def sign_in(request: Request, name: str, password: str) -> SignedIn:
     """Check the password under the rate limit, open a session, set the cookie's session id
     and a new CSRF token, and log the sign-in in the audit trail."""
     state = request.app.state
-    client = request.client.host if request.client else "unknown"
-    keys = (f"name:{name}", f"addr:{client}")
-    wait = state.login_limiter.retry_after(*keys)
+    address = client_address(request)
+    wait = state.login_limiter.retry_after(name, address)
     if wait > 0:
         raise SignInRefused(wait)
     user = Records(state.read_engine, "sign-in", state.settings).authenticate(name, password) if name else None
     if user is None:
-        state.login_limiter.failed(*keys)
+        state.login_limiter.failed(name, address)
         raise SignInRefused()
-    state.login_limiter.succeeded(keys[0])
+    state.login_limiter.succeeded(name, address)
     state.sessions.close(request.session.get(SESSION_KEY))
     session = state.sessions.open(user.id, user.name, user.role)
     request.session.clear()
@@ -143,6 +140,13 @@ def sign_in(request: Request, name: str, password: str) -> SignedIn:
     new_csrf_token(request)
     _audit(records_for(request, session), "sign_in", user.id)
     return session
+
+
+def unlock_account(request: Request, admin: SignedIn, name: str) -> int:
+    """Clear the failed sign-ins of account ``name`` from every address, and audit it."""
+    held = request.app.state.login_limiter.unlock(name)
+    records_for(request, admin, read_only=False).log_event("unlock", "users", name, {"addresses": held})
+    return held
 
 
 def sign_out(request: Request) -> None:

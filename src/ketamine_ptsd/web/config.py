@@ -13,6 +13,8 @@ from typing import Literal
 
 from ketamine_ptsd.errors import InputError
 
+from .client_address import networks
+
 SECRET_ENV_VAR = "KETAMINE_PTSD_SECRET_KEY"
 
 #: Signed-in sessions end after this long without a request, seconds. Source: OWASP Session
@@ -28,6 +30,11 @@ ABSOLUTE_TIMEOUT_S = 8 * 3600
 #: "account lockout" example values), so guessing a password online is impractical.
 LOGIN_MAX_FAILURES = 5
 LOGIN_WINDOW_S = 15 * 60
+#: After the allowed failures, an account+address pair waits this long before the next
+#: try, doubling with each further failure up to the window (30, 60, 120 ... 900 s): about
+#: five more guesses per window. Design choice (OWASP Authentication Cheat Sheet suggests
+#: exponential back-off instead of a hard lock-out).
+LOGIN_DELAY_S = 30.0
 #: The longest a request waits for the model (what-if, forecast), seconds, before it is
 #: answered 503. Design choice: a four-protocol what-if takes about 2 s on one core and a
 #: forecast a few seconds; 30 s leaves ten times that for a loaded server, and stays below
@@ -48,7 +55,8 @@ class WebConfig:
     ``secret_key`` signs the session cookie (default: ``$KETAMINE_PTSD_SECRET_KEY``, else a
     random key per process, so a restart signs everybody out). ``same_site`` and
     ``secure_cookie`` are the cookie's SameSite and Secure flags (Secure needs HTTPS, so it
-    is off for the loopback default). Times are in seconds.
+    is off for the loopback default). ``trusted_proxies`` are the addresses (or networks)
+    of the reverse proxies whose ``X-Forwarded-For`` is believed. Times are in seconds.
     """
 
     secret_key: str = field(default_factory=lambda: os.environ.get(SECRET_ENV_VAR) or secrets.token_urlsafe(32))
@@ -56,6 +64,8 @@ class WebConfig:
     absolute_timeout_s: float = ABSOLUTE_TIMEOUT_S
     login_max_failures: int = LOGIN_MAX_FAILURES
     login_window_s: float = LOGIN_WINDOW_S
+    login_delay_s: float = LOGIN_DELAY_S
+    trusted_proxies: tuple[str, ...] = ()
     same_site: Literal["lax", "strict"] = "lax"
     secure_cookie: bool = False
     model_timeout_s: float = MODEL_TIMEOUT_S
@@ -65,7 +75,8 @@ class WebConfig:
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:
             raise InputError("secret_key", "shorter than 16 characters", f"16 or more characters (${SECRET_ENV_VAR})")
-        for name in ("idle_timeout_s", "absolute_timeout_s", "login_window_s", "model_timeout_s"):
+        for name in ("idle_timeout_s", "absolute_timeout_s", "login_window_s", "login_delay_s",
+                     "model_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InputError(name, f"{value!r} is not a positive number of seconds", "> 0 s")
@@ -79,5 +90,10 @@ class WebConfig:
         if isinstance(self.max_body_bytes, bool) or not isinstance(self.max_body_bytes, int) \
                 or not 1024 <= self.max_body_bytes <= 1024**3:
             raise InputError("max_body_bytes", f"{self.max_body_bytes!r} is not a body size", "1 KiB-1 GiB in bytes")
+        try:
+            networks(self.trusted_proxies)
+        except (TypeError, ValueError):
+            raise InputError("trusted_proxies", f"{self.trusted_proxies!r} is not a list of addresses",
+                             "IP addresses or networks, e.g. 127.0.0.1 or 10.0.0.0/24") from None
         if self.same_site not in ("lax", "strict"):
             raise InputError("same_site", f"{self.same_site!r} is not a SameSite mode", "lax, strict")

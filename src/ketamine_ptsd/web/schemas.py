@@ -336,6 +336,13 @@ class UserOut(Row):
     created_at: dt.datetime
 
 
+class LockedOut(BaseModel):
+    """An account held back by failed sign-ins: how long until it may try again."""
+
+    name: str
+    retry_after_s: int
+
+
 class AuditOut(Row):
     """One audit-trail entry: who changed which field of which record, old and new (JSON)."""
 

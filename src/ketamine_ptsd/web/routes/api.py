@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import Path as FastPath
 from pydantic import BaseModel
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
@@ -23,7 +24,18 @@ from ketamine_ptsd.store import forecast_patient
 
 from .. import queries, whatif
 from ..actions import record_assessment, record_session
-from ..auth import ADMIN, READ, WRITE, SignedIn, SignInRefused, records_for, require, sign_in, sign_out
+from ..auth import (
+    ADMIN,
+    READ,
+    WRITE,
+    SignedIn,
+    SignInRefused,
+    records_for,
+    require,
+    sign_in,
+    sign_out,
+    unlock_account,
+)
 from ..csrf import csrf_token
 from ..dashboard import patient_overview
 from ..schemas import (
@@ -34,6 +46,7 @@ from ..schemas import (
     ForecastRequest,
     Instrument,
     InstrumentOut,
+    LockedOut,
     PatientOut,
     PatientRequest,
     ReadingRequest,
@@ -280,6 +293,21 @@ def list_users(request: Request, user: SignedIn = require(ADMIN)) -> Any:
 def create_user(request: Request, body: UserRequest, user: SignedIn = require(ADMIN)) -> Any:
     """Add a user (admin); the password is stored only as an argon2 hash."""
     return records_for(request, user).add_user(body.name, body.role, body.password)
+
+
+@router.get("/users/locked", response_model=list[LockedOut])
+def list_locked(request: Request, user: SignedIn = require(ADMIN)) -> Any:
+    """Accounts held back by failed sign-ins now, with the longest wait in seconds (admin)."""
+    return [LockedOut(name=name, retry_after_s=int(wait + 0.999))
+            for name, wait in sorted(request.app.state.login_limiter.locked().items())]
+
+
+@router.post("/users/{name}/unlock", status_code=204)
+def unlock_user(request: Request, name: Annotated[str, FastPath(min_length=1, max_length=120)],
+                user: SignedIn = require(ADMIN)) -> Response:
+    """Clear an account's failed sign-ins from every address (admin); audited."""
+    unlock_account(request, user, name)
+    return Response(status_code=204)
 
 
 @router.get("/audit", response_model=list[AuditOut])
