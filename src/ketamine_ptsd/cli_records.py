@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,16 +126,22 @@ def _number(field: str, text: str | None, allowed: str) -> float | None:
     if text is None or not text.strip():
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise InputError(field, f"{text!r} is not a number", allowed) from None
+    if not math.isfinite(value):
+        raise InputError(field, f"{text!r} is not a finite number", allowed)
+    return value
 
 
 def _days(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
+        days = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise InputError("--days", f"cannot read {text!r}", "comma-separated day numbers, e.g. 0,2,4,7,9,11") from None
+        days = (math.nan,)
+    if not all(math.isfinite(d) for d in days):
+        raise InputError("--days", f"cannot read {text!r}", "comma-separated day numbers, e.g. 0,2,4,7,9,11")
+    return days
 
 
 def _instrument(text: str) -> str:
