@@ -46,6 +46,9 @@ EXPECTED = {
     ("POST", "/api/patients/{patient_id}/whatif"): "read", ("GET", "/api/regulatory"): "read",
     ("GET", "/api/users"): "admin", ("POST", "/api/users"): "admin", ("GET", "/api/audit"): "admin",
     ("GET", "/api/users/locked"): "admin", ("POST", "/api/users/{name}/unlock"): "admin",
+    ("POST", "/api/users/{name}/disable"): "admin", ("POST", "/api/users/{name}/enable"): "admin",
+    ("POST", "/api/users/{name}/role"): "admin", ("POST", "/api/users/{name}/password"): "admin",
+    ("POST", "/users/{name}/{change}"): "admin",
 }
 ALLOWED = {"readonly": {"read"}, "clinician": {"read", "write"}, "admin": {"read", "write", "admin"}}
 # Routes that end the caller's session are tried last, on their own clients.
@@ -72,6 +75,8 @@ BODIES = {
     "/api/patients/{patient_id}/forecast": {"horizon_days": 30},
     "/api/patients/{patient_id}/whatif": {"horizon_days": 7, "protocols": [{"induction_days": [0, 2]}]},
     "/api/users": {"name": "api-matrix-{role}", "role": "readonly", "password": "matrix-password"},
+    "/api/users/{name}/role": {"role": "clinician"},
+    "/api/users/{name}/password": {"password": "matrix-password-2"},
 }
 
 
@@ -94,7 +99,7 @@ def records_ids(clients):
                                    "readings": [{"time_min": -5, "label": "pre_dose", "sbp": 120, "dbp": 80}]})
     bare = clinician.post("/api/patients", json={"name": "Matrix No Course"}).json()["id"]
     return {"patient_id": patient_id, "session_id": session.json()["id"], "instrument": "pcl5", "bare_patient_id": bare,
-            "name": "matrix-nobody"}
+            "name": "api-matrix-admin", "change": "enable"}
 
 
 def call(client, method, path, ids, role, minutes_ago):

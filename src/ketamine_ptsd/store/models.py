@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -94,7 +95,8 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 
 
 class User(Base):
-    """Someone who may sign in (web app): role admin, clinician or readonly; argon2 hash."""
+    """Someone who may sign in (web app): role admin, clinician or readonly; argon2 hash;
+    disabled or not."""
 
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
@@ -104,6 +106,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: A disabled user cannot sign in, and their open sessions end at their next request.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Patient(Base):
@@ -297,7 +301,7 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(120))
-    action: Mapped[str] = mapped_column(String(10))
+    action: Mapped[str] = mapped_column(String(20))
     table_name: Mapped[str] = mapped_column(String(40), index=True)
     record_id: Mapped[str] = mapped_column(String(40))
     field: Mapped[str] = mapped_column(String(60))

@@ -24,7 +24,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -638,7 +638,7 @@ class Records:
             raise InputError("name", "already taken", "a new user name") from None
 
     def authenticate(self, name: str, password: str) -> User | None:
-        """The user when ``password`` matches, else None."""
+        """The user when ``password`` matches and the user is not disabled, else None."""
         with self.transaction() as session:
             user = session.scalar(select(User).where(User.name == name))
         # An unknown name costs one verification too, so the answer time does not reveal
@@ -648,6 +648,59 @@ class Records:
             PasswordHasher().verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
+        return None if user.disabled else user
+
+    def users(self) -> list[User]:
+        """Every user, by name."""
+        with self.transaction() as session:
+            return list(session.scalars(select(User).order_by(User.name)))
+
+    @staticmethod
+    def _user(session: Session, name: str) -> User:
+        user = session.scalar(select(User).where(User.name == str(name).strip()))
+        if user is None:
+            raise InputError("name", f"no user named {name!r}", "a name listed by `ketamine-ptsd user list`")
+        return user
+
+    @staticmethod
+    def _keep_an_admin(session: Session, user: User) -> None:
+        """Refuse a change that would leave no enabled admin (nobody could manage users)."""
+        others = session.scalar(select(func.count()).select_from(User).where(
+            User.role == "admin", User.disabled.is_(False), User.id != user.id))
+        if not others:
+            raise InputError("name", f"{user.name} is the last enabled admin",
+                             "add or enable another admin first")
+
+    def set_user_disabled(self, name: str, disabled: bool) -> User:
+        """Disable (or enable again) a user; a disabled user cannot sign in and their open
+        sessions end at their next request. Audited."""
+        with self.transaction() as session:
+            user = self._user(session, name)
+            if disabled and user.role == "admin" and not user.disabled:
+                self._keep_an_admin(session, user)
+            user.disabled = bool(disabled)
+        return user
+
+    def set_user_role(self, name: str, role: str) -> User:
+        """Change a user's role (admin, clinician, readonly); effective at their next request. Audited."""
+        if role not in ROLES:
+            raise InputError("role", f"unknown role {role!r}", ", ".join(ROLES))
+        with self.transaction() as session:
+            user = self._user(session, name)
+            if user.role == "admin" and role != "admin" and not user.disabled:
+                self._keep_an_admin(session, user)
+            user.role = role
+        return user
+
+    def reset_password(self, name: str, password: str) -> User:
+        """Set a new password (kept only as an argon2 hash); the change is audited, the hash not."""
+        if not password or len(password) < 8:
+            raise InputError("password", "shorter than 8 characters", "8 or more characters")
+        if len(password) > 1024:
+            raise InputError("password", "longer than 1024 characters", "8-1024 characters")
+        with self.transaction() as session:
+            user = self._user(session, name)
+            user.password_hash = PasswordHasher().hash(password)
         return user
 
     # ------------------------------------------------------------------ audit

@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 
 from ketamine_ptsd.store import Records
+from ketamine_ptsd.store.models import User
 
 from .client_address import client_address
 from .csrf import SAFE_METHODS, check_csrf, new_csrf_token
@@ -113,6 +115,14 @@ class SessionRegistry:
         with self._lock:
             self._sessions.pop(sid or "", None)
 
+    def close_user(self, user_id: int) -> int:
+        """End every session of a user; returns how many there were."""
+        with self._lock:
+            ended = [k for k, s in self._sessions.items() if s.user_id == user_id]
+            for key in ended:
+                del self._sessions[key]
+            return len(ended)
+
 
 def _audit(records: Records, action: str, user_id: int) -> None:
     # Sign-in and sign-out are not row changes, so they are logged here rather than by the
@@ -159,8 +169,21 @@ def sign_out(request: Request) -> None:
 
 
 def current_user(request: Request) -> SignedIn | None:
-    """The signed-in session of this request, if any."""
-    return request.app.state.sessions.get(request.session.get(SESSION_KEY))
+    """The signed-in session of this request, if any. The user's record is read on every
+    request, so a user disabled (here or with ``ketamine-ptsd user disable``) is signed out
+    at their next request, and a changed role applies at once."""
+    state = request.app.state
+    sid = request.session.get(SESSION_KEY)
+    session = state.sessions.get(sid)
+    if session is None:
+        return None
+    with state.read_engine.connect() as connection:
+        row = connection.execute(select(User.role, User.disabled).where(User.id == session.user_id)).first()
+    if row is None or row.disabled:
+        state.sessions.close(sid)
+        return None
+    session.role = row.role
+    return session
 
 
 def require(permission: str):

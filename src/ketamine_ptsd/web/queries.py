@@ -1,12 +1,12 @@
 """Reads the pages and the API share, on top of the records' tables: patient search, the
-patient of a session, the users, the newest audit entries."""
+patient of a session, the newest audit entries."""
 
 from __future__ import annotations
 
 from sqlalchemy import or_, select
 
 from ketamine_ptsd.store import Records
-from ketamine_ptsd.store.models import AuditEntry, Course, DosingSession, Patient, User
+from ketamine_ptsd.store.models import AuditEntry, Course, DosingSession, Patient
 
 #: Most patients one search returns (newest first): a page a clinician can scan.
 PATIENTS_SHOWN = 500
@@ -32,12 +32,6 @@ def session_patient_id(records: Records, session_id: int) -> int | None:
     """The patient a dosing session belongs to (None for an unknown session)."""
     with records.transaction() as session:
         return session.scalar(select(Course.patient_id).join(DosingSession).where(DosingSession.id == session_id))
-
-
-def users(records: Records) -> list[User]:
-    """Every user, by name."""
-    with records.transaction() as session:
-        return list(session.scalars(select(User).order_by(User.name)))
 
 
 def audit_entries(records: Records, table: str | None = None, limit: int = 200) -> list[AuditEntry]:

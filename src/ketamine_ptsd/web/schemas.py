@@ -334,6 +334,19 @@ class UserOut(Row):
     name: str
     role: Role
     created_at: dt.datetime
+    disabled: bool
+
+
+class RoleRequest(Strict):
+    """A user's new role."""
+
+    role: Role
+
+
+class PasswordRequest(Strict):
+    """A user's new password (8 or more characters), kept only as an argon2 hash."""
+
+    password: Annotated[str, Field(min_length=8, max_length=1024)]
 
 
 class LockedOut(BaseModel):

@@ -23,7 +23,7 @@ from ketamine_ptsd.clinic.screening import PatientScreeningInput
 from ketamine_ptsd.store import forecast_patient
 
 from .. import queries, whatif
-from ..actions import record_assessment, record_session
+from ..actions import change_user, record_assessment, record_session
 from ..auth import (
     ADMIN,
     READ,
@@ -47,10 +47,12 @@ from ..schemas import (
     Instrument,
     InstrumentOut,
     LockedOut,
+    PasswordRequest,
     PatientOut,
     PatientRequest,
     ReadingRequest,
     RegulatoryOut,
+    RoleRequest,
     ScreeningOut,
     SessionInfo,
     SessionOut,
@@ -286,13 +288,42 @@ def get_regulatory(product: RegulatedProduct = "racemic", route: AnyRoute | None
 @router.get("/users", response_model=list[UserOut])
 def list_users(request: Request, user: SignedIn = require(ADMIN)) -> Any:
     """The users of the web app (admin)."""
-    return queries.users(records_for(request, user))
+    return records_for(request, user).users()
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
 def create_user(request: Request, body: UserRequest, user: SignedIn = require(ADMIN)) -> Any:
     """Add a user (admin); the password is stored only as an argon2 hash."""
     return records_for(request, user).add_user(body.name, body.role, body.password)
+
+
+UserName = Annotated[str, FastPath(min_length=1, max_length=120)]
+
+
+@router.post("/users/{name}/disable", response_model=UserOut)
+def disable_user(request: Request, name: UserName, user: SignedIn = require(ADMIN)) -> Any:
+    """Disable a user (admin): no sign-in, and their open sessions end at their next request."""
+    return change_user(records_for(request, user), request.app.state.sessions, name, "disable")
+
+
+@router.post("/users/{name}/enable", response_model=UserOut)
+def enable_user(request: Request, name: UserName, user: SignedIn = require(ADMIN)) -> Any:
+    """Enable a disabled user again (admin)."""
+    return change_user(records_for(request, user), request.app.state.sessions, name, "enable")
+
+
+@router.post("/users/{name}/role", response_model=UserOut)
+def set_user_role(request: Request, name: UserName, body: RoleRequest, user: SignedIn = require(ADMIN)) -> Any:
+    """Change a user's role (admin); it applies from their next request."""
+    return change_user(records_for(request, user), request.app.state.sessions, name, "role", body.role)
+
+
+@router.post("/users/{name}/password", status_code=204)
+def reset_user_password(request: Request, name: UserName, body: PasswordRequest,
+                        user: SignedIn = require(ADMIN)) -> Response:
+    """Set a user's new password (admin); kept only as an argon2 hash."""
+    change_user(records_for(request, user), request.app.state.sessions, name, "password", body.password)
+    return Response(status_code=204)
 
 
 @router.get("/users/locked", response_model=list[LockedOut])
@@ -303,8 +334,7 @@ def list_locked(request: Request, user: SignedIn = require(ADMIN)) -> Any:
 
 
 @router.post("/users/{name}/unlock", status_code=204)
-def unlock_user(request: Request, name: Annotated[str, FastPath(min_length=1, max_length=120)],
-                user: SignedIn = require(ADMIN)) -> Response:
+def unlock_user(request: Request, name: UserName, user: SignedIn = require(ADMIN)) -> Response:
     """Clear an account's failed sign-ins from every address (admin); audited."""
     unlock_account(request, user, name)
     return Response(status_code=204)

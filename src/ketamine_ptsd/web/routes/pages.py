@@ -10,9 +10,10 @@ by a full page load.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
@@ -28,8 +29,19 @@ from ketamine_ptsd.store import SESSION_EVENT_KINDS, forecast_patient
 from ketamine_ptsd.store.models import ROLES, SEXES
 
 from .. import forms, queries, whatif
-from ..actions import record_assessment, record_session
-from ..auth import ADMIN, READ, WRITE, SignedIn, SignInRefused, records_for, require, sign_in, sign_out
+from ..actions import change_user, record_assessment, record_session
+from ..auth import (
+    ADMIN,
+    READ,
+    WRITE,
+    SignedIn,
+    SignInRefused,
+    records_for,
+    require,
+    sign_in,
+    sign_out,
+    unlock_account,
+)
 from ..charts import whatif_chart
 from ..csrf import check_csrf
 from ..dashboard import patient_overview
@@ -352,11 +364,15 @@ def regulatory_page(request: Request, product: Annotated[str, Query(max_length=2
                   product_names=PRODUCT_NAMES, product_routes=PRODUCT_ROUTES, route_names=ROUTE_NAMES)
 
 
+def _users_page(request: Request, user: SignedIn, status: int = 200, **context: Any) -> Response:
+    return render(request, user, "users.html", status, users=records_for(request, user).users(), roles=ROLES,
+                  locked=request.app.state.login_limiter.locked(), **{"values": {}, **context})
+
+
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, user: SignedIn = require(ADMIN)) -> Response:
-    """The users, and the form to add one (admin)."""
-    return render(request, user, "users.html", users=queries.users(records_for(request, user)), roles=ROLES,
-                  values={})
+    """The users, with their status and the changes an admin may make, and the form to add one (admin)."""
+    return _users_page(request, user)
 
 
 @router.post("/users", response_class=HTMLResponse)
@@ -369,8 +385,23 @@ def user_create(request: Request, user: SignedIn = require(ADMIN), form: FormDat
         records.add_user(body.name, body.role, body.password)
     except InputError as exc:
         values.pop("password", None)
-        return render(request, user, "users.html", 422, users=queries.users(records), roles=ROLES, values=values,
-                      error=exc)
+        return _users_page(request, user, 422, values=values, error=exc)
+    return _see("/users")
+
+
+@router.post("/users/{name}/{change}", response_class=HTMLResponse)
+def user_change(request: Request, name: Annotated[str, FastPath(min_length=1, max_length=120)],
+                change: Literal["disable", "enable", "role", "password", "unlock"],
+                user: SignedIn = require(ADMIN), form: FormData = FORM) -> Response:
+    """Disable, enable, change the role of, reset the password of, or unlock a user (admin; audited)."""
+    try:
+        if change == "unlock":
+            unlock_account(request, user, name)
+        else:
+            value = str(form.get(change) or "") if change in ("role", "password") else ""
+            change_user(records_for(request, user), request.app.state.sessions, name, change, value)
+    except InputError as exc:
+        return _users_page(request, user, 422, error=exc)
     return _see("/users")
 
 
