@@ -11,6 +11,7 @@ only the reference and the code location in the log.
 
 from __future__ import annotations
 
+import json
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -83,6 +84,16 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def pretty_json(text: str | None) -> str:
+    """An audit value (JSON text) indented for reading, in full; other text as it is."""
+    if not text:
+        return ""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        return text
 
 
 def _is_api(request: Request) -> bool:
@@ -191,6 +202,7 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
                               f"{NOT_A_MEDICAL_DEVICE}",
                   docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["pretty_json"] = pretty_json
     templates.env.globals.update(csrf_token=csrf_token, notice=NOT_A_MEDICAL_DEVICE, version=__version__,
                                  induction_days=pages.INDUCTION_DAYS_TEXT)
     app.state.engine = engine

@@ -124,12 +124,6 @@ class SessionRegistry:
             return len(ended)
 
 
-def _audit(records: Records, action: str, user_id: int) -> None:
-    # Sign-in and sign-out are not row changes, so they are logged here rather than by the
-    # store's flush hook; ``field`` "*" as for whole-record entries.
-    records.log_event(action, "users", user_id)
-
-
 def sign_in(request: Request, name: str, password: str) -> SignedIn:
     """Check the password under the rate limit, open a session, set the cookie's session id
     and a new CSRF token, and log the sign-in in the audit trail."""
@@ -137,10 +131,12 @@ def sign_in(request: Request, name: str, password: str) -> SignedIn:
     address = client_address(request)
     wait = state.login_limiter.retry_after(name, address)
     if wait > 0:
+        _failed_sign_in(request, name, address, "held back after failed sign-ins")
         raise SignInRefused(wait)
     user = Records(state.read_engine, "sign-in", state.settings).authenticate(name, password) if name else None
     if user is None:
         state.login_limiter.failed(name, address)
+        _failed_sign_in(request, name, address, "wrong name or password, or disabled")
         raise SignInRefused()
     state.login_limiter.succeeded(name, address)
     state.sessions.close(request.session.get(SESSION_KEY))
@@ -148,8 +144,19 @@ def sign_in(request: Request, name: str, password: str) -> SignedIn:
     request.session.clear()
     request.session[SESSION_KEY] = session.sid
     new_csrf_token(request)
-    _audit(records_for(request, session), "sign_in", user.id)
+    records_for(request, session, read_only=False).log_event("sign_in", "users", user.id, {"address": address})
     return session
+
+
+#: The actor of a failed sign-in's audit entry (nobody is signed in).
+SIGN_IN_ACTOR = "(sign-in)"
+
+
+def _failed_sign_in(request: Request, name: str, address: str, reason: str) -> None:
+    state = request.app.state
+    records = QueuedRecords(state.engine, SIGN_IN_ACTOR, state.settings, lock=state.write_lock)
+    records.log_event("sign_in_failed", "users", name or "(empty)", {"name": name, "address": address,
+                                                                     "reason": reason})
 
 
 def unlock_account(request: Request, admin: SignedIn, name: str) -> int:
@@ -165,7 +172,12 @@ def sign_out(request: Request) -> None:
     request.app.state.sessions.close(request.session.get(SESSION_KEY))
     request.session.clear()
     if session is not None:
-        _audit(records_for(request, session), "sign_out", session.user_id)
+        records_for(request, session, read_only=False).log_event("sign_out", "users", session.user_id)
+
+
+def log_read(request: Request, user: SignedIn, table: str, record_id: int) -> None:
+    """Audit that ``user`` viewed a patient's records (``table`` patients or sessions), and where."""
+    records_for(request, user, read_only=False).log_event("read", table, record_id, {"path": request.url.path})
 
 
 def current_user(request: Request) -> SignedIn | None:

@@ -34,10 +34,14 @@ def session_patient_id(records: Records, session_id: int) -> int | None:
         return session.scalar(select(Course.patient_id).join(DosingSession).where(DosingSession.id == session_id))
 
 
-def audit_entries(records: Records, table: str | None = None, limit: int = 200) -> list[AuditEntry]:
-    """The newest ``limit`` audit entries, newest first (optionally of one table)."""
+def audit_entries(records: Records, table: str | None = None, limit: int = 200,
+                  action: str | None = None) -> list[AuditEntry]:
+    """The newest ``limit`` audit entries, newest first (optionally of one table, one action:
+    insert, update, delete, read, sign_in, sign_in_failed, sign_out, unlock, downgrade ...)."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if table:
         query = query.where(AuditEntry.table_name == table)
+    if action:
+        query = query.where(AuditEntry.action == action)
     with records.transaction() as session:
         return list(session.scalars(query))

@@ -30,6 +30,7 @@ from ..auth import (
     WRITE,
     SignedIn,
     SignInRefused,
+    log_read,
     records_for,
     require,
     sign_in,
@@ -150,6 +151,7 @@ def get_patient(request: Request, patient_id: RecordId, user: SignedIn = require
     flags, assessments, the latest forecast and the chart (a plotly figure)."""
     records = records_for(request, user)
     existing_patient(records, patient_id)
+    log_read(request, user, "patients", patient_id)
     return patient_overview(records, patient_id)
 
 
@@ -165,8 +167,9 @@ def create_screening(request: Request, patient_id: RecordId, body: PatientScreen
 @router.get("/patients/{patient_id}/screenings", response_model=list[ScreeningOut])
 def list_screenings(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Any:
     """The patient's screenings, oldest first."""
-    records = records_for(request, user)
-    return found(records.summary, patient_id)["screenings"]
+    screenings = found(records_for(request, user).summary, patient_id)["screenings"]
+    log_read(request, user, "patients", patient_id)
+    return screenings
 
 
 # ---------------------------------------------------------------------------- sessions
@@ -184,7 +187,9 @@ def create_session(request: Request, patient_id: RecordId, body: SessionRequest,
 @router.get("/sessions/{session_id}", response_model=SessionOut)
 def get_session(request: Request, session_id: RecordId, user: SignedIn = require(READ)) -> Any:
     """One session with its readings, events and monitoring result."""
-    return found(records_for(request, user).session_details, session_id)
+    details = found(records_for(request, user).session_details, session_id)
+    log_read(request, user, "sessions", session_id)
+    return details
 
 
 @router.post("/sessions/{session_id}/readings", response_model=dict[str, Any], status_code=201)
@@ -230,7 +235,9 @@ def create_assessment(request: Request, patient_id: RecordId, body: AssessmentRe
 def list_assessments(request: Request, patient_id: RecordId, instrument: Instrument | None = None,
                      user: SignedIn = require(READ)) -> Any:
     """The patient's assessments in time order (optionally of one instrument)."""
-    return found(records_for(request, user).assessments, patient_id, instrument)
+    assessments = found(records_for(request, user).assessments, patient_id, instrument)
+    log_read(request, user, "patients", patient_id)
+    return assessments
 
 
 # ---------------------------------------------------------------------------- forecast, risk, what-if
@@ -253,6 +260,7 @@ def get_forecast(request: Request, patient_id: RecordId, user: SignedIn = requir
     stored = found(records_for(request, user).latest_forecast, patient_id)
     if stored is None:
         raise HTTPException(404, "no forecast computed yet")
+    log_read(request, user, "patients", patient_id)
     return stored.result
 
 
@@ -261,6 +269,7 @@ def get_risk(request: Request, patient_id: RecordId, user: SignedIn = require(RE
     """Long-term risk flags over the patient's sessions (null before the first session)."""
     records = records_for(request, user)
     existing_patient(records, patient_id)
+    log_read(request, user, "patients", patient_id)
     return patient_overview(records, patient_id)["risk"]
 
 
@@ -342,6 +351,8 @@ def unlock_user(request: Request, name: UserName, user: SignedIn = require(ADMIN
 
 @router.get("/audit", response_model=list[AuditOut])
 def list_audit(request: Request, table: Annotated[str | None, Query(max_length=40)] = None,
-               limit: Annotated[int, Query(ge=1, le=1000)] = 200, user: SignedIn = require(ADMIN)) -> Any:
-    """The newest audit-trail entries (admin), optionally of one table."""
-    return queries.audit_entries(records_for(request, user), table, limit)
+               limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+               action: Annotated[str | None, Query(max_length=20)] = None, user: SignedIn = require(ADMIN)) -> Any:
+    """The newest audit-trail entries (admin), optionally of one table and one action
+    (``read``: who viewed which patient; ``sign_in``, ``sign_in_failed`` ...)."""
+    return queries.audit_entries(records_for(request, user), table, limit, action)

@@ -36,6 +36,7 @@ from ..auth import (
     WRITE,
     SignedIn,
     SignInRefused,
+    log_read,
     records_for,
     require,
     sign_in,
@@ -154,6 +155,7 @@ def patient_page(request: Request, patient_id: RecordId, user: SignedIn = requir
     """The patient page: screening, course, chart with forecast, alerts, risk flags."""
     records = records_for(request, user)
     existing_patient(records, patient_id)
+    log_read(request, user, "patients", patient_id)
     return render(request, user, "patient.html", o=patient_overview(records, patient_id))
 
 
@@ -231,7 +233,9 @@ def _session_context(records: Any, session_id: int) -> dict[str, Any]:
 def session_page(request: Request, session_id: RecordId, user: SignedIn = require(READ)) -> Response:
     """Session entry: readings and ratings as they are taken, alerts, discharge readiness and
     the monitoring form."""
-    return render(request, user, "session.html", **_session_context(records_for(request, user), session_id))
+    context = _session_context(records_for(request, user), session_id)
+    log_read(request, user, "sessions", session_id)
+    return render(request, user, "session.html", **context)
 
 
 def _session_change(request: Request, user: SignedIn, session_id: int, form: FormData, change: Any) -> Response:
@@ -407,7 +411,8 @@ def user_change(request: Request, name: Annotated[str, FastPath(min_length=1, ma
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, table: Annotated[str, Query(max_length=40)] = "",
-               user: SignedIn = require(ADMIN)) -> Response:
-    """The newest entries of the audit trail (admin)."""
-    return render(request, user, "audit.html", entries=queries.audit_entries(records_for(request, user), table or None),
-                  table=table)
+               action: Annotated[str, Query(max_length=20)] = "", user: SignedIn = require(ADMIN)) -> Response:
+    """The newest entries of the audit trail (admin): changes, reads of patient records,
+    sign-ins; the values as indented JSON, in full."""
+    entries = queries.audit_entries(records_for(request, user), table or None, action=action or None)
+    return render(request, user, "audit.html", entries=entries, table=table, action=action)
