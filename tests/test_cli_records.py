@@ -284,7 +284,8 @@ class TestDb:
         status = run_json("db", "status")
         assert status["revision"] == status["head"]
         backup_file = tmp_path / "backup.json"
-        assert "schema 0002, 2 rows" in run("db", "backup", str(backup_file))  # the patient and its audit entry
+        # the patient and its audit entry
+        assert f"schema {status['head']}, 2 rows" in run("db", "backup", str(backup_file))
         fails("db", "restore", str(backup_file), fragments=("not empty",))
         monkeypatch.setenv("KETAMINE_PTSD_DB", f"sqlite:///{tmp_path / 'restored.sqlite'}")
         run("db", "restore", str(backup_file), "--user", "dr_restore")
@@ -299,8 +300,38 @@ class TestDb:
             "error: the database at postgresql+psycopg://nobody:***@127.0.0.1:1/none cannot be used: OperationalError"]
 
     def test_upgrade_and_downgrade(self):
+        from ketamine_ptsd.store import head_revision
+
         run("db", "upgrade")
-        assert "schema 0001" in run("db", "downgrade", "0001")
+        assert "schema 0001" in run("db", "downgrade", "0001", "--yes", "--user", "dr_it")
         fails("patient", "list", fragments=("db upgrade",))
-        assert "schema 0002" in run("db", "upgrade")
+        assert f"schema {head_revision()}" in run("db", "upgrade")
         fails("db", "upgrade", "77", fragments=("REVISION",))
+        logged = [e for e in run_json("db", "audit") if e["action"] == "downgrade"]
+        assert [(e["actor"], e["new_value"]) for e in logged] == [("dr_it", '{"revision": "0001"}')]
+
+    @pytest.mark.parametrize("content, fragment", [
+        (b'{"format": "ketamine-ptsd records backup", "name": "\xe9"}', "not UTF-8"),
+        (None, "column weight_kg: str where the column holds a number"),
+    ])
+    def test_a_damaged_backup_is_refused_in_one_line(self, tmp_path, monkeypatch, content, fragment):
+        add_patient()
+        backup_file = tmp_path / "backup.json"
+        run("db", "backup", str(backup_file))
+        if content is None:
+            document = json.loads(backup_file.read_text())
+            document["tables"]["patients"][0]["weight_kg"] = "seventy"
+            content = json.dumps(document).encode()
+        backup_file.write_bytes(content)
+        monkeypatch.setenv("KETAMINE_PTSD_DB", f"sqlite:///{tmp_path / 'empty.sqlite'}")
+        fails("db", "restore", str(backup_file), fragments=(fragment,))
+
+    def test_downgrade_asks_for_confirmation(self):
+        from ketamine_ptsd.store import head_revision
+
+        run("db", "upgrade")
+        refused = runner.invoke(APP, ["db", "downgrade", "0001"], input="n\n")
+        assert refused.exit_code == 2 and "not confirmed" in refused.stderr
+        assert f"schema {head_revision()}" in run("db", "status")
+        confirmed = runner.invoke(APP, ["db", "downgrade", "0001"], input="y\n")
+        assert confirmed.exit_code == 0 and "schema 0001" in confirmed.stdout

@@ -785,10 +785,19 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision (def
 
 @db_app.command("downgrade")
 @guarded
-def db_downgrade(revision: str = typer.Argument(..., help="target revision (`base` removes every table)")) -> None:
-    """Downgrade the schema (data in tables or columns the older schema lacks is dropped)."""
+def db_downgrade(
+    revision: str = typer.Argument(..., help="target revision (`base` removes every table)"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation (scripts)"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Downgrade the schema (data in tables or columns the older schema lacks is dropped;
+    take a `db backup` first). Asks for confirmation; logged in the audit trail."""
     with _engine() as engine:
-        migrate.downgrade(engine, revision)
+        current = migrate.current_revision(engine)
+        if not yes and not typer.confirm(f"Downgrade {_shown_url()} from schema {current} to {revision}? Records in "
+                                         "tables and columns the older schema lacks are dropped", err=True):
+            raise InputError("--yes", "the downgrade was not confirmed", "answer y, or pass --yes")
+        migrate.downgrade(engine, revision, actor=user or default_actor())
         typer.echo(f"{_shown_url()}: schema {migrate.current_revision(engine) or 'none'}")
 
 
