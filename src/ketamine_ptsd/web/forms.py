@@ -21,7 +21,7 @@ from ketamine_ptsd.clinic.monitoring import FIELDS
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
 from ketamine_ptsd.errors import InputError
 
-from .schemas import AssessmentRequest, Protocol, WhatIfRequest
+from .schemas import AssessmentRequest, Baseline, Protocol, WhatIfRequest
 
 #: Protocol slots on the what-if form.
 WHATIF_SLOTS = 4
@@ -184,5 +184,10 @@ def whatif_request(form: Mapping[str, Any]) -> WhatIfRequest:
         protocols.append(validated(Protocol, data, prefix=f"protocol {i + 1} "))
     if not protocols:
         raise InputError("protocols", "no protocol with induction days", "1-4 protocols")
+    baseline = {k.removeprefix("baseline_"): v for k, v in given(form, BASELINE_FIELDS).items()}
     return validated(WhatIfRequest, {"protocols": [p.model_dump() for p in protocols],
-                                     **given(form, ("horizon_days",))})
+                                     **given(form, ("horizon_days",)), **({"baseline": baseline} if baseline else {})})
+
+
+#: The what-if form's baseline fields.
+BASELINE_FIELDS = tuple(f"baseline_{k}" for k in Baseline.model_fields)

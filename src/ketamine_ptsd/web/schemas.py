@@ -281,11 +281,25 @@ class Protocol(Strict):
     therapy_hours_after_dose: Annotated[Number, Field(ge=0, le=72)] | None = None
 
 
+class Baseline(Strict):
+    """The pre-treatment scores to simulate from, where the clinician sets them (default:
+    those given before the first dose): PCL-5 cluster sums B 0-20, C 0-8, D 0-28, E 0-24
+    (Weathers et al. 2013) and the MADRS total 0-60."""
+
+    pcl5_b: Annotated[Number, Field(ge=0, le=20)] | None = None
+    pcl5_c: Annotated[Number, Field(ge=0, le=8)] | None = None
+    pcl5_d: Annotated[Number, Field(ge=0, le=28)] | None = None
+    pcl5_e: Annotated[Number, Field(ge=0, le=24)] | None = None
+    madrs: Annotated[Number, Field(ge=0, le=60)] | None = None
+
+
 class WhatIfRequest(Strict):
-    """Protocols to compare on the model for one patient, over ``horizon_days``."""
+    """Protocols to compare on the model for one patient, over ``horizon_days``, from the
+    patient's pre-treatment baseline (``baseline`` changes some of it)."""
 
     protocols: Annotated[list[Protocol], Field(min_length=1, max_length=4)]
     horizon_days: Annotated[Number, Field(ge=7, le=180)] = 84.0
+    baseline: Baseline | None = None
 
 
 class ProtocolOutcome(BaseModel):
@@ -312,6 +326,7 @@ class WhatIfOut(BaseModel):
     n_patients: int
     seed: int
     covariates: dict[str, float]
+    baseline: dict[str, Any]
     response_rule: str
     protocols: list[ProtocolOutcome]
 

@@ -329,14 +329,23 @@ def forecast_update(request: Request, patient_id: RecordId, user: SignedIn = req
     return _see(f"/patients/{patient_id}#forecast")
 
 
+def _whatif_context(records: Any, patient_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The what-if form's context: the patient, the pre-treatment baseline (its fields
+    prefilled with it unless the form gave them), the protocol slots."""
+    baseline = whatif.pretreatment_baseline(records, patient_id)
+    known = {f"baseline_{k}": f"{v:g}" for k, v in baseline["covariates"].items() if k in whatif.BASELINE_FIELDS}
+    return {"patient": records.patient(patient_id), "values": {**known, **values}, "baseline": baseline,
+            "baseline_fields": whatif.BASELINE_FIELDS, "slots": range(forms.WHATIF_SLOTS)}
+
+
 @router.get("/patients/{patient_id}/whatif", response_class=HTMLResponse)
 def whatif_form(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Response:
-    """Protocols to compare, prefilled with common ones."""
+    """Protocols to compare, prefilled with common ones, from the pre-treatment baseline."""
     records = records_for(request, user)
-    patient = existing_patient(records, patient_id)
+    existing_patient(records, patient_id)
+    log_read(request, user, "patients", patient_id)
     values = {f"p{i}_{k}": v for i, p in enumerate(WHATIF_DEFAULTS) for k, v in p.items()}
-    return render(request, user, "whatif.html", patient=patient, values=values, slots=range(forms.WHATIF_SLOTS),
-                  covariates=whatif.patient_covariates(records, patient_id), result=None)
+    return render(request, user, "whatif.html", result=None, **_whatif_context(records, patient_id, values))
 
 
 @router.post("/patients/{patient_id}/whatif", response_class=HTMLResponse)
@@ -344,9 +353,8 @@ def whatif_run(request: Request, patient_id: RecordId, user: SignedIn = require(
                form: FormData = FORM) -> Response:
     """Simulate the protocols for this patient and compare them (stores nothing)."""
     records = records_for(request, user, read_only=True)
-    patient = existing_patient(records, patient_id)
-    context = {"patient": patient, "values": dict(form), "slots": range(forms.WHATIF_SLOTS),
-               "covariates": whatif.patient_covariates(records, patient_id)}
+    existing_patient(records, patient_id)
+    context = _whatif_context(records, patient_id, {k: v for k, v in form.items() if k != "csrf_token"})
     try:
         result = request.app.state.model_runner.run("what-if comparison", whatif.compare, records, patient_id,
                                                     forms.whatif_request(form))
