@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.instruments import SPECS
+from ketamine_ptsd.clinic.monitoring import SEVERITY_ORDER
 from ketamine_ptsd.clinic.risk import EVENT_KINDS, assess_course
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import Records
@@ -35,6 +36,15 @@ def _session_row(s: Any) -> dict[str, Any]:
             "highest_severity": report["highest_severity"] if report else None,
             "discharge": report["discharge"] if report else None,
             "cadss_peak": report["peak"].get("cadss") if report else None}
+
+
+def most_severe(alerts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The alert to show first: the most severe (stop > hold > review > notable), the latest
+    of those; None without alerts."""
+    ranked = [a for a in alerts if a.get("severity") in SEVERITY_ORDER]
+    if not ranked:
+        return None
+    return min(ranked, key=lambda a: (SEVERITY_ORDER.index(a["severity"]), -(a.get("time_min") or 0.0)))
 
 
 def _risk(sessions: list[dict[str, Any]], assessments: list[Any], records: Records) -> dict[str, Any] | None:
@@ -79,9 +89,15 @@ def patient_overview(records: Records, patient_id: int) -> dict[str, Any]:
         stored, sessions, progress = records.course_state(patient_id)
         course = {**stored.to_dict(), "progress": progress.to_dict(),
                   "sessions": [r for r in all_sessions if r["course_id"] == stored.id]}
-    alerts = [{**alert, "session_id": s["id"], "session_started_at": s["started_at"]}
+    alerts = [{**alert, "session_id": s["id"], "session_started_at": s["started_at"],
+               "open": not (s["discharge"] or {}).get("ready", False)}
               for s in all_sessions for alert in s["alerts"]]
-    return {**out, "course": course, "sessions": all_sessions, "alerts": alerts, "assessments": rows,
+    # Open: the alerts of sessions whose patient is not yet ready for discharge.
+    banner = most_severe([a for a in alerts if a["open"]])
+    alerts.sort(key=lambda a: (not a["open"], SEVERITY_ORDER.index(a["severity"])
+                               if a["severity"] in SEVERITY_ORDER else len(SEVERITY_ORDER)))
+    return {**out, "course": course, "sessions": all_sessions, "alerts": alerts, "banner": banner,
+            "assessments": rows,
             "risk": _risk(all_sessions, assessments, records), "forecast": forecast,
             "chart": course_chart(rows, [s["started_at"] for s in all_sessions], forecast),
             "notice": NOT_A_MEDICAL_DEVICE}

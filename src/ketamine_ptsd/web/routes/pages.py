@@ -45,7 +45,7 @@ from ..auth import (
 )
 from ..charts import whatif_chart
 from ..csrf import check_csrf
-from ..dashboard import patient_overview
+from ..dashboard import most_severe, patient_overview
 from ..schemas import PatientRequest, ReadingRequest, SessionRequest, UserRequest
 from ..session_entry import add_event, add_reading
 from . import RecordId, existing_patient, found
@@ -224,7 +224,8 @@ def session_create(request: Request, patient_id: RecordId, user: SignedIn = requ
 def _session_context(records: Any, session_id: int) -> dict[str, Any]:
     details = found(records.session_details, session_id)
     patient = records.patient(queries.session_patient_id(records, session_id))
-    return {"s": details, "report": (details["monitoring"] or {}).get("report"),
+    report = (details["monitoring"] or {}).get("report")
+    return {"s": details, "report": report, "banner": most_severe(report["alerts"] if report else []),
             "rems": (details["monitoring"] or {}).get("rems_form"), "patient": patient,
             "labels": LABELS, "event_kinds": SESSION_EVENT_KINDS}
 
@@ -251,7 +252,7 @@ def _session_change(request: Request, user: SignedIn, session_id: int, form: For
         if error is None:
             return _see(f"/sessions/{session_id}")
         return render(request, user, "session.html", 422, error=error, values=dict(form), **context)
-    return render(request, user, "_monitor.html", 422 if error else 200, error=error,
+    return render(request, user, "_monitor.html", 422 if error else 200, error=error, fragment=True,
                   values=dict(form) if error else {}, **context)
 
 
