@@ -40,6 +40,7 @@ from .client_address import networks
 from .config import WebConfig
 from .csrf import FORM_FIELD, HEADER, CsrfFailed, csrf_token
 from .database import read_engine, write_lock
+from .forms import web_error
 from .login_limit import LoginLimiter
 from .model_runs import ModelBusy, ModelRunner
 from .privacy import ContainErrors
@@ -130,6 +131,9 @@ def _install_error_answers(app: FastAPI) -> None:
 
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> Response:
+        path = request.url.path
+        exc = web_error(exc, "started_at" if path.endswith("/sessions") else
+                        "administered_at" if path.endswith("/assessments") else "date")
         if _is_api(request):
             # The same shape as FastAPI's own validation errors, so one error schema covers both.
             return JSONResponse({"detail": [{"loc": ["body", exc.field], "msg": exc.message, "type": "input_error",

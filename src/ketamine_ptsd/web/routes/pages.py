@@ -146,7 +146,8 @@ def patient_create(request: Request, user: SignedIn = require(WRITE), form: Form
         patient = records_for(request, user).add_patient(
             **forms.validated(PatientRequest, values).model_dump())
     except InputError as exc:
-        return render(request, user, "patient_new.html", 422, sexes=SEXES, values=values, error=exc)
+        return render(request, user, "patient_new.html", 422, sexes=SEXES, values=values,
+                      error=forms.web_error(exc))
     return _see(f"/patients/{patient.id}")
 
 
@@ -185,7 +186,8 @@ def screening_submit(request: Request, patient_id: RecordId, user: SignedIn = re
         answers = parse_patient(forms.screening_answers(form)).model_dump(exclude_unset=True)
         records.record_screening(patient_id, answers)
     except InputError as exc:
-        return _screening_page(request, user, patient, 422, values=dict(form), error=exc)
+        return _screening_page(request, user, patient, 422, values=dict(form),
+                               error=forms.web_error(exc, "screened_on"))
     return _see(f"/patients/{patient_id}#screening")
 
 
@@ -217,7 +219,9 @@ def session_create(request: Request, patient_id: RecordId, user: SignedIn = requ
                                                 "concomitant": form.getlist("concomitant")})
         record = record_session(records, patient_id, body)
     except InputError as exc:
-        return _session_form(request, user, patient, 422, values=values, error=exc)
+        error = forms.web_error(exc, "started_at", rename={"reading 1": "pre-dose reading",
+                                                           "readings": "pre-dose reading"})
+        return _session_form(request, user, patient, 422, values=values, error=error)
     return _see(f"/sessions/{record.id}")
 
 
@@ -247,7 +251,7 @@ def _session_change(request: Request, user: SignedIn, session_id: int, form: For
         change(records, form)
         context = _session_context(records, session_id)
     except InputError as exc:
-        error = exc
+        error = forms.web_error(exc, rename={"reading 1": "reading"})
     if not request.headers.get("hx-request"):
         if error is None:
             return _see(f"/sessions/{session_id}")
@@ -310,7 +314,8 @@ def assessment_submit(request: Request, patient_id: RecordId, instrument: str, u
     try:
         record_assessment(records, patient_id, forms.assessment_request(form, instrument))
     except InputError as exc:
-        return _instrument_page(request, user, patient, instrument, 422, values=dict(form), error=exc)
+        return _instrument_page(request, user, patient, instrument, 422, values=dict(form),
+                                error=forms.web_error(exc, "administered_at"))
     return _see(f"/patients/{patient_id}#assessments")
 
 
@@ -326,7 +331,7 @@ def forecast_update(request: Request, patient_id: RecordId, user: SignedIn = req
         request.app.state.model_runner.run("forecast", forecast_patient, records, patient_id)
     except InputError as exc:
         return render(request, user, "patient.html", 422, o=patient_overview(records, patient_id),
-                      forecast_error=exc)
+                      forecast_error=forms.web_error(exc))
     return _see(f"/patients/{patient_id}#forecast")
 
 
@@ -360,7 +365,7 @@ def whatif_run(request: Request, patient_id: RecordId, user: SignedIn = require(
         result = request.app.state.model_runner.run("what-if comparison", whatif.compare, records, patient_id,
                                                     forms.whatif_request(form))
     except InputError as exc:
-        return render(request, user, "whatif.html", 422, result=None, error=exc, **context)
+        return render(request, user, "whatif.html", 422, result=None, error=forms.web_error(exc), **context)
     return render(request, user, "whatif.html", result=result, chart=whatif_chart(result), **context)
 
 
