@@ -93,7 +93,7 @@ class TestPatient:
         (("--sex", "robot"), "--sex"),
     ])
     def test_bad_input(self, args, fragment, database):
-        fails("patient", "add", *args, fragments=(fragment,))
+        fails("patient", "add", "--name", "Bad Input", *args, fragments=(fragment,))
         assert run_json("patient", "list") == []
 
     def test_unknown_patient(self):
@@ -144,6 +144,41 @@ class TestSession:
         with sqlite3.connect(database) as db:
             assert db.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
             assert db.execute("SELECT count(*) FROM courses").fetchone() == (0,)
+
+
+class TestCorrections:
+    def test_a_reading_is_corrected_and_withdrawn_with_a_reason(self):
+        pid = add_patient()
+        data = run_json("session", "record", pid, "--date", "2025-01-06T09:00", "--dose", "0.5mg/kg",
+                        "--bp", "-5:120/80", "--bp", "40:186/104")
+        reading = data["vitals"][1]["id"]
+        assert "pause_stop" in [a["code"] for a in data["monitoring"]["report"]["alerts"]]
+        out = run("session", "correct-reading", str(reading), "--sbp", "136", "--dbp", "84", "--reason", "typo",
+                  "--user", "dr_lee")
+        assert f"corrected reading {reading}" in out
+        shown = json.loads(run("session", "show", str(data["id"])))
+        assert [v["sbp"] for v in shown["vitals"]] == [120, 136]
+        assert "pause_stop" not in [a["code"] for a in shown["monitoring"]["report"]["alerts"]]
+        fails("session", "correct-reading", str(reading), "--hr", "nan", "--reason", "x", fragments=("--hr",))
+        fails("session", "withdraw", str(reading), "--reading", "--reason", " ", fragments=("reason",))
+        assert "withdrew reading" in run("session", "withdraw", str(reading), "--reading", "--reason", "wrong cuff")
+        assert [v["minutes"] for v in json.loads(run("session", "show", str(data["id"])))["vitals"]] == [-5]
+        entries = [(e["actor"], e["field"]) for e in run_json("db", "audit", "--table", "vitals")]
+        assert ("dr_lee", "sbp") in entries and ("dr_env", "withdrawn_at") in entries
+
+    def test_an_assessment_is_corrected_and_withdrawn(self):
+        pid = add_patient()
+        assessment = run_json("assess", "record", pid, "pcl5", PCL5_ALL_2, "--date", "2025-01-05")
+        assert "corrected assessment" in run("assess", "correct", str(assessment["id"]), ",".join(["1"] * 20),
+                                             "--reason", "wrong column")
+        assert run_json("assess", "list", pid)[0]["total"] == 20
+        run("assess", "withdraw", str(assessment["id"]), "--reason", "duplicate")
+        assert run_json("assess", "list", pid) == []
+
+    def test_a_patient_needs_a_name_or_a_pseudonym(self):
+        fails("patient", "add", "--sex", "female", fragments=("--name", "pseudonym"))
+        pid = run("patient", "add", "--name", "Blue Heron", "--pseudonym").strip()
+        assert run_json("patient", "show", pid)["patient"]["pseudonym"] is True
 
 
 class TestAssess:

@@ -125,10 +125,14 @@ class Patient(Base):
     height_cm: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: The name is a pseudonym chosen on purpose (not the patient's real name).
+    pseudonym: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     courses: Mapped[list[Course]] = relationship(back_populates="patient", order_by="Course.started_on")
+    #: The assessments in force (a withdrawn one is kept, but not here).
     assessments: Mapped[list[Assessment]] = relationship(
-        back_populates="patient", order_by="Assessment.administered_at")
+        back_populates="patient", order_by="Assessment.administered_at",
+        primaryjoin="and_(Patient.id == Assessment.patient_id, Assessment.withdrawn_at.is_(None))")
     screenings: Mapped[list[Screening]] = relationship(
         back_populates="patient", order_by="Screening.screened_on")
 
@@ -179,8 +183,10 @@ class Course(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     patient: Mapped[Patient] = relationship(back_populates="courses")
+    #: The sessions in force (a withdrawn one is kept, but not here).
     sessions: Mapped[list[DosingSession]] = relationship(
-        back_populates="course", order_by="DosingSession.started_at")
+        back_populates="course", order_by="DosingSession.started_at",
+        primaryjoin="and_(Course.id == DosingSession.course_id, DosingSession.withdrawn_at.is_(None))")
 
 
 class DosingSession(Base):
@@ -201,9 +207,14 @@ class DosingSession(Base):
     lot: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: When the session was withdrawn (recorded in error); the reason is in ``corrections``.
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     course: Mapped[Course] = relationship(back_populates="sessions")
-    vitals: Mapped[list[VitalSigns]] = relationship(back_populates="session", order_by="VitalSigns.minutes")
+    #: The readings in force (a withdrawn one is kept, but not here).
+    vitals: Mapped[list[VitalSigns]] = relationship(
+        back_populates="session", order_by="VitalSigns.minutes",
+        primaryjoin="and_(DosingSession.id == VitalSigns.session_id, VitalSigns.withdrawn_at.is_(None))")
     events: Mapped[list[SessionEvent]] = relationship(back_populates="session")
     monitoring: Mapped[MonitoringForm | None] = relationship(back_populates="session")
 
@@ -223,6 +234,7 @@ class VitalSigns(Base):
     spo2: Mapped[float | None] = mapped_column(Float)
     cadss: Mapped[float | None] = mapped_column(Float)
     moaas: Mapped[float | None] = mapped_column(Float)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     session: Mapped[DosingSession] = relationship(back_populates="vitals")
 
@@ -269,6 +281,7 @@ class Assessment(Base):
     result: Mapped[dict] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     patient: Mapped[Patient] = relationship(back_populates="assessments")
 
@@ -285,6 +298,30 @@ class Forecast(Base):
     horizon_days: Mapped[float] = mapped_column(Float)
     result: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+CORRECTABLE = ("vitals", "sessions", "assessments")
+CORRECTION_KINDS = ("correct", "withdraw")
+
+
+class Correction(Base):
+    """A reading, session or assessment corrected or withdrawn: who, when, why, and the
+    values before and after (the row itself holds the values in force)."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (CheckConstraint(_one_of("table_name", CORRECTABLE), name="table_name"),
+                      CheckConstraint(_one_of("kind", CORRECTION_KINDS), name="kind"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(120))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    table_name: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    old_values: Mapped[dict] = mapped_column(JSON)
+    new_values: Mapped[dict | None] = mapped_column(JSON)
 
 
 class AuditEntry(Base):

@@ -66,7 +66,7 @@ USER_ENV_VAR = "KETAMINE_PTSD_USER"
 #: monitor needs to hear from the clinician (respiratory depression) and any other adverse event.
 SESSION_EVENT_KINDS = (*EVENT_KINDS, "respiratory_depression", "adverse_event")
 #: Instruments whose scorer takes ``prorate``.
-_PRORATABLE = ("pcl5", "caps5", "cadss", "madrs", "phq9", "iesr")
+PRORATABLE = ("pcl5", "caps5", "cadss", "madrs", "phq9", "iesr")
 _NO_PATIENT_HINT = "an id listed by `ketamine-ptsd patient list`"
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 #: What a clinic course doses (controls such as midazolam belong to trials, not records).
@@ -206,7 +206,11 @@ class Records:
 
     def _patient_fields(self, values: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(values)
-        if "name" in out and out["name"] is not None and len(str(out["name"])) > 200:
+        if "name" in out:
+            out["name"] = str(out["name"]).strip() if out["name"] is not None else ""
+            if not out["name"]:
+                raise InputError("--name", "no name given", "the patient's name, or a pseudonym marked as one")
+        if "name" in out and len(str(out["name"])) > 200:
             raise InputError("--name", "longer than 200 characters", "up to 200 characters")
         if "mrn" in out and out["mrn"] is not None:
             out["mrn"] = str(out["mrn"]).strip() or None
@@ -238,10 +242,14 @@ class Records:
 
     def add_patient(self, *, name: str | None = None, mrn: str | None = None, birth_date: dt.date | None = None,
                     sex: str = "unknown", weight_kg: float | None = None, height_cm: float | None = None,
-                    note: str | None = None) -> Patient:
-        """Register a patient; returns the new record (its ``id`` names the patient from now on)."""
+                    note: str | None = None, pseudonym: bool = False) -> Patient:
+        """Register a patient; returns the new record (its ``id`` names the patient from now on).
+
+        A patient needs a name: the real one, or a pseudonym (``pseudonym=True``) where the
+        clinic records patients under chosen names."""
         values = self._patient_fields({"name": name, "mrn": mrn, "birth_date": birth_date, "sex": sex,
                                        "weight_kg": weight_kg, "height_cm": height_cm, "note": note})
+        values["pseudonym"] = bool(pseudonym)
         try:
             with self.transaction() as session:
                 self._mrn_free(session, values["mrn"])
@@ -257,11 +265,13 @@ class Records:
 
     def update_patient(self, patient_id: Any, **changes: Any) -> Patient:
         """Change some of a patient's fields (name, mrn, birth_date, sex, weight_kg, height_cm, note)."""
-        allowed = ("name", "mrn", "birth_date", "sex", "weight_kg", "height_cm", "note")
+        allowed = ("name", "mrn", "birth_date", "sex", "weight_kg", "height_cm", "note", "pseudonym")
         unknown = set(changes) - set(allowed)
         if unknown:
             raise InputError(sorted(unknown)[0], "not a patient field", ", ".join(allowed))
         values = self._patient_fields(changes)
+        if "pseudonym" in values:
+            values["pseudonym"] = bool(values["pseudonym"])
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
             if "mrn" in values:
@@ -469,7 +479,8 @@ class Records:
                 self._limit("--dose", amount, "dose_mg_per_kg", "mg/kg")
             dose_mg = self._limit("--dose", dose_record.amount_mg(weight or 0.0), "dose_mg", "mg")
             if session.scalar(select(DosingSession.id).join(Course).where(
-                    Course.patient_id == patient.id, DosingSession.started_at == started_at)) is not None:
+                    Course.patient_id == patient.id, DosingSession.started_at == started_at,
+                    DosingSession.withdrawn_at.is_(None))) is not None:
                 raise InputError("--date", "a session at that time is already recorded for the patient",
                                  "a different date and time")
             if course is None:
@@ -506,8 +517,10 @@ class Records:
         """Every dosing session of the patient, over all courses, in time order."""
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
-            return list(session.scalars(select(DosingSession).join(Course).where(Course.patient_id == patient.id)
-                                        .order_by(DosingSession.started_at)))
+            return list(session.scalars(
+                select(DosingSession).join(Course).where(Course.patient_id == patient.id,
+                                                         DosingSession.withdrawn_at.is_(None))
+                .order_by(DosingSession.started_at)))
 
     def session_details(self, session_id: int) -> dict[str, Any]:
         """One session with its readings, events and monitoring form, as a dict."""
@@ -515,7 +528,11 @@ class Records:
             record = session.get(DosingSession, session_id)
             if record is None:
                 raise InputError("SESSION_ID", f"no session with id {session_id}", "an id listed by `patient show`")
+            withdrawn = session.scalars(select(VitalSigns).where(VitalSigns.session_id == record.id,
+                                                                 VitalSigns.withdrawn_at.is_not(None))
+                                        .order_by(VitalSigns.minutes))
             return {**record.to_dict(), "vitals": [v.to_dict() for v in record.vitals],
+                    "withdrawn_vitals": [v.to_dict() for v in withdrawn],
                     "events": [e.to_dict() for e in record.events],
                     "monitoring": record.monitoring.to_dict() if record.monitoring else None}
 
@@ -542,10 +559,10 @@ class Records:
                     scorer_options: Mapping[str, Any]) -> Assessment:
         when = self._past("--date", administered_at, patient)
         options = dict(scorer_options)
-        if instrument in _PRORATABLE:
+        if instrument in PRORATABLE:
             options["prorate"] = prorate
         elif prorate:
-            raise InputError("--prorate", f"no proration for {SPECS[instrument].name}", ", ".join(_PRORATABLE))
+            raise InputError("--prorate", f"no proration for {SPECS[instrument].name}", ", ".join(PRORATABLE))
         if isinstance(answers, (str, bytes, Mapping)) or not isinstance(answers, Sequence):
             raise InputError("answers", "not a list of item answers", "a list, one answer per item (None = missing)")
         try:
@@ -555,7 +572,7 @@ class Records:
                              "version (caps5), convention (bprs_pos)") from None
         duplicate = session.scalar(select(Assessment.id).where(
             Assessment.patient_id == patient.id, Assessment.instrument == instrument,
-            Assessment.administered_at == when))
+            Assessment.administered_at == when, Assessment.withdrawn_at.is_(None)))
         if duplicate is not None:
             raise InputError("--date", f"a {SPECS[instrument].name} at that time is already recorded",
                              "a different date and time")
@@ -588,7 +605,7 @@ class Records:
         """The patient's assessments in time order (optionally of one instrument)."""
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
-            query = select(Assessment).where(Assessment.patient_id == patient.id)
+            query = select(Assessment).where(Assessment.patient_id == patient.id, Assessment.withdrawn_at.is_(None))
             if instrument is not None:
                 query = query.where(Assessment.instrument == instrument)
             return list(session.scalars(query.order_by(Assessment.administered_at, Assessment.id)))

@@ -21,7 +21,7 @@ from ketamine_ptsd.clinic.monitoring import SEVERITY_ORDER
 from ketamine_ptsd.clinic.risk import EVENT_KINDS, assess_course
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import Records
-from ketamine_ptsd.store.models import Forecast, Patient
+from ketamine_ptsd.store.models import Correction, Forecast, Patient
 
 from .charts import course_chart
 
@@ -82,7 +82,9 @@ def patient_overview(records: Records, patient_id: int) -> dict[str, Any]:
         forecast = session.scalar(select(Forecast).where(Forecast.patient_id == patient.id)
                                   .order_by(Forecast.id.desc()))
         forecast = forecast.result if forecast else None
-        out = {"patient": patient.to_dict(), "screening": screening}
+        fixes = session.scalars(select(Correction).where(Correction.patient_id == patient.id)
+                                .order_by(Correction.id.desc()))
+        out = {"patient": patient.to_dict(), "screening": screening, "corrections": [c.to_dict() for c in fixes]}
         has_course = bool(patient.courses)
     course = None
     if has_course:

@@ -160,6 +160,19 @@ def instrument_items(instrument: str) -> list[dict[str, Any]]:
             for i, n in enumerate(spec.numbers)]
 
 
+def items_list(text: str, field: str) -> list[int | None]:
+    """Comma-separated item answers (an empty place is a missing answer)."""
+    out: list[int | None] = []
+    for i, part in enumerate(text.split(","), start=1):
+        part = part.strip()
+        try:
+            out.append(int(part) if part else None)
+        except ValueError:
+            raise InputError(f"{field} item {i}", f"{part!r} is not a whole number", "whole numbers, e.g. 2,1,0,3") \
+                from None
+    return out
+
+
 def assessment_request(form: Mapping[str, Any], instrument: str) -> AssessmentRequest:
     """An instrument form as an :class:`AssessmentRequest` (blank items are missing)."""
     if instrument not in SPECS:

@@ -109,9 +109,11 @@ class SessionInfo(BaseModel):
 
 
 class PatientRequest(Strict):
-    """A new patient: identifiers and the covariates the model uses (kg, cm)."""
+    """A new patient: a name (or a pseudonym, marked ``pseudonym``), identifiers and the
+    covariates the model uses (kg, cm)."""
 
-    name: ShortText | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=_NO_NUL)]
+    pseudonym: bool = False
     mrn: Annotated[str, Field(max_length=64, pattern=_NO_NUL)] | None = None
     birth_date: dt.date | None = None
     sex: Sex = "unknown"
@@ -125,6 +127,7 @@ class PatientOut(Row):
 
     id: int
     name: str | None
+    pseudonym: bool
     mrn: str | None
     birth_date: dt.date | None
     sex: Sex
@@ -206,7 +209,9 @@ class SessionOut(Row):
     infusion_min: float | None
     lot: str | None
     note: str | None
+    withdrawn_at: dt.datetime | None
     vitals: list[dict[str, Any]]
+    withdrawn_vitals: list[dict[str, Any]]
     events: list[dict[str, Any]]
     monitoring: dict[str, Any] | None
 
@@ -226,6 +231,59 @@ class AssessmentRequest(Strict):
     administered_at: AwareTime | None = None
     prorate: bool = False
     convention: Literal[tuple(BPRS_CONVENTIONS)] | None = None
+
+
+class ReadingCorrection(Strict):
+    """A reading's corrected fields (only those given change; ``null`` clears a measured
+    field) and why."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=_NO_NUL)]
+    time_min: Number | None = None
+    label: ReadingLabel | None = None
+    sbp: Number | None = None
+    dbp: Number | None = None
+    hr: Number | None = None
+    spo2: Number | None = None
+    cadss: Number | None = None
+    moaas: Number | None = None
+
+
+class SessionCorrection(Strict):
+    """A session's corrected weight, infusion length, lot or note, and why."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=_NO_NUL)]
+    weight_kg: Number | None = None
+    infusion_min: InfusionMin | None = None
+    lot: Annotated[str, Field(max_length=64, pattern=_NO_NUL)] | None = None
+    note: LongText | None = None
+
+
+class AssessmentCorrection(Strict):
+    """An assessment's corrected item answers (scored again), and why."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=_NO_NUL)]
+    answers: Annotated[list[int | bool | None], Field(min_length=1, max_length=40)]
+
+
+class Withdrawal(Strict):
+    """Why a record entered in error is withdrawn."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=_NO_NUL)]
+
+
+class CorrectionOut(Row):
+    """A correction or withdrawal: who, when, why, the values before and after."""
+
+    id: int
+    at: dt.datetime
+    actor: str
+    patient_id: int
+    table_name: str
+    record_id: int
+    kind: Literal["correct", "withdraw"]
+    reason: str
+    old_values: dict[str, Any]
+    new_values: dict[str, Any] | None
 
 
 class AssessmentOut(Row):

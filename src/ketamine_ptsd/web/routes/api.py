@@ -20,7 +20,8 @@ from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.instruments import SPECS
 from ketamine_ptsd.clinic.regulatory import PRODUCT_ROUTES, as_of, consent_summary, regulatory_status
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
-from ketamine_ptsd.store import forecast_patient
+from ketamine_ptsd.store import corrections, forecast_patient
+from ketamine_ptsd.store.session_entry import add_event, add_reading
 
 from .. import queries, whatif
 from ..actions import change_user, record_assessment, record_session
@@ -40,9 +41,11 @@ from ..auth import (
 from ..csrf import csrf_token
 from ..dashboard import patient_overview
 from ..schemas import (
+    AssessmentCorrection,
     AssessmentOut,
     AssessmentRequest,
     AuditOut,
+    CorrectionOut,
     EventRequest,
     ForecastRequest,
     Instrument,
@@ -51,10 +54,12 @@ from ..schemas import (
     PasswordRequest,
     PatientOut,
     PatientRequest,
+    ReadingCorrection,
     ReadingRequest,
     RegulatoryOut,
     RoleRequest,
     ScreeningOut,
+    SessionCorrection,
     SessionInfo,
     SessionOut,
     SessionRequest,
@@ -63,8 +68,8 @@ from ..schemas import (
     UserRequest,
     WhatIfOut,
     WhatIfRequest,
+    Withdrawal,
 )
-from ..session_entry import add_event, add_reading
 from . import RecordId, existing_patient, found
 
 
@@ -209,6 +214,72 @@ def create_event(request: Request, session_id: RecordId, body: EventRequest,
     records = records_for(request, user)
     found(records.session_details, session_id)
     return add_event(records, session_id, body.kind, body.detail)
+
+
+# ---------------------------------------------------------------------------- corrections
+
+_MISSING = {404: {"model": Problem, "description": "no such record"}}
+
+
+def _corrected(change: Any, *args: Any) -> Any:
+    try:
+        return change(*args)
+    except corrections.RecordMissing:
+        raise HTTPException(404, "no such record") from None
+
+
+@router.post("/readings/{reading_id}/correction", response_model=CorrectionOut, status_code=201)
+def correct_reading(request: Request, reading_id: RecordId, body: ReadingCorrection,
+                    user: SignedIn = require(WRITE)) -> Any:
+    """Correct a reading (the fields given; the old values are kept with the reason); the
+    session's alerts and discharge readiness are judged again."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    return _corrected(corrections.correct_reading, records_for(request, user), reading_id, changes, body.reason)
+
+
+@router.post("/readings/{reading_id}/withdrawal", response_model=CorrectionOut, status_code=201)
+def withdraw_reading(request: Request, reading_id: RecordId, body: Withdrawal,
+                     user: SignedIn = require(WRITE)) -> Any:
+    """Withdraw a reading entered in error (kept, no longer counted), with the reason."""
+    return _corrected(corrections.withdraw, records_for(request, user), "reading", reading_id, body.reason)
+
+
+@router.post("/sessions/{session_id}/correction", response_model=CorrectionOut, status_code=201)
+def correct_session(request: Request, session_id: RecordId, body: SessionCorrection,
+                    user: SignedIn = require(WRITE)) -> Any:
+    """Correct a session's weight (dose in mg follows), infusion length, lot or note."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    return _corrected(corrections.correct_session, records_for(request, user), session_id, changes, body.reason)
+
+
+@router.post("/sessions/{session_id}/withdrawal", response_model=CorrectionOut, status_code=201)
+def withdraw_session(request: Request, session_id: RecordId, body: Withdrawal,
+                     user: SignedIn = require(WRITE)) -> Any:
+    """Withdraw a session recorded in error (kept, no longer counted), with the reason."""
+    return _corrected(corrections.withdraw, records_for(request, user), "session", session_id, body.reason)
+
+
+@router.post("/assessments/{assessment_id}/correction", response_model=CorrectionOut, status_code=201)
+def correct_assessment(request: Request, assessment_id: RecordId, body: AssessmentCorrection,
+                       user: SignedIn = require(WRITE)) -> Any:
+    """Correct an assessment's answers (scored again), with the reason."""
+    return _corrected(corrections.correct_assessment, records_for(request, user), assessment_id, body.answers,
+                      body.reason)
+
+
+@router.post("/assessments/{assessment_id}/withdrawal", response_model=CorrectionOut, status_code=201)
+def withdraw_assessment(request: Request, assessment_id: RecordId, body: Withdrawal,
+                        user: SignedIn = require(WRITE)) -> Any:
+    """Withdraw an assessment entered in error (kept, no longer counted), with the reason."""
+    return _corrected(corrections.withdraw, records_for(request, user), "assessment", assessment_id, body.reason)
+
+
+@router.get("/patients/{patient_id}/corrections", response_model=list[CorrectionOut])
+def list_corrections(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Any:
+    """The patient's corrections and withdrawals, oldest first, with the values before and after."""
+    found_corrections = found(corrections.corrections, records_for(request, user), patient_id)
+    log_read(request, user, "patients", patient_id)
+    return found_corrections
 
 
 # ---------------------------------------------------------------------------- assessments

@@ -25,8 +25,9 @@ from ketamine_ptsd.clinic.regulatory import regulatory_status as status_rows
 from ketamine_ptsd.clinic.screening import parse_patient
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.store import SESSION_EVENT_KINDS, forecast_patient
+from ketamine_ptsd.store import SESSION_EVENT_KINDS, corrections, forecast_patient
 from ketamine_ptsd.store.models import ROLES, SEXES
+from ketamine_ptsd.store.session_entry import add_event, add_reading
 
 from .. import forms, queries, whatif
 from ..actions import change_user, record_assessment, record_session
@@ -46,8 +47,15 @@ from ..auth import (
 from ..charts import whatif_chart
 from ..csrf import check_csrf
 from ..dashboard import most_severe, patient_overview
-from ..schemas import PatientRequest, ReadingRequest, SessionRequest, UserRequest
-from ..session_entry import add_event, add_reading
+from ..schemas import (
+    AssessmentCorrection,
+    PatientRequest,
+    ReadingCorrection,
+    ReadingRequest,
+    SessionCorrection,
+    SessionRequest,
+    UserRequest,
+)
 from . import RecordId, existing_patient, found
 
 router = APIRouter(include_in_schema=False)
@@ -280,6 +288,61 @@ def event_add(request: Request, session_id: RecordId, user: SignedIn = require(W
         add_event(records, session_id, values.get("kind", ""), values.get("detail"))
 
     return _session_change(request, user, session_id, form, change)
+
+
+# ---------------------------------------------------------------------------- corrections
+
+_KINDS = {"readings": "reading", "sessions": "session", "assessments": "assessment"}
+
+
+def _correction(records: Any, kind: str, record_id: int, form: FormData) -> Any:
+    """The correction the form asks for (empty fields are left as they are)."""
+    reason = form.get("reason")
+    if kind == "reading":
+        values = forms.given(form, ReadingCorrection.model_fields)
+        body = forms.validated(ReadingCorrection, {"reason": reason, **values})
+        changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+        return corrections.correct_reading(records, record_id, changes, body.reason)
+    if kind == "session":
+        values = forms.given(form, SessionCorrection.model_fields)
+        body = forms.validated(SessionCorrection, {"reason": reason, **values})
+        changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+        return corrections.correct_session(records, record_id, changes, body.reason)
+    answers = forms.items_list(str(form.get("answers") or ""), "answers")
+    body = forms.validated(AssessmentCorrection, {"reason": reason, "answers": answers})
+    return corrections.correct_assessment(records, record_id, body.answers, body.reason)
+
+
+def _correction_route(kind: str, action: str) -> Any:
+    what = _KINDS[kind]
+
+    def record_correction(request: Request, record_id: RecordId, user: SignedIn = require(WRITE),
+                          form: FormData = FORM) -> Response:
+        records = records_for(request, user)
+        try:
+            if action == "withdrawal":
+                corrections.withdraw(records, what, record_id, form.get("reason"))
+            else:
+                _correction(records, what, record_id, form)
+        except corrections.RecordMissing:
+            raise HTTPException(404, "no such record") from None
+        except InputError as exc:
+            error = forms.web_error(exc)
+            allowed = f" (allowed: {error.allowed})" if error.allowed else ""
+            back = corrections.page_of(records, what, record_id)
+            return render(request, user, "error.html", 422, status=422, back=back,
+                          message=f"{what} {record_id} was not changed: {error.field}: {error.message}{allowed}")
+        return _see(corrections.page_of(records, what, record_id))
+
+    record_correction.__doc__ = (f"{'Withdraw' if action == 'withdrawal' else 'Correct'} a {what} with the reason "
+                                 f"(audited; the old values are kept); back to the page that shows it.")
+    return record_correction
+
+
+for _kind in _KINDS:
+    for _action in ("correction", "withdrawal"):
+        router.add_api_route(f"/{_kind}/{{record_id}}/{_action}", _correction_route(_kind, _action),
+                             methods=["POST"], response_class=HTMLResponse)
 
 
 # ---------------------------------------------------------------------------- instruments
