@@ -214,7 +214,11 @@ class TestAssess:
         kinds = sorted(e["resource"]["resourceType"] for e in bundle["entry"])
         assert kinds == ["Observation", "QuestionnaireResponse", "QuestionnaireResponse"]
         second = run("patient", "add", "--name", "Other").strip()
-        ids = run("assess", "import", second, str(bundle_file)).split()
+        # The bundle's subject is the first patient: refused for another one unless re-assigned.
+        fails("assess", "import", second, str(bundle_file), fragments=("response 1 subject", f"Patient/{first}",
+                                                                       "--reassign"))
+        assert run_json("assess", "list", second) == []
+        ids = run("assess", "import", second, str(bundle_file), "--reassign").split()
         assert len(ids) == 2
         imported = {a["instrument"]: a for a in run_json("assess", "list", second)}
         assert imported["pcl5"]["total"] == 40
@@ -253,6 +257,11 @@ class TestCourse:
         assert (booking["rule"], booking["due_on"]) == ("interval", dt.date.today().isoformat())
         assert "course 1 closed" in run("course", "close", pid)
         fails("course", "book", pid, fragments=("no active course",))
+
+    def test_a_course_cannot_start_in_the_future(self):
+        pid = add_patient()
+        fails("course", "start", pid, "--date", "2999-01-06", fragments=("--date", "in the future"))
+        fails("course", "show", pid, fragments=("no course yet",))
 
     def test_forecast_rule_needs_a_forecast(self):
         pid = add_patient()

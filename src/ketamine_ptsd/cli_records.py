@@ -539,9 +539,14 @@ def assess_record(
 def assess_import(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     file: Path = typer.Argument(..., metavar="FILE.json", help="a FHIR R4 QuestionnaireResponse or a Bundle of them"),
+    reassign: bool = typer.Option(False, "--reassign", help="import responses whose subject is another patient "
+                                  "into PATIENT_ID all the same"),
     user: str | None = USER_OPTION,
 ) -> None:
-    """Import instrument responses from FHIR R4 (all or none); prints the new assessment ids."""
+    """Import instrument responses from FHIR R4 (all or none); prints the new assessment ids.
+
+    A response whose subject names another patient (``Patient/7`` imported into patient 3)
+    is refused unless --reassign says it belongs to PATIENT_ID."""
     from ketamine_ptsd.interop.fhir import read_questionnaire_response
 
     try:
@@ -559,6 +564,13 @@ def assess_import(
         responses = [resource]
     if not responses:
         raise InputError("FILE.json", "no QuestionnaireResponse in the file", "one or more QuestionnaireResponses")
+    expected = f"Patient/{str(patient_id).strip()}"
+    for i, r in enumerate(responses, start=1):
+        subject = r.get("subject") if isinstance(r.get("subject"), dict) else {}
+        reference = subject.get("reference")
+        if reference is not None and reference != expected and not reassign:
+            raise InputError(f"response {i} subject", f"{reference!r} is not {expected}",
+                             f"responses of {expected}, or --reassign to import them into {expected}")
     parsed = [read_questionnaire_response(r) for r in responses]
     with _records(user) as records:
         stored = records.import_assessments(patient_id, parsed)

@@ -322,6 +322,7 @@ class Records:
         One course is active at a time; ``maintenance_rule`` is ``interval`` (every
         ``every_days``, default 14) or ``forecast``.
         """
+        started_on = self._past_date("--date", started_on)
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
             if self._active_course(session, patient.id) is not None:
