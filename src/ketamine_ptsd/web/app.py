@@ -34,7 +34,7 @@ from ketamine_ptsd.store import connect, ensure_current
 from ketamine_ptsd.store.models import utcnow
 from ketamine_ptsd.store.records import DatabaseRefused
 
-from .auth import Forbidden, NotSignedIn, SessionRegistry
+from .auth import Forbidden, NotSignedIn, SessionRegistry, current_user
 from .body_limit import BodyLimit
 from .client_address import networks
 from .config import WebConfig
@@ -102,8 +102,10 @@ def _is_api(request: Request) -> bool:
 
 
 def _page_error(request: Request, status: int, message: str) -> Response:
+    # The signed-in user keeps the navigation bar on an error page (404, 403 ...).
+    user = current_user(request) if "session" in request.scope else None
     return request.app.state.templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message, "user": None}, status_code=status)
+        request, "error.html", {"status": status, "message": message, "user": user}, status_code=status)
 
 
 def _install_error_answers(app: FastAPI) -> None:

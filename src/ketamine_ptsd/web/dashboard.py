@@ -101,5 +101,7 @@ def patient_overview(records: Records, patient_id: int) -> dict[str, Any]:
     return {**out, "course": course, "sessions": all_sessions, "alerts": alerts, "banner": banner,
             "assessments": rows,
             "risk": _risk(all_sessions, assessments, records), "forecast": forecast,
-            "chart": course_chart(rows, [s["started_at"] for s in all_sessions], forecast),
+            # Without a score or a forecast there is nothing to draw (an empty plot shows a year-2000 axis).
+            "chart": course_chart(rows, [s["started_at"] for s in all_sessions], forecast)
+            if forecast or any(r["instrument"] in ("pcl5", "madrs") and r["total"] is not None for r in rows) else None,
             "notice": NOT_A_MEDICAL_DEVICE}
