@@ -39,6 +39,9 @@ def test_the_baseline_is_the_scores_before_the_first_dose(clients, treated):
         "pcl5_b": 15.0, "pcl5_c": 6.0, "pcl5_d": 14.0, "pcl5_e": 12.0}
     assert result["baseline"]["sources"]["pcl5"]["total"] == 47
     assert result["baseline"]["changed_by_clinician"] == []
+    # Sending the recorded baseline back (as the page does) changes nothing.
+    same = compare(clients["readonly"], treated, baseline={"pcl5_b": 15, "pcl5_c": 6, "pcl5_d": 14, "pcl5_e": 12})
+    assert same["baseline"]["changed_by_clinician"] == [] and same["covariates"] == result["covariates"]
     # The simulated day-0 median is that of patients starting near 47, far from the post-treatment 17.
     assert result["protocols"][0]["summary"]["pcl5_baseline"] > 35
 

@@ -126,8 +126,9 @@ def compare(records: Records, patient_id: Any, request: WhatIfRequest) -> dict[s
     """
     baseline = pretreatment_baseline(records, patient_id)
     given = {k: v for k, v in (request.baseline.model_dump() if request.baseline else {}).items() if v is not None}
+    # Only what differs from the recorded baseline counts as changed (the form sends it back).
+    baseline["changed_by_clinician"] = sorted(k for k, v in given.items() if baseline["covariates"].get(k) != v)
     baseline["covariates"].update(given)
-    baseline["changed_by_clinician"] = sorted(given)
     covariates = model_covariates(baseline["covariates"])
     population = Population.virtual(N_PATIENTS, SEED, **covariates)
     times = np.arange(0.0, request.horizon_days * 24.0 + 1e-9, STEP_H)
