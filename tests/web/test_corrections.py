@@ -101,7 +101,8 @@ def test_the_session_page_corrects_a_reading(clinician, session):
     refused = clinician.post(f"/readings/{reading_id}/correction", data={"sbp": "136"})
     assert refused.status_code == 422 and "reason" in refused.text
     patient = html.unescape(clinician.get(f"/patients/{patient_id}").text)
-    assert 'id="corrections"' in patient and "typo" in patient
+    assert patient.count('id="corrections"') == 1 and "typo" in patient
+    assert "<section" not in patient[:patient.index("</head>")]
 
 
 @pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "   "}])

@@ -45,6 +45,14 @@ def _reason(reason: Any) -> str:
     return text
 
 
+def _check_changes(changes: Mapping[str, Any], allowed: tuple[str, ...], kind: str) -> None:
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise InputError(sorted(unknown)[0], f"not a correctable field of a {kind}", ", ".join(allowed))
+    if not changes:
+        raise InputError("changes", "nothing to correct", ", ".join(allowed))
+
+
 def _row(session: Session, kind: str, record_id: Any) -> Any:
     model, _ = _TABLES[kind]
     try:
@@ -89,11 +97,7 @@ def correct_reading(records: Records, reading_id: Any, changes: Mapping[str, Any
     """Change some fields of a reading (``time_min``, ``label``, sbp, dbp, hr, spo2, cadss,
     moaas; ``None`` clears a field); the monitor judges the corrected reading with the others."""
     reason = _reason(reason)
-    unknown = set(changes) - set(READING_FIELDS)
-    if unknown:
-        raise InputError(sorted(unknown)[0], "not a field of a reading", ", ".join(READING_FIELDS))
-    if not changes:
-        raise InputError("changes", "nothing to correct", ", ".join(READING_FIELDS))
+    _check_changes(changes, READING_FIELDS, "reading")
     with records.transaction() as session:
         reading = _row(session, "reading", reading_id)
         record = reading.session
@@ -117,11 +121,7 @@ def correct_session(records: Records, session_id: Any, changes: Mapping[str, Any
     """Change a session's weight (the dose in mg follows for a mg/kg dose), infusion length,
     lot or note."""
     reason = _reason(reason)
-    unknown = set(changes) - set(SESSION_FIELDS)
-    if unknown:
-        raise InputError(sorted(unknown)[0], "not a correctable field of a session", ", ".join(SESSION_FIELDS))
-    if not changes:
-        raise InputError("changes", "nothing to correct", ", ".join(SESSION_FIELDS))
+    _check_changes(changes, SESSION_FIELDS, "session")
     with records.transaction() as session:
         record = _row(session, "session", session_id)
         old = {k: getattr(record, k) for k in (*SESSION_FIELDS, "dose_mg")}

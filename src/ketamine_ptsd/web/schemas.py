@@ -152,18 +152,23 @@ class ScreeningOut(Row):
 # ---------------------------------------------------------------------------- sessions
 
 
-class ReadingRequest(Strict):
-    """One observation, ``time_min`` minutes from the dose (<= 0: pre-dose); mmHg, bpm, %,
-    CADSS total (0-92), MOAA/S (0-5). Fields not measured at this time stay empty."""
+class Vitals(Strict):
+    """The measured fields of a reading: mmHg, bpm, %, CADSS total (0-92), MOAA/S (0-5)."""
 
-    time_min: Number
-    label: ReadingLabel = ""
     sbp: Number | None = None
     dbp: Number | None = None
     hr: Number | None = None
     spo2: Number | None = None
     cadss: Number | None = None
     moaas: Number | None = None
+
+
+class ReadingRequest(Vitals):
+    """One observation, ``time_min`` minutes from the dose (<= 0: pre-dose). Fields not
+    measured at this time stay empty."""
+
+    time_min: Number
+    label: ReadingLabel = ""
 
 
 class EventRequest(Strict):
@@ -233,25 +238,22 @@ class AssessmentRequest(Strict):
     convention: Literal[tuple(BPRS_CONVENTIONS)] | None = None
 
 
-class ReadingCorrection(Strict):
+Reason = Annotated[str, Field(min_length=1, max_length=2000, pattern=_NO_NUL)]
+
+
+class ReadingCorrection(Vitals):
     """A reading's corrected fields (only those given change; ``null`` clears a measured
     field) and why."""
 
-    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=_NO_NUL)]
+    reason: Reason
     time_min: Number | None = None
     label: ReadingLabel | None = None
-    sbp: Number | None = None
-    dbp: Number | None = None
-    hr: Number | None = None
-    spo2: Number | None = None
-    cadss: Number | None = None
-    moaas: Number | None = None
 
 
 class SessionCorrection(Strict):
     """A session's corrected weight, infusion length, lot or note, and why."""
 
-    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=_NO_NUL)]
+    reason: Reason
     weight_kg: Number | None = None
     infusion_min: InfusionMin | None = None
     lot: Annotated[str, Field(max_length=64, pattern=_NO_NUL)] | None = None
@@ -261,14 +263,14 @@ class SessionCorrection(Strict):
 class AssessmentCorrection(Strict):
     """An assessment's corrected item answers (scored again), and why."""
 
-    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=_NO_NUL)]
+    reason: Reason
     answers: Annotated[list[int | bool | None], Field(min_length=1, max_length=40)]
 
 
 class Withdrawal(Strict):
     """Why a record entered in error is withdrawn."""
 
-    reason: Annotated[str, Field(min_length=1, max_length=2000, pattern=_NO_NUL)]
+    reason: Reason
 
 
 class CorrectionOut(Row):
