@@ -24,7 +24,7 @@ IDLE_TIMEOUT_S = 30 * 60
 #: ... and after this long in any case, seconds. Source: OWASP Session Management Cheat Sheet,
 #: "common absolute timeouts range between 4 and 8 hours" (one clinic shift).
 ABSOLUTE_TIMEOUT_S = 8 * 3600
-#: Failed sign-ins allowed per account name and per client address within the window. Source:
+#: Failed sign-ins allowed per account and client address together within the window. Source:
 #: NIST SP 800-63B section 5.2.2 requires a limit of at most 100 consecutive failures; 5 per
 #: 15 minutes is this project's stricter design choice (OWASP Authentication Cheat Sheet,
 #: "account lockout" example values), so guessing a password online is impractical.
