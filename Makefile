@@ -20,11 +20,12 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The end-to-end tests drive Debian's chromium (never a browser downloaded by a test tool).
+# The end-to-end tests drive Debian's chromium (never a browser downloaded by a test tool),
+# with Noto Color Emoji so that names with emoji render (the app's CSS names that font).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "chromium is not installed: the browser tests will skip (apt-get install chromium as root)"; fi; }
+	@command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; \
+	  else echo "chromium or fonts-noto-color-emoji is not installed: the browser tests will skip or show boxes (apt-get install chromium fonts-noto-color-emoji as root)"; fi; }
 
 test: $(STAMP) lint browser
 	$(BIN)/python -m pytest

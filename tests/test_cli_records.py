@@ -93,7 +93,7 @@ class TestPatient:
         (("--sex", "robot"), "--sex"),
     ])
     def test_bad_input(self, args, fragment, database):
-        fails("patient", "add", *args, fragments=(fragment,))
+        fails("patient", "add", "--name", "Bad Input", *args, fragments=(fragment,))
         assert run_json("patient", "list") == []
 
     def test_unknown_patient(self):
@@ -144,6 +144,10 @@ class TestSession:
         (("--date", "2025-01-06", "--dose", "half"), ("--dose",)),
         (("--date", "2025-01-06", "--dose", "56mg", "--bp", "40:150"), ("--bp 1",)),
         (("--date", "2025-01-06", "--dose", "56mg", "--event", "party"), ("--event 1",)),
+        (("--date", "2025-01-06", "--dose", "0.5mg/kg", "--weight-kg", "nan"), ("--weight-kg", "finite")),
+        (("--date", "2025-01-06", "--dose", "56mg", "--infusion-min", "inf"), ("--infusion-min", "finite")),
+        (("--date", "2025-01-06", "--dose", "56mg", "--infusion-min", "1e-308"), ("infusion_min", "5-240 min")),
+        (("--date", "2025-01-06", "--dose", "56mg", "--bp", "40:nan/80"), ("reading 1 sbp", "finite")),
     ])
     def test_bad_input_writes_nothing(self, args, fragments, database):
         pid = add_patient()
@@ -151,6 +155,41 @@ class TestSession:
         with sqlite3.connect(database) as db:
             assert db.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
             assert db.execute("SELECT count(*) FROM courses").fetchone() == (0,)
+
+
+class TestCorrections:
+    def test_a_reading_is_corrected_and_withdrawn_with_a_reason(self):
+        pid = add_patient()
+        data = run_json("session", "record", pid, "--date", "2025-01-06T09:00", "--dose", "0.5mg/kg",
+                        "--bp", "-5:120/80", "--bp", "40:186/104")
+        reading = data["vitals"][1]["id"]
+        assert "pause_stop" in [a["code"] for a in data["monitoring"]["report"]["alerts"]]
+        out = run("session", "correct-reading", str(reading), "--sbp", "136", "--dbp", "84", "--reason", "typo",
+                  "--user", "dr_lee")
+        assert f"corrected reading {reading}" in out
+        shown = json.loads(run("session", "show", str(data["id"])))
+        assert [v["sbp"] for v in shown["vitals"]] == [120, 136]
+        assert "pause_stop" not in [a["code"] for a in shown["monitoring"]["report"]["alerts"]]
+        fails("session", "correct-reading", str(reading), "--hr", "nan", "--reason", "x", fragments=("--hr",))
+        fails("session", "withdraw", str(reading), "--reading", "--reason", " ", fragments=("reason",))
+        assert "withdrew reading" in run("session", "withdraw", str(reading), "--reading", "--reason", "wrong cuff")
+        assert [v["minutes"] for v in json.loads(run("session", "show", str(data["id"])))["vitals"]] == [-5]
+        entries = [(e["actor"], e["field"]) for e in run_json("db", "audit", "--table", "vitals")]
+        assert ("dr_lee", "sbp") in entries and ("dr_env", "withdrawn_at") in entries
+
+    def test_an_assessment_is_corrected_and_withdrawn(self):
+        pid = add_patient()
+        assessment = run_json("assess", "record", pid, "pcl5", PCL5_ALL_2, "--date", "2025-01-05")
+        assert "corrected assessment" in run("assess", "correct", str(assessment["id"]), ",".join(["1"] * 20),
+                                             "--reason", "wrong column")
+        assert run_json("assess", "list", pid)[0]["total"] == 20
+        run("assess", "withdraw", str(assessment["id"]), "--reason", "duplicate")
+        assert run_json("assess", "list", pid) == []
+
+    def test_a_patient_needs_a_name_or_a_pseudonym(self):
+        fails("patient", "add", "--sex", "female", fragments=("--name", "pseudonym"))
+        pid = run("patient", "add", "--name", "Blue Heron", "--pseudonym").strip()
+        assert run_json("patient", "show", pid)["patient"]["pseudonym"] is True
 
 
 class TestAssess:
@@ -186,7 +225,11 @@ class TestAssess:
         kinds = sorted(e["resource"]["resourceType"] for e in bundle["entry"])
         assert kinds == ["Observation", "QuestionnaireResponse", "QuestionnaireResponse"]
         second = run("patient", "add", "--name", "Other").strip()
-        ids = run("assess", "import", second, str(bundle_file)).split()
+        # The bundle's subject is the first patient: refused for another one unless re-assigned.
+        fails("assess", "import", second, str(bundle_file), fragments=("response 1 subject", f"Patient/{first}",
+                                                                       "--reassign"))
+        assert run_json("assess", "list", second) == []
+        ids = run("assess", "import", second, str(bundle_file), "--reassign").split()
         assert len(ids) == 2
         imported = {a["instrument"]: a for a in run_json("assess", "list", second)}
         assert imported["pcl5"]["total"] == 40
@@ -225,6 +268,11 @@ class TestCourse:
         assert (booking["rule"], booking["due_on"]) == ("interval", dt.date.today().isoformat())
         assert "course 1 closed" in run("course", "close", pid)
         fails("course", "book", pid, fragments=("no active course",))
+
+    def test_a_course_cannot_start_in_the_future(self):
+        pid = add_patient()
+        fails("course", "start", pid, "--date", "2999-01-06", fragments=("--date", "in the future"))
+        fails("course", "show", pid, fragments=("no course yet",))
 
     def test_forecast_rule_needs_a_forecast(self):
         pid = add_patient()
@@ -291,7 +339,8 @@ class TestDb:
         status = run_json("db", "status")
         assert status["revision"] == status["head"]
         backup_file = tmp_path / "backup.json"
-        assert "schema 0002, 2 rows" in run("db", "backup", str(backup_file))  # the patient and its audit entry
+        # the patient and its audit entry
+        assert f"schema {status['head']}, 2 rows" in run("db", "backup", str(backup_file))
         fails("db", "restore", str(backup_file), fragments=("not empty",))
         monkeypatch.setenv("KETAMINE_PTSD_DB", f"sqlite:///{tmp_path / 'restored.sqlite'}")
         run("db", "restore", str(backup_file), "--user", "dr_restore")
@@ -306,8 +355,38 @@ class TestDb:
             "error: the database at postgresql+psycopg://nobody:***@127.0.0.1:1/none cannot be used: OperationalError"]
 
     def test_upgrade_and_downgrade(self):
+        from ketamine_ptsd.store import head_revision
+
         run("db", "upgrade")
-        assert "schema 0001" in run("db", "downgrade", "0001")
+        assert "schema 0001" in run("db", "downgrade", "0001", "--yes", "--user", "dr_it")
         fails("patient", "list", fragments=("db upgrade",))
-        assert "schema 0002" in run("db", "upgrade")
+        assert f"schema {head_revision()}" in run("db", "upgrade")
         fails("db", "upgrade", "77", fragments=("REVISION",))
+        logged = [e for e in run_json("db", "audit") if e["action"] == "downgrade"]
+        assert [(e["actor"], e["new_value"]) for e in logged] == [("dr_it", '{"revision": "0001"}')]
+
+    @pytest.mark.parametrize("content, fragment", [
+        (b'{"format": "ketamine-ptsd records backup", "name": "\xe9"}', "not UTF-8"),
+        (None, "column weight_kg: str where the column holds a number"),
+    ])
+    def test_a_damaged_backup_is_refused_in_one_line(self, tmp_path, monkeypatch, content, fragment):
+        add_patient()
+        backup_file = tmp_path / "backup.json"
+        run("db", "backup", str(backup_file))
+        if content is None:
+            document = json.loads(backup_file.read_text())
+            document["tables"]["patients"][0]["weight_kg"] = "seventy"
+            content = json.dumps(document).encode()
+        backup_file.write_bytes(content)
+        monkeypatch.setenv("KETAMINE_PTSD_DB", f"sqlite:///{tmp_path / 'empty.sqlite'}")
+        fails("db", "restore", str(backup_file), fragments=(fragment,))
+
+    def test_downgrade_asks_for_confirmation(self):
+        from ketamine_ptsd.store import head_revision
+
+        run("db", "upgrade")
+        refused = runner.invoke(APP, ["db", "downgrade", "0001"], input="n\n")
+        assert refused.exit_code == 2 and "not confirmed" in refused.stderr
+        assert f"schema {head_revision()}" in run("db", "status")
+        confirmed = runner.invoke(APP, ["db", "downgrade", "0001"], input="y\n")
+        assert confirmed.exit_code == 0 and "schema 0001" in confirmed.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,9 +86,12 @@ def _number(field: str, text: str | None, allowed: str = "a number") -> float | 
     if text is None or text.strip() == "":
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise InputError(field, f"{text!r} is not a number", allowed) from None
+    if not math.isfinite(value):
+        raise InputError(field, f"{text!r} is not a finite number", allowed)
+    return value
 
 
 def _yes_no(field: str, text: str | None) -> bool | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,7 +40,7 @@ from ketamine_ptsd.clinic.risk import EVENT_KINDS, assess_course
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.files import read_toml
-from ketamine_ptsd.store import backups, migrate
+from ketamine_ptsd.store import backups, corrections, migrate
 from ketamine_ptsd.store.database import connect, resolve_url
 from ketamine_ptsd.store.forecasting import course_inputs, forecast_patient
 from ketamine_ptsd.store.models import MAINTENANCE_RULES, SEXES
@@ -125,16 +126,22 @@ def _number(field: str, text: str | None, allowed: str) -> float | None:
     if text is None or not text.strip():
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise InputError(field, f"{text!r} is not a number", allowed) from None
+    if not math.isfinite(value):
+        raise InputError(field, f"{text!r} is not a finite number", allowed)
+    return value
 
 
 def _days(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
+        days = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise InputError("--days", f"cannot read {text!r}", "comma-separated day numbers, e.g. 0,2,4,7,9,11") from None
+        days = (math.nan,)
+    if not all(math.isfinite(d) for d in days):
+        raise InputError("--days", f"cannot read {text!r}", "comma-separated day numbers, e.g. 0,2,4,7,9,11")
+    return days
 
 
 def _instrument(text: str) -> str:
@@ -182,12 +189,14 @@ def patient_add(
     weight_kg: str | None = typer.Option(None, help="body weight, kg"),
     height_cm: str | None = typer.Option(None, help="height, cm"),
     note: str | None = typer.Option(None, help="free text"),
+    pseudonym: bool = typer.Option(False, "--pseudonym", help="the name is a pseudonym chosen by the clinic"),
     user: str | None = USER_OPTION,
 ) -> None:
-    """Register a patient and print the new patient's id (only the id, for scripts)."""
+    """Register a patient (a name, or a pseudonym with --pseudonym, is needed) and print the
+    new patient's id (only the id, for scripts)."""
     with _records(user) as records:
         patient = records.add_patient(
-            name=name, mrn=mrn, sex=sex, note=note,
+            name=name, mrn=mrn, sex=sex, note=note, pseudonym=pseudonym,
             birth_date=None if birth_date is None else parse_day(birth_date, "--birth-date"),
             weight_kg=_number("--weight-kg", weight_kg, "kg"), height_cm=_number("--height-cm", height_cm, "cm"))
     typer.echo(patient.id)
@@ -392,9 +401,99 @@ def session_show(session_id: int = typer.Argument(..., metavar="SESSION_ID")) ->
         _emit(records.session_details(session_id))
 
 
+REASON_OPTION = typer.Option(..., "--reason", help="why the record is corrected or withdrawn (kept with it)")
+
+
+def _correction_done(correction: Any) -> None:
+    what = {"vitals": "reading", "sessions": "session", "assessments": "assessment"}[correction.table_name]
+    done = "corrected" if correction.kind == "correct" else "withdrew"
+    typer.echo(f"{done} {what} {correction.record_id} (correction {correction.id})")
+
+
+@session_app.command("correct-reading")
+@guarded
+def session_correct_reading(
+    reading_id: int = typer.Argument(..., metavar="READING_ID", help="a reading's id (`session show`)"),
+    reason: str = REASON_OPTION,
+    time_min: str | None = typer.Option(None, help="minutes from the dose"),
+    sbp: str | None = typer.Option(None, help="mmHg"), dbp: str | None = typer.Option(None, help="mmHg"),
+    hr: str | None = typer.Option(None, help="bpm"), spo2: str | None = typer.Option(None, help="%"),
+    cadss: str | None = typer.Option(None, help="CADSS total 0-92"),
+    moaas: str | None = typer.Option(None, help="MOAA/S 0-5"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Correct a reading (the values given); the old values are kept with the reason, and
+    the session's alerts are judged again."""
+    given = {"time_min": time_min, "sbp": sbp, "dbp": dbp, "hr": hr, "spo2": spo2, "cadss": cadss, "moaas": moaas}
+    changes = {k: _number(f"--{k.replace('_', '-')}", v, "a number") for k, v in given.items() if v is not None}
+    with _records(user) as records:
+        _correction_done(corrections.correct_reading(records, reading_id, changes, reason))
+
+
+@session_app.command("correct")
+@guarded
+def session_correct(
+    session_id: int = typer.Argument(..., metavar="SESSION_ID"),
+    reason: str = REASON_OPTION,
+    weight_kg: str | None = typer.Option(None, help="kg (a mg/kg dose in mg follows)"),
+    infusion_min: str | None = typer.Option(None, help="infusion length, minutes"),
+    lot: str | None = typer.Option(None, help="lot number"),
+    note: str | None = typer.Option(None, help="free text"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Correct a session's weight, infusion length, lot or note, with the reason."""
+    changes: dict[str, Any] = {k: v for k, v in (("lot", lot), ("note", note)) if v is not None}
+    if weight_kg is not None:
+        changes["weight_kg"] = _number("--weight-kg", weight_kg, "kg")
+    if infusion_min is not None:
+        changes["infusion_min"] = _number("--infusion-min", infusion_min, "minutes")
+    with _records(user) as records:
+        _correction_done(corrections.correct_session(records, session_id, changes, reason))
+
+
+@session_app.command("withdraw")
+@guarded
+def session_withdraw(
+    record_id: int = typer.Argument(..., metavar="ID", help="the session's id, or with --reading a reading's"),
+    reason: str = REASON_OPTION,
+    reading: bool = typer.Option(False, "--reading", help="withdraw the reading ID, not a session"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Withdraw a session (or with --reading one reading) recorded in error: kept, marked,
+    no longer counted anywhere."""
+    with _records(user) as records:
+        _correction_done(corrections.withdraw(records, "reading" if reading else "session", record_id, reason))
+
+
 # ---------------------------------------------------------------------------
 # assess
 # ---------------------------------------------------------------------------
+
+
+@assess_app.command("correct")
+@guarded
+def assess_correct(
+    assessment_id: int = typer.Argument(..., metavar="ASSESSMENT_ID", help="an id listed by `assess list`"),
+    answers: str = typer.Argument(..., help="the corrected item scores, comma-separated, as for `assess record`"),
+    reason: str = REASON_OPTION,
+    user: str | None = USER_OPTION,
+) -> None:
+    """Correct an assessment's answers (scored again); the old ones are kept with the reason."""
+    with _records(user) as records:
+        _correction_done(corrections.correct_assessment(records, assessment_id, parse_items(answers, "answers"),
+                                                        reason))
+
+
+@assess_app.command("withdraw")
+@guarded
+def assess_withdraw(
+    assessment_id: int = typer.Argument(..., metavar="ASSESSMENT_ID"),
+    reason: str = REASON_OPTION,
+    user: str | None = USER_OPTION,
+) -> None:
+    """Withdraw an assessment entered in error: kept, marked, no longer counted."""
+    with _records(user) as records:
+        _correction_done(corrections.withdraw(records, "assessment", assessment_id, reason))
 
 
 @assess_app.command("record")
@@ -440,9 +539,14 @@ def assess_record(
 def assess_import(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     file: Path = typer.Argument(..., metavar="FILE.json", help="a FHIR R4 QuestionnaireResponse or a Bundle of them"),
+    reassign: bool = typer.Option(False, "--reassign", help="import responses whose subject is another patient "
+                                  "into PATIENT_ID all the same"),
     user: str | None = USER_OPTION,
 ) -> None:
-    """Import instrument responses from FHIR R4 (all or none); prints the new assessment ids."""
+    """Import instrument responses from FHIR R4 (all or none); prints the new assessment ids.
+
+    A response whose subject names another patient (``Patient/7`` imported into patient 3)
+    is refused unless --reassign says it belongs to PATIENT_ID."""
     from ketamine_ptsd.interop.fhir import read_questionnaire_response
 
     try:
@@ -460,6 +564,13 @@ def assess_import(
         responses = [resource]
     if not responses:
         raise InputError("FILE.json", "no QuestionnaireResponse in the file", "one or more QuestionnaireResponses")
+    expected = f"Patient/{str(patient_id).strip()}"
+    for i, r in enumerate(responses, start=1):
+        subject = r.get("subject") if isinstance(r.get("subject"), dict) else {}
+        reference = subject.get("reference")
+        if reference is not None and reference != expected and not reassign:
+            raise InputError(f"response {i} subject", f"{reference!r} is not {expected}",
+                             f"responses of {expected}, or --reassign to import them into {expected}")
     parsed = [read_questionnaire_response(r) for r in responses]
     with _records(user) as records:
         stored = records.import_assessments(patient_id, parsed)
@@ -778,10 +889,19 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision (def
 
 @db_app.command("downgrade")
 @guarded
-def db_downgrade(revision: str = typer.Argument(..., help="target revision (`base` removes every table)")) -> None:
-    """Downgrade the schema (data in tables or columns the older schema lacks is dropped)."""
+def db_downgrade(
+    revision: str = typer.Argument(..., help="target revision (`base` removes every table)"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation (scripts)"),
+    user: str | None = USER_OPTION,
+) -> None:
+    """Downgrade the schema (data in tables or columns the older schema lacks is dropped;
+    take a `db backup` first). Asks for confirmation; logged in the audit trail."""
     with _engine() as engine:
-        migrate.downgrade(engine, revision)
+        current = migrate.current_revision(engine)
+        if not yes and not typer.confirm(f"Downgrade {_shown_url()} from schema {current} to {revision}? Records in "
+                                         "tables and columns the older schema lacks are dropped", err=True):
+            raise InputError("--yes", "the downgrade was not confirmed", "answer y, or pass --yes")
+        migrate.downgrade(engine, revision, actor=user or default_actor())
         typer.echo(f"{_shown_url()}: schema {migrate.current_revision(engine) or 'none'}")
 
 

@@ -1,5 +1,6 @@
-"""The web app on the command line: ``serve`` starts it, ``user add`` / ``user list``
-manage who may sign in.
+"""The web app on the command line: ``serve`` starts it; ``user add``, ``list``,
+``disable``, ``enable``, ``set-role`` and ``reset-password`` manage who may sign in (every
+change is in the audit trail under the acting user).
 
 Mounted by ``cli.py``: the ``serve`` command and the ``user`` app. The database is the one
 named by ``--db`` (here or the global option), else ``KETAMINE_PTSD_DB``, else SQLite in
@@ -26,7 +27,8 @@ DB_OPTION = typer.Option(None, "--db", help="database URL of the clinic records 
                          "KETAMINE_PTSD_DB, else SQLite in the user's data folder)")
 
 user_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                       help="Users of the web app: add (password from standard input), list.")
+                       help="Users of the web app: add, list, disable, enable, set-role, "
+                       "reset-password (passwords from standard input).")
 
 
 def uvicorn_log_config() -> dict:
@@ -47,6 +49,9 @@ def serve(
     db: Optional[str] = DB_OPTION,
     secure_cookie: bool = typer.Option(False, "--secure-cookie", help="mark the session cookie Secure (behind "
                                        "HTTPS)"),
+    trusted_proxy: Optional[list[str]] = typer.Option(None, "--trusted-proxy", help="address (or network) of a "
+                                                      "reverse proxy whose X-Forwarded-For is believed; repeat for "
+                                                      "several (default: none, the header is ignored)"),
 ) -> None:
     """Start the clinic web app. Sign in with a user from `ketamine-ptsd user add`; the
     session-cookie key comes from KETAMINE_PTSD_SECRET_KEY (else a new one per start)."""
@@ -54,9 +59,13 @@ def serve(
 
     from ketamine_ptsd.web import WebConfig, create_app
 
-    app = create_app(resolve_url(db), config=WebConfig(secure_cookie=secure_cookie))
+    config = WebConfig(secure_cookie=secure_cookie, trusted_proxies=tuple(trusted_proxy or ()))
+    app = create_app(resolve_url(db), config=config)
     typer.echo(f"ketamine-ptsd clinic on http://{host}:{port}  ({NOT_A_MEDICAL_DEVICE})", err=True)
-    uvicorn.run(app, host=host, port=port, log_config=uvicorn_log_config(), server_header=False)
+    # The app reads X-Forwarded-For itself, from the configured proxies only (uvicorn would
+    # believe any loopback client).
+    uvicorn.run(app, host=host, port=port, log_config=uvicorn_log_config(), server_header=False,
+                proxy_headers=False)
 
 
 def read_password(stream=None) -> str:
@@ -97,9 +106,48 @@ def user_add(
 
 @user_app.command("list")
 def user_list(db: Optional[str] = DB_OPTION) -> None:
-    """List the users and their roles (never the password hashes)."""
-    from ketamine_ptsd.web.queries import users
-
+    """List the users: name, role, since, status (never the password hashes)."""
     with Records.open(resolve_url(db), actor=default_actor()) as records:
-        for user in users(records):
-            typer.echo(f"{user.name}\t{user.role}\t{user.created_at.date().isoformat()}")
+        for user in records.users():
+            status = "disabled" if user.disabled else "active"
+            typer.echo(f"{user.name}\t{user.role}\t{user.created_at.date().isoformat()}\t{status}")
+
+
+NAME_ARGUMENT = typer.Argument(..., metavar="NAME", help="sign-in name (see `ketamine-ptsd user list`)")
+
+
+@user_app.command("disable")
+def user_disable(name: str = NAME_ARGUMENT, db: Optional[str] = DB_OPTION) -> None:
+    """Disable a user: no sign-in, and their open web sessions end at their next request."""
+    with Records.open(resolve_url(db), actor=default_actor()) as records:
+        user = records.set_user_disabled(name, True)
+    typer.echo(f"disabled user {user.name}")
+
+
+@user_app.command("enable")
+def user_enable(name: str = NAME_ARGUMENT, db: Optional[str] = DB_OPTION) -> None:
+    """Enable a disabled user again."""
+    with Records.open(resolve_url(db), actor=default_actor()) as records:
+        user = records.set_user_disabled(name, False)
+    typer.echo(f"enabled user {user.name}")
+
+
+@user_app.command("set-role")
+def user_set_role(name: str = NAME_ARGUMENT,
+                  role: str = typer.Argument(..., metavar="ROLE", help=f"one of {', '.join(ROLES)}"),
+                  db: Optional[str] = DB_OPTION) -> None:
+    """Change a user's role; it applies from their next request."""
+    if role not in ROLES:
+        raise InputError("ROLE", f"unknown role {role!r}", ", ".join(ROLES))
+    with Records.open(resolve_url(db), actor=default_actor()) as records:
+        user = records.set_user_role(name, role)
+    typer.echo(f"user {user.name} is now {user.role}")
+
+
+@user_app.command("reset-password")
+def user_reset_password(name: str = NAME_ARGUMENT, db: Optional[str] = DB_OPTION) -> None:
+    """Set a user's new password, read from standard input (8 or more characters)."""
+    password = read_password()
+    with Records.open(resolve_url(db), actor=default_actor()) as records:
+        user = records.reset_password(name, password)
+    typer.echo(f"new password set for {user.name}")

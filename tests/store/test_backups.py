@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.store import Records, backup, connect, ensure_current, restore
+from ketamine_ptsd.store import Records, backup, connect, ensure_current, head_revision, restore
 from ketamine_ptsd.store.migrate import is_empty
 
 from .conftest import NOW
@@ -66,7 +66,7 @@ def check_restored(source, target) -> None:
 def test_backup_of_this_backend_restores_exactly_into_sqlite(filled, tmp_path):
     path = tmp_path / "backup.json"
     summary = backup(filled.engine, path)
-    assert (summary["revision"], summary["rows"]["patients"], summary["rows"]["vitals"]) == ("0002", 1, 1)
+    assert (summary["revision"], summary["rows"]["patients"], summary["rows"]["vitals"]) == (head_revision(), 1, 1)
     target = connect(f"sqlite:///{tmp_path / 'restored.sqlite'}")
     try:
         restore(target, path, actor="restorer")
@@ -103,6 +103,15 @@ def test_restore_never_overwrites_records(filled, tmp_path):
     (lambda d: {**d, "format": "other"}, "not a records backup"),
     (lambda d: {**d, "revision": "9999"}, "unknown schema revision"),
     (lambda d: {**d, "tables": {**d["tables"], "patients": [{"id": 1, "shoe_size": 44}]}}, "shoe_size"),
+    (lambda d: {**d, "tables": {**d["tables"], "patients": [{**d["tables"]["patients"][0], "weight_kg": "heavy"}]}},
+     "table patients row 1 column weight_kg: str where the column holds a number"),
+    (lambda d: {**d, "tables": {**d["tables"], "patients": [{**d["tables"]["patients"][0], "id": "one"}]}},
+     "column id: str where the column holds a whole number"),
+    (lambda d: {**d, "tables": {**d["tables"], "sessions": [{**d["tables"]["sessions"][0], "started_at": 0}]}},
+     "column started_at: int where the column holds an ISO date and time"),
+    (lambda d: {**d, "tables": {**d["tables"], "sessions": [{**d["tables"]["sessions"][0], "dose_per_kg": 1}]}},
+     "column dose_per_kg: int where the column holds true or false"),
+    (lambda d: {**d, "tables": {**d["tables"], "patients": {"id": 1}}}, "not a list of rows"),
 ])
 def test_a_bad_backup_is_refused_and_leaves_the_database_empty(filled, tmp_path, mangle, message):
     path = tmp_path / "backup.json"
@@ -132,5 +141,18 @@ def test_restore_is_all_or_nothing(filled, tmp_path):
         assert is_empty(target)
         ensure_current(target)
         assert Records(target, "x", now=lambda: NOW).patients() == []
+    finally:
+        target.dispose()
+
+
+def test_a_backup_that_is_not_utf8_is_refused_in_one_line(filled, tmp_path):
+    path = tmp_path / "backup.json"
+    backup(filled.engine, path)
+    path.write_bytes(path.read_bytes().replace("Ünïcode".encode(), "Ünïcode".encode("latin-1")))
+    target = connect(f"sqlite:///{tmp_path / 'target.sqlite'}")
+    try:
+        with pytest.raises(InputError, match="is not UTF-8 text"):
+            restore(target, path, actor="x")
+        assert is_empty(target)
     finally:
         target.dispose()

@@ -57,16 +57,23 @@ class TestPatients:
     def test_record_number_is_unique(self, records, patient):
         before = row_counts(records)
         with pytest.raises(InputError, match="--mrn"):
-            records.add_patient(mrn="MRN-1")
+            records.add_patient(name="Other", mrn="MRN-1")
         assert row_counts(records) == before
 
     @pytest.mark.parametrize("field, value", [("weight_kg", 3.0), ("height_cm", 400.0), ("sex", "x"),
                                               ("birth_date", dt.date(2026, 1, 1))])
     def test_implausible_details_are_refused(self, records, field, value):
         with pytest.raises(InputError) as info:
-            records.add_patient(**{field: value})
+            records.add_patient(name="Implausible", **{field: value})
         assert info.value.allowed
         assert row_counts(records)["patients"] == 0
+
+    @pytest.mark.parametrize("name", [None, "", "   "])
+    def test_a_patient_needs_a_name(self, records, name):
+        with pytest.raises(InputError, match="pseudonym"):
+            records.add_patient(name=name, sex="female")
+        assert row_counts(records)["patients"] == 0
+        assert records.add_patient(name="Blue Heron", pseudonym=True).pseudonym is True
 
     def test_unknown_patient(self, records):
         with pytest.raises(InputError, match="no patient with id 99"):

@@ -45,6 +45,20 @@ EXPECTED = {
     ("GET", "/api/patients/{patient_id}/forecast"): "read", ("GET", "/api/patients/{patient_id}/risk"): "read",
     ("POST", "/api/patients/{patient_id}/whatif"): "read", ("GET", "/api/regulatory"): "read",
     ("GET", "/api/users"): "admin", ("POST", "/api/users"): "admin", ("GET", "/api/audit"): "admin",
+    ("GET", "/api/users/locked"): "admin", ("POST", "/api/users/{name}/unlock"): "admin",
+    ("POST", "/api/users/{name}/disable"): "admin", ("POST", "/api/users/{name}/enable"): "admin",
+    ("POST", "/api/users/{name}/role"): "admin", ("POST", "/api/users/{name}/password"): "admin",
+    ("POST", "/users/{name}/{change}"): "admin",
+    ("POST", "/api/readings/{reading_id}/correction"): "write",
+    ("POST", "/api/readings/{reading_id}/withdrawal"): "write",
+    ("POST", "/api/sessions/{session_id}/correction"): "write",
+    ("POST", "/api/sessions/{session_id}/withdrawal"): "write",
+    ("POST", "/api/assessments/{assessment_id}/correction"): "write",
+    ("POST", "/api/assessments/{assessment_id}/withdrawal"): "write",
+    ("GET", "/api/patients/{patient_id}/corrections"): "read",
+    ("POST", "/readings/{record_id}/correction"): "write", ("POST", "/readings/{record_id}/withdrawal"): "write",
+    ("POST", "/sessions/{record_id}/correction"): "write", ("POST", "/sessions/{record_id}/withdrawal"): "write",
+    ("POST", "/assessments/{record_id}/correction"): "write", ("POST", "/assessments/{record_id}/withdrawal"): "write",
 }
 ALLOWED = {"readonly": {"read"}, "clinician": {"read", "write"}, "admin": {"read", "write", "admin"}}
 # Routes that end the caller's session are tried last, on their own clients.
@@ -60,6 +74,10 @@ FORMS = {
     "/patients/{patient_id}/assess/{instrument}": PCL5,
     "/patients/{patient_id}/whatif": WHATIF_FORM,
     "/users": {"name": "matrix-{role}", "role": "readonly", "password": "matrix-password"},
+    "/readings/{record_id}/correction": {"sbp": "125", "reason": "matrix"},
+    "/sessions/{record_id}/correction": {"note": "matrix", "reason": "matrix"},
+    "/assessments/{record_id}/correction": {"answers": ",".join(["1"] * 20), "reason": "matrix"},
+    **{f"/{kind}/{{record_id}}/withdrawal": {"reason": "matrix"} for kind in ("readings", "sessions", "assessments")},
 }
 BODIES = {
     "/api/patients": {"name": "Matrix Patient"},
@@ -71,6 +89,14 @@ BODIES = {
     "/api/patients/{patient_id}/forecast": {"horizon_days": 30},
     "/api/patients/{patient_id}/whatif": {"horizon_days": 7, "protocols": [{"induction_days": [0, 2]}]},
     "/api/users": {"name": "api-matrix-{role}", "role": "readonly", "password": "matrix-password"},
+    "/api/readings/{reading_id}/correction": {"sbp": 125, "reason": "matrix"},
+    "/api/readings/{reading_id}/withdrawal": {"reason": "matrix"},
+    "/api/sessions/{session_id}/correction": {"note": "matrix", "reason": "matrix"},
+    "/api/sessions/{session_id}/withdrawal": {"reason": "matrix"},
+    "/api/assessments/{assessment_id}/correction": {"answers": [1] * 20, "reason": "matrix"},
+    "/api/assessments/{assessment_id}/withdrawal": {"reason": "matrix"},
+    "/api/users/{name}/role": {"role": "clinician"},
+    "/api/users/{name}/password": {"password": "matrix-password-2"},
 }
 
 
@@ -92,12 +118,35 @@ def records_ids(clients):
                              json={"started_at": ago(days=1), "dose": "0.5mg/kg",
                                    "readings": [{"time_min": -5, "label": "pre_dose", "sbp": 120, "dbp": 80}]})
     bare = clinician.post("/api/patients", json={"name": "Matrix No Course"}).json()["id"]
-    return {"patient_id": patient_id, "session_id": session.json()["id"], "instrument": "pcl5", "bare_patient_id": bare}
+    count = iter(range(1, 10_000))
+
+    def fresh() -> dict:
+        """A new session with a reading, and a new assessment: a withdrawal is once only."""
+        when = ago(days=3, minutes=next(count))
+        new = clinician.post(f"/api/patients/{patient_id}/sessions",
+                             json={"started_at": when, "dose": "0.5mg/kg",
+                                   "readings": [{"time_min": -5, "label": "pre_dose", "sbp": 121, "dbp": 80}]}).json()
+        assessment = clinician.post(f"/api/patients/{patient_id}/assessments",
+                                    json={"instrument": "pcl5", "answers": [2] * 20, "administered_at": when}).json()
+        return {"session_id": new["id"], "reading_id": new["vitals"][0]["id"], "assessment_id": assessment["id"]}
+
+    ids = {"patient_id": patient_id, "session_id": session.json()["id"], "instrument": "pcl5", "bare_patient_id": bare,
+           "name": "api-matrix-admin", "change": "enable", "fresh": fresh,
+           "reading_id": session.json()["vitals"][0]["id"], "assessment_id": 0, "record_id": 0}
+    return ids
+
+
+CORRECTING = ("/correction", "/withdrawal")
 
 
 def call(client, method, path, ids, role, minutes_ago):
     # A forecast takes seconds; asked for a patient without a course it is refused at once
     # for want of data, which is as good a sign that the role got through.
+    if path.endswith(CORRECTING) and role in ALLOWED and EXPECTED[(method, path)] in ALLOWED[role]:
+        made = ids["fresh"]()
+        kind = path.split("/")[2 if path.startswith("/api/") else 1]
+        ids = {**ids, **made, "record_id": made[{"readings": "reading_id", "sessions": "session_id",
+                                                 "assessments": "assessment_id"}[kind]]}
     url = path.format(**{**ids, "patient_id": ids["bare_patient_id"]} if path.endswith("/forecast") else ids)
     when = ago(minutes=minutes_ago)
     if method in ("GET", "DELETE"):

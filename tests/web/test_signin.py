@@ -61,24 +61,72 @@ def test_too_many_failures_block_the_account_even_with_the_right_password(limite
         assert client.post("/api/session", json={"name": "rita", "password": "guess"}).status_code == 401
     blocked = client.post("/api/session", json={"name": "rita", "password": PASSWORDS["rita"]})
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
-    # The block is per account and per address: another address may sign in to another account.
+    # The block is per account and address: another address may sign in to the same account.
     other = TestClient(limited_app, client=("10.0.0.9", 5000))
-    assert other.post("/api/session", json={"name": "cleo", "password": PASSWORDS["cleo"]}).status_code == 200
+    assert other.post("/api/session", json={"name": "rita", "password": PASSWORDS["rita"]}).status_code == 200
 
 
-def test_login_limiter_window_and_reset():
+def test_login_limiter_counts_account_and_address_together_with_growing_delays():
     clock = Clock()
-    limiter = LoginLimiter(max_failures=2, window_s=60, clock=clock)
-    limiter.failed("name:a", "addr:x")
-    assert limiter.retry_after("name:a") == 0
-    limiter.failed("name:a", "addr:x")
-    assert limiter.retry_after("name:a") == 60 and limiter.retry_after("addr:x") == 60
-    clock.now += 45
-    assert limiter.retry_after("name:a", "addr:y") == 15
-    limiter.succeeded("name:a")
-    assert limiter.retry_after("name:a") == 0 and limiter.retry_after("addr:x") == 15
-    clock.now += 15
-    assert limiter.retry_after("addr:x") == 0
+    limiter = LoginLimiter(max_failures=2, window_s=900, delay_s=30, clock=clock)
+    for _ in range(2):
+        limiter.failed("a", "x")
+    # The allowed failures cost nothing; the next try waits 30 s, then 60, 120 ...
+    assert limiter.retry_after("a", "x") == 30
+    assert limiter.retry_after("b", "x") == 0 and limiter.retry_after("a", "y") == 0
+    clock.now += 30
+    limiter.failed("a", "x")
+    assert limiter.retry_after("a", "x") == 60
+    clock.now += 60
+    limiter.failed("a", "x")
+    assert limiter.retry_after("a", "x") == 120
+    for _ in range(10):
+        limiter.failed("a", "x")
+    assert limiter.retry_after("a", "x") == 900  # capped at the window
+    assert limiter.locked() == {"a": 900}
+    limiter.succeeded("a", "y")
+    assert limiter.retry_after("a", "x") == 900
+    assert limiter.unlock("a") == 1 and limiter.retry_after("a", "x") == 0 and limiter.locked() == {}
+
+
+def test_failures_of_one_account_never_block_another_account_from_the_same_address(tmp_path):
+    app = make_app(tmp_path, users={"cleo": "clinician", "rita": "readonly"})
+    client = TestClient(app, client=("10.0.0.20", 5000))
+    for _ in range(5):
+        assert client.post("/api/session", json={"name": "rita", "password": "guess"}).status_code == 401
+    assert client.post("/api/session", json={"name": "rita", "password": "guess"}).status_code == 429
+    signed_in = client.post("/api/session", json={"name": "cleo", "password": PASSWORDS["cleo"]})
+    assert signed_in.status_code == 200 and signed_in.json()["name"] == "cleo"
+
+
+def test_an_admin_unlocks_an_account(tmp_path):
+    app = make_app(tmp_path, users={"ada": "admin", "rita": "readonly"}, login_max_failures=1)
+    rita = TestClient(app, client=("10.0.0.21", 5000))
+    rita.post("/api/session", json={"name": "rita", "password": "guess"})
+    assert rita.post("/api/session", json={"name": "rita", "password": PASSWORDS["rita"]}).status_code == 429
+    admin = TestClient(app)
+    token = admin.post("/api/session", json={"name": "ada", "password": PASSWORDS["ada"]}).json()["csrf_token"]
+    assert admin.get("/api/users/locked").json() == [{"name": "rita", "retry_after_s": 30}]
+    assert admin.post("/api/users/rita/unlock", headers={"X-CSRF-Token": token}).status_code == 204
+    assert rita.post("/api/session", json={"name": "rita", "password": PASSWORDS["rita"]}).status_code == 200
+
+
+def test_forwarded_for_is_believed_only_from_a_configured_proxy(tmp_path):
+    app = make_app(tmp_path, users={"rita": "readonly"}, login_max_failures=1, trusted_proxies=("10.9.0.1",))
+    # A client that is not the proxy cannot rotate its address with the header.
+    direct = TestClient(app, client=("127.0.0.1", 5000))
+    direct.post("/api/session", json={"name": "rita", "password": "guess"}, headers={"X-Forwarded-For": "1.1.1.1"})
+    retry = direct.post("/api/session", json={"name": "rita", "password": "guess"},
+                        headers={"X-Forwarded-For": "2.2.2.2"})
+    assert retry.status_code == 429
+    # Through the proxy, each client is its own address (the right-most untrusted one).
+    proxy = TestClient(app, client=("10.9.0.1", 5000))
+    proxy.post("/api/session", json={"name": "rita", "password": "guess"},
+               headers={"X-Forwarded-For": "6.6.6.6, 192.0.2.7"})
+    assert proxy.post("/api/session", json={"name": "rita", "password": "guess"},
+                      headers={"X-Forwarded-For": "192.0.2.7"}).status_code == 429
+    assert proxy.post("/api/session", json={"name": "rita", "password": PASSWORDS["rita"]},
+                      headers={"X-Forwarded-For": "192.0.2.8"}).status_code == 200
 
 
 def test_sessions_end_after_idle_and_absolute_timeouts():
@@ -107,3 +155,5 @@ def test_config_refuses_weak_settings():
         WebConfig(secret_key="short")
     with pytest.raises(InputError, match="login_max_failures"):
         WebConfig(secret_key="x" * 32, login_max_failures=1000)
+    with pytest.raises(InputError, match="trusted_proxies"):
+        WebConfig(secret_key="x" * 32, trusted_proxies=("not-an-address",))

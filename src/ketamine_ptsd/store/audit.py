@@ -20,6 +20,10 @@ from sqlalchemy.orm import Session
 from .models import AuditEntry, Base, utcnow
 
 ACTOR_KEY = "actor"
+#: Columns whose values never enter the log (a password hash would let anyone who reads the
+#: audit trail try to crack it offline); the log says that they changed.
+SECRET_COLUMNS = {("users", "password_hash")}
+SECRET_VALUE = "(not logged)"
 #: A JSON value longer than this (a forecast's curves) is logged on insert as its SHA-256
 #: digest: the row itself holds the content, and the log stays small yet can prove it unchanged.
 LARGE_JSON_CHARS = 4096
@@ -42,7 +46,8 @@ def _plain(value: Any) -> Any:
 
 
 def _row(obj: Base, digest_large: bool = False) -> dict[str, Any]:
-    row = {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
+    row = {c.key: SECRET_VALUE if (obj.__tablename__, c.key) in SECRET_COLUMNS else getattr(obj, c.key)
+           for c in obj.__table__.columns}
     if digest_large:
         for key, value in row.items():
             if isinstance(value, (dict, list)):
@@ -86,6 +91,8 @@ def _write_audit(session: Session, _context: Any) -> None:
                 old = history.deleted[0] if history.deleted else None
                 new = history.added[0] if history.added else None
                 if old != new:
+                    if (obj.__tablename__, column.key) in SECRET_COLUMNS:
+                        old, new = SECRET_VALUE, SECRET_VALUE
                     entry(obj, "update", column.key, old, new)
     for obj in session.deleted:
         if not isinstance(obj, AuditEntry):

@@ -13,15 +13,17 @@ interrupted backup never leaves a truncated file under the chosen name.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, func, insert, select, text
 from sqlalchemy import types as sqltypes
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from ketamine_ptsd.errors import InputError
 
@@ -45,16 +47,54 @@ def _encode(value: Any) -> Any:
     return value
 
 
+#: What JSON gives for each column type (SQLite would store a wrong type without a word).
+_JSON_TYPES = ((sqltypes.Boolean, (bool,), "true or false"), (sqltypes.Integer, (int,), "a whole number"),
+               (sqltypes.Float, (int, float), "a number"), (sqltypes.String, (str,), "text"),
+               (sqltypes.Date, (str,), "an ISO date"), (sqltypes.DateTime, (str,), "an ISO date and time"),
+               (sqltypes.LargeBinary, (str,), "base64 text"))
+
+
 def _decode(column_type: Any, value: Any) -> Any:
+    """The column's value from its JSON form; ValueError naming what the column holds."""
     if value is None:
         return None
-    if isinstance(column_type, sqltypes.DateTime):
-        return dt.datetime.fromisoformat(value).astimezone(dt.UTC)
-    if isinstance(column_type, sqltypes.Date):
-        return dt.date.fromisoformat(value)
-    if isinstance(column_type, sqltypes.LargeBinary):
-        return base64.b64decode(value)
+    for sql_type, json_types, words in _JSON_TYPES:
+        if isinstance(column_type, sql_type):
+            wrong = not isinstance(value, json_types) or (isinstance(value, bool) and bool not in json_types)
+            if wrong or (isinstance(value, float) and not math.isfinite(value)):
+                raise ValueError(f"{type(value).__name__} where the column holds {words}")
+            break
+    try:
+        if isinstance(column_type, sqltypes.DateTime):
+            return dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+        if isinstance(column_type, sqltypes.Date):
+            return dt.date.fromisoformat(value)
+        if isinstance(column_type, sqltypes.LargeBinary):
+            return base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        raise ValueError(f"{str(value)[:40]!r} cannot be read as {column_type}") from None
     return value
+
+
+def _decoded_rows(table: Any, rows: Any) -> list[dict[str, Any]]:
+    """The backup's rows of ``table`` checked and decoded (InputError naming row and column)."""
+    columns = {c.name: c.type for c in table.columns}
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InputError("FILE", f"table {table.name} is not a list of rows", "a file written by `db backup`")
+    out = []
+    for n, row in enumerate(rows, start=1):
+        extra = set(row) - set(columns)
+        if extra:
+            raise InputError("FILE", f"column {sorted(extra)[0]!r} is not in table {table.name}", ", ".join(columns))
+        decoded = {}
+        for key, value in row.items():
+            try:
+                decoded[key] = _decode(columns[key], value)
+            except ValueError as exc:
+                raise InputError("FILE", f"table {table.name} row {n} column {key}: {exc}",
+                                 "a file written by `db backup`") from None
+        out.append(decoded)
+    return out
 
 
 def _tables(connection: Connection) -> MetaData:
@@ -100,6 +140,9 @@ def read_backup(path: str | os.PathLike[str]) -> dict[str, Any]:
         document = json.loads(source.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError("FILE", f"cannot read {source.name}: {exc.strerror}", "a backup file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError("FILE", f"{source.name} is not UTF-8 text (byte {exc.start})",
+                         "a file written by `db backup`") from None
     except json.JSONDecodeError as exc:
         raise InputError("FILE", f"{source.name} is not JSON ({exc.msg})", "a file written by `db backup`") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
@@ -128,18 +171,13 @@ def restore(engine: Engine, path: str | os.PathLike[str], actor: str) -> dict[st
             raise InputError("FILE", f"table {sorted(unknown)[0]!r} is not in schema {document['revision']}",
                              ", ".join(sorted(meta.tables)))
         for table in meta.sorted_tables:
-            rows = document["tables"].get(table.name, [])
+            rows = _decoded_rows(table, document["tables"].get(table.name, []))
             if not rows:
                 continue
             columns = {c.name: c.type for c in table.columns}
-            extra = set().union(*rows) - set(columns)
-            if extra:
-                raise InputError("FILE", f"column {sorted(extra)[0]!r} is not in table {table.name}",
-                                 ", ".join(columns))
             try:
-                connection.execute(insert(table), [{k: _decode(columns[k], v) for k, v in row.items()}
-                                                   for row in rows])
-            except (IntegrityError, ValueError, TypeError) as exc:
+                connection.execute(insert(table), rows)
+            except (IntegrityError, DataError, ValueError, TypeError) as exc:
                 raise InputError("FILE", f"rows of table {table.name} do not fit the schema "
                                  f"({type(exc).__name__})", "a file written by `db backup`") from None
             counts[table.name] = len(rows)

@@ -115,13 +115,26 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         upgrade_on(connection, revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Downgrade the database to ``revision`` (``base`` removes every table)."""
+def downgrade(engine: Engine, revision: str, actor: str | None = None) -> None:
+    """Downgrade the database to ``revision`` (``base`` removes every table). With an
+    ``actor`` the downgrade is logged in the audit trail in the same transaction (when the
+    older schema still has one)."""
+    import json
+
     from alembic import command
+    from sqlalchemy import insert
+
+    from .models import AuditEntry, utcnow
 
     _known(revision)
     with migration_transaction(engine) as connection:
+        before = revision_on(connection)
         command.downgrade(_config(connection), revision)
+        if actor and "audit_log" in inspect(connection).get_table_names():
+            connection.execute(insert(AuditEntry.__table__), [{
+                "at": utcnow(), "actor": actor, "action": "downgrade", "table_name": "*", "record_id": "",
+                "field": "*", "old_value": json.dumps({"revision": before}),
+                "new_value": json.dumps({"revision": revision_on(connection)})}])
 
 
 def ensure_current(engine: Engine) -> None:

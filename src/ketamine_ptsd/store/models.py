@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -94,7 +95,8 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 
 
 class User(Base):
-    """Someone who may sign in (web app): role admin, clinician or readonly; argon2 hash."""
+    """Someone who may sign in (web app): role admin, clinician or readonly; argon2 hash;
+    disabled or not."""
 
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
@@ -104,6 +106,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: A disabled user cannot sign in, and their open sessions end at their next request.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Patient(Base):
@@ -121,10 +125,14 @@ class Patient(Base):
     height_cm: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: The name is a pseudonym chosen on purpose (not the patient's real name).
+    pseudonym: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     courses: Mapped[list[Course]] = relationship(back_populates="patient", order_by="Course.started_on")
+    #: The assessments in force (a withdrawn one is kept, but not here).
     assessments: Mapped[list[Assessment]] = relationship(
-        back_populates="patient", order_by="Assessment.administered_at")
+        back_populates="patient", order_by="Assessment.administered_at",
+        primaryjoin="and_(Patient.id == Assessment.patient_id, Assessment.withdrawn_at.is_(None))")
     screenings: Mapped[list[Screening]] = relationship(
         back_populates="patient", order_by="Screening.screened_on")
 
@@ -175,8 +183,10 @@ class Course(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     patient: Mapped[Patient] = relationship(back_populates="courses")
+    #: The sessions in force (a withdrawn one is kept, but not here).
     sessions: Mapped[list[DosingSession]] = relationship(
-        back_populates="course", order_by="DosingSession.started_at")
+        back_populates="course", order_by="DosingSession.started_at",
+        primaryjoin="and_(Course.id == DosingSession.course_id, DosingSession.withdrawn_at.is_(None))")
 
 
 class DosingSession(Base):
@@ -197,9 +207,14 @@ class DosingSession(Base):
     lot: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: When the session was withdrawn (recorded in error); the reason is in ``corrections``.
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     course: Mapped[Course] = relationship(back_populates="sessions")
-    vitals: Mapped[list[VitalSigns]] = relationship(back_populates="session", order_by="VitalSigns.minutes")
+    #: The readings in force (a withdrawn one is kept, but not here).
+    vitals: Mapped[list[VitalSigns]] = relationship(
+        back_populates="session", order_by="VitalSigns.minutes",
+        primaryjoin="and_(DosingSession.id == VitalSigns.session_id, VitalSigns.withdrawn_at.is_(None))")
     events: Mapped[list[SessionEvent]] = relationship(back_populates="session")
     monitoring: Mapped[MonitoringForm | None] = relationship(back_populates="session")
 
@@ -219,6 +234,7 @@ class VitalSigns(Base):
     spo2: Mapped[float | None] = mapped_column(Float)
     cadss: Mapped[float | None] = mapped_column(Float)
     moaas: Mapped[float | None] = mapped_column(Float)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     session: Mapped[DosingSession] = relationship(back_populates="vitals")
 
@@ -265,6 +281,7 @@ class Assessment(Base):
     result: Mapped[dict] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     patient: Mapped[Patient] = relationship(back_populates="assessments")
 
@@ -283,6 +300,30 @@ class Forecast(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
+CORRECTABLE = ("vitals", "sessions", "assessments")
+CORRECTION_KINDS = ("correct", "withdraw")
+
+
+class Correction(Base):
+    """A reading, session or assessment corrected or withdrawn: who, when, why, and the
+    values before and after (the row itself holds the values in force)."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (CheckConstraint(_one_of("table_name", CORRECTABLE), name="table_name"),
+                      CheckConstraint(_one_of("kind", CORRECTION_KINDS), name="kind"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(120))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    table_name: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    old_values: Mapped[dict] = mapped_column(JSON)
+    new_values: Mapped[dict | None] = mapped_column(JSON)
+
+
 class AuditEntry(Base):
     """One change: who, when, which table and record, which field, old and new value.
 
@@ -297,7 +338,7 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(120))
-    action: Mapped[str] = mapped_column(String(10))
+    action: Mapped[str] = mapped_column(String(20))
     table_name: Mapped[str] = mapped_column(String(40), index=True)
     record_id: Mapped[str] = mapped_column(String(40))
     field: Mapped[str] = mapped_column(String(60))

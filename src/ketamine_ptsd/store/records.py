@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import math
 import os
 import secrets
@@ -23,12 +24,13 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ketamine_ptsd.clinic import course as course_logic
 from ketamine_ptsd.clinic.instruments import SCORERS, SPECS
+from ketamine_ptsd.clinic.monitoring import FIELDS as READING_FIELDS
 from ketamine_ptsd.clinic.monitoring import PRODUCT_ROUTES as MONITORED_ROUTES
 from ketamine_ptsd.clinic.monitoring import monitor_session
 from ketamine_ptsd.clinic.risk import EVENT_KINDS
@@ -64,7 +66,7 @@ USER_ENV_VAR = "KETAMINE_PTSD_USER"
 #: monitor needs to hear from the clinician (respiratory depression) and any other adverse event.
 SESSION_EVENT_KINDS = (*EVENT_KINDS, "respiratory_depression", "adverse_event")
 #: Instruments whose scorer takes ``prorate``.
-_PRORATABLE = ("pcl5", "caps5", "cadss", "madrs", "phq9", "iesr")
+PRORATABLE = ("pcl5", "caps5", "cadss", "madrs", "phq9", "iesr")
 _NO_PATIENT_HINT = "an id listed by `ketamine-ptsd patient list`"
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 #: What a clinic course doses (controls such as midazolam belong to trials, not records).
@@ -204,7 +206,11 @@ class Records:
 
     def _patient_fields(self, values: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(values)
-        if "name" in out and out["name"] is not None and len(str(out["name"])) > 200:
+        if "name" in out:
+            out["name"] = str(out["name"]).strip() if out["name"] is not None else ""
+            if not out["name"]:
+                raise InputError("--name", "no name given", "the patient's name, or a pseudonym marked as one")
+        if "name" in out and len(str(out["name"])) > 200:
             raise InputError("--name", "longer than 200 characters", "up to 200 characters")
         if "mrn" in out and out["mrn"] is not None:
             out["mrn"] = str(out["mrn"]).strip() or None
@@ -236,10 +242,14 @@ class Records:
 
     def add_patient(self, *, name: str | None = None, mrn: str | None = None, birth_date: dt.date | None = None,
                     sex: str = "unknown", weight_kg: float | None = None, height_cm: float | None = None,
-                    note: str | None = None) -> Patient:
-        """Register a patient; returns the new record (its ``id`` names the patient from now on)."""
+                    note: str | None = None, pseudonym: bool = False) -> Patient:
+        """Register a patient; returns the new record (its ``id`` names the patient from now on).
+
+        A patient needs a name: the real one, or a pseudonym (``pseudonym=True``) where the
+        clinic records patients under chosen names."""
         values = self._patient_fields({"name": name, "mrn": mrn, "birth_date": birth_date, "sex": sex,
                                        "weight_kg": weight_kg, "height_cm": height_cm, "note": note})
+        values["pseudonym"] = bool(pseudonym)
         try:
             with self.transaction() as session:
                 self._mrn_free(session, values["mrn"])
@@ -255,11 +265,13 @@ class Records:
 
     def update_patient(self, patient_id: Any, **changes: Any) -> Patient:
         """Change some of a patient's fields (name, mrn, birth_date, sex, weight_kg, height_cm, note)."""
-        allowed = ("name", "mrn", "birth_date", "sex", "weight_kg", "height_cm", "note")
+        allowed = ("name", "mrn", "birth_date", "sex", "weight_kg", "height_cm", "note", "pseudonym")
         unknown = set(changes) - set(allowed)
         if unknown:
             raise InputError(sorted(unknown)[0], "not a patient field", ", ".join(allowed))
         values = self._patient_fields(changes)
+        if "pseudonym" in values:
+            values["pseudonym"] = bool(values["pseudonym"])
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
             if "mrn" in values:
@@ -319,6 +331,7 @@ class Records:
         One course is active at a time; ``maintenance_rule`` is ``interval`` (every
         ``every_days``, default 14) or ``forecast``.
         """
+        started_on = self._past_date("--date", started_on)
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
             if self._active_course(session, patient.id) is not None:
@@ -338,6 +351,7 @@ class Records:
             raise InputError("--date", f"{started_on!r} is not a date", "YYYY-MM-DD")
         if route != "iv_infusion":
             infusion_min = None
+        infusion_min = self._limit("infusion_min", infusion_min, "infusion_minutes", "min")
         plan = course_logic.InductionPlan(started_on, tuple(days), amount, per_kg, route, product, infusion_min)
         if maintenance_rule is not None and maintenance_rule not in MAINTENANCE_RULES:
             raise InputError("--maintenance", f"unknown rule {maintenance_rule!r}", ", ".join(MAINTENANCE_RULES))
@@ -446,6 +460,7 @@ class Records:
         stored with them. ``events`` are ``(kind, detail)`` pairs of SESSION_EVENT_KINDS.
         """
         amount, per_kg = parse_dose(dose)
+        check_readings(readings)
         for i, (kind, _detail) in enumerate(events):
             if kind not in SESSION_EVENT_KINDS:
                 raise InputError(f"--event {i + 1}", f"unknown event {kind!r}", ", ".join(SESSION_EVENT_KINDS))
@@ -461,6 +476,8 @@ class Records:
                                  f"{course.product}, or close the course and start one for {product}")
             if infusion_min is None and course is not None and route == course.route:
                 infusion_min = course.infusion_min
+            if route == "iv_infusion":
+                infusion_min = self._limit("infusion_min", infusion_min, "infusion_minutes", "min")
             dose_record = Dose(0.0, amount, route, product, per_kg,
                                None if infusion_min is None or route != "iv_infusion" else infusion_min / 60.0)
             infusion_min = None if dose_record.duration_h is None else dose_record.duration_h * 60.0
@@ -472,7 +489,8 @@ class Records:
                 self._limit("--dose", amount, "dose_mg_per_kg", "mg/kg")
             dose_mg = self._limit("--dose", dose_record.amount_mg(weight or 0.0), "dose_mg", "mg")
             if session.scalar(select(DosingSession.id).join(Course).where(
-                    Course.patient_id == patient.id, DosingSession.started_at == started_at)) is not None:
+                    Course.patient_id == patient.id, DosingSession.started_at == started_at,
+                    DosingSession.withdrawn_at.is_(None))) is not None:
                 raise InputError("--date", "a session at that time is already recorded for the patient",
                                  "a different date and time")
             if course is None:
@@ -509,8 +527,10 @@ class Records:
         """Every dosing session of the patient, over all courses, in time order."""
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
-            return list(session.scalars(select(DosingSession).join(Course).where(Course.patient_id == patient.id)
-                                        .order_by(DosingSession.started_at)))
+            return list(session.scalars(
+                select(DosingSession).join(Course).where(Course.patient_id == patient.id,
+                                                         DosingSession.withdrawn_at.is_(None))
+                .order_by(DosingSession.started_at)))
 
     def session_details(self, session_id: int) -> dict[str, Any]:
         """One session with its readings, events and monitoring form, as a dict."""
@@ -518,7 +538,11 @@ class Records:
             record = session.get(DosingSession, session_id)
             if record is None:
                 raise InputError("SESSION_ID", f"no session with id {session_id}", "an id listed by `patient show`")
+            withdrawn = session.scalars(select(VitalSigns).where(VitalSigns.session_id == record.id,
+                                                                 VitalSigns.withdrawn_at.is_not(None))
+                                        .order_by(VitalSigns.minutes))
             return {**record.to_dict(), "vitals": [v.to_dict() for v in record.vitals],
+                    "withdrawn_vitals": [v.to_dict() for v in withdrawn],
                     "events": [e.to_dict() for e in record.events],
                     "monitoring": record.monitoring.to_dict() if record.monitoring else None}
 
@@ -545,10 +569,10 @@ class Records:
                     scorer_options: Mapping[str, Any]) -> Assessment:
         when = self._past("--date", administered_at, patient)
         options = dict(scorer_options)
-        if instrument in _PRORATABLE:
+        if instrument in PRORATABLE:
             options["prorate"] = prorate
         elif prorate:
-            raise InputError("--prorate", f"no proration for {SPECS[instrument].name}", ", ".join(_PRORATABLE))
+            raise InputError("--prorate", f"no proration for {SPECS[instrument].name}", ", ".join(PRORATABLE))
         if isinstance(answers, (str, bytes, Mapping)) or not isinstance(answers, Sequence):
             raise InputError("answers", "not a list of item answers", "a list, one answer per item (None = missing)")
         try:
@@ -558,7 +582,7 @@ class Records:
                              "version (caps5), convention (bprs_pos)") from None
         duplicate = session.scalar(select(Assessment.id).where(
             Assessment.patient_id == patient.id, Assessment.instrument == instrument,
-            Assessment.administered_at == when))
+            Assessment.administered_at == when, Assessment.withdrawn_at.is_(None)))
         if duplicate is not None:
             raise InputError("--date", f"a {SPECS[instrument].name} at that time is already recorded",
                              "a different date and time")
@@ -591,7 +615,7 @@ class Records:
         """The patient's assessments in time order (optionally of one instrument)."""
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
-            query = select(Assessment).where(Assessment.patient_id == patient.id)
+            query = select(Assessment).where(Assessment.patient_id == patient.id, Assessment.withdrawn_at.is_(None))
             if instrument is not None:
                 query = query.where(Assessment.instrument == instrument)
             return list(session.scalars(query.order_by(Assessment.administered_at, Assessment.id)))
@@ -641,7 +665,7 @@ class Records:
             raise InputError("name", "already taken", "a new user name") from None
 
     def authenticate(self, name: str, password: str) -> User | None:
-        """The user when ``password`` matches, else None."""
+        """The user when ``password`` matches and the user is not disabled, else None."""
         with self.transaction() as session:
             user = session.scalar(select(User).where(User.name == name))
         # An unknown name costs one verification too, so the answer time does not reveal
@@ -651,9 +675,71 @@ class Records:
             PasswordHasher().verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
+        return None if user.disabled else user
+
+    def users(self) -> list[User]:
+        """Every user, by name."""
+        with self.transaction() as session:
+            return list(session.scalars(select(User).order_by(User.name)))
+
+    @staticmethod
+    def _user(session: Session, name: str) -> User:
+        user = session.scalar(select(User).where(User.name == str(name).strip()))
+        if user is None:
+            raise InputError("name", f"no user named {name!r}", "a name listed by `ketamine-ptsd user list`")
+        return user
+
+    @staticmethod
+    def _keep_an_admin(session: Session, user: User) -> None:
+        """Refuse a change that would leave no enabled admin (nobody could manage users)."""
+        others = session.scalar(select(func.count()).select_from(User).where(
+            User.role == "admin", User.disabled.is_(False), User.id != user.id))
+        if not others:
+            raise InputError("name", f"{user.name} is the last enabled admin",
+                             "add or enable another admin first")
+
+    def set_user_disabled(self, name: str, disabled: bool) -> User:
+        """Disable (or enable again) a user; a disabled user cannot sign in and their open
+        sessions end at their next request. Audited."""
+        with self.transaction() as session:
+            user = self._user(session, name)
+            if disabled and user.role == "admin" and not user.disabled:
+                self._keep_an_admin(session, user)
+            user.disabled = bool(disabled)
+        return user
+
+    def set_user_role(self, name: str, role: str) -> User:
+        """Change a user's role (admin, clinician, readonly); effective at their next request. Audited."""
+        if role not in ROLES:
+            raise InputError("role", f"unknown role {role!r}", ", ".join(ROLES))
+        with self.transaction() as session:
+            user = self._user(session, name)
+            if user.role == "admin" and role != "admin" and not user.disabled:
+                self._keep_an_admin(session, user)
+            user.role = role
+        return user
+
+    def reset_password(self, name: str, password: str) -> User:
+        """Set a new password (kept only as an argon2 hash); the change is audited, the hash not."""
+        if not password or len(password) < 8:
+            raise InputError("password", "shorter than 8 characters", "8 or more characters")
+        if len(password) > 1024:
+            raise InputError("password", "longer than 1024 characters", "8-1024 characters")
+        with self.transaction() as session:
+            user = self._user(session, name)
+            user.password_hash = PasswordHasher().hash(password)
         return user
 
     # ------------------------------------------------------------------ audit
+
+    def log_event(self, action: str, table: str, record_id: Any, value: Any = None) -> None:
+        """Write one audit entry that is not a row change (a sign-in, a read, an unlock):
+        ``field`` "*", ``value`` (JSON-ready) as the new value."""
+        with self.transaction() as session:
+            session.add(AuditEntry(at=utcnow(), actor=self.actor, action=action, table_name=table,
+                                   record_id=str(record_id)[:40], field="*", old_value=None,
+                                   new_value=None if value is None else json.dumps(value, sort_keys=True,
+                                                                                   ensure_ascii=False)))
 
     def audit_trail(self, table: str | None = None, record_id: Any = None) -> list[AuditEntry]:
         """Audit entries, oldest first, optionally of one table and record."""
@@ -679,6 +765,18 @@ class Records:
                     "assessments": [{k: v for k, v in a.to_dict().items() if k != "result"}
                                     for a in patient.assessments],
                     "latest_forecast": forecast.to_dict() if forecast else None}
+
+
+def check_readings(readings: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse a reading with a non-finite number or with nothing measured: NaN is not "not
+    measured" (leave the field out for that), and a reading of nothing is a typing error."""
+    for i, reading in enumerate(readings):
+        for key, value in reading.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(f"reading {i + 1} {key}", f"{value!r} is not a finite number",
+                                 "a number, or leave the field empty")
+        if all(reading.get(f) is None for f in READING_FIELDS):
+            raise InputError(f"reading {i + 1}", "nothing measured", "at least one of " + ", ".join(READING_FIELDS))
 
 
 @cache

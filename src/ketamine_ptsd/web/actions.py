@@ -6,9 +6,11 @@ transaction; these functions only translate the request models.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import Records
-from ketamine_ptsd.store.models import Assessment, DosingSession
+from ketamine_ptsd.store.models import Assessment, DosingSession, User
 
 from .schemas import AssessmentRequest, SessionRequest
 
@@ -34,3 +36,21 @@ def record_session(records: Records, patient_id: int, body: SessionRequest) -> D
     readings = [{k: v for k, v in r.items() if v is not None} for r in data.pop("readings")]
     events = [(e["kind"], e["detail"]) for e in data.pop("events")]
     return records.record_session(patient_id, readings=readings, events=events, **data)
+
+
+#: What an admin may change about a user: the records' call for each.
+USER_CHANGES: dict[str, Callable[[Records, str, str], User]] = {
+    "disable": lambda records, name, _value: records.set_user_disabled(name, True),
+    "enable": lambda records, name, _value: records.set_user_disabled(name, False),
+    "role": lambda records, name, value: records.set_user_role(name, value),
+    "password": lambda records, name, value: records.reset_password(name, value),
+}
+
+
+def change_user(records: Records, sessions, name: str, change: str, value: str = "") -> User:
+    """Disable, enable, change the role of or reset the password of a user (audited by the
+    records); a disabled user's sessions in this server end at once."""
+    user = USER_CHANGES[change](records, name, value)
+    if user.disabled:
+        sessions.close_user(user.id)
+    return user

@@ -11,6 +11,7 @@ only the reference and the code location in the log.
 
 from __future__ import annotations
 
+import json
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -33,11 +34,15 @@ from ketamine_ptsd.store import connect, ensure_current
 from ketamine_ptsd.store.models import utcnow
 from ketamine_ptsd.store.records import DatabaseRefused
 
-from .auth import Forbidden, NotSignedIn, SessionRegistry
+from .auth import Forbidden, NotSignedIn, SessionRegistry, current_user
+from .body_limit import BodyLimit
+from .client_address import networks
 from .config import WebConfig
 from .csrf import FORM_FIELD, HEADER, CsrfFailed, csrf_token
 from .database import read_engine, write_lock
+from .forms import web_error
 from .login_limit import LoginLimiter
+from .model_runs import ModelBusy, ModelRunner
 from .privacy import ContainErrors
 from .routes import api, pages
 
@@ -82,13 +87,25 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def pretty_json(text: str | None) -> str:
+    """An audit value (JSON text) indented for reading, in full; other text as it is."""
+    if not text:
+        return ""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        return text
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
 def _page_error(request: Request, status: int, message: str) -> Response:
+    # The signed-in user keeps the navigation bar on an error page (404, 403 ...).
+    user = current_user(request) if "session" in request.scope else None
     return request.app.state.templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message, "user": None}, status_code=status)
+        request, "error.html", {"status": status, "message": message, "user": user}, status_code=status)
 
 
 def _install_error_answers(app: FastAPI) -> None:
@@ -116,6 +133,9 @@ def _install_error_answers(app: FastAPI) -> None:
 
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> Response:
+        path = request.url.path
+        exc = web_error(exc, "started_at" if path.endswith("/sessions") else
+                        "administered_at" if path.endswith("/assessments") else "date")
         if _is_api(request):
             # The same shape as FastAPI's own validation errors, so one error schema covers both.
             return JSONResponse({"detail": [{"loc": ["body", exc.field], "msg": exc.message, "type": "input_error",
@@ -130,6 +150,15 @@ def _install_error_answers(app: FastAPI) -> None:
         if _is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=status)
         return _page_error(request, status, str(exc))
+
+    @app.exception_handler(ModelBusy)
+    async def model_busy(request: Request, exc: ModelBusy) -> Response:
+        headers = {"Retry-After": str(int(exc.retry_after_s) + 1)}
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
+        response = _page_error(request, 503, str(exc))
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -170,6 +199,7 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
+        app.state.model_runner.close()
         reader.dispose()
         engine.dispose()
 
@@ -178,6 +208,7 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
                               f"{NOT_A_MEDICAL_DEVICE}",
                   docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["pretty_json"] = pretty_json
     templates.env.globals.update(csrf_token=csrf_token, notice=NOT_A_MEDICAL_DEVICE, version=__version__,
                                  induction_days=pages.INDUCTION_DAYS_TEXT)
     app.state.engine = engine
@@ -188,7 +219,9 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     app.state.now = now
     app.state.templates = templates
     app.state.sessions = SessionRegistry(config.idle_timeout_s, config.absolute_timeout_s)
-    app.state.login_limiter = LoginLimiter(config.login_max_failures, config.login_window_s)
+    app.state.login_limiter = LoginLimiter(config.login_max_failures, config.login_window_s, config.login_delay_s)
+    app.state.trusted_proxies = networks(config.trusted_proxies)
+    app.state.model_runner = ModelRunner(config.model_timeout_s, config.model_max_running)
 
     plotly_js = resources.files("plotly") / "package_data" / "plotly.min.js"
 
@@ -204,6 +237,7 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     app.add_middleware(SessionMiddleware, secret_key=config.secret_key, session_cookie=COOKIE_NAME,
                        max_age=int(config.absolute_timeout_s), same_site=config.same_site,
                        https_only=config.secure_cookie)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ContainErrors)
     return app

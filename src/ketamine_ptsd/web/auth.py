@@ -22,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 
 from ketamine_ptsd.store import Records
-from ketamine_ptsd.store.models import AuditEntry, utcnow
+from ketamine_ptsd.store.models import User
 
+from .client_address import client_address
 from .csrf import SAFE_METHODS, check_csrf, new_csrf_token
 from .database import QueuedRecords
 
@@ -113,36 +115,55 @@ class SessionRegistry:
         with self._lock:
             self._sessions.pop(sid or "", None)
 
-
-def _audit(records: Records, action: str, user_id: int) -> None:
-    # Sign-in and sign-out are not row changes, so they are logged here rather than by the
-    # store's flush hook; ``field`` "*" as for whole-record entries.
-    with records.transaction() as session:
-        session.add(AuditEntry(at=utcnow(), actor=records.actor, action=action, table_name="users",
-                               record_id=str(user_id), field="*", old_value=None, new_value=None))
+    def close_user(self, user_id: int) -> int:
+        """End every session of a user; returns how many there were."""
+        with self._lock:
+            ended = [k for k, s in self._sessions.items() if s.user_id == user_id]
+            for key in ended:
+                del self._sessions[key]
+            return len(ended)
 
 
 def sign_in(request: Request, name: str, password: str) -> SignedIn:
     """Check the password under the rate limit, open a session, set the cookie's session id
     and a new CSRF token, and log the sign-in in the audit trail."""
     state = request.app.state
-    client = request.client.host if request.client else "unknown"
-    keys = (f"name:{name}", f"addr:{client}")
-    wait = state.login_limiter.retry_after(*keys)
+    address = client_address(request)
+    wait = state.login_limiter.retry_after(name, address)
     if wait > 0:
+        _failed_sign_in(request, name, address, "held back after failed sign-ins")
         raise SignInRefused(wait)
     user = Records(state.read_engine, "sign-in", state.settings).authenticate(name, password) if name else None
     if user is None:
-        state.login_limiter.failed(*keys)
+        state.login_limiter.failed(name, address)
+        _failed_sign_in(request, name, address, "wrong name or password, or disabled")
         raise SignInRefused()
-    state.login_limiter.succeeded(keys[0])
+    state.login_limiter.succeeded(name, address)
     state.sessions.close(request.session.get(SESSION_KEY))
     session = state.sessions.open(user.id, user.name, user.role)
     request.session.clear()
     request.session[SESSION_KEY] = session.sid
     new_csrf_token(request)
-    _audit(records_for(request, session), "sign_in", user.id)
+    records_for(request, session, read_only=False).log_event("sign_in", "users", user.id, {"address": address})
     return session
+
+
+#: The actor of a failed sign-in's audit entry (nobody is signed in).
+SIGN_IN_ACTOR = "(sign-in)"
+
+
+def _failed_sign_in(request: Request, name: str, address: str, reason: str) -> None:
+    state = request.app.state
+    records = QueuedRecords(state.engine, SIGN_IN_ACTOR, state.settings, lock=state.write_lock)
+    records.log_event("sign_in_failed", "users", name or "(empty)", {"name": name, "address": address,
+                                                                     "reason": reason})
+
+
+def unlock_account(request: Request, admin: SignedIn, name: str) -> int:
+    """Clear the failed sign-ins of account ``name`` from every address, and audit it."""
+    held = request.app.state.login_limiter.unlock(name)
+    records_for(request, admin, read_only=False).log_event("unlock", "users", name, {"addresses": held})
+    return held
 
 
 def sign_out(request: Request) -> None:
@@ -151,12 +172,30 @@ def sign_out(request: Request) -> None:
     request.app.state.sessions.close(request.session.get(SESSION_KEY))
     request.session.clear()
     if session is not None:
-        _audit(records_for(request, session), "sign_out", session.user_id)
+        records_for(request, session, read_only=False).log_event("sign_out", "users", session.user_id)
+
+
+def log_read(request: Request, user: SignedIn, table: str, record_id: int) -> None:
+    """Audit that ``user`` viewed a patient's records (``table`` patients or sessions), and where."""
+    records_for(request, user, read_only=False).log_event("read", table, record_id, {"path": request.url.path})
 
 
 def current_user(request: Request) -> SignedIn | None:
-    """The signed-in session of this request, if any."""
-    return request.app.state.sessions.get(request.session.get(SESSION_KEY))
+    """The signed-in session of this request, if any. The user's record is read on every
+    request, so a user disabled (here or with ``ketamine-ptsd user disable``) is signed out
+    at their next request, and a changed role applies at once."""
+    state = request.app.state
+    sid = request.session.get(SESSION_KEY)
+    session = state.sessions.get(sid)
+    if session is None:
+        return None
+    with state.read_engine.connect() as connection:
+        row = connection.execute(select(User.role, User.disabled).where(User.id == session.user_id)).first()
+    if row is None or row.disabled:
+        state.sessions.close(sid)
+        return None
+    session.role = row.role
+    return session
 
 
 def require(permission: str):

@@ -17,10 +17,11 @@ from sqlalchemy import select
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.instruments import SPECS
+from ketamine_ptsd.clinic.monitoring import SEVERITY_ORDER
 from ketamine_ptsd.clinic.risk import EVENT_KINDS, assess_course
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import Records
-from ketamine_ptsd.store.models import Forecast, Patient
+from ketamine_ptsd.store.models import Correction, Forecast, Patient
 
 from .charts import course_chart
 
@@ -35,6 +36,15 @@ def _session_row(s: Any) -> dict[str, Any]:
             "highest_severity": report["highest_severity"] if report else None,
             "discharge": report["discharge"] if report else None,
             "cadss_peak": report["peak"].get("cadss") if report else None}
+
+
+def most_severe(alerts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The alert to show first: the most severe (stop > hold > review > notable), the latest
+    of those; None without alerts."""
+    ranked = [a for a in alerts if a.get("severity") in SEVERITY_ORDER]
+    if not ranked:
+        return None
+    return min(ranked, key=lambda a: (SEVERITY_ORDER.index(a["severity"]), -(a.get("time_min") or 0.0)))
 
 
 def _risk(sessions: list[dict[str, Any]], assessments: list[Any], records: Records) -> dict[str, Any] | None:
@@ -72,16 +82,26 @@ def patient_overview(records: Records, patient_id: int) -> dict[str, Any]:
         forecast = session.scalar(select(Forecast).where(Forecast.patient_id == patient.id)
                                   .order_by(Forecast.id.desc()))
         forecast = forecast.result if forecast else None
-        out = {"patient": patient.to_dict(), "screening": screening}
+        fixes = session.scalars(select(Correction).where(Correction.patient_id == patient.id)
+                                .order_by(Correction.id.desc()))
+        out = {"patient": patient.to_dict(), "screening": screening, "corrections": [c.to_dict() for c in fixes]}
         has_course = bool(patient.courses)
     course = None
     if has_course:
         stored, sessions, progress = records.course_state(patient_id)
         course = {**stored.to_dict(), "progress": progress.to_dict(),
                   "sessions": [r for r in all_sessions if r["course_id"] == stored.id]}
-    alerts = [{**alert, "session_id": s["id"], "session_started_at": s["started_at"]}
+    alerts = [{**alert, "session_id": s["id"], "session_started_at": s["started_at"],
+               "open": not (s["discharge"] or {}).get("ready", False)}
               for s in all_sessions for alert in s["alerts"]]
-    return {**out, "course": course, "sessions": all_sessions, "alerts": alerts, "assessments": rows,
+    # Open: the alerts of sessions whose patient is not yet ready for discharge.
+    banner = most_severe([a for a in alerts if a["open"]])
+    alerts.sort(key=lambda a: (not a["open"], SEVERITY_ORDER.index(a["severity"])
+                               if a["severity"] in SEVERITY_ORDER else len(SEVERITY_ORDER)))
+    return {**out, "course": course, "sessions": all_sessions, "alerts": alerts, "banner": banner,
+            "assessments": rows,
             "risk": _risk(all_sessions, assessments, records), "forecast": forecast,
-            "chart": course_chart(rows, [s["started_at"] for s in all_sessions], forecast),
+            # Without a score or a forecast there is nothing to draw (an empty plot shows a year-2000 axis).
+            "chart": course_chart(rows, [s["started_at"] for s in all_sessions], forecast)
+            if forecast or any(r["instrument"] in ("pcl5", "madrs") and r["total"] is not None for r in rows) else None,
             "notice": NOT_A_MEDICAL_DEVICE}

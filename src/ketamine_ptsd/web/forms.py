@@ -21,11 +21,35 @@ from ketamine_ptsd.clinic.monitoring import FIELDS
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
 from ketamine_ptsd.errors import InputError
 
-from .schemas import AssessmentRequest, Protocol, WhatIfRequest
+from .schemas import AssessmentRequest, Baseline, Protocol, WhatIfRequest
+from .whatif import BASELINE_FIELDS as BASELINE_LABELS
 
 #: Protocol slots on the what-if form.
 WHATIF_SLOTS = 4
 T = typing.TypeVar("T", bound=BaseModel)
+
+
+#: The records name some fields as the command line spells them; the forms and the API
+#: use the request field names instead (``--date`` depends on the form, see :func:`web_error`).
+RECORD_FIELDS = {"--weight-kg": "weight_kg", "--height-cm": "height_cm", "--name": "name", "--mrn": "mrn",
+                 "--sex": "sex", "--birth-date": "birth_date", "--dose": "dose", "--drug": "product",
+                 "--readings": "readings", "--prorate": "prorate", "--infusion-min": "infusion_min",
+                 "--event": "events", "PATIENT_ID": "patient_id", "SESSION_ID": "session_id",
+                 "INSTRUMENT": "instrument"}
+
+
+def web_error(exc: InputError, date_field: str = "date", rename: Mapping[str, str] | None = None) -> InputError:
+    """``exc`` with its field named as the form or the API names it: a command-line flag of
+    the records becomes the request field (``--date`` becomes ``date_field``), and a
+    leading part in ``rename`` is replaced (``reading 1`` -> ``pre-dose reading``)."""
+    head, _, rest = exc.field.partition(" ")
+    field = date_field if head == "--date" else RECORD_FIELDS.get(head, head)
+    field = f"{field} {rest}" if rest else field
+    for old, new in (rename or {}).items():
+        if field == old or field.startswith(old + " "):
+            field = new + field[len(old):]
+            break
+    return exc if field == exc.field else InputError(field, exc.message, exc.allowed)
 
 
 def as_input_error(exc: ValidationError, prefix: str = "") -> InputError:
@@ -136,6 +160,19 @@ def instrument_items(instrument: str) -> list[dict[str, Any]]:
             for i, n in enumerate(spec.numbers)]
 
 
+def items_list(text: str, field: str) -> list[int | None]:
+    """Comma-separated item answers (an empty place is a missing answer)."""
+    out: list[int | None] = []
+    for i, part in enumerate(text.split(","), start=1):
+        part = part.strip()
+        try:
+            out.append(int(part) if part else None)
+        except ValueError:
+            raise InputError(f"{field} item {i}", f"{part!r} is not a whole number", "whole numbers, e.g. 2,1,0,3") \
+                from None
+    return out
+
+
 def assessment_request(form: Mapping[str, Any], instrument: str) -> AssessmentRequest:
     """An instrument form as an :class:`AssessmentRequest` (blank items are missing)."""
     if instrument not in SPECS:
@@ -164,11 +201,28 @@ def can_prorate(instrument: str) -> bool:
 # ---------------------------------------------------------------------------- what-if
 
 
+#: The what-if form's protocol columns as the page labels them.
+PROTOCOL_LABELS = {"name": "name", "product": "product", "route": "route", "dose": "dose",
+                   "infusion_min": "infusion (min)", "induction_days": "induction days",
+                   "maintenance_every_days": "maintenance every (days)",
+                   "therapy_hours_after_dose": "therapy hours after each dose"}
+
+
 def _days(text: str, field: str) -> list[float]:
     try:
         return [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
     except ValueError:
         raise InputError(field, f"cannot read {text!r}", "comma-separated day numbers, e.g. 0,2,4,7,9,11") from None
+
+
+def _protocol_error(exc: InputError, row: int) -> InputError:
+    """An error of one protocol row named as the page shows it: ``protocol 2: infusion (min)``
+    (an induction day by its place: ``induction days, day 3``)."""
+    name, _, index = exc.field.partition(".")
+    label = PROTOCOL_LABELS.get(name, name)
+    if index.isdigit():
+        label += f", day {int(index) + 1}"
+    return InputError(f"protocol {row}: {label}", exc.message, exc.allowed)
 
 
 def whatif_request(form: Mapping[str, Any]) -> WhatIfRequest:
@@ -180,9 +234,23 @@ def whatif_request(form: Mapping[str, Any]) -> WhatIfRequest:
         if f"p{i}_days" not in fields:
             continue
         data = {k.removeprefix(f"p{i}_"): v for k, v in fields.items()}
-        data["induction_days"] = _days(data.pop("days"), f"p{i}_days")
-        protocols.append(validated(Protocol, data, prefix=f"protocol {i + 1} "))
+        try:
+            data["induction_days"] = _days(data.pop("days"), "induction_days")
+            protocols.append(validated(Protocol, data))
+        except InputError as exc:
+            raise _protocol_error(exc, i + 1) from None
     if not protocols:
         raise InputError("protocols", "no protocol with induction days", "1-4 protocols")
-    return validated(WhatIfRequest, {"protocols": [p.model_dump() for p in protocols],
-                                     **given(form, ("horizon_days",))})
+    baseline = {k.removeprefix("baseline_"): v for k, v in given(form, BASELINE_FIELDS).items()}
+    try:
+        data = {"protocols": [p.model_dump() for p in protocols], **given(form, ("horizon_days",))}
+        return validated(WhatIfRequest, {**data, "baseline": baseline} if baseline else data)
+    except InputError as exc:
+        name = exc.field.removeprefix("baseline.")
+        if name in BASELINE_LABELS:
+            raise InputError(f"baseline: {BASELINE_LABELS[name][0]}", exc.message, exc.allowed) from None
+        raise
+
+
+#: The what-if form's baseline fields.
+BASELINE_FIELDS = tuple(f"baseline_{k}" for k in Baseline.model_fields)

@@ -1,10 +1,13 @@
-"""Sign-in rate limiting: failed attempts counted per account name and per client address.
+"""Sign-in rate limiting by account and client address together, with growing delays.
 
-A key (``"name:dr_lee"``, ``"addr:10.0.0.7"``) that has failed ``max_failures`` times within
-the last ``window_s`` seconds is refused without checking the password, until its oldest
-counted failure leaves the window. A successful sign-in clears the account's count (not the
-address's: one address trying many accounts stays limited). Kept in memory: a restart
-forgets the counts, which the limit tolerates (it bounds guesses per window, not forever).
+Failed attempts are counted per pair ``(account name, client address)`` within the last
+``window_s`` seconds. The first ``max_failures`` failures cost nothing; after them each
+further attempt of that pair must wait ``delay_s``, doubling with every further failure,
+up to ``window_s``. Only the pair is held back: a correct password of another account from
+the same address (a clinic behind one proxy shares one address), or of the same account
+from another address, is never refused. A successful sign-in clears the pair's count; an
+admin may clear an account's counts (:meth:`LoginLimiter.unlock`). Kept in memory: a
+restart forgets the counts, which the limit tolerates (it bounds guesses per window).
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ from collections.abc import Callable
 
 
 class LoginLimiter:
-    """Counts failures per key in a sliding window (seconds); thread-safe."""
+    """Counts failures per (name, address) in a sliding window (seconds); thread-safe."""
 
-    def __init__(self, max_failures: int, window_s: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, max_failures: int, window_s: float, delay_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.max_failures = max_failures
         self.window_s = window_s
+        self.delay_s = delay_s
         self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
         times = self._failures.get(key)
         if times is None:
             return deque()
@@ -35,23 +40,44 @@ class LoginLimiter:
             del self._failures[key]
         return times
 
-    def retry_after(self, *keys: str) -> float:
-        """Seconds until every key may try again (0 when none is blocked)."""
+    def retry_after(self, name: str, address: str) -> float:
+        """Seconds until this account may be tried again from this address (0: now)."""
         with self._lock:
             now = self.clock()
-            waits = [self.window_s - (now - times[0]) for key in keys
-                     if len(times := self._recent(key, now)) >= self.max_failures]
-        return max(waits, default=0.0)
+            times = self._recent((name, address), now)
+            over = len(times) - self.max_failures
+            if over < 0:
+                return 0.0
+            delay = min(self.window_s, self.delay_s * 2.0 ** over)
+            return max(0.0, times[-1] + delay - now)
 
-    def failed(self, *keys: str) -> None:
-        """Count one failed attempt against each key."""
+    def failed(self, name: str, address: str) -> None:
+        """Count one failed attempt of ``name`` from ``address``."""
         with self._lock:
             now = self.clock()
+            self._recent((name, address), now)
+            self._failures.setdefault((name, address), deque()).append(now)
+
+    def succeeded(self, name: str, address: str) -> None:
+        """Forget the failures of this account from this address."""
+        with self._lock:
+            self._failures.pop((name, address), None)
+
+    def unlock(self, name: str) -> int:
+        """Forget the failures of ``name`` from every address (admin); returns how many addresses were held."""
+        with self._lock:
+            keys = [k for k in self._failures if k[0] == name]
             for key in keys:
-                self._recent(key, now)
-                self._failures.setdefault(key, deque()).append(now)
+                del self._failures[key]
+            return len(keys)
 
-    def succeeded(self, key: str) -> None:
-        """Forget the failures of ``key`` (the account that just signed in)."""
+    def locked(self) -> dict[str, float]:
+        """Accounts held back now, with the longest wait of any address (seconds)."""
         with self._lock:
-            self._failures.pop(key, None)
+            keys = list(self._failures)
+        out: dict[str, float] = {}
+        for name, address in keys:
+            wait = self.retry_after(name, address)
+            if wait > 0:
+                out[name] = max(out.get(name, 0.0), wait)
+        return out

@@ -1,12 +1,12 @@
 """Reads the pages and the API share, on top of the records' tables: patient search, the
-patient of a session, the users, the newest audit entries."""
+patient of a session, the newest audit entries."""
 
 from __future__ import annotations
 
 from sqlalchemy import or_, select
 
 from ketamine_ptsd.store import Records
-from ketamine_ptsd.store.models import AuditEntry, Course, DosingSession, Patient, User
+from ketamine_ptsd.store.models import AuditEntry, Course, DosingSession, Patient
 
 #: Most patients one search returns (newest first): a page a clinician can scan.
 PATIENTS_SHOWN = 500
@@ -34,16 +34,14 @@ def session_patient_id(records: Records, session_id: int) -> int | None:
         return session.scalar(select(Course.patient_id).join(DosingSession).where(DosingSession.id == session_id))
 
 
-def users(records: Records) -> list[User]:
-    """Every user, by name."""
-    with records.transaction() as session:
-        return list(session.scalars(select(User).order_by(User.name)))
-
-
-def audit_entries(records: Records, table: str | None = None, limit: int = 200) -> list[AuditEntry]:
-    """The newest ``limit`` audit entries, newest first (optionally of one table)."""
+def audit_entries(records: Records, table: str | None = None, limit: int = 200,
+                  action: str | None = None) -> list[AuditEntry]:
+    """The newest ``limit`` audit entries, newest first (optionally of one table, one action:
+    insert, update, delete, read, sign_in, sign_in_failed, sign_out, unlock, downgrade ...)."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if table:
         query = query.where(AuditEntry.table_name == table)
+    if action:
+        query = query.where(AuditEntry.action == action)
     with records.transaction() as session:
         return list(session.scalars(query))

@@ -5,17 +5,24 @@ ids); the clinical limits (plausible weights, doses, item scales) are checked by
 records and the clinic toolkit, with their configurable thresholds, and come back as
 ``422`` with the field and what is allowed. Units are in the field names. Free text may
 not contain NUL characters (PostgreSQL cannot store them).
+
+Numbers are finite (NaN and infinity are refused, never stored as "not measured") and are
+numbers, not true/false; a time is a date and time, never a bare number (``0`` is not
+1970). Lengths of infusions, horizons and day offsets have physiological ranges here;
+the clinic-configurable ranges (weights, doses, readings) are checked by the records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SCORERS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
+from ketamine_ptsd.clinic.settings import load_settings
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.store import SESSION_EVENT_KINDS
 from ketamine_ptsd.store.models import ROLES, SEXES
@@ -36,18 +43,42 @@ Concomitant = Literal[CONCOMITANT]
 ReadingLabel = Literal[LABELS]
 
 
+#: Infusion length, minutes: the packaged clinic plausibility bounds (settings
+#: ``input.limits.infusion_minutes``: under 5 min is a bolus; 240 min four times the longest
+#: usual infusion). The records check a clinic's own bounds again.
+INFUSION_MINUTES = tuple(load_settings(None)["input.limits"]["infusion_minutes"])
+_BARE_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number is needed, not true/false")
+    return value
+
+
+def _not_bare_number(value: Any) -> Any:
+    if isinstance(value, (bool, int, float)) or (isinstance(value, str) and _BARE_NUMBER.fullmatch(value)):
+        raise ValueError("a date and time is needed (YYYY-MM-DDTHH:MM), not a number")
+    return value
+
+
 def local_time(value: dt.datetime) -> dt.datetime:
     """A time without a zone is the clinic's local time (the server's zone)."""
     return value.astimezone() if value.tzinfo is None else value
 
 
-AwareTime = Annotated[dt.datetime, AfterValidator(local_time)]
+#: A finite number (never true/false).
+Number = Annotated[float, BeforeValidator(_not_bool)]
+AwareTime = Annotated[dt.datetime, BeforeValidator(_not_bare_number), AfterValidator(local_time)]
+InfusionMin = Annotated[Number, Field(ge=INFUSION_MINUTES[0], le=INFUSION_MINUTES[1],
+                                      description=f"{INFUSION_MINUTES[0]:g}-{INFUSION_MINUTES[1]:g} min")]
 
 
 class Strict(BaseModel):
-    """Request bodies refuse unknown fields, so a misspelt field is an error, not ignored."""
+    """Request bodies refuse unknown fields, so a misspelt field is an error, not ignored,
+    and refuse NaN and infinity."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Row(BaseModel):
@@ -78,14 +109,16 @@ class SessionInfo(BaseModel):
 
 
 class PatientRequest(Strict):
-    """A new patient: identifiers and the covariates the model uses (kg, cm)."""
+    """A new patient: a name (or a pseudonym, marked ``pseudonym``), identifiers and the
+    covariates the model uses (kg, cm)."""
 
-    name: ShortText | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=_NO_NUL)]
+    pseudonym: bool = False
     mrn: Annotated[str, Field(max_length=64, pattern=_NO_NUL)] | None = None
     birth_date: dt.date | None = None
     sex: Sex = "unknown"
-    weight_kg: float | None = None
-    height_cm: float | None = None
+    weight_kg: Number | None = None
+    height_cm: Number | None = None
     note: LongText | None = None
 
 
@@ -94,6 +127,7 @@ class PatientOut(Row):
 
     id: int
     name: str | None
+    pseudonym: bool
     mrn: str | None
     birth_date: dt.date | None
     sex: Sex
@@ -118,18 +152,23 @@ class ScreeningOut(Row):
 # ---------------------------------------------------------------------------- sessions
 
 
-class ReadingRequest(Strict):
-    """One observation, ``time_min`` minutes from the dose (<= 0: pre-dose); mmHg, bpm, %,
-    CADSS total (0-92), MOAA/S (0-5). Fields not measured at this time stay empty."""
+class Vitals(Strict):
+    """The measured fields of a reading: mmHg, bpm, %, CADSS total (0-92), MOAA/S (0-5)."""
 
-    time_min: float
+    sbp: Number | None = None
+    dbp: Number | None = None
+    hr: Number | None = None
+    spo2: Number | None = None
+    cadss: Number | None = None
+    moaas: Number | None = None
+
+
+class ReadingRequest(Vitals):
+    """One observation, ``time_min`` minutes from the dose (<= 0: pre-dose). Fields not
+    measured at this time stay empty."""
+
+    time_min: Number
     label: ReadingLabel = ""
-    sbp: float | None = None
-    dbp: float | None = None
-    hr: float | None = None
-    spo2: float | None = None
-    cadss: float | None = None
-    moaas: float | None = None
 
 
 class EventRequest(Strict):
@@ -150,8 +189,8 @@ class SessionRequest(Strict):
     dose: Dose
     route: Route | None = None
     product: Product | None = None
-    infusion_min: float | None = None
-    weight_kg: float | None = None
+    infusion_min: InfusionMin | None = None
+    weight_kg: Number | None = None
     lot: Annotated[str, Field(max_length=64, pattern=_NO_NUL)] | None = None
     note: LongText | None = None
     readings: Annotated[list[ReadingRequest], Field(max_length=200)] = []
@@ -175,7 +214,9 @@ class SessionOut(Row):
     infusion_min: float | None
     lot: str | None
     note: str | None
+    withdrawn_at: dt.datetime | None
     vitals: list[dict[str, Any]]
+    withdrawn_vitals: list[dict[str, Any]]
     events: list[dict[str, Any]]
     monitoring: dict[str, Any] | None
 
@@ -195,6 +236,56 @@ class AssessmentRequest(Strict):
     administered_at: AwareTime | None = None
     prorate: bool = False
     convention: Literal[tuple(BPRS_CONVENTIONS)] | None = None
+
+
+Reason = Annotated[str, Field(min_length=1, max_length=2000, pattern=_NO_NUL)]
+
+
+class ReadingCorrection(Vitals):
+    """A reading's corrected fields (only those given change; ``null`` clears a measured
+    field) and why."""
+
+    reason: Reason
+    time_min: Number | None = None
+    label: ReadingLabel | None = None
+
+
+class SessionCorrection(Strict):
+    """A session's corrected weight, infusion length, lot or note, and why."""
+
+    reason: Reason
+    weight_kg: Number | None = None
+    infusion_min: InfusionMin | None = None
+    lot: Annotated[str, Field(max_length=64, pattern=_NO_NUL)] | None = None
+    note: LongText | None = None
+
+
+class AssessmentCorrection(Strict):
+    """An assessment's corrected item answers (scored again), and why."""
+
+    reason: Reason
+    answers: Annotated[list[int | bool | None], Field(min_length=1, max_length=40)]
+
+
+class Withdrawal(Strict):
+    """Why a record entered in error is withdrawn."""
+
+    reason: Reason
+
+
+class CorrectionOut(Row):
+    """A correction or withdrawal: who, when, why, the values before and after."""
+
+    id: int
+    at: dt.datetime
+    actor: str
+    patient_id: int
+    table_name: str
+    record_id: int
+    kind: Literal["correct", "withdraw"]
+    reason: str
+    old_values: dict[str, Any]
+    new_values: dict[str, Any] | None
 
 
 class AssessmentOut(Row):
@@ -230,7 +321,7 @@ class InstrumentOut(BaseModel):
 class ForecastRequest(Strict):
     """How far ahead to forecast, days from the first dose of the current course."""
 
-    horizon_days: Annotated[float, Field(gt=0, le=365)] = 84.0
+    horizon_days: Annotated[Number, Field(ge=1, le=365)] = 84.0
 
 
 class Protocol(Strict):
@@ -243,18 +334,32 @@ class Protocol(Strict):
     product: Product = "racemic"
     route: Route = "iv_infusion"
     dose: Dose = "0.5mg/kg"
-    infusion_min: Annotated[float, Field(gt=0, le=240)] | None = None
-    induction_days: Annotated[list[Annotated[float, Field(ge=0, le=120)]], Field(min_length=1, max_length=12)] = list(
+    infusion_min: InfusionMin | None = None
+    induction_days: Annotated[list[Annotated[Number, Field(ge=0, le=120)]], Field(min_length=1, max_length=12)] = list(
         DEFAULT_INDUCTION_DAYS)
-    maintenance_every_days: Annotated[float, Field(ge=3, le=90)] | None = None
-    therapy_hours_after_dose: Annotated[float, Field(ge=0, le=72)] | None = None
+    maintenance_every_days: Annotated[Number, Field(ge=3, le=90)] | None = None
+    therapy_hours_after_dose: Annotated[Number, Field(ge=0, le=72)] | None = None
+
+
+class Baseline(Strict):
+    """The pre-treatment scores to simulate from, where the clinician sets them (default:
+    those given before the first dose): PCL-5 cluster sums B 0-20, C 0-8, D 0-28, E 0-24
+    (Weathers et al. 2013) and the MADRS total 0-60."""
+
+    pcl5_b: Annotated[Number, Field(ge=0, le=20)] | None = None
+    pcl5_c: Annotated[Number, Field(ge=0, le=8)] | None = None
+    pcl5_d: Annotated[Number, Field(ge=0, le=28)] | None = None
+    pcl5_e: Annotated[Number, Field(ge=0, le=24)] | None = None
+    madrs: Annotated[Number, Field(ge=0, le=60)] | None = None
 
 
 class WhatIfRequest(Strict):
-    """Protocols to compare on the model for one patient, over ``horizon_days``."""
+    """Protocols to compare on the model for one patient, over ``horizon_days``, from the
+    patient's pre-treatment baseline (``baseline`` changes some of it)."""
 
     protocols: Annotated[list[Protocol], Field(min_length=1, max_length=4)]
-    horizon_days: Annotated[float, Field(ge=7, le=180)] = 84.0
+    horizon_days: Annotated[Number, Field(ge=7, le=180)] = 84.0
+    baseline: Baseline | None = None
 
 
 class ProtocolOutcome(BaseModel):
@@ -281,6 +386,7 @@ class WhatIfOut(BaseModel):
     n_patients: int
     seed: int
     covariates: dict[str, float]
+    baseline: dict[str, Any]
     response_rule: str
     protocols: list[ProtocolOutcome]
 
@@ -303,6 +409,26 @@ class UserOut(Row):
     name: str
     role: Role
     created_at: dt.datetime
+    disabled: bool
+
+
+class RoleRequest(Strict):
+    """A user's new role."""
+
+    role: Role
+
+
+class PasswordRequest(Strict):
+    """A user's new password (8 or more characters), kept only as an argon2 hash."""
+
+    password: Annotated[str, Field(min_length=8, max_length=1024)]
+
+
+class LockedOut(BaseModel):
+    """An account held back by failed sign-ins: how long until it may try again."""
+
+    name: str
+    retry_after_s: int
 
 
 class AuditOut(Row):

@@ -3,7 +3,8 @@
 Each protocol (induction schedule, maintenance interval, therapy timing) becomes a
 :class:`~ketamine_ptsd.dosing.Regimen` built with the dosing builders, and is simulated
 with :func:`ketamine_ptsd.simulate` on the same virtual population: patients who share
-this patient's covariates (weight, age, current PCL-5 clusters, CAPS-5 clusters and MADRS)
+this patient's covariates (weight, age, and the PCL-5 clusters, CAPS-5 clusters and MADRS
+before the first dose, which the clinician may change)
 and differ in the model's between-patient variability. The band is therefore what the
 model expects for patients like this one, not a fit to this patient's own course (that is
 the personal forecast). Research and decision-support software, not a medical device.
@@ -16,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
+from ketamine_ptsd.clinic.settings import resolve
 from ketamine_ptsd.dosing import induction_series, with_maintenance, with_therapy
+from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.population import COVARIATE_BOUNDS, Population
 from ketamine_ptsd.simulation import simulate
 from ketamine_ptsd.store import Records
@@ -35,27 +38,74 @@ BAND = (10, 90)
 _CLUSTER_COVARIATES = {"pcl5": "pcl5_{}", "caps5": "caps5_{}"}
 
 
-def patient_covariates(records: Records, patient_id: Any) -> dict[str, float]:
-    """The model covariates known for the patient now: weight, age, and the latest complete
-    PCL-5 and CAPS-5 clusters and MADRS total (each clipped into the model's covariate range)."""
+#: What the clinician may set on the what-if form as the baseline, with the instrument's
+#: own range (PCL-5 clusters: items x 0-4, Weathers et al. 2013; MADRS 0-60, Montgomery &
+#: Asberg 1979); the model then clips each into its covariate range.
+BASELINE_FIELDS = {"pcl5_b": ("PCL-5 cluster B", 0, 20), "pcl5_c": ("PCL-5 cluster C", 0, 8),
+                   "pcl5_d": ("PCL-5 cluster D", 0, 28), "pcl5_e": ("PCL-5 cluster E", 0, 24),
+                   "madrs": ("MADRS total", 0, 60)}
+
+
+def first_dose_at(records: Records, patient_id: Any) -> Any:
+    """The first dose of the patient's current (active, else latest) course, or None."""
+    courses = records.summary(patient_id)["courses"]
+    active = [c for c in courses if c["status"] == "active"] or courses[-1:]
+    starts = [s["started_at"] for c in active for s in c["sessions"]]
+    return min(starts) if starts else None
+
+
+def pretreatment_baseline(records: Records, patient_id: Any) -> dict[str, Any]:
+    """The model covariates of the patient before treatment: weight, age, and the latest
+    complete PCL-5 and CAPS-5 clusters and MADRS total given before the first dose of the
+    current course (after it the scores show the treatment, not the baseline). Without a
+    dose yet, the latest scores. Returns ``covariates`` (as measured), ``first_dose_at``
+    and ``sources`` (instrument -> when, total)."""
     patient = records.patient(patient_id)
+    first = first_dose_at(records, patient_id)
     covariates: dict[str, float] = {}
+    sources: dict[str, dict[str, Any]] = {}
     if patient.weight_kg is not None:
         covariates["weight_kg"] = patient.weight_kg
     if patient.birth_date is not None:
         covariates["age_years"] = (records.now().astimezone().date() - patient.birth_date).days / 365.25
     for a in records.assessments(patient.id):
+        if first is not None and a.administered_at.isoformat() >= first:
+            continue
         if a.instrument in _CLUSTER_COVARIATES and a.clusters and None not in a.clusters.values():
             for cluster, value in a.clusters.items():
                 covariates[_CLUSTER_COVARIATES[a.instrument].format(cluster.lower())] = float(value)
-        elif a.instrument == "madrs" and a.total is not None:
+        elif not (a.instrument == "madrs" and a.total is not None):
+            continue
+        else:
             covariates["madrs"] = float(a.total)
+        sources[a.instrument] = {"administered_at": a.administered_at.isoformat(), "total": a.total}
+    return {"covariates": covariates, "first_dose_at": first, "sources": sources}
+
+
+def model_covariates(covariates: dict[str, float]) -> dict[str, float]:
+    """Each covariate clipped into the model's covariate range."""
     return {k: float(np.clip(v, *COVARIATE_BOUNDS[k])) for k, v in covariates.items()}
 
 
-def protocol_regimen(protocol: Protocol, horizon_days: float):
+def patient_covariates(records: Records, patient_id: Any) -> dict[str, float]:
+    """The model covariates of the patient's pre-treatment baseline (:func:`pretreatment_baseline`)."""
+    return model_covariates(pretreatment_baseline(records, patient_id)["covariates"])
+
+
+def protocol_dose(protocol: Protocol, settings: Any, field: str = "dose") -> tuple[float, bool]:
+    """The protocol's dose, inside the clinic's plausible dose range (``input.limits``:
+    mg/kg for a weight-based dose, else mg)."""
+    amount, per_kg = parse_dose(protocol.dose, field)
+    key, unit = ("dose_mg_per_kg", "mg/kg") if per_kg else ("dose_mg", "mg")
+    lo, hi = settings["input.limits"][key]
+    if not lo <= amount <= hi:
+        raise InputError(field, f"{amount:g} {unit} is outside the plausible range", f"{lo:g}-{hi:g} {unit}")
+    return amount, per_kg
+
+
+def protocol_regimen(protocol: Protocol, horizon_days: float, settings: Any = None):
     """The protocol as a regimen in hours from the first dose (day 0 at midnight)."""
-    amount, per_kg = parse_dose(protocol.dose)
+    amount, per_kg = protocol_dose(protocol, resolve(settings))
     infusion = protocol.infusion_min if protocol.route == "iv_infusion" else None
     regimen = induction_series(protocol.induction_days, amount, per_kg, protocol.route, protocol.product, infusion)
     if protocol.maintenance_every_days is not None:
@@ -74,15 +124,25 @@ def compare(records: Records, patient_id: Any, request: WhatIfRequest) -> dict[s
     and at the horizon, and the share of virtual patients whose PCL-5 fell by at least the
     clinic's clinically-meaningful change (``pcl5.clinically_meaningful_change``) at the horizon.
     """
-    covariates = patient_covariates(records, patient_id)
+    baseline = pretreatment_baseline(records, patient_id)
+    given = {k: v for k, v in (request.baseline.model_dump() if request.baseline else {}).items() if v is not None}
+    # Only what differs from the recorded baseline counts as changed (the form sends it back).
+    baseline["changed_by_clinician"] = sorted(k for k, v in given.items() if baseline["covariates"].get(k) != v)
+    baseline["covariates"].update(given)
+    covariates = model_covariates(baseline["covariates"])
     population = Population.virtual(N_PATIENTS, SEED, **covariates)
     times = np.arange(0.0, request.horizon_days * 24.0 + 1e-9, STEP_H)
     daily = slice(0, None, int(round(24.0 / STEP_H)))
     rule = records.settings["pcl5.clinically_meaningful_change"]
     meaningful = float(rule["absolute_reduction"])
+    regimens = []
+    for i, protocol in enumerate(request.protocols):
+        try:
+            regimens.append(protocol_regimen(protocol, request.horizon_days, records.settings))
+        except InputError as exc:
+            raise InputError(f"protocol {i + 1} {exc.field}", exc.message, exc.allowed) from None
     outcomes = []
-    for protocol in request.protocols:
-        regimen = protocol_regimen(protocol, request.horizon_days)
+    for protocol, regimen in zip(request.protocols, regimens):
         traj = simulate(regimen, population, times=times, outputs=["pcl5_total", "madrs"])
         pcl5, madrs = traj["pcl5_total"], traj["madrs"]
         after_induction = min(times.size - 1, int(round((protocol.induction_days[-1] + 7) * 24.0 / STEP_H)))
@@ -104,4 +164,5 @@ def compare(records: Records, patient_id: Any, request: WhatIfRequest) -> dict[s
             "warnings": list(traj.warnings),
         })
     return {"notice": NOT_A_MEDICAL_DEVICE, "n_patients": N_PATIENTS, "seed": SEED, "covariates": covariates,
+            "baseline": baseline,
             "response_rule": f">= {meaningful:g}-point PCL-5 reduction ({rule.citation})", "protocols": outcomes}

@@ -13,32 +13,53 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import Path as FastPath
 from pydantic import BaseModel
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.instruments import SPECS
 from ketamine_ptsd.clinic.regulatory import PRODUCT_ROUTES, as_of, consent_summary, regulatory_status
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
-from ketamine_ptsd.store import forecast_patient
+from ketamine_ptsd.store import corrections, forecast_patient
+from ketamine_ptsd.store.session_entry import add_event, add_reading
 
 from .. import queries, whatif
-from ..actions import record_assessment, record_session
-from ..auth import ADMIN, READ, WRITE, SignedIn, SignInRefused, records_for, require, sign_in, sign_out
+from ..actions import change_user, record_assessment, record_session
+from ..auth import (
+    ADMIN,
+    READ,
+    WRITE,
+    SignedIn,
+    SignInRefused,
+    log_read,
+    records_for,
+    require,
+    sign_in,
+    sign_out,
+    unlock_account,
+)
 from ..csrf import csrf_token
 from ..dashboard import patient_overview
 from ..schemas import (
+    AssessmentCorrection,
     AssessmentOut,
     AssessmentRequest,
     AuditOut,
+    CorrectionOut,
     EventRequest,
     ForecastRequest,
     Instrument,
     InstrumentOut,
+    LockedOut,
+    PasswordRequest,
     PatientOut,
     PatientRequest,
+    ReadingCorrection,
     ReadingRequest,
     RegulatoryOut,
+    RoleRequest,
     ScreeningOut,
+    SessionCorrection,
     SessionInfo,
     SessionOut,
     SessionRequest,
@@ -47,8 +68,8 @@ from ..schemas import (
     UserRequest,
     WhatIfOut,
     WhatIfRequest,
+    Withdrawal,
 )
-from ..session_entry import add_event, add_reading
 from . import RecordId, existing_patient, found
 
 
@@ -63,7 +84,9 @@ _ERRORS = {400: {"model": Problem, "description": "the request body could not be
            403: {"model": Problem, "description": "the role may not do this, or the CSRF token is missing"},
            404: {"model": Problem, "description": "no such record"},
            409: {"model": Problem, "description": "another change came first (a constraint of the records)"},
-           503: {"model": Problem, "description": "the database is busy or unreachable; try again"}}
+           413: {"model": Problem, "description": "the request body is larger than the server accepts"},
+           503: {"model": Problem, "description": "the database is busy or unreachable, or the model did not "
+                                                  "answer within the time limit; try again"}}
 router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
 
 RegulatedProduct = Literal[tuple(PRODUCT_ROUTES)]
@@ -133,6 +156,7 @@ def get_patient(request: Request, patient_id: RecordId, user: SignedIn = require
     flags, assessments, the latest forecast and the chart (a plotly figure)."""
     records = records_for(request, user)
     existing_patient(records, patient_id)
+    log_read(request, user, "patients", patient_id)
     return patient_overview(records, patient_id)
 
 
@@ -148,8 +172,9 @@ def create_screening(request: Request, patient_id: RecordId, body: PatientScreen
 @router.get("/patients/{patient_id}/screenings", response_model=list[ScreeningOut])
 def list_screenings(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Any:
     """The patient's screenings, oldest first."""
-    records = records_for(request, user)
-    return found(records.summary, patient_id)["screenings"]
+    screenings = found(records_for(request, user).summary, patient_id)["screenings"]
+    log_read(request, user, "patients", patient_id)
+    return screenings
 
 
 # ---------------------------------------------------------------------------- sessions
@@ -167,7 +192,9 @@ def create_session(request: Request, patient_id: RecordId, body: SessionRequest,
 @router.get("/sessions/{session_id}", response_model=SessionOut)
 def get_session(request: Request, session_id: RecordId, user: SignedIn = require(READ)) -> Any:
     """One session with its readings, events and monitoring result."""
-    return found(records_for(request, user).session_details, session_id)
+    details = found(records_for(request, user).session_details, session_id)
+    log_read(request, user, "sessions", session_id)
+    return details
 
 
 @router.post("/sessions/{session_id}/readings", response_model=dict[str, Any], status_code=201)
@@ -187,6 +214,72 @@ def create_event(request: Request, session_id: RecordId, body: EventRequest,
     records = records_for(request, user)
     found(records.session_details, session_id)
     return add_event(records, session_id, body.kind, body.detail)
+
+
+# ---------------------------------------------------------------------------- corrections
+
+_MISSING = {404: {"model": Problem, "description": "no such record"}}
+
+
+def _corrected(change: Any, *args: Any) -> Any:
+    try:
+        return change(*args)
+    except corrections.RecordMissing:
+        raise HTTPException(404, "no such record") from None
+
+
+@router.post("/readings/{reading_id}/correction", response_model=CorrectionOut, status_code=201)
+def correct_reading(request: Request, reading_id: RecordId, body: ReadingCorrection,
+                    user: SignedIn = require(WRITE)) -> Any:
+    """Correct a reading (the fields given; the old values are kept with the reason); the
+    session's alerts and discharge readiness are judged again."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    return _corrected(corrections.correct_reading, records_for(request, user), reading_id, changes, body.reason)
+
+
+@router.post("/readings/{reading_id}/withdrawal", response_model=CorrectionOut, status_code=201)
+def withdraw_reading(request: Request, reading_id: RecordId, body: Withdrawal,
+                     user: SignedIn = require(WRITE)) -> Any:
+    """Withdraw a reading entered in error (kept, no longer counted), with the reason."""
+    return _corrected(corrections.withdraw, records_for(request, user), "reading", reading_id, body.reason)
+
+
+@router.post("/sessions/{session_id}/correction", response_model=CorrectionOut, status_code=201)
+def correct_session(request: Request, session_id: RecordId, body: SessionCorrection,
+                    user: SignedIn = require(WRITE)) -> Any:
+    """Correct a session's weight (dose in mg follows), infusion length, lot or note."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    return _corrected(corrections.correct_session, records_for(request, user), session_id, changes, body.reason)
+
+
+@router.post("/sessions/{session_id}/withdrawal", response_model=CorrectionOut, status_code=201)
+def withdraw_session(request: Request, session_id: RecordId, body: Withdrawal,
+                     user: SignedIn = require(WRITE)) -> Any:
+    """Withdraw a session recorded in error (kept, no longer counted), with the reason."""
+    return _corrected(corrections.withdraw, records_for(request, user), "session", session_id, body.reason)
+
+
+@router.post("/assessments/{assessment_id}/correction", response_model=CorrectionOut, status_code=201)
+def correct_assessment(request: Request, assessment_id: RecordId, body: AssessmentCorrection,
+                       user: SignedIn = require(WRITE)) -> Any:
+    """Correct an assessment's answers (scored again), with the reason."""
+    return _corrected(corrections.correct_assessment, records_for(request, user), assessment_id, body.answers,
+                      body.reason)
+
+
+@router.post("/assessments/{assessment_id}/withdrawal", response_model=CorrectionOut, status_code=201)
+def withdraw_assessment(request: Request, assessment_id: RecordId, body: Withdrawal,
+                        user: SignedIn = require(WRITE)) -> Any:
+    """Withdraw an assessment entered in error (kept, no longer counted), with the reason."""
+    return _corrected(corrections.withdraw, records_for(request, user), "assessment", assessment_id, body.reason)
+
+
+@router.get("/patients/{patient_id}/corrections", response_model=list[CorrectionOut])
+def list_corrections(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Any:
+    """The patient's corrections and withdrawals, oldest first, with the values before and after."""
+    found_corrections = found(corrections.corrections, records_for(request, user), patient_id)
+    log_read(request, user, "patients", patient_id)
+    return found_corrections
 
 
 # ---------------------------------------------------------------------------- assessments
@@ -213,7 +306,9 @@ def create_assessment(request: Request, patient_id: RecordId, body: AssessmentRe
 def list_assessments(request: Request, patient_id: RecordId, instrument: Instrument | None = None,
                      user: SignedIn = require(READ)) -> Any:
     """The patient's assessments in time order (optionally of one instrument)."""
-    return found(records_for(request, user).assessments, patient_id, instrument)
+    assessments = found(records_for(request, user).assessments, patient_id, instrument)
+    log_read(request, user, "patients", patient_id)
+    return assessments
 
 
 # ---------------------------------------------------------------------------- forecast, risk, what-if
@@ -226,7 +321,8 @@ def create_forecast(request: Request, patient_id: RecordId, body: ForecastReques
     MADRS; median and 80 % band by day; the recommended maintenance date)."""
     records = records_for(request, user)
     existing_patient(records, patient_id)
-    return forecast_patient(records, patient_id, horizon_days=(body or ForecastRequest()).horizon_days)
+    return request.app.state.model_runner.run("forecast", forecast_patient, records, patient_id,
+                                              horizon_days=(body or ForecastRequest()).horizon_days)
 
 
 @router.get("/patients/{patient_id}/forecast", response_model=dict[str, Any])
@@ -235,6 +331,7 @@ def get_forecast(request: Request, patient_id: RecordId, user: SignedIn = requir
     stored = found(records_for(request, user).latest_forecast, patient_id)
     if stored is None:
         raise HTTPException(404, "no forecast computed yet")
+    log_read(request, user, "patients", patient_id)
     return stored.result
 
 
@@ -243,6 +340,7 @@ def get_risk(request: Request, patient_id: RecordId, user: SignedIn = require(RE
     """Long-term risk flags over the patient's sessions (null before the first session)."""
     records = records_for(request, user)
     existing_patient(records, patient_id)
+    log_read(request, user, "patients", patient_id)
     return patient_overview(records, patient_id)["risk"]
 
 
@@ -252,7 +350,7 @@ def compare_protocols(request: Request, patient_id: RecordId, body: WhatIfReques
     """Compare protocols for this patient on the model (changes nothing, so read-only users may)."""
     records = records_for(request, user, read_only=True)
     existing_patient(records, patient_id)
-    return whatif.compare(records, patient_id, body)
+    return request.app.state.model_runner.run("what-if comparison", whatif.compare, records, patient_id, body)
 
 
 # ---------------------------------------------------------------------------- regulatory, users, audit
@@ -270,7 +368,7 @@ def get_regulatory(product: RegulatedProduct = "racemic", route: AnyRoute | None
 @router.get("/users", response_model=list[UserOut])
 def list_users(request: Request, user: SignedIn = require(ADMIN)) -> Any:
     """The users of the web app (admin)."""
-    return queries.users(records_for(request, user))
+    return records_for(request, user).users()
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
@@ -279,8 +377,53 @@ def create_user(request: Request, body: UserRequest, user: SignedIn = require(AD
     return records_for(request, user).add_user(body.name, body.role, body.password)
 
 
+UserName = Annotated[str, FastPath(min_length=1, max_length=120)]
+
+
+@router.post("/users/{name}/disable", response_model=UserOut)
+def disable_user(request: Request, name: UserName, user: SignedIn = require(ADMIN)) -> Any:
+    """Disable a user (admin): no sign-in, and their open sessions end at their next request."""
+    return change_user(records_for(request, user), request.app.state.sessions, name, "disable")
+
+
+@router.post("/users/{name}/enable", response_model=UserOut)
+def enable_user(request: Request, name: UserName, user: SignedIn = require(ADMIN)) -> Any:
+    """Enable a disabled user again (admin)."""
+    return change_user(records_for(request, user), request.app.state.sessions, name, "enable")
+
+
+@router.post("/users/{name}/role", response_model=UserOut)
+def set_user_role(request: Request, name: UserName, body: RoleRequest, user: SignedIn = require(ADMIN)) -> Any:
+    """Change a user's role (admin); it applies from their next request."""
+    return change_user(records_for(request, user), request.app.state.sessions, name, "role", body.role)
+
+
+@router.post("/users/{name}/password", status_code=204)
+def reset_user_password(request: Request, name: UserName, body: PasswordRequest,
+                        user: SignedIn = require(ADMIN)) -> Response:
+    """Set a user's new password (admin); kept only as an argon2 hash."""
+    change_user(records_for(request, user), request.app.state.sessions, name, "password", body.password)
+    return Response(status_code=204)
+
+
+@router.get("/users/locked", response_model=list[LockedOut])
+def list_locked(request: Request, user: SignedIn = require(ADMIN)) -> Any:
+    """Accounts held back by failed sign-ins now, with the longest wait in seconds (admin)."""
+    return [LockedOut(name=name, retry_after_s=int(wait + 0.999))
+            for name, wait in sorted(request.app.state.login_limiter.locked().items())]
+
+
+@router.post("/users/{name}/unlock", status_code=204)
+def unlock_user(request: Request, name: UserName, user: SignedIn = require(ADMIN)) -> Response:
+    """Clear an account's failed sign-ins from every address (admin); audited."""
+    unlock_account(request, user, name)
+    return Response(status_code=204)
+
+
 @router.get("/audit", response_model=list[AuditOut])
 def list_audit(request: Request, table: Annotated[str | None, Query(max_length=40)] = None,
-               limit: Annotated[int, Query(ge=1, le=1000)] = 200, user: SignedIn = require(ADMIN)) -> Any:
-    """The newest audit-trail entries (admin), optionally of one table."""
-    return queries.audit_entries(records_for(request, user), table, limit)
+               limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+               action: Annotated[str | None, Query(max_length=20)] = None, user: SignedIn = require(ADMIN)) -> Any:
+    """The newest audit-trail entries (admin), optionally of one table and one action
+    (``read``: who viewed which patient; ``sign_in``, ``sign_in_failed`` ...)."""
+    return queries.audit_entries(records_for(request, user), table, limit, action)

@@ -10,9 +10,10 @@ by a full page load.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
@@ -24,17 +25,37 @@ from ketamine_ptsd.clinic.regulatory import regulatory_status as status_rows
 from ketamine_ptsd.clinic.screening import parse_patient
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.store import SESSION_EVENT_KINDS, forecast_patient
+from ketamine_ptsd.store import SESSION_EVENT_KINDS, corrections, forecast_patient
 from ketamine_ptsd.store.models import ROLES, SEXES
+from ketamine_ptsd.store.session_entry import add_event, add_reading
 
 from .. import forms, queries, whatif
-from ..actions import record_assessment, record_session
-from ..auth import ADMIN, READ, WRITE, SignedIn, SignInRefused, records_for, require, sign_in, sign_out
+from ..actions import change_user, record_assessment, record_session
+from ..auth import (
+    ADMIN,
+    READ,
+    WRITE,
+    SignedIn,
+    SignInRefused,
+    log_read,
+    records_for,
+    require,
+    sign_in,
+    sign_out,
+    unlock_account,
+)
 from ..charts import whatif_chart
 from ..csrf import check_csrf
-from ..dashboard import patient_overview
-from ..schemas import PatientRequest, ReadingRequest, SessionRequest, UserRequest
-from ..session_entry import add_event, add_reading
+from ..dashboard import most_severe, patient_overview
+from ..schemas import (
+    AssessmentCorrection,
+    PatientRequest,
+    ReadingCorrection,
+    ReadingRequest,
+    SessionCorrection,
+    SessionRequest,
+    UserRequest,
+)
 from . import RecordId, existing_patient, found
 
 router = APIRouter(include_in_schema=False)
@@ -133,7 +154,8 @@ def patient_create(request: Request, user: SignedIn = require(WRITE), form: Form
         patient = records_for(request, user).add_patient(
             **forms.validated(PatientRequest, values).model_dump())
     except InputError as exc:
-        return render(request, user, "patient_new.html", 422, sexes=SEXES, values=values, error=exc)
+        return render(request, user, "patient_new.html", 422, sexes=SEXES, values=values,
+                      error=forms.web_error(exc))
     return _see(f"/patients/{patient.id}")
 
 
@@ -142,6 +164,7 @@ def patient_page(request: Request, patient_id: RecordId, user: SignedIn = requir
     """The patient page: screening, course, chart with forecast, alerts, risk flags."""
     records = records_for(request, user)
     existing_patient(records, patient_id)
+    log_read(request, user, "patients", patient_id)
     return render(request, user, "patient.html", o=patient_overview(records, patient_id))
 
 
@@ -171,7 +194,8 @@ def screening_submit(request: Request, patient_id: RecordId, user: SignedIn = re
         answers = parse_patient(forms.screening_answers(form)).model_dump(exclude_unset=True)
         records.record_screening(patient_id, answers)
     except InputError as exc:
-        return _screening_page(request, user, patient, 422, values=dict(form), error=exc)
+        return _screening_page(request, user, patient, 422, values=dict(form),
+                               error=forms.web_error(exc, "screened_on"))
     return _see(f"/patients/{patient_id}#screening")
 
 
@@ -203,14 +227,17 @@ def session_create(request: Request, patient_id: RecordId, user: SignedIn = requ
                                                 "concomitant": form.getlist("concomitant")})
         record = record_session(records, patient_id, body)
     except InputError as exc:
-        return _session_form(request, user, patient, 422, values=values, error=exc)
+        error = forms.web_error(exc, "started_at", rename={"reading 1": "pre-dose reading",
+                                                           "readings": "pre-dose reading"})
+        return _session_form(request, user, patient, 422, values=values, error=error)
     return _see(f"/sessions/{record.id}")
 
 
 def _session_context(records: Any, session_id: int) -> dict[str, Any]:
     details = found(records.session_details, session_id)
     patient = records.patient(queries.session_patient_id(records, session_id))
-    return {"s": details, "report": (details["monitoring"] or {}).get("report"),
+    report = (details["monitoring"] or {}).get("report")
+    return {"s": details, "report": report, "banner": most_severe(report["alerts"] if report else []),
             "rems": (details["monitoring"] or {}).get("rems_form"), "patient": patient,
             "labels": LABELS, "event_kinds": SESSION_EVENT_KINDS}
 
@@ -219,7 +246,9 @@ def _session_context(records: Any, session_id: int) -> dict[str, Any]:
 def session_page(request: Request, session_id: RecordId, user: SignedIn = require(READ)) -> Response:
     """Session entry: readings and ratings as they are taken, alerts, discharge readiness and
     the monitoring form."""
-    return render(request, user, "session.html", **_session_context(records_for(request, user), session_id))
+    context = _session_context(records_for(request, user), session_id)
+    log_read(request, user, "sessions", session_id)
+    return render(request, user, "session.html", **context)
 
 
 def _session_change(request: Request, user: SignedIn, session_id: int, form: FormData, change: Any) -> Response:
@@ -230,12 +259,12 @@ def _session_change(request: Request, user: SignedIn, session_id: int, form: For
         change(records, form)
         context = _session_context(records, session_id)
     except InputError as exc:
-        error = exc
+        error = forms.web_error(exc, rename={"reading 1": "reading"})
     if not request.headers.get("hx-request"):
         if error is None:
             return _see(f"/sessions/{session_id}")
         return render(request, user, "session.html", 422, error=error, values=dict(form), **context)
-    return render(request, user, "_monitor.html", 422 if error else 200, error=error,
+    return render(request, user, "_monitor.html", 422 if error else 200, error=error, fragment=True,
                   values=dict(form) if error else {}, **context)
 
 
@@ -259,6 +288,61 @@ def event_add(request: Request, session_id: RecordId, user: SignedIn = require(W
         add_event(records, session_id, values.get("kind", ""), values.get("detail"))
 
     return _session_change(request, user, session_id, form, change)
+
+
+# ---------------------------------------------------------------------------- corrections
+
+_KINDS = {"readings": "reading", "sessions": "session", "assessments": "assessment"}
+
+
+def _correction(records: Any, kind: str, record_id: int, form: FormData) -> Any:
+    """The correction the form asks for (empty fields are left as they are)."""
+    reason = form.get("reason")
+    if kind == "reading":
+        values = forms.given(form, ReadingCorrection.model_fields)
+        body = forms.validated(ReadingCorrection, {"reason": reason, **values})
+        changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+        return corrections.correct_reading(records, record_id, changes, body.reason)
+    if kind == "session":
+        values = forms.given(form, SessionCorrection.model_fields)
+        body = forms.validated(SessionCorrection, {"reason": reason, **values})
+        changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+        return corrections.correct_session(records, record_id, changes, body.reason)
+    answers = forms.items_list(str(form.get("answers") or ""), "answers")
+    body = forms.validated(AssessmentCorrection, {"reason": reason, "answers": answers})
+    return corrections.correct_assessment(records, record_id, body.answers, body.reason)
+
+
+def _correction_route(kind: str, action: str) -> Any:
+    what = _KINDS[kind]
+
+    def record_correction(request: Request, record_id: RecordId, user: SignedIn = require(WRITE),
+                          form: FormData = FORM) -> Response:
+        records = records_for(request, user)
+        try:
+            if action == "withdrawal":
+                corrections.withdraw(records, what, record_id, form.get("reason"))
+            else:
+                _correction(records, what, record_id, form)
+        except corrections.RecordMissing:
+            raise HTTPException(404, "no such record") from None
+        except InputError as exc:
+            error = forms.web_error(exc)
+            allowed = f" (allowed: {error.allowed})" if error.allowed else ""
+            back = corrections.page_of(records, what, record_id)
+            return render(request, user, "error.html", 422, status=422, back=back,
+                          message=f"{what} {record_id} was not changed: {error.field}: {error.message}{allowed}")
+        return _see(corrections.page_of(records, what, record_id))
+
+    record_correction.__doc__ = (f"{'Withdraw' if action == 'withdrawal' else 'Correct'} a {what} with the reason "
+                                 f"(audited; the old values are kept); back to the page that shows it.")
+    return record_correction
+
+
+for _kind in _KINDS:
+    for _action in ("correction", "withdrawal"):
+        router.add_api_route(f"/{_kind}/{{record_id}}/{_action}", _correction_route(_kind, _action),
+                             methods=["POST"], response_class=HTMLResponse)
 
 
 # ---------------------------------------------------------------------------- instruments
@@ -293,7 +377,8 @@ def assessment_submit(request: Request, patient_id: RecordId, instrument: str, u
     try:
         record_assessment(records, patient_id, forms.assessment_request(form, instrument))
     except InputError as exc:
-        return _instrument_page(request, user, patient, instrument, 422, values=dict(form), error=exc)
+        return _instrument_page(request, user, patient, instrument, 422, values=dict(form),
+                                error=forms.web_error(exc, "administered_at"))
     return _see(f"/patients/{patient_id}#assessments")
 
 
@@ -306,21 +391,30 @@ def forecast_update(request: Request, patient_id: RecordId, user: SignedIn = req
     records = records_for(request, user)
     existing_patient(records, patient_id)
     try:
-        forecast_patient(records, patient_id)
+        request.app.state.model_runner.run("forecast", forecast_patient, records, patient_id)
     except InputError as exc:
         return render(request, user, "patient.html", 422, o=patient_overview(records, patient_id),
-                      forecast_error=exc)
+                      forecast_error=forms.web_error(exc))
     return _see(f"/patients/{patient_id}#forecast")
+
+
+def _whatif_context(records: Any, patient_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The what-if form's context: the patient, the pre-treatment baseline (its fields
+    prefilled with it unless the form gave them), the protocol slots."""
+    baseline = whatif.pretreatment_baseline(records, patient_id)
+    known = {f"baseline_{k}": f"{v:g}" for k, v in baseline["covariates"].items() if k in whatif.BASELINE_FIELDS}
+    return {"patient": records.patient(patient_id), "values": {**known, **values}, "baseline": baseline,
+            "baseline_fields": whatif.BASELINE_FIELDS, "slots": range(forms.WHATIF_SLOTS)}
 
 
 @router.get("/patients/{patient_id}/whatif", response_class=HTMLResponse)
 def whatif_form(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Response:
-    """Protocols to compare, prefilled with common ones."""
+    """Protocols to compare, prefilled with common ones, from the pre-treatment baseline."""
     records = records_for(request, user)
-    patient = existing_patient(records, patient_id)
+    existing_patient(records, patient_id)
+    log_read(request, user, "patients", patient_id)
     values = {f"p{i}_{k}": v for i, p in enumerate(WHATIF_DEFAULTS) for k, v in p.items()}
-    return render(request, user, "whatif.html", patient=patient, values=values, slots=range(forms.WHATIF_SLOTS),
-                  covariates=whatif.patient_covariates(records, patient_id), result=None)
+    return render(request, user, "whatif.html", result=None, **_whatif_context(records, patient_id, values))
 
 
 @router.post("/patients/{patient_id}/whatif", response_class=HTMLResponse)
@@ -328,13 +422,13 @@ def whatif_run(request: Request, patient_id: RecordId, user: SignedIn = require(
                form: FormData = FORM) -> Response:
     """Simulate the protocols for this patient and compare them (stores nothing)."""
     records = records_for(request, user, read_only=True)
-    patient = existing_patient(records, patient_id)
-    context = {"patient": patient, "values": dict(form), "slots": range(forms.WHATIF_SLOTS),
-               "covariates": whatif.patient_covariates(records, patient_id)}
+    existing_patient(records, patient_id)
+    context = _whatif_context(records, patient_id, {k: v for k, v in form.items() if k != "csrf_token"})
     try:
-        result = whatif.compare(records, patient_id, forms.whatif_request(form))
+        result = request.app.state.model_runner.run("what-if comparison", whatif.compare, records, patient_id,
+                                                    forms.whatif_request(form))
     except InputError as exc:
-        return render(request, user, "whatif.html", 422, result=None, error=exc, **context)
+        return render(request, user, "whatif.html", 422, result=None, error=forms.web_error(exc), **context)
     return render(request, user, "whatif.html", result=result, chart=whatif_chart(result), **context)
 
 
@@ -351,11 +445,15 @@ def regulatory_page(request: Request, product: Annotated[str, Query(max_length=2
                   product_names=PRODUCT_NAMES, product_routes=PRODUCT_ROUTES, route_names=ROUTE_NAMES)
 
 
+def _users_page(request: Request, user: SignedIn, status: int = 200, **context: Any) -> Response:
+    return render(request, user, "users.html", status, users=records_for(request, user).users(), roles=ROLES,
+                  locked=request.app.state.login_limiter.locked(), **{"values": {}, **context})
+
+
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, user: SignedIn = require(ADMIN)) -> Response:
-    """The users, and the form to add one (admin)."""
-    return render(request, user, "users.html", users=queries.users(records_for(request, user)), roles=ROLES,
-                  values={})
+    """The users, with their status and the changes an admin may make, and the form to add one (admin)."""
+    return _users_page(request, user)
 
 
 @router.post("/users", response_class=HTMLResponse)
@@ -368,14 +466,30 @@ def user_create(request: Request, user: SignedIn = require(ADMIN), form: FormDat
         records.add_user(body.name, body.role, body.password)
     except InputError as exc:
         values.pop("password", None)
-        return render(request, user, "users.html", 422, users=queries.users(records), roles=ROLES, values=values,
-                      error=exc)
+        return _users_page(request, user, 422, values=values, error=exc)
+    return _see("/users")
+
+
+@router.post("/users/{name}/{change}", response_class=HTMLResponse)
+def user_change(request: Request, name: Annotated[str, FastPath(min_length=1, max_length=120)],
+                change: Literal["disable", "enable", "role", "password", "unlock"],
+                user: SignedIn = require(ADMIN), form: FormData = FORM) -> Response:
+    """Disable, enable, change the role of, reset the password of, or unlock a user (admin; audited)."""
+    try:
+        if change == "unlock":
+            unlock_account(request, user, name)
+        else:
+            value = str(form.get(change) or "") if change in ("role", "password") else ""
+            change_user(records_for(request, user), request.app.state.sessions, name, change, value)
+    except InputError as exc:
+        return _users_page(request, user, 422, error=exc)
     return _see("/users")
 
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, table: Annotated[str, Query(max_length=40)] = "",
-               user: SignedIn = require(ADMIN)) -> Response:
-    """The newest entries of the audit trail (admin)."""
-    return render(request, user, "audit.html", entries=queries.audit_entries(records_for(request, user), table or None),
-                  table=table)
+               action: Annotated[str, Query(max_length=20)] = "", user: SignedIn = require(ADMIN)) -> Response:
+    """The newest entries of the audit trail (admin): changes, reads of patient records,
+    sign-ins; the values as indented JSON, in full."""
+    entries = queries.audit_entries(records_for(request, user), table or None, action=action or None)
+    return render(request, user, "audit.html", entries=entries, table=table, action=action)

@@ -18,15 +18,16 @@ from sqlalchemy.orm import Session
 
 from ketamine_ptsd.clinic.monitoring import FIELDS, PRODUCT_ROUTES, SessionReport, monitor_session
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.store import SESSION_EVENT_KINDS, Records
-from ketamine_ptsd.store.models import DosingSession, MonitoringForm, SessionEvent, VitalSigns
+
+from .models import DosingSession, MonitoringForm, SessionEvent, VitalSigns
+from .records import SESSION_EVENT_KINDS, Records, check_readings
 
 #: REMS form fields that record the concomitant medication classes given at session start.
 _REMS_CONCOMITANT = {"benzodiazepines": "benzodiazepine", "non_benzodiazepine_hypnotics": "non_benzo_hypnotic",
                      "psychostimulants": "psychostimulant", "maois": "maoi"}
 
 
-def _session(session: Session, session_id: Any) -> DosingSession:
+def stored_session(session: Session, session_id: Any) -> DosingSession:
     try:
         key = int(session_id)
     except (TypeError, ValueError):
@@ -37,11 +38,11 @@ def _session(session: Session, session_id: Any) -> DosingSession:
     return record
 
 
-def _stored_readings(record: DosingSession) -> list[dict[str, Any]]:
+def stored_readings(record: DosingSession) -> list[dict[str, Any]]:
     return [{"time_min": v.minutes, "label": v.label, **{f: getattr(v, f) for f in FIELDS}} for v in record.vitals]
 
 
-def _monitor(records: Records, record: DosingSession, readings: Sequence[Mapping[str, Any]],
+def monitor(records: Records, record: DosingSession, readings: Sequence[Mapping[str, Any]],
              event_kinds: Sequence[str]) -> SessionReport:
     if record.route not in PRODUCT_ROUTES.get(record.product, ()):
         raise InputError("reading", f"the session monitoring rules do not cover {record.product} {record.route}",
@@ -54,7 +55,7 @@ def _monitor(records: Records, record: DosingSession, readings: Sequence[Mapping
         respiratory_depression_reported="respiratory_depression" in event_kinds, settings=records.settings)
 
 
-def _store_report(session: Session, record: DosingSession, report: SessionReport) -> None:
+def store_report(session: Session, record: DosingSession, report: SessionReport) -> None:
     rems_form = report.rems_form() if record.product == "esketamine" else None
     if record.monitoring is None:
         session.add(MonitoringForm(session=record, report=report.to_dict(), rems_form=rems_form))
@@ -70,16 +71,17 @@ def add_reading(records: Records, session_id: Any, reading: Mapping[str, Any]) -
     The reading is checked with the monitor's ranges (``input.limits``); a bad value is an
     InputError naming ``reading 1 <field>`` and nothing is stored.
     """
+    new = {k: v for k, v in reading.items() if v is not None or k == "time_min"}
+    check_readings([new])
     with records.transaction() as session:
-        record = _session(session, session_id)
-        new = {k: v for k, v in reading.items() if v is not None or k == "time_min"}
+        record = stored_session(session, session_id)
         # The new reading goes first so that an error names it "reading 1".
-        report = _monitor(records, record, [new, *_stored_readings(record)], [e.kind for e in record.events])
+        report = monitor(records, record, [new, *stored_readings(record)], [e.kind for e in record.events])
         # The sort by time is stable, so the new reading is the first one at its time.
         checked = next(r for r in report.readings if r.time_min == float(new["time_min"]))
         session.add(VitalSigns(session=record, minutes=checked.time_min, label=checked.label,
                                **{f: getattr(checked, f) for f in FIELDS}))
-        _store_report(session, record, report)
+        store_report(session, record, report)
     return report.to_dict()
 
 
@@ -89,11 +91,11 @@ def add_event(records: Records, session_id: Any, kind: str, detail: str | None =
     if kind not in SESSION_EVENT_KINDS:
         raise InputError("kind", f"unknown event {kind!r}", ", ".join(SESSION_EVENT_KINDS))
     with records.transaction() as session:
-        record = _session(session, session_id)
+        record = stored_session(session, session_id)
         session.add(SessionEvent(session=record, kind=kind, detail=detail))
-        readings = _stored_readings(record)
+        readings = stored_readings(record)
         if not readings:
             return None
-        report = _monitor(records, record, readings, [*(e.kind for e in record.events), kind])
-        _store_report(session, record, report)
+        report = monitor(records, record, readings, [*(e.kind for e in record.events), kind])
+        store_report(session, record, report)
     return report.to_dict()
