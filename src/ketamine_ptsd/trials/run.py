@@ -19,9 +19,8 @@ from ..errors import InputError
 from ..params import ParameterTable
 from ..population import patient_normals, patient_uniforms, screening_values
 from ..simulation import simulate
-from .context import arm_population, arm_regimen, check_model_support
+from .context import allocation, arm_population, arm_regimen, check_model_support
 from .measures import SAFETY_OUTPUTS, acute_safety_events, days_to_loss_of_response, days_to_relapse, reduction
-from .randomisation import allocation
 from .sections import score_max
 from .spec import TrialSpec
 
