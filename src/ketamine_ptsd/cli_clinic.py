@@ -48,8 +48,10 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 JSON_HELP = "print machine-readable JSON"
 SETTINGS_HELP = "TOML file overriding thresholds (layout of clinic/data/settings.toml)"
-ALIASES = {"pcl-5": "pcl5", "caps-5": "caps5", "phq-9": "phq9", "ies-r": "iesr",
-           "bprs": "bprs_pos", "bprs+": "bprs_pos", "c-ssrs": "cssrs", "dast-10": "dast10"}
+#: What the instrument arguments accept, in help texts (read from the instrument specs).
+INSTRUMENT_HELP = ", ".join(ins.SPECS)
+ANSWERS_HELP = ("item scores in item order, comma-separated; an empty field is a missing item (yes/no for "
+                + ", ".join(s.id for s in ins.SPECS.values() if s.yes_no) + ")")
 YES = {"y", "yes", "1", "true"}
 NO = {"n", "no", "0", "false"}
 
@@ -126,6 +128,19 @@ def parse_items(text: str, label: str, yes_no: bool = False,
     return out
 
 
+def instrument_spec(text: str) -> ins.InstrumentSpec:
+    """The instrument named by the INSTRUMENT argument (an id or an alias such as pcl-5)."""
+    try:
+        return ins.spec_for(text)
+    except InputError as exc:
+        raise InputError("INSTRUMENT", exc.message, exc.allowed) from None
+
+
+def parse_answers(text: str, spec: ins.InstrumentSpec) -> list[Any]:
+    """Comma-separated answers to ``spec`` (yes/no or named questions where it has them)."""
+    return parse_items(text, spec.label, yes_no=spec.yes_no, names=spec.questions)
+
+
 def _table(*columns: str, title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
@@ -157,14 +172,12 @@ _SHOWN = ("total", "clusters", "dsm5_symptom_rule", "cut_point_result", "probabl
 @app.command()
 @guarded
 def score(
-    instrument: str = typer.Argument(..., help="pcl5, caps5, cadss, madrs, phq9, iesr, "
-                                     "bprs_pos, cssrs, dast10, icsi, icpi"),
-    answers: str = typer.Argument(..., help="item scores in item order, comma-separated; "
-                                  "an empty field is a missing item (yes/no for cssrs, dast10)"),
+    instrument: str = typer.Argument(..., help=INSTRUMENT_HELP),
+    answers: str = typer.Argument(..., help=ANSWERS_HELP),
     prorate: bool = typer.Option(False, "--prorate", help="estimate the total when few items "
                                  "are missing (person-mean; marked prorated)"),
     baseline: str | None = typer.Option(None, help="baseline total: adds change and response "
-                                        "rules (pcl5, caps5, madrs, phq9)"),
+                                        f"rules ({', '.join(ins.OUTCOME_RULES)})"),
     criterion_a: str | None = typer.Option(None, help="CAPS-5 criterion A met (yes/no)"),
     criterion_f: str | None = typer.Option(None, help="CAPS-5 duration > 1 month (yes/no)"),
     impairment: str | None = typer.Option(None, help="CAPS-5 items 23,24,25"),
@@ -178,20 +191,14 @@ def score(
 ) -> None:
     """Score an instrument from comma-separated item answers (clinic score pcl5 1,2,0,...)."""
     s = _settings(settings)
-    name = ALIASES.get(instrument.lower(), instrument.lower())
-    if name not in ins.SCORERS:
-        raise InputError("INSTRUMENT", f"unknown instrument {instrument!r}",
-                         ", ".join(ins.SCORERS))
-    spec = ins.SPECS[name]
-    values = (parse_items(answers, "C-SSRS", yes_no=True, names=ins.CSSRS_QUESTIONS)
-              if name == "cssrs"
-              else parse_items(answers, spec.name, yes_no=name == "dast10"))
+    spec = instrument_spec(instrument)
+    name = spec.id
+    values = parse_answers(answers, spec)
     kwargs: dict[str, Any] = {"settings": s}
-    if name not in ("cssrs", "dast10", "bprs_pos", "icsi", "icpi"):
+    if spec.prorates:
         kwargs["prorate"] = prorate
     elif prorate:
-        raise InputError("--prorate", f"no proration for {spec.name}",
-                         "pcl5, caps5, cadss, madrs, phq9, iesr")
+        raise InputError("--prorate", f"no proration for {spec.name}", ", ".join(ins.PRORATABLE))
     if name == "caps5":
         kwargs.update(
             criterion_a=_yes_no("--criterion-a", criterion_a),

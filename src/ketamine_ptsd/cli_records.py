@@ -31,11 +31,19 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from ketamine_ptsd.cli_clinic import ALIASES, JSON_HELP, guarded, parse_items, read_session_csv
+from ketamine_ptsd.cli_clinic import (
+    ANSWERS_HELP,
+    INSTRUMENT_HELP,
+    JSON_HELP,
+    guarded,
+    instrument_spec,
+    parse_answers,
+    read_session_csv,
+)
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.course import day_to_date
-from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SPECS
-from ketamine_ptsd.clinic.risk import EVENT_KINDS, assess_course
+from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
+from ketamine_ptsd.clinic.risk import BLADDER_INSTRUMENTS, EVENT_KINDS, assess_course
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.files import read_toml
@@ -138,10 +146,7 @@ def _days(text: str) -> tuple[float, ...]:
 
 
 def _instrument(text: str) -> str:
-    name = ALIASES.get(text.lower(), text.lower())
-    if name not in SPECS:
-        raise InputError("INSTRUMENT", f"unknown instrument {text!r}", ", ".join(SPECS))
-    return name
+    return instrument_spec(text).id
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -401,9 +406,8 @@ def session_show(session_id: int = typer.Argument(..., metavar="SESSION_ID")) ->
 @guarded
 def assess_record(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
-    instrument: str = typer.Argument(..., help=", ".join(SPECS)),
-    answers: str = typer.Argument(..., help="item scores in item order, comma-separated; an empty field is a "
-                                  "missing item (yes/no for cssrs, dast10)"),
+    instrument: str = typer.Argument(..., help=INSTRUMENT_HELP),
+    answers: str = typer.Argument(..., help=ANSWERS_HELP),
     date: str = typer.Option(..., help=f"when it was administered: {DATE_HELP}"),
     prorate: bool = typer.Option(False, "--prorate", help="estimate the total when few items are missing"),
     caps_version: str | None = typer.Option(None, help="CAPS-5 past_month, past_week or worst_month"),
@@ -412,10 +416,9 @@ def assess_record(
     user: str | None = USER_OPTION,
 ) -> None:
     """Score an instrument (clinic scoring rules) and keep the answers and the scores."""
-    name = _instrument(instrument)
-    spec = SPECS[name]
-    values = (parse_items(answers, "C-SSRS", yes_no=True, names=CSSRS_QUESTIONS) if name == "cssrs"
-              else parse_items(answers, spec.name, yes_no=name == "dast10"))
+    spec = instrument_spec(instrument)
+    name = spec.id
+    values = parse_answers(answers, spec)
     options: dict[str, Any] = {}
     if caps_version is not None:
         options["version"] = caps_version
@@ -528,7 +531,7 @@ def course_show(
         details = [records.session_details(s.id) for s in sessions]
         bladder: dict[dt.date, dict[str, Any]] = {}
         for a in records.assessments(patient_id):
-            if a.instrument in ("icsi", "icpi"):
+            if a.instrument in BLADDER_INSTRUMENTS:
                 day = a.administered_at.astimezone().date()
                 bladder.setdefault(day, {"date": day})[a.instrument] = a.items
     course_sessions = [{"date": d["started_at"][:10], "product": d["product"], "dose_mg": d["dose_mg"],
@@ -653,7 +656,7 @@ def forecast(
                                              f"day {book:g} ({result['recommended_maintenance_date']})"))
     out.print(f"rule: {result['maintenance_rule']}")
     first = dt.datetime.fromisoformat(result["first_dose_at"])
-    for instrument in ("pcl5", "madrs"):
+    for instrument in (PCL5.id, MADRS.id):
         table = _table(f"{SPECS[instrument].name}: this patient (median, 80 % band) beside the covariate-only and "
                        "population medians", "day", "date", "patient", "80 % band", "covariate-only", "population")
         low, high = result["band_low"][instrument], result["band_high"][instrument]
