@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,15 +57,79 @@ YES = {"y", "yes", "1", "true"}
 NO = {"n", "no", "0", "false"}
 
 
+#: The one table from the library's field names (``InputError.field``) to what the command
+#: line calls them: its flags and arguments. A field not listed is shown as the library
+#: names it; ``settings pcl5.cut_point`` maps by its first word.
+FLAGS = {
+    "age_years": "--age",
+    "bag_ml": "--bag-ml",
+    "builtin": "--builtin",
+    "chunk_size": "--chunk-size",
+    "database": "--db",
+    "dose": "--dose",
+    "height_cm": "--height-cm",
+    "infusion_min": "--infusion-min",
+    "instrument": "INSTRUMENT",
+    "n_per_arm": "--n-per-arm",
+    "n_trials": "--power-trials",
+    "previous_dose_mg": "--previous-dose-mg",
+    "product": "--product",
+    "regimen": "--regimen",
+    "rems_form": "--rems-form",
+    "route": "--route",
+    "scheduler": "--scheduler",
+    "seed": "--seed",
+    "settings": "--settings",
+    "sex": "--sex",
+    "start_clock": "--start-clock",
+    "vial_mg_per_ml": "--vial-mg-ml",
+    "weight_kg": "--weight-kg",
+    "weight_policy": "--weight-policy",
+    "workers": "--workers",
+}
+
+
+def cli_error(exc: InputError) -> InputError:
+    """``exc`` with its field in command-line words (the same error when nothing maps)."""
+    first, sep, rest = exc.field.partition(" ")
+    if first not in FLAGS:
+        return exc
+    return InputError(FLAGS[first] + sep + rest, exc.message, exc.allowed)
+
+
+@contextmanager
+def cli_fields() -> Iterator[None]:
+    """Re-raise a library InputError with its field in command-line words."""
+    try:
+        yield
+    except InputError as exc:
+        mapped = cli_error(exc)
+        if mapped is exc:
+            raise
+        raise mapped from None
+
+
+def in_cli_words(func: F) -> F:
+    """Run ``func`` under :func:`cli_fields` (for commands whose errors the entry point prints)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with cli_fields():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def guarded(func: F) -> F:
-    """Turn an InputError into one line on stderr and exit code 2."""
+    """Turn an InputError into one line on stderr, its field in command-line words, and
+    exit code 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except InputError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {cli_error(exc)}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -130,10 +195,7 @@ def parse_items(text: str, label: str, yes_no: bool = False,
 
 def instrument_spec(text: str) -> ins.InstrumentSpec:
     """The instrument named by the INSTRUMENT argument (an id or an alias such as pcl-5)."""
-    try:
-        return ins.spec_for(text)
-    except InputError as exc:
-        raise InputError("INSTRUMENT", exc.message, exc.allowed) from None
+    return ins.spec_for(text)
 
 
 def parse_answers(text: str, spec: ins.InstrumentSpec) -> list[Any]:

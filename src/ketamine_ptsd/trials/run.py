@@ -238,7 +238,7 @@ def chunk_tasks(spec: TrialSpec, arm_ids: Sequence[np.ndarray], chunk_size: int 
                 model_params: ParameterTable | None = None, threads: int | None = None) -> list[ChunkTask]:
     """Split every arm's patients into tasks of at most ``chunk_size``."""
     if int(chunk_size) < 1:
-        raise InputError("--chunk-size", f"must be at least 1, got {chunk_size}", ">= 1")
+        raise InputError("chunk_size", f"must be at least 1, got {chunk_size}", ">= 1")
     return [ChunkTask(spec, a, ids[s:s + chunk_size], model_params, threads)
             for a, ids in enumerate(arm_ids) for s in range(0, ids.size, int(chunk_size))]
 

@@ -77,7 +77,7 @@ def _combine(method: str, dsm: str, cut: str) -> str:
     if method == "cut_point":
         return cut
     if method not in ("both", "either"):
-        raise InputError("--settings pcl5.combined.method", f"unknown method {method!r}",
+        raise InputError("settings pcl5.combined.method", f"unknown method {method!r}",
                          ", ".join(PCL5_COMBINATIONS))
     decisive = NEGATIVE if method == "both" else POSITIVE
     other = POSITIVE if decisive == NEGATIVE else NEGATIVE
