@@ -46,7 +46,6 @@ from ketamine_ptsd.cli_store import (  # noqa: F401 (db_app: cli.py registers th
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.course import day_to_date
 from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
-from ketamine_ptsd.clinic.risk import BLADDER_INSTRUMENTS, EVENT_KINDS, assess_course
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.files import read_toml
@@ -463,24 +462,13 @@ def course_show(
 ) -> None:
     """The induction plan against the sessions given, the maintenance booking, and the
     long-term risk of the course (exposure, bladder screens, misuse signals)."""
+    from ketamine_ptsd.care.course import course_overview
+
     with open_records() as records:
-        course, sessions, state = records.course_state(patient_id)
-        details = [records.session_details(s.id) for s in sessions]
-        bladder: dict[dt.date, dict[str, Any]] = {}
-        for a in records.assessments(patient_id):
-            if a.instrument in BLADDER_INSTRUMENTS:
-                day = a.administered_at.astimezone().date()
-                bladder.setdefault(day, {"date": day})[a.instrument] = a.items
-    course_sessions = [{"date": d["started_at"][:10], "product": d["product"], "dose_mg": d["dose_mg"],
-                        "weight_kg": d["weight_kg"],
-                        "cadss_peak": max((v["cadss"] for v in d["vitals"] if v["cadss"] is not None), default=None)}
-                       for d in details]
-    events = [{"date": d["started_at"][:10], "kind": e["kind"]} for d in details for e in d["events"]
-              if e["kind"] in EVENT_KINDS]
-    risk = assess_course(course_sessions, events=events, bladder=[bladder[d] for d in sorted(bladder)],
-                         settings=records.settings)
+        overview = course_overview(records, patient_id)
+    course, state, risk = overview["course"], overview["progress"], overview["risk"]
     data = {"course": course.to_dict(), "progress": state.to_dict(), "risk": risk.to_dict(),
-            "notice": NOT_A_MEDICAL_DEVICE}
+            "notice": overview["notice"]}
     if as_json:
         emit(data)
         return

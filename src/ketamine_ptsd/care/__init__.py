@@ -2,5 +2,6 @@
 front ends (command line, web app) call these and only parse their input and show the
 result.
 
-:mod:`.exports`: a patient's records as a FHIR R4 bundle or NONMEM-style CSV.
+:mod:`.exports`: a patient's records as a FHIR R4 bundle or NONMEM-style CSV;
+:mod:`.course`: the current course against its plan, and its long-term risk.
 """
