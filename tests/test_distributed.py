@@ -88,8 +88,8 @@ def test_the_command_gives_the_same_json_through_a_scheduler_address(client):
 
 
 @pytest.mark.parametrize("workers,scheduler,field", [
-    (0, None, "--workers"), (-2, None, "--workers"), (None, "localhost:8786", "--scheduler"),
-    (None, "tcp://", "--scheduler"), (2, "tcp://127.0.0.1:8786", "--workers"),
+    (0, None, "workers"), (-2, None, "workers"), (None, "localhost:8786", "scheduler"),
+    (None, "tcp://", "scheduler"), (2, "tcp://127.0.0.1:8786", "workers"),
 ])
 def test_bad_cluster_options(workers, scheduler, field):
     with pytest.raises(InputError) as err:
@@ -101,4 +101,4 @@ def test_an_unreachable_scheduler_is_an_input_error():
     with pytest.raises(InputError) as err:
         with dask_client(scheduler="tcp://127.0.0.1:1", timeout="1s"):
             pass
-    assert err.value.field == "--scheduler"
+    assert err.value.field == "scheduler"

@@ -193,9 +193,9 @@ def test_overrides_are_checked():
     spec = parse_spec(SMALL)
     assert spec.with_overrides(n_per_arm=3, seed=5).arm_sizes() == [3, 3]
     assert spec.with_overrides(seed=5).trial.seed == 5
-    with pytest.raises(InputError, match="--n-per-arm"):
+    with pytest.raises(InputError, match="n_per_arm"):
         spec.with_overrides(n_per_arm=0)
-    with pytest.raises(InputError, match="--seed"):
+    with pytest.raises(InputError, match="seed"):
         spec.with_overrides(seed=-1)
 
 
@@ -542,7 +542,7 @@ def test_power_is_near_alpha_without_an_effect_and_high_with_a_large_one():
     strong = power(parse_spec(POWER_SPEC.format(name="ketamine", drug="racemic")), n_per_arm=20, n_trials=10)
     assert strong["by_arm"]["ketamine"]["power"] >= 0.8
     assert strong["n_per_arm"] == [20, 20] and strong["trials"] == 10
-    with pytest.raises(InputError, match="--power-trials"):
+    with pytest.raises(InputError, match="n_trials"):
         power(parse_spec(SMALL), n_trials=0)
 
 

@@ -13,7 +13,8 @@ import csv
 import functools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,21 +50,87 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 JSON_HELP = "print machine-readable JSON"
 SETTINGS_HELP = "TOML file overriding thresholds (layout of clinic/data/settings.toml)"
-ALIASES = {"pcl-5": "pcl5", "caps-5": "caps5", "phq-9": "phq9", "ies-r": "iesr",
-           "bprs": "bprs_pos", "bprs+": "bprs_pos", "c-ssrs": "cssrs", "dast-10": "dast10"}
+#: What the instrument arguments accept, in help texts (read from the instrument specs).
+INSTRUMENT_HELP = ", ".join(ins.SPECS)
+ANSWERS_HELP = ("item scores in item order, comma-separated; an empty field is a missing item (yes/no for "
+                + ", ".join(s.id for s in ins.SPECS.values() if s.yes_no) + ")")
 YES = {"y", "yes", "1", "true"}
 NO = {"n", "no", "0", "false"}
 
 
+#: The one table from the library's field names (``InputError.field``) to what the command
+#: line calls them: its flags and arguments. A field not listed is shown as the library
+#: names it; ``settings pcl5.cut_point`` maps by its first word.
+FLAGS = {
+    "age_years": "--age",
+    "bag_ml": "--bag-ml",
+    "builtin": "--builtin",
+    "chunk_size": "--chunk-size",
+    "database": "--db",
+    "dose": "--dose",
+    "height_cm": "--height-cm",
+    "infusion_min": "--infusion-min",
+    "instrument": "INSTRUMENT",
+    "n_per_arm": "--n-per-arm",
+    "n_trials": "--power-trials",
+    "previous_dose_mg": "--previous-dose-mg",
+    "product": "--product",
+    "regimen": "--regimen",
+    "rems_form": "--rems-form",
+    "route": "--route",
+    "scheduler": "--scheduler",
+    "seed": "--seed",
+    "settings": "--settings",
+    "sex": "--sex",
+    "start_clock": "--start-clock",
+    "vial_mg_per_ml": "--vial-mg-ml",
+    "weight_kg": "--weight-kg",
+    "weight_policy": "--weight-policy",
+    "workers": "--workers",
+}
+
+
+def cli_error(exc: InputError) -> InputError:
+    """``exc`` with its field in command-line words (the same error when nothing maps)."""
+    first, sep, rest = exc.field.partition(" ")
+    if first not in FLAGS:
+        return exc
+    return InputError(FLAGS[first] + sep + rest, exc.message, exc.allowed)
+
+
+@contextmanager
+def cli_fields() -> Iterator[None]:
+    """Re-raise a library InputError with its field in command-line words."""
+    try:
+        yield
+    except InputError as exc:
+        mapped = cli_error(exc)
+        if mapped is exc:
+            raise
+        raise mapped from None
+
+
+def in_cli_words(func: F) -> F:
+    """Run ``func`` under :func:`cli_fields` (for commands whose errors the entry point prints)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with cli_fields():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def guarded(func: F) -> F:
-    """Turn an InputError into one line on stderr and exit code 2."""
+    """Turn an InputError into one line on stderr, its field in command-line words, and
+    exit code 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except InputError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {cli_error(exc)}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -130,6 +197,16 @@ def parse_items(text: str, label: str, yes_no: bool = False,
     return out
 
 
+def instrument_spec(text: str) -> ins.InstrumentSpec:
+    """The instrument named by the INSTRUMENT argument (an id or an alias such as pcl-5)."""
+    return ins.spec_for(text)
+
+
+def parse_answers(text: str, spec: ins.InstrumentSpec) -> list[Any]:
+    """Comma-separated answers to ``spec`` (yes/no or named questions where it has them)."""
+    return parse_items(text, spec.label, yes_no=spec.yes_no, names=spec.questions)
+
+
 def _table(*columns: str, title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
@@ -161,14 +238,12 @@ _SHOWN = ("total", "clusters", "dsm5_symptom_rule", "cut_point_result", "probabl
 @app.command()
 @guarded
 def score(
-    instrument: str = typer.Argument(..., help="pcl5, caps5, cadss, madrs, phq9, iesr, "
-                                     "bprs_pos, cssrs, dast10, icsi, icpi"),
-    answers: str = typer.Argument(..., help="item scores in item order, comma-separated; "
-                                  "an empty field is a missing item (yes/no for cssrs, dast10)"),
+    instrument: str = typer.Argument(..., help=INSTRUMENT_HELP),
+    answers: str = typer.Argument(..., help=ANSWERS_HELP),
     prorate: bool = typer.Option(False, "--prorate", help="estimate the total when few items "
                                  "are missing (person-mean; marked prorated)"),
     baseline: str | None = typer.Option(None, help="baseline total: adds change and response "
-                                        "rules (pcl5, caps5, madrs, phq9)"),
+                                        f"rules ({', '.join(ins.OUTCOME_RULES)})"),
     criterion_a: str | None = typer.Option(None, help="CAPS-5 criterion A met (yes/no)"),
     criterion_f: str | None = typer.Option(None, help="CAPS-5 duration > 1 month (yes/no)"),
     impairment: str | None = typer.Option(None, help="CAPS-5 items 23,24,25"),
@@ -182,20 +257,14 @@ def score(
 ) -> None:
     """Score an instrument from comma-separated item answers (clinic score pcl5 1,2,0,...)."""
     s = _settings(settings)
-    name = ALIASES.get(instrument.lower(), instrument.lower())
-    if name not in ins.SCORERS:
-        raise InputError("INSTRUMENT", f"unknown instrument {instrument!r}",
-                         ", ".join(ins.SCORERS))
-    spec = ins.SPECS[name]
-    values = (parse_items(answers, "C-SSRS", yes_no=True, names=ins.CSSRS_QUESTIONS)
-              if name == "cssrs"
-              else parse_items(answers, spec.name, yes_no=name == "dast10"))
+    spec = instrument_spec(instrument)
+    name = spec.id
+    values = parse_answers(answers, spec)
     kwargs: dict[str, Any] = {"settings": s}
-    if name not in ("cssrs", "dast10", "bprs_pos", "icsi", "icpi"):
+    if spec.prorates:
         kwargs["prorate"] = prorate
     elif prorate:
-        raise InputError("--prorate", f"no proration for {spec.name}",
-                         "pcl5, caps5, cadss, madrs, phq9, iesr")
+        raise InputError("--prorate", f"no proration for {spec.name}", ", ".join(ins.PRORATABLE))
     if name == "caps5":
         kwargs.update(
             criterion_a=_yes_no("--criterion-a", criterion_a),

@@ -19,35 +19,43 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
-from ketamine_ptsd.cli_clinic import ALIASES, JSON_HELP, guarded, parse_items, read_session_csv
+from ketamine_ptsd.cli_clinic import (
+    ANSWERS_HELP,
+    INSTRUMENT_HELP,
+    JSON_HELP,
+    guarded,
+    instrument_spec,
+    parse_answers,
+    parse_items,
+    read_session_csv,
+)
+from ketamine_ptsd.cli_store import (  # noqa: F401 (db_app: cli.py registers the sub-apps from here)
+    USER_OPTION,
+    console,
+    db_app,
+    emit,
+    new_table,
+    open_records,
+    shown,
+)
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.course import day_to_date
-from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SPECS
-from ketamine_ptsd.clinic.risk import EVENT_KINDS, assess_course
+from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.files import read_toml
-from ketamine_ptsd.store import backups, corrections, migrate
-from ketamine_ptsd.store.database import connect, resolve_url
-from ketamine_ptsd.store.forecasting import course_inputs, forecast_patient
+from ketamine_ptsd.store import corrections
+from ketamine_ptsd.store.forecasting import forecast_patient
 from ketamine_ptsd.store.models import MAINTENANCE_RULES, SEXES
-from ketamine_ptsd.store.records import SESSION_EVENT_KINDS, DatabaseRefused, Records, default_actor
+from ketamine_ptsd.store.records import SESSION_EVENT_KINDS
 
-USER_OPTION = typer.Option(None, "--user", help="who makes the change, for the audit trail "
-                           "(default: $KETAMINE_PTSD_USER, else the operating-system user)")
 DATE_HELP = "YYYY-MM-DD or YYYY-MM-DDTHH:MM, local time"
 
 
@@ -62,46 +70,7 @@ assess_app = _app("Assessments (PCL-5, CAPS-5, MADRS ...): record, import from F
 course_app = _app("Treatment courses: start (induction plan), show, book maintenance, close.")
 export_app = _app("Export a patient's records: FHIR R4 bundle or NONMEM-style CSV.")
 model_app = _app("The model: its compiled solver, and the model in exchange formats.")
-db_app = _app("The records database: status, upgrade, downgrade, backup, restore, audit trail.")
 
-
-def _out() -> Console:
-    # Created per call so output goes to the current stdout (also under test runners).
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _emit(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-@contextmanager
-def _database_errors() -> Iterator[None]:
-    """A database that cannot be reached or refuses a change: one line, exit code 1 (the
-    input was fine; the database was not). Messages carry no patient data."""
-    try:
-        yield
-    except DatabaseRefused as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except DBAPIError as exc:
-        typer.echo(f"error: the database at {_shown_url()} cannot be used: {type(exc.orig).__name__}", err=True)
-        raise typer.Exit(1) from None
-
-
-@contextmanager
-def _records(user: str | None = None) -> Iterator[Records]:
-    with _database_errors(), Records.open(actor=user or default_actor()) as records:
-        yield records
-
-
-@contextmanager
-def _engine() -> Iterator[Engine]:
-    engine = connect()
-    try:
-        with _database_errors():
-            yield engine
-    finally:
-        engine.dispose()
 
 
 def parse_when(text: str, field: str = "--date") -> dt.datetime:
@@ -145,33 +114,7 @@ def _days(text: str) -> tuple[float, ...]:
 
 
 def _instrument(text: str) -> str:
-    name = ALIASES.get(text.lower(), text.lower())
-    if name not in SPECS:
-        raise InputError("INSTRUMENT", f"unknown instrument {text!r}", ", ".join(SPECS))
-    return name
-
-
-def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, dt.datetime):
-        return value.astimezone().strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _clip(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+    return instrument_spec(text).id
 
 
 # ---------------------------------------------------------------------------
@@ -194,7 +137,7 @@ def patient_add(
 ) -> None:
     """Register a patient (a name, or a pseudonym with --pseudonym, is needed) and print the
     new patient's id (only the id, for scripts)."""
-    with _records(user) as records:
+    with open_records(user) as records:
         patient = records.add_patient(
             name=name, mrn=mrn, sex=sex, note=note, pseudonym=pseudonym,
             birth_date=None if birth_date is None else parse_day(birth_date, "--birth-date"),
@@ -227,7 +170,7 @@ def patient_update(
     if not changes:
         raise InputError("options", "nothing to change", "--name, --mrn, --birth-date, --sex, --weight-kg, "
                          "--height-cm or --note")
-    with _records(user) as records:
+    with open_records(user) as records:
         patient = records.update_patient(patient_id, **changes)
     typer.echo(f"patient {patient.id} updated: {', '.join(sorted(changes))}")
 
@@ -236,15 +179,15 @@ def patient_update(
 @guarded
 def patient_list(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List the patients."""
-    with _records() as records:
+    with open_records() as records:
         patients = records.patients()
     if as_json:
-        _emit([p.to_dict() for p in patients])
+        emit([p.to_dict() for p in patients])
         return
-    table = _table(f"{len(patients)} patient(s)", "id", "name", "mrn", "sex", "birth date", "weight kg")
+    table = new_table(f"{len(patients)} patient(s)", "id", "name", "mrn", "sex", "birth date", "weight kg")
     for p in patients:
-        table.add_row(str(p.id), _show(p.name), _show(p.mrn), p.sex, _show(p.birth_date), _show(p.weight_kg))
-    _out().print(table)
+        table.add_row(str(p.id), shown(p.name), shown(p.mrn), p.sex, shown(p.birth_date), shown(p.weight_kg))
+    console().print(table)
 
 
 @patient_app.command("show")
@@ -255,38 +198,38 @@ def patient_show(
 ) -> None:
     """Everything about one patient: details, screenings, courses and sessions, assessments,
     latest forecast."""
-    with _records() as records:
+    with open_records() as records:
         data = records.summary(patient_id)
     if as_json:
-        _emit(data)
+        emit(data)
         return
-    out = _out()
+    out = console()
     p = data["patient"]
-    out.print(f"[bold]Patient {p['id']}[/bold] {p['name'] or ''} (mrn {_show(p['mrn'])}), {p['sex']}, born "
-              f"{_show(p['birth_date'])}, {_show(p['weight_kg'])} kg, {_show(p['height_cm'])} cm")
+    out.print(f"[bold]Patient {p['id']}[/bold] {p['name'] or ''} (mrn {shown(p['mrn'])}), {p['sex']}, born "
+              f"{shown(p['birth_date'])}, {shown(p['weight_kg'])} kg, {shown(p['height_cm'])} cm")
     for s in data["screenings"]:
         out.print(f"screening {s['screened_on']}: {s['decision']} ({s['product']})")
     for c in data["courses"]:
         unit = "mg/kg" if c["dose_per_kg"] else "mg"
         out.print(f"course {c['id']} ({c['status']}) from {c['started_on']}: {c['product']} {c['route']} "
-                  f"{c['dose_amount']:g} {unit}; maintenance {_show(c['maintenance_due_on'])}")
-        table = _table("sessions", "id", "when", "dose mg", "route", "lot")
+                  f"{c['dose_amount']:g} {unit}; maintenance {shown(c['maintenance_due_on'])}")
+        table = new_table("sessions", "id", "when", "dose mg", "route", "lot")
         for s in c["sessions"]:
-            table.add_row(str(s["id"]), _show(dt.datetime.fromisoformat(s["started_at"])), _show(s["dose_mg"]),
-                          s["route"], _show(s["lot"]))
+            table.add_row(str(s["id"]), shown(dt.datetime.fromisoformat(s["started_at"])), shown(s["dose_mg"]),
+                          s["route"], shown(s["lot"]))
         out.print(table)
-    table = _table("assessments", "id", "when", "instrument", "total", "clusters")
+    table = new_table("assessments", "id", "when", "instrument", "total", "clusters")
     for a in data["assessments"]:
-        clusters = ", ".join(f"{k} {_show(v)}" for k, v in a["clusters"].items())
-        table.add_row(str(a["id"]), _show(dt.datetime.fromisoformat(a["administered_at"])),
-                      SPECS[a["instrument"]].name, _show(a["total"]), clusters)
+        clusters = ", ".join(f"{k} {shown(v)}" for k, v in a["clusters"].items())
+        table.add_row(str(a["id"]), shown(dt.datetime.fromisoformat(a["administered_at"])),
+                      SPECS[a["instrument"]].name, shown(a["total"]), clusters)
     out.print(table)
     forecast = data["latest_forecast"]
     if forecast:
         r = forecast["result"]
         out.print(f"latest forecast ({forecast['created_at'][:10]}): loss of response "
-                  f"{_show(r.get('loss_of_response_date'))}, "
-                  f"maintenance {_show(r.get('recommended_maintenance_date'))}")
+                  f"{shown(r.get('loss_of_response_date'))}, "
+                  f"maintenance {shown(r.get('recommended_maintenance_date'))}")
 
 
 @patient_app.command("screen")
@@ -300,12 +243,12 @@ def patient_screen(
 ) -> None:
     """Screen the patient (clinic screening rules) and keep answers and decision."""
     answers = read_toml(patient_file, "PATIENT.toml", "TOML as in examples/")
-    with _records(user) as records:
+    with open_records(user) as records:
         screening = records.record_screening(patient_id, answers, None if date is None else parse_day(date))
     if as_json:
-        _emit(screening.to_dict())
+        emit(screening.to_dict())
         return
-    out = _out()
+    out = console()
     out.print(f"screening {screening.id}: [bold]{screening.decision}[/bold] ({screening.product})")
     for r in screening.result["reasons"]:
         out.print(f"- {r['severity']}: {r['text']} [{r['source']}; {r['tag']}]")
@@ -368,7 +311,7 @@ def session_record(
     Readings are checked by the session monitor; its alerts and discharge readiness are kept.
     """
     rows = (read_session_csv(readings) if readings else []) + _bp_readings(bp)
-    with _records(user) as records:
+    with open_records(user) as records:
         record = records.record_session(
             patient_id, started_at=parse_when(date), dose=dose, route=route, product=drug,
             infusion_min=_number("--infusion-min", infusion_min, "minutes"),
@@ -376,9 +319,9 @@ def session_record(
             events=_events(event), concomitant=[c.strip() for c in concomitant.split(",") if c.strip()])
         details = records.session_details(record.id)
     if as_json:
-        _emit(details)
+        emit(details)
         return
-    out = _out()
+    out = console()
     out.print(f"session {record.id} recorded (course {record.course_id}): {record.dose_mg:g} mg "
               f"{record.product} {record.route}")
     monitoring = details["monitoring"]
@@ -397,8 +340,8 @@ def session_record(
 @guarded
 def session_show(session_id: int = typer.Argument(..., metavar="SESSION_ID")) -> None:
     """One session with its readings, events and monitoring result (JSON)."""
-    with _records() as records:
-        _emit(records.session_details(session_id))
+    with open_records() as records:
+        emit(records.session_details(session_id))
 
 
 REASON_OPTION = typer.Option(..., "--reason", help="why the record is corrected or withdrawn (kept with it)")
@@ -426,7 +369,7 @@ def session_correct_reading(
     the session's alerts are judged again."""
     given = {"time_min": time_min, "sbp": sbp, "dbp": dbp, "hr": hr, "spo2": spo2, "cadss": cadss, "moaas": moaas}
     changes = {k: _number(f"--{k.replace('_', '-')}", v, "a number") for k, v in given.items() if v is not None}
-    with _records(user) as records:
+    with open_records(user) as records:
         _correction_done(corrections.correct_reading(records, reading_id, changes, reason))
 
 
@@ -447,7 +390,7 @@ def session_correct(
         changes["weight_kg"] = _number("--weight-kg", weight_kg, "kg")
     if infusion_min is not None:
         changes["infusion_min"] = _number("--infusion-min", infusion_min, "minutes")
-    with _records(user) as records:
+    with open_records(user) as records:
         _correction_done(corrections.correct_session(records, session_id, changes, reason))
 
 
@@ -461,7 +404,7 @@ def session_withdraw(
 ) -> None:
     """Withdraw a session (or with --reading one reading) recorded in error: kept, marked,
     no longer counted anywhere."""
-    with _records(user) as records:
+    with open_records(user) as records:
         _correction_done(corrections.withdraw(records, "reading" if reading else "session", record_id, reason))
 
 
@@ -479,7 +422,7 @@ def assess_correct(
     user: str | None = USER_OPTION,
 ) -> None:
     """Correct an assessment's answers (scored again); the old ones are kept with the reason."""
-    with _records(user) as records:
+    with open_records(user) as records:
         _correction_done(corrections.correct_assessment(records, assessment_id, parse_items(answers, "answers"),
                                                         reason))
 
@@ -492,7 +435,7 @@ def assess_withdraw(
     user: str | None = USER_OPTION,
 ) -> None:
     """Withdraw an assessment entered in error: kept, marked, no longer counted."""
-    with _records(user) as records:
+    with open_records(user) as records:
         _correction_done(corrections.withdraw(records, "assessment", assessment_id, reason))
 
 
@@ -500,9 +443,8 @@ def assess_withdraw(
 @guarded
 def assess_record(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
-    instrument: str = typer.Argument(..., help=", ".join(SPECS)),
-    answers: str = typer.Argument(..., help="item scores in item order, comma-separated; an empty field is a "
-                                  "missing item (yes/no for cssrs, dast10)"),
+    instrument: str = typer.Argument(..., help=INSTRUMENT_HELP),
+    answers: str = typer.Argument(..., help=ANSWERS_HELP),
     date: str = typer.Option(..., help=f"when it was administered: {DATE_HELP}"),
     prorate: bool = typer.Option(False, "--prorate", help="estimate the total when few items are missing"),
     caps_version: str | None = typer.Option(None, help="CAPS-5 past_month, past_week or worst_month"),
@@ -511,23 +453,22 @@ def assess_record(
     user: str | None = USER_OPTION,
 ) -> None:
     """Score an instrument (clinic scoring rules) and keep the answers and the scores."""
-    name = _instrument(instrument)
-    spec = SPECS[name]
-    values = (parse_items(answers, "C-SSRS", yes_no=True, names=CSSRS_QUESTIONS) if name == "cssrs"
-              else parse_items(answers, spec.name, yes_no=name == "dast10"))
+    spec = instrument_spec(instrument)
+    name = spec.id
+    values = parse_answers(answers, spec)
     options: dict[str, Any] = {}
     if caps_version is not None:
         options["version"] = caps_version
     if bprs_convention is not None:
         options["convention"] = bprs_convention
-    with _records(user) as records:
+    with open_records(user) as records:
         record = records.record_assessment(patient_id, name, values, parse_when(date), prorate=prorate, **options)
     if as_json:
-        _emit(record.to_dict())
+        emit(record.to_dict())
         return
-    out = _out()
-    clusters = ", ".join(f"{k} {_show(v)}" for k, v in record.clusters.items())
-    out.print(f"assessment {record.id}: {spec.name} total {_show(record.total)}"
+    out = console()
+    clusters = ", ".join(f"{k} {shown(v)}" for k, v in record.clusters.items())
+    out.print(f"assessment {record.id}: {spec.name} total {shown(record.total)}"
               + (f" ({clusters})" if clusters else ""))
     for note in record.result.get("notes", []):
         out.print(f"- {note}")
@@ -572,7 +513,7 @@ def assess_import(
             raise InputError(f"response {i} subject", f"{reference!r} is not {expected}",
                              f"responses of {expected}, or --reassign to import them into {expected}")
     parsed = [read_questionnaire_response(r) for r in responses]
-    with _records(user) as records:
+    with open_records(user) as records:
         stored = records.import_assessments(patient_id, parsed)
     typer.echo(" ".join(str(a.id) for a in stored))
 
@@ -585,16 +526,16 @@ def assess_list(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The patient's assessments in time order."""
-    with _records() as records:
+    with open_records() as records:
         rows = records.assessments(patient_id, None if instrument is None else _instrument(instrument))
     if as_json:
-        _emit([a.to_dict() for a in rows])
+        emit([a.to_dict() for a in rows])
         return
-    table = _table("assessments", "id", "when", "instrument", "total", "clusters", "source")
+    table = new_table("assessments", "id", "when", "instrument", "total", "clusters", "source")
     for a in rows:
-        table.add_row(str(a.id), _show(a.administered_at), SPECS[a.instrument].name, _show(a.total),
-                      ", ".join(f"{k} {_show(v)}" for k, v in a.clusters.items()), a.source)
-    _out().print(table)
+        table.add_row(str(a.id), shown(a.administered_at), SPECS[a.instrument].name, shown(a.total),
+                      ", ".join(f"{k} {shown(v)}" for k, v in a.clusters.items()), a.source)
+    console().print(table)
 
 
 # ---------------------------------------------------------------------------
@@ -618,7 +559,7 @@ def course_start(
     user: str | None = USER_OPTION,
 ) -> None:
     """Start a course with its induction plan; prints the course id."""
-    with _records(user) as records:
+    with open_records(user) as records:
         course = records.start_course(
             patient_id, started_on=parse_day(date), dose=dose, route=route, product=drug,
             infusion_min=_number("--infusion-min", infusion_min, "minutes"), days=_days(days),
@@ -634,37 +575,26 @@ def course_show(
 ) -> None:
     """The induction plan against the sessions given, the maintenance booking, and the
     long-term risk of the course (exposure, bladder screens, misuse signals)."""
-    with _records() as records:
-        course, sessions, state = records.course_state(patient_id)
-        details = [records.session_details(s.id) for s in sessions]
-        bladder: dict[dt.date, dict[str, Any]] = {}
-        for a in records.assessments(patient_id):
-            if a.instrument in ("icsi", "icpi"):
-                day = a.administered_at.astimezone().date()
-                bladder.setdefault(day, {"date": day})[a.instrument] = a.items
-    course_sessions = [{"date": d["started_at"][:10], "product": d["product"], "dose_mg": d["dose_mg"],
-                        "weight_kg": d["weight_kg"],
-                        "cadss_peak": max((v["cadss"] for v in d["vitals"] if v["cadss"] is not None), default=None)}
-                       for d in details]
-    events = [{"date": d["started_at"][:10], "kind": e["kind"]} for d in details for e in d["events"]
-              if e["kind"] in EVENT_KINDS]
-    risk = assess_course(course_sessions, events=events, bladder=[bladder[d] for d in sorted(bladder)],
-                         settings=records.settings)
+    from ketamine_ptsd.care.course import course_overview
+
+    with open_records() as records:
+        overview = course_overview(records, patient_id)
+    course, state, risk = overview["course"], overview["progress"], overview["risk"]
     data = {"course": course.to_dict(), "progress": state.to_dict(), "risk": risk.to_dict(),
-            "notice": NOT_A_MEDICAL_DEVICE}
+            "notice": overview["notice"]}
     if as_json:
-        _emit(data)
+        emit(data)
         return
-    out = _out()
+    out = console()
     out.print(f"[bold]course {course.id}[/bold] ({course.status}) from {course.started_on}: {course.product} "
               f"{course.route}")
-    table = _table("induction plan", "planned", "status", "given")
+    table = new_table("induction plan", "planned", "status", "given")
     for v in state.visits:
-        table.add_row(v.planned_on.isoformat(), v.status, _show(v.given_on))
+        table.add_row(v.planned_on.isoformat(), v.status, shown(v.given_on))
     out.print(table)
     if state.extra:
         out.print("other sessions: " + ", ".join(d.isoformat() for d in state.extra))
-    out.print(f"next induction session: {_show(state.next_due)}; maintenance: {_show(course.maintenance_due_on)}"
+    out.print(f"next induction session: {shown(state.next_due)}; maintenance: {shown(course.maintenance_due_on)}"
               + (f" ({course.maintenance_reason})" if course.maintenance_reason else ""))
     for f in risk.flags:
         out.print(f"- {f.severity}: {f.text} [{f.source}; {f.tag}]")
@@ -682,7 +612,7 @@ def course_book(
     user: str | None = USER_OPTION,
 ) -> None:
     """Book the next maintenance session by the interval rule or by the latest forecast."""
-    with _records(user) as records:
+    with open_records(user) as records:
         course, _, _ = records.course_state(patient_id)
         forecast, first_dose = None, None
         if (rule or course.maintenance_rule) == "forecast":
@@ -695,9 +625,9 @@ def course_book(
                                                                                       "days"),
                                            forecast=forecast, first_dose=first_dose)
     if as_json:
-        _emit(booking.to_dict())
+        emit(booking.to_dict())
         return
-    _out().print(f"maintenance: {_show(booking.due_on)} ({booking.rule}: {booking.reason})\n{NOT_A_MEDICAL_DEVICE}")
+    console().print(f"maintenance: {shown(booking.due_on)} ({booking.rule}: {booking.reason})\n{NOT_A_MEDICAL_DEVICE}")
 
 
 @course_app.command("close")
@@ -708,7 +638,7 @@ def course_close(
     user: str | None = USER_OPTION,
 ) -> None:
     """Close the patient's active course."""
-    with _records(user) as records:
+    with open_records(user) as records:
         course = records.close_course(patient_id, None if date is None else parse_day(date))
     typer.echo(f"course {course.id} closed on {course.closed_on}")
 
@@ -745,14 +675,14 @@ def forecast(
     if loss_percent is not None:
         threshold["percent_reduction"] = _number("--loss-percent", loss_percent, "percent")
     horizon = _number("--horizon-days", horizon_days, "days")
-    with _records(user) as records, Progress(console=Console(stderr=True), transient=True) as bar:
+    with open_records(user) as records, Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("fitting, then simulating plausible courses", total=N_DRAWS)
         result = forecast_patient(records, patient_id, horizon_days=horizon, threshold=threshold or None,
                                   save=save, progress=lambda k: bar.advance(task, k))
     if as_json:
-        _emit(result)
+        emit(result)
         return
-    out = _out()
+    out = console()
     out.print(f"first dose {result['first_dose_at'][:16]}; {result['n_observations']} score(s) used; "
               f"probability of response {result['probability_of_response']:.0%}")
     if result["planned_sessions_assumed"]:
@@ -764,8 +694,8 @@ def forecast(
                                              f"day {book:g} ({result['recommended_maintenance_date']})"))
     out.print(f"rule: {result['maintenance_rule']}")
     first = dt.datetime.fromisoformat(result["first_dose_at"])
-    for instrument in ("pcl5", "madrs"):
-        table = _table(f"{SPECS[instrument].name}: this patient (median, 80 % band) beside the covariate-only and "
+    for instrument in (PCL5.id, MADRS.id):
+        table = new_table(f"{SPECS[instrument].name}: this patient (median, 80 % band) beside the covariate-only and "
                        "population medians", "day", "date", "patient", "80 % band", "covariate-only", "population")
         low, high = result["band_low"][instrument], result["band_high"][instrument]
         prior, population = (result[k]["median"][instrument] for k in ("covariate_only", "population"))
@@ -801,19 +731,11 @@ def export_fhir(
 ) -> None:
     """A FHIR R4 Bundle: each assessment as a QuestionnaireResponse (LOINC codes where they
     exist), each vital-sign reading as Observations."""
-    from ketamine_ptsd.interop.fhir import bundle, questionnaire_response, vitals_observations
+    from ketamine_ptsd.care.exports import patient_fhir_bundle
 
-    with _records() as records:
-        patient = records.patient(patient_id)
-        pid = str(patient.id)
-        # The answers as given (a.items), not the points of a result (DAST-10 reverses item 3).
-        resources = [questionnaire_response({**a.result, "items": a.items}, pid, a.administered_at)
-                     for a in records.assessments(pid)]
-        for s in records.sessions(pid):
-            for v in records.session_details(s.id)["vitals"]:
-                when = s.started_at + dt.timedelta(minutes=v["minutes"])
-                resources += vitals_observations(pid, when, v["sbp"], v["dbp"], v["hr"], v["spo2"])
-    _write(json.dumps(bundle(resources), indent=2, ensure_ascii=False), out)
+    with open_records() as records:
+        data = patient_fhir_bundle(records, patient_id)
+    _write(json.dumps(data, indent=2, ensure_ascii=False), out)
 
 
 @export_app.command("nonmem")
@@ -824,13 +746,11 @@ def export_nonmem(
 ) -> None:
     """The current course as NONMEM-style CSV (doses and observed scores; TIME in hours from
     the first dose)."""
-    from ketamine_ptsd.interop.nonmem import course_records
+    from ketamine_ptsd.care.exports import patient_nonmem_csv
 
-    with _records() as records:
-        inputs = course_inputs(records, patient_id, include_planned=False)
-    if inputs.weight_kg is None:
-        raise InputError("PATIENT_ID", "no weight recorded for the patient", "set it with `patient update --weight-kg`")
-    _write(course_records(inputs.regimen, inputs.observations, inputs.weight_kg, str(inputs.patient.id)), out)
+    with open_records() as records:
+        text = patient_nonmem_csv(records, patient_id)
+    _write(text, out)
 
 
 @model_app.command("export-sbml")
@@ -855,93 +775,3 @@ def model_compile() -> None:
     start = time.perf_counter()
     compile_solvers()
     typer.echo(f"solver ready in {time.perf_counter() - start:.1f} s (cached in {cache_dir() / 'solvers'})")
-
-
-# ---------------------------------------------------------------------------
-# db
-# ---------------------------------------------------------------------------
-
-
-def _shown_url() -> str:
-    return make_url(resolve_url()).render_as_string(hide_password=True)
-
-
-@db_app.command("status")
-@guarded
-def db_status(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """Which database is in use, its schema revision and the newest one."""
-    with _engine() as engine:
-        data = {"url": _shown_url(), "revision": migrate.current_revision(engine), "head": migrate.head_revision()}
-    if as_json:
-        _emit(data)
-    else:
-        typer.echo(f"{data['url']}: schema {data['revision'] or 'none'} (newest {data['head']})")
-
-
-@db_app.command("upgrade")
-@guarded
-def db_upgrade(revision: str = typer.Argument("head", help="target revision (default the newest)")) -> None:
-    """Create or upgrade the schema (take a `db backup` first)."""
-    with _engine() as engine:
-        migrate.upgrade(engine, revision)
-        typer.echo(f"{_shown_url()}: schema {migrate.current_revision(engine)}")
-
-
-@db_app.command("downgrade")
-@guarded
-def db_downgrade(
-    revision: str = typer.Argument(..., help="target revision (`base` removes every table)"),
-    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation (scripts)"),
-    user: str | None = USER_OPTION,
-) -> None:
-    """Downgrade the schema (data in tables or columns the older schema lacks is dropped;
-    take a `db backup` first). Asks for confirmation; logged in the audit trail."""
-    with _engine() as engine:
-        current = migrate.current_revision(engine)
-        if not yes and not typer.confirm(f"Downgrade {_shown_url()} from schema {current} to {revision}? Records in "
-                                         "tables and columns the older schema lacks are dropped", err=True):
-            raise InputError("--yes", "the downgrade was not confirmed", "answer y, or pass --yes")
-        migrate.downgrade(engine, revision, actor=user or default_actor())
-        typer.echo(f"{_shown_url()}: schema {migrate.current_revision(engine) or 'none'}")
-
-
-@db_app.command("backup")
-@guarded
-def db_backup(file: Path = typer.Argument(..., metavar="FILE", help="the backup file to write (JSON)")) -> None:
-    """Write a consistent copy of every record to FILE (portable between SQLite and PostgreSQL)."""
-    with _engine() as engine:
-        summary = backups.backup(engine, file)
-    typer.echo(f"wrote {file}: schema {summary['revision']}, {sum(summary['rows'].values())} rows")
-
-
-@db_app.command("restore")
-@guarded
-def db_restore(
-    file: Path = typer.Argument(..., metavar="FILE", help="a file written by `db backup`"),
-    user: str | None = USER_OPTION,
-) -> None:
-    """Restore FILE into an empty database (never over existing records) and upgrade it."""
-    with _engine() as engine:
-        summary = backups.restore(engine, file, user or default_actor())
-    typer.echo(f"restored {sum(summary['rows'].values())} rows into {_shown_url()}")
-
-
-@db_app.command("audit")
-@guarded
-def db_audit(
-    table: str | None = typer.Option(None, help="only this table (patients, sessions, assessments ...)"),
-    record: str | None = typer.Option(None, help="only this record id"),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """The audit trail: who changed what, when, with the old and new value."""
-    with _records() as records:
-        entries = records.audit_trail(table, record)
-    if as_json:
-        _emit([e.to_dict() for e in entries])
-        return
-    view = _table("audit trail", "when", "who", "action", "table", "record", "field", "old", "new")
-    for e in entries:
-        view.add_row(_show(e.at), e.actor, e.action, e.table_name, e.record_id, e.field,
-                     _clip(_show(e.old_value)), _clip(_show(e.new_value)))
-    _out().print(view)
-

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_clinic import in_cli_words
 from .errors import InputError
 from .trials import BUILTIN, DEFAULT_CHUNK, NOTICE, TrialSpec, builtin_spec, builtin_spec_text, load_spec
 
@@ -75,6 +76,7 @@ def _summary(e: dict) -> None:
                           f"(+- {p['standard_error']:.1%}, {e['power']['trials']} trials)")
 
 
+@in_cli_words
 def trial(
     spec: Optional[Path] = typer.Argument(None, help="trial specification (TOML); see --builtin NAME --print-spec"),
     builtin: Optional[str] = typer.Option(None, "--builtin", help=BUILTIN_HELP),
@@ -125,6 +127,7 @@ def trial(
     console.print(NOTICE)
 
 
+@in_cli_words
 def sensitivity(
     spec: Optional[Path] = typer.Argument(None, help="trial specification (TOML); default --builtin feder2021"),
     builtin: Optional[str] = typer.Option(None, "--builtin", help=BUILTIN_HELP),

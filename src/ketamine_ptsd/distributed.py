@@ -23,12 +23,12 @@ _ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx)://[^\s/]+(:\d+)?$")
 def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
     """Reject ``--workers`` below 1, a malformed ``--scheduler`` and both at once."""
     if workers is not None and scheduler:
-        raise InputError("--workers", "give either --workers (a local cluster) or --scheduler, not both",
+        raise InputError("workers", "give either workers (a local cluster) or scheduler, not both",
                          "one of them")
     if workers is not None and int(workers) < 1:
-        raise InputError("--workers", f"must be at least 1, got {workers}", ">= 1")
+        raise InputError("workers", f"must be at least 1, got {workers}", ">= 1")
     if scheduler and not _ADDRESS.match(scheduler):
-        raise InputError("--scheduler", f"not a scheduler address: {scheduler!r}", "tcp://HOST:PORT")
+        raise InputError("scheduler", f"not a scheduler address: {scheduler!r}", "tcp://HOST:PORT")
 
 
 @contextmanager
@@ -51,7 +51,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None,
         try:
             client = Client(scheduler, timeout=timeout)
         except OSError as exc:
-            raise InputError("--scheduler", f"cannot reach {scheduler}: {exc}", "the address of a running "
+            raise InputError("scheduler", f"cannot reach {scheduler}: {exc}", "the address of a running "
                              "dask scheduler") from None
         try:
             yield client

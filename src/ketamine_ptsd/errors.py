@@ -17,8 +17,9 @@ class InputError(KetaminePTSDError, ValueError):
     Parameters
     ----------
     field:
-        Name of the offending field as the user wrote it (``weight_kg``,
-        ``--dose``, ``item 7``, ``arms[1].n`` ...).
+        Name of the offending field in the library's terms (``weight_kg``, ``dose``,
+        ``item 7``, ``arms[1].n`` ...); each front end shows it in its own words (the
+        command line maps it to its flags in ``cli_clinic.FLAGS``).
     message:
         What is wrong, in words.
     allowed:
@@ -33,6 +34,15 @@ class InputError(KetaminePTSDError, ValueError):
         if allowed:
             text += f" (allowed: {allowed})"
         super().__init__(text)
+
+
+class RecordNotFound(InputError):
+    """No record with the id given (a patient, a session, a course ...). An InputError, since
+    the id is the caller's input: code that catches InputError keeps working, and front ends
+    that tell "not found" apart (the web app's 404) catch this one.
+
+    ``field`` names the id in the library's terms (``patient_id``, ``session_id``).
+    """
 
 
 # The architecture calls these ``ValidationError`` subclasses; keep that name too.

@@ -286,11 +286,11 @@ class TestBadInput:
         assert err.value.field == field
 
     @pytest.mark.parametrize("kwargs, field", [
-        ({"product": "ketalar"}, "--product"),
-        ({"product": "esketamine", "route": "im"}, "--route"),
-        ({"product": "esketamine", "start_clock": "9.30"}, "--start-clock"),
+        ({"product": "ketalar"}, "product"),
+        ({"product": "esketamine", "route": "im"}, "route"),
+        ({"product": "esketamine", "start_clock": "9.30"}, "start_clock"),
         ({"product": "esketamine", "concomitant": ["ssri"]}, "concomitant[0]"),
-        ({"product": "racemic", "infusion_min": 0}, "--infusion-min"),
+        ({"product": "racemic", "infusion_min": 0}, "infusion_min"),
     ])
     def test_bad_options(self, kwargs, field):
         with pytest.raises(InputError) as err:

@@ -96,7 +96,7 @@ def test_every_row_is_dated_and_sourced():
 def test_unknown_product():
     with pytest.raises(InputError) as err:
         regulatory_status("ketalar")
-    assert err.value.field == "--product"
+    assert err.value.field == "product"
 
 
 @pytest.mark.parametrize("product, route, status_text", [
@@ -136,8 +136,8 @@ def test_esketamine_summary_has_rems_monitoring():
 
 
 @pytest.mark.parametrize("product, route, field", [
-    ("racemic", "oral", "--route"), ("esketamine", "iv_infusion", "--route"),
-    ("mdma", "oral", "--product"),
+    ("racemic", "oral", "route"), ("esketamine", "iv_infusion", "route"),
+    ("mdma", "oral", "product"),
 ])
 def test_consent_bad_input(product, route, field):
     with pytest.raises(InputError) as err:

@@ -62,14 +62,14 @@ def test_override_file(tmp_path):
 
 
 @pytest.mark.parametrize("override, field, allowed", [
-    ({"pcl5.cutpoint.at_or_above": 31}, "--settings pcl5.cutpoint.at_or_above", "e.g."),
-    ({"pcl5.cut_point.above": 31}, "--settings pcl5.cut_point.above", "at_or_above"),
-    ({"pcl5.cut_point.at_or_above": "31"}, "--settings pcl5.cut_point.at_or_above", "number"),
-    ({"pcl5.cut_point.at_or_above": True}, "--settings pcl5.cut_point.at_or_above", "number"),
-    ({"pcl5.cut_point.tag": "X"}, "--settings pcl5.cut_point.tag", "V, M or U"),
-    ({"monitoring.pause_stop.severity": "stopp"}, "--settings monitoring.pause_stop.severity",
+    ({"pcl5.cutpoint.at_or_above": 31}, "settings pcl5.cutpoint.at_or_above", "e.g."),
+    ({"pcl5.cut_point.above": 31}, "settings pcl5.cut_point.above", "at_or_above"),
+    ({"pcl5.cut_point.at_or_above": "31"}, "settings pcl5.cut_point.at_or_above", "number"),
+    ({"pcl5.cut_point.at_or_above": True}, "settings pcl5.cut_point.at_or_above", "number"),
+    ({"pcl5.cut_point.tag": "X"}, "settings pcl5.cut_point.tag", "V, M or U"),
+    ({"monitoring.pause_stop.severity": "stopp"}, "settings monitoring.pause_stop.severity",
      "hard_stop"),
-    ({"madrs.bands.upper": ["a"]}, "--settings madrs.bands.upper", "list of a numbers"),
+    ({"madrs.bands.upper": ["a"]}, "settings madrs.bands.upper", "list of a numbers"),
 ])
 def test_bad_override_names_key(override, field, allowed):
     with pytest.raises(InputError) as err:

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from ketamine_ptsd.calibration.individual import Observation
-from ketamine_ptsd.dosing import induction_series, read_nonmem_csv, single_dose
+from ketamine_ptsd.dosing import induction_series, single_dose
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.interop.nonmem import course_records
+from ketamine_ptsd.interop.nonmem import course_records, read_nonmem_csv
 
 REGIMEN = induction_series(days=[0, 2])
 SCORES = [

@@ -57,7 +57,7 @@ def _positive(field_name: str, value: Any, limits: tuple[float, float], unit: st
 def ideal_body_weight_kg(height_cm: float, sex: str) -> float:
     """Devine ideal body weight: 50 kg (male) / 45.5 kg (female) + 2.3 kg per inch over 60 in."""
     if sex not in SEXES:
-        raise InputError("--sex", f"{sex!r} is needed for ideal body weight", "male or female")
+        raise InputError("sex", f"{sex!r} is needed for ideal body weight", "male or female")
     base = 50.0 if sex == "male" else 45.5
     return base + 2.3 * (height_cm / INCH_CM - 60)
 
@@ -100,17 +100,17 @@ def dosing_weight(
     """Choose the dosing weight under ``policy`` (actual, ideal or adjusted)."""
     s = resolve(settings)
     limits = s["input.limits"]
-    w = _positive("--weight-kg", weight_kg, limits["weight_kg"], "kg")
-    h = None if height_cm is None else _positive("--height-cm", height_cm,
+    w = _positive("weight_kg", weight_kg, limits["weight_kg"], "kg")
+    h = None if height_cm is None else _positive("height_cm", height_cm,
                                                  limits["height_cm"], "cm")
     if policy not in WEIGHT_POLICIES:
-        raise InputError("--weight-policy", f"unknown policy {policy!r}",
+        raise InputError("weight_policy", f"unknown policy {policy!r}",
                          ", ".join(WEIGHT_POLICIES))
     index = None if h is None else bmi(w, h)
     if policy == "actual":
         return DosingWeight(policy, w, w, None, None, index, "actual body weight")
     if h is None:
-        raise InputError("--height-cm", f"height is needed for the {policy} weight policy",
+        raise InputError("height_cm", f"height is needed for the {policy} weight policy",
                          f"{limits['height_cm'][0]}-{limits['height_cm'][1]} cm")
     rule = s["dose.weight"]
     ideal = ideal_body_weight_kg(h, sex or "")
@@ -240,7 +240,7 @@ def parse_dose(text: str) -> tuple[float, str]:
     """Parse ``"0.5mg/kg"``, ``"0.5 mg/kg"`` or ``"56mg"`` into (value, "mg/kg" | "mg")."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(mg/kg|mg)\s*", str(text).lower())
     if not match:
-        raise InputError("--dose", f"cannot read dose {text!r}",
+        raise InputError("dose", f"cannot read dose {text!r}",
                          "a number with mg/kg or mg, e.g. 0.5mg/kg or 56mg")
     return float(match.group(1)), match.group(2)
 
@@ -272,26 +272,26 @@ def plan_racemic(
     s = resolve(settings)
     n = RuleLog()
     if route not in PRODUCT_ROUTES["racemic"]:
-        raise InputError("--route", f"{route!r} is not a planned route for racemic ketamine",
+        raise InputError("route", f"{route!r} is not a planned route for racemic ketamine",
                          ", ".join(PRODUCT_ROUTES["racemic"]))
     weight = dosing_weight(weight_kg, height_cm=height_cm, sex=sex, policy=weight_policy,
                            settings=s)
     if weight_policy != "actual":
         n.use(s["dose.weight"])
     if (dose_mg_per_kg is None) == (dose_mg is None):
-        raise InputError("--dose", "give the dose either in mg/kg or in mg",
+        raise InputError("dose", "give the dose either in mg/kg or in mg",
                          "exactly one of mg/kg or mg")
     rounding = n.use(s["dose.rounding"])
     limits = s["input.limits"]
     if dose_mg_per_kg is not None:
-        per_kg = _positive("--dose", dose_mg_per_kg, limits["dose_mg_per_kg"], "mg/kg")
+        per_kg = _positive("dose", dose_mg_per_kg, limits["dose_mg_per_kg"], "mg/kg")
         mg = _round_step(Fraction(str(per_kg)) * Fraction(weight.dosing_kg), rounding["dose_mg"])
     else:
-        mg = _round_step(_positive("--dose", dose_mg, limits["dose_mg"], "mg"),
+        mg = _round_step(_positive("dose", dose_mg, limits["dose_mg"], "mg"),
                          rounding["dose_mg"])
         per_kg = mg / weight.dosing_kg
     if mg <= 0:
-        raise InputError("--dose", "the dose rounds to 0 mg", "a dose of at least 1 mg")
+        raise InputError("dose", "the dose rounds to 0 mg", "a dose of at least 1 mg")
     _check_racemic_dose(mg, per_kg, s, n)
 
     vials = n.use(s["dose.racemic.vials"])
@@ -299,7 +299,7 @@ def plan_racemic(
                          else "default_im_mg_per_ml"]
     vial = default_vial if vial_mg_per_ml is None else vial_mg_per_ml
     if vial not in vials["mg_per_ml"]:
-        raise InputError("--vial-mg-ml", f"{vial!r} mg/mL is not a stocked strength",
+        raise InputError("vial_mg_per_ml", f"{vial!r} mg/mL is not a stocked strength",
                          ", ".join(f"{v:g}" for v in vials["mg_per_ml"]) + " mg/mL")
     volume = _round_step(Fraction(str(mg)) / Fraction(str(vial)), rounding["volume_ml"])
     drawn = volume * vial
@@ -307,25 +307,25 @@ def plan_racemic(
         n.flag("volume_rounding", f"{volume:.1f} mL x {vial:g} mg/mL = {drawn:g} mg, not "
                                   f"{mg:g} mg: use a weaker vial or a finer syringe")
     if volume < rounding["volume_ml"]:
-        raise InputError("--vial-mg-ml", f"{mg:g} mg is below one syringe graduation at "
+        raise InputError("vial_mg_per_ml", f"{mg:g} mg is below one syringe graduation at "
                          f"{vial:g} mg/mL", "a weaker vial strength")
     common = dict(product="racemic", route=route, dose_mg=mg, weight=weight,
                   dose_basis="mg/kg" if dose_mg_per_kg is not None else "mg",
                   dose_mg_per_kg=round(per_kg, 4), vial_mg_per_ml=vial, drug_volume_ml=volume)
     if route == "im":
         if bag_ml is not None:
-            raise InputError("--bag-ml", "no infusion bag for an IM injection",
-                             "omit --bag-ml for --route im")
+            raise InputError("bag_ml", "no infusion bag for an IM injection",
+                             "no bag_ml for route im")
         return DosePlan(**common, flags=tuple(n.flags), notes=tuple(n.notes),
                         thresholds=n.thresholds)
 
     diluent = n.use(s["dose.racemic.diluent"])
-    bag = _positive("--bag-ml", diluent["default_bag_ml"] if bag_ml is None else bag_ml,
+    bag = _positive("bag_ml", diluent["default_bag_ml"] if bag_ml is None else bag_ml,
                     limits["bag_ml"], "mL")
-    minutes = _positive("--infusion-min", infusion_min, limits["infusion_minutes"], "min")
+    minutes = _positive("infusion_min", infusion_min, limits["infusion_minutes"], "min")
     timing = n.use(s["dose.racemic.infusion_minutes"])
     if minutes < timing["refuse_below"]:
-        raise InputError("--infusion-min", f"{minutes:g} min is faster than the clinic minimum",
+        raise InputError("infusion_min", f"{minutes:g} min is faster than the clinic minimum",
                          f">= {timing['refuse_below']} min (dose.racemic.infusion_minutes, "
                          f"usual {timing['usual_min']}-{timing['usual_max']})")
     if not timing["usual_min"] <= minutes <= timing["usual_max"]:
@@ -347,7 +347,7 @@ def _check_racemic_dose(mg: float, per_kg: float, s: Settings, n: RuleLog) -> No
     cap = n.use(s["dose.racemic.hard_cap"])
     if per_kg > cap["max_mg_per_kg"] or mg > cap["max_mg"]:
         raise InputError(
-            "--dose", f"{mg:g} mg ({per_kg:.2f} mg/kg) is above the hard cap",
+            "dose", f"{mg:g} mg ({per_kg:.2f} mg/kg) is above the hard cap",
             f"<= {cap['max_mg_per_kg']} mg/kg and <= {cap['max_mg']} mg "
             f"(dose.racemic.hard_cap, {cap.tag}: set locally)")
     usual = n.use(s["dose.racemic.usual_range"])
@@ -381,18 +381,18 @@ def plan_esketamine(
     rule = n.use(s["dose.esketamine"])
     allowed = rule["allowed_mg"]
     if dose_mg not in allowed:
-        raise InputError("--dose", f"{dose_mg:g} mg is not an esketamine dose",
+        raise InputError("dose", f"{dose_mg:g} mg is not an esketamine dose",
                          ", ".join(f"{d} mg" for d in allowed) + " (28-mg devices)")
     if regimen not in ESKETAMINE_REGIMENS:
-        raise InputError("--regimen", f"unknown regimen {regimen!r}",
+        raise InputError("regimen", f"unknown regimen {regimen!r}",
                          ", ".join(ESKETAMINE_REGIMENS))
     if previous_dose_mg is not None and previous_dose_mg not in allowed:
-        raise InputError("--previous-dose-mg", f"{previous_dose_mg:g} mg is not an esketamine "
+        raise InputError("previous_dose_mg", f"{previous_dose_mg:g} mg is not an esketamine "
                          "dose", ", ".join(f"{d} mg" for d in allowed))
     first = previous_dose_mg is None
     if regimen == "trd":
         if dose_mg == max(allowed) and (first or previous_dose_mg < rule["first_dose_trd_mg"]):
-            raise InputError("--dose", f"{dose_mg:g} mg only after a prior "
+            raise InputError("dose", f"{dose_mg:g} mg only after a prior "
                              f"{rule['first_dose_trd_mg']} mg dose (TRD)",
                              f"{rule['first_dose_trd_mg']} mg or less for this session")
         if first and dose_mg != rule["first_dose_trd_mg"]:
@@ -400,7 +400,7 @@ def plan_esketamine(
                                  f"(EU: {rule['start_dose_older_adult_mg']} mg if >= 65 y)")
     older = n.use(s["screening.older_adult"])["age_at_or_above"]
     if age_years is not None:
-        _positive("--age", age_years, s["input.limits"]["age_years"], "years")
+        _positive("age_years", age_years, s["input.limits"]["age_years"], "years")
         if age_years >= older and first and dose_mg > rule["start_dose_older_adult_mg"]:
             n.flag("older_adult_start", f"age >= {older}: EU/HK label starts at "
                                         f"{rule['start_dose_older_adult_mg']} mg "
@@ -427,16 +427,16 @@ def plan(product: str, route: str, dose: str, settings: Any = None, **kwargs: An
          ) -> DosePlan:
     """Dispatch a dose text (``"0.5mg/kg"``, ``"56mg"``) to the product's planner."""
     if product == "compounded":
-        raise InputError("--product", _COMPOUNDED, "racemic or esketamine")
+        raise InputError("product", _COMPOUNDED, "racemic or esketamine")
     if product not in PRODUCT_ROUTES:
-        raise InputError("--product", f"unknown product {product!r}", "racemic or esketamine")
+        raise InputError("product", f"unknown product {product!r}", "racemic or esketamine")
     if route not in PRODUCT_ROUTES[product]:
-        raise InputError("--route", f"{route!r} is not a planned route for {product}",
+        raise InputError("route", f"{route!r} is not a planned route for {product}",
                          ", ".join(PRODUCT_ROUTES[product]))
     value, unit = parse_dose(dose)
     if product == "esketamine":
         if unit != "mg":
-            raise InputError("--dose", "esketamine is a fixed dose, not mg/kg",
+            raise InputError("dose", "esketamine is a fixed dose, not mg/kg",
                              "28mg, 56mg or 84mg")
         return plan_esketamine(dose_mg=value, settings=settings, **kwargs)
     key = "dose_mg_per_kg" if unit == "mg/kg" else "dose_mg"

@@ -167,8 +167,8 @@ class SessionReport:
         The official form must still be completed and submitted within 7 days.
         """
         if self.product != "esketamine":
-            raise InputError("--rems-form", "the REMS monitoring form is for SPRAVATO only",
-                             "--product esketamine")
+            raise InputError("rems_form", "the REMS monitoring form is for SPRAVATO only",
+                             "product esketamine")
         codes = {a.code for a in self.alerts}
         end = self.readings[-1].time_min if self.readings else None
         dose = self.dose_mg
@@ -436,15 +436,15 @@ def monitor_session(
     """
     s = resolve(settings)
     if product not in PRODUCT_ROUTES:
-        raise InputError("--product", f"unknown product {product!r}", "esketamine or racemic")
+        raise InputError("product", f"unknown product {product!r}", "esketamine or racemic")
     route = route or PRODUCT_ROUTES[product][0]
     if route not in PRODUCT_ROUTES[product]:
-        raise InputError("--route", f"{route!r} is not a route for {product}",
+        raise InputError("route", f"{route!r} is not a route for {product}",
                          ", ".join(PRODUCT_ROUTES[product]))
     if infusion_min is not None:
-        _num("--infusion-min", infusion_min, *s["input.limits"]["infusion_minutes"])
+        _num("infusion_min", infusion_min, *s["input.limits"]["infusion_minutes"])
     if start_clock is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", start_clock):
-        raise InputError("--start-clock", f"{start_clock!r} is not a time", "HH:MM, 24-hour")
+        raise InputError("start_clock", f"{start_clock!r} is not a time", "HH:MM, 24-hour")
     for i, med in enumerate(concomitant):
         if med not in CONCOMITANT:
             raise InputError(f"concomitant[{i}]", f"unknown medication class {med!r}",

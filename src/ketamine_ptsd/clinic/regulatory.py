@@ -77,7 +77,7 @@ def expiry_flag(expires: str, today: dt.date) -> str:
 
 def _check_product(product: str) -> None:
     if product not in PRODUCT_ROUTES:
-        raise InputError("--product", f"unknown product {product!r}", ", ".join(PRODUCT_ROUTES))
+        raise InputError("product", f"unknown product {product!r}", ", ".join(PRODUCT_ROUTES))
 
 
 def as_of() -> str:
@@ -123,7 +123,7 @@ def consent_summary(product: str, route: str) -> str:
     """
     _check_product(product)
     if route not in PRODUCT_ROUTES[product]:
-        raise InputError("--route", f"{route!r} is not a route for {product}",
+        raise InputError("route", f"{route!r} is not a route for {product}",
                          ", ".join(PRODUCT_ROUTES[product]))
     data = packaged_table("regulatory")
     rows = [r for r in regulatory_status(product) if route in r.routes or r.jurisdiction != "US"]

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ketamine_ptsd.clinic.instruments import score_dast10, score_icpi, score_icsi
+from ketamine_ptsd.clinic.instruments import ICPI, ICSI, score_dast10, score_icpi, score_icsi
 from ketamine_ptsd.clinic.screening import Reason
 from ketamine_ptsd.clinic.settings import Rule, Settings, resolve
 from ketamine_ptsd.errors import InputError
 
 PRODUCTS = ("racemic", "esketamine")
+#: The bladder indices a course's risk reads (a ``bladder`` entry holds their items).
+BLADDER_INSTRUMENTS = (ICSI.id, ICPI.id)
 URINARY_SYMPTOMS = ("haematuria", "dysuria", "frequency", "urgency", "suprapubic_pain")
 EVENT_KINDS = ("dose_increase_request", "frequency_increase_request", "early_visit_request",
                "non_prescribed_use", "diversion_concern")

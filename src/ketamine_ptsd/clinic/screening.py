@@ -226,7 +226,7 @@ def screen(patient: Mapping[str, Any] | PatientScreeningInput, settings: Any = N
         """Record condition ``code``; ``also`` is a threshold rule whose source is cited too."""
         rule = table[code]
         if rule["severity"] not in _SEVERITY_ORDER:
-            raise InputError(f"--settings {rule.key}.severity",
+            raise InputError(f"settings {rule.key}.severity",
                              f"{rule['severity']!r} is not a screening severity",
                              ", ".join(_SEVERITY_ORDER))
         source = rule.source if also is None else f"{rule.source}; {also.key}: {also.citation}"

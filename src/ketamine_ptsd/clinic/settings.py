@@ -28,7 +28,7 @@ TAGS = ("V", "M", "U")
 # Severity words the clinic modules understand; checked so a typo cannot disable a rule.
 SEVERITIES = ("note", "notable", "review", "hold", "stop", "hard_stop")
 _META = ("source", "tag", "note")
-_SETTINGS_FIELD = "--settings"
+_SETTINGS_FIELD = "settings"
 
 
 @dataclass(frozen=True)

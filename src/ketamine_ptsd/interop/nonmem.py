@@ -14,7 +14,13 @@ the score in DV. Extra columns:
 TIME is in hours from the first dose (scores before it have negative times), AMT in mg,
 RATE in mg/h. Records are in time order with observations before doses at the same time
 (a score taken at a dosing visit is a pre-dose score). ``.`` marks a value that does not
-apply. :func:`ketamine_ptsd.dosing.read_nonmem_csv` reads the dosing records back.
+apply. :func:`read_nonmem_csv` reads the dosing records back.
+
+This module is where NONMEM records belong: import the dosing-record layout
+(``NONMEM_COLUMNS``, ``NONMEM_CMT``, ``NONMEM_DRUG``) and its readers and writers
+(``to_nonmem``, ``from_nonmem``, ``nonmem_csv``, ``read_nonmem_csv``) from here. Their
+definitions still sit in :mod:`ketamine_ptsd.dosing` and move here with issue 16 item 2,
+without a change for code that imports them from this module.
 """
 
 from __future__ import annotations
@@ -24,8 +30,20 @@ import io
 from collections.abc import Sequence
 
 from ..calibration.individual import CLUSTERS, Observation
-from ..dosing import NONMEM_COLUMNS, Regimen, to_nonmem
+from ..dosing import (
+    NONMEM_CMT,
+    NONMEM_COLUMNS,
+    NONMEM_DRUG,
+    Regimen,
+    from_nonmem,
+    nonmem_csv,
+    read_nonmem_csv,
+    to_nonmem,
+)
 from ..errors import InputError
+
+__all__ = ["COLUMNS", "DVID", "NONMEM_CMT", "NONMEM_COLUMNS", "NONMEM_DRUG", "course_records", "from_nonmem",
+           "nonmem_csv", "read_nonmem_csv", "to_nonmem"]
 
 COLUMNS = NONMEM_COLUMNS + ("DV", "MDV", "DVID", "WT", "INSTRUMENT")
 #: DVID of each score.

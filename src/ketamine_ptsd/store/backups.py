@@ -114,7 +114,7 @@ def backup(engine: Engine, path: str | os.PathLike[str]) -> dict[str, Any]:
         with connection.begin():
             revision = revision_on(connection)
             if revision is None:
-                raise InputError("--db", "the database holds no records schema", "a ketamine-ptsd records database")
+                raise InputError("database", "the database holds no records schema", "a ketamine-ptsd records database")
             meta = _tables(connection)
             tables = {}
             for table in meta.sorted_tables:
@@ -160,7 +160,7 @@ def restore(engine: Engine, path: str | os.PathLike[str], actor: str) -> dict[st
     """Restore a backup into an empty database and upgrade it to the newest revision."""
     document = read_backup(path)
     if not is_empty(engine):
-        raise InputError("--db", "the database is not empty; a restore never overwrites records",
+        raise InputError("database", "the database is not empty; a restore never overwrites records",
                          "a new SQLite file or an empty PostgreSQL database")
     counts = {}
     with migration_transaction(engine) as connection:

@@ -15,10 +15,11 @@ Research software: simulated trials are not evidence that a treatment works, and
 is medical advice.
 """
 
+from .context import allocation
 from .endpoints import arm_endpoints, day_key, definitions, endpoints
 from .measures import days_to_loss_of_response, reduction
 from .power import PowerTask, power, trial_seed
-from .randomisation import allocation, randomisation_list
+from .randomisation import randomisation_list
 from .run import DEFAULT_CHUNK, ArmData, ChunkTask, TrialResult, chunk_tasks, run_chunk, run_trial
 from .sections import (
     CLUSTERS,

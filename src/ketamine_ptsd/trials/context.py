@@ -19,6 +19,7 @@ import numpy as np
 from ..dosing import Regimen
 from ..errors import InputError
 from ..population import Population, enrol
+from .randomisation import randomisation_list
 from .spec import TrialSpec
 
 #: What each context field of an arm is called on the model's ``Regimen``.
@@ -82,3 +83,16 @@ def arm_regimen(spec: TrialSpec, index: int, maintenance: bool = True) -> Regime
     arm = spec.arms[index]
     context = {key: getattr(arm, key) for key in REGIMEN_CONTEXT if getattr(arm, key) is not None}
     return dataclasses.replace(regimen, **context) if context else regimen
+
+
+def allocation(spec: TrialSpec) -> tuple[list[np.ndarray], int]:
+    """Patient ids of each arm (enrolment order) and the number of candidates screened."""
+    sizes = spec.arm_sizes()
+    seed = spec.trial.seed
+    crossover = spec.trial.design == "crossover"
+    ids, screened = enrol_patients(spec, sizes[0] if crossover else sum(sizes))
+    if crossover:
+        return [ids] * len(sizes), screened
+    arm_of = randomisation_list(sizes, seed, spec.randomisation.method, spec.randomisation.block_size)
+    return [ids[arm_of == a] for a in range(len(sizes))], screened
+

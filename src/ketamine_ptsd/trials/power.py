@@ -46,7 +46,7 @@ def power(spec: TrialSpec, n_per_arm: int | None = None, n_trials: int = 100, mo
     derived from the spec's) whose primary comparison has p < ``analysis.alpha``, per arm
     compared with the control, with its Monte Carlo standard error."""
     if int(n_trials) < 1:
-        raise InputError("--power-trials", f"must be at least 1, got {n_trials}", ">= 1")
+        raise InputError("n_trials", f"must be at least 1, got {n_trials}", ">= 1")
     check_has_control(spec)
     spec = spec.with_overrides(n_per_arm=n_per_arm)
     tasks = [PowerTask(spec.with_overrides(seed=trial_seed(spec.trial.seed, k)), model_params,

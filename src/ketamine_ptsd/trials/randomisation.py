@@ -1,16 +1,13 @@
-"""Enrolment and randomisation: which virtual patients enter the trial and which arm each
-receives (permuted blocks or complete randomisation, seeded by the trial seed)."""
+"""Randomisation: which arm each enrolled patient receives (permuted blocks or complete
+randomisation, seeded by the trial seed). Enrolment, and :func:`allocation` which joins the
+two, are in :mod:`.context`, next to the population the patients come from."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .spec import TrialSpec
 
 
 def ratio(sizes: Sequence[int]) -> list[int]:
@@ -39,18 +36,3 @@ def randomisation_list(sizes: Sequence[int], seed: int, method: str = "permuted_
     full = rng.permuted(np.tile(np.repeat(arms, per_block), (n_full, 1)), axis=1).ravel()
     rest = rng.permutation(np.repeat(arms, sizes - n_full * per_block))
     return np.concatenate([full, rest]).astype(np.int64)
-
-
-def allocation(spec: TrialSpec) -> tuple[list[np.ndarray], int]:
-    """Patient ids of each arm (enrolment order) and the number of candidates screened."""
-    from .context import enrol_patients
-
-    sizes = spec.arm_sizes()
-    seed = spec.trial.seed
-    crossover = spec.trial.design == "crossover"
-    ids, screened = enrol_patients(spec, sizes[0] if crossover else sum(sizes))
-    if crossover:
-        return [ids] * len(sizes), screened
-    arm_of = randomisation_list(sizes, seed, spec.randomisation.method, spec.randomisation.block_size)
-    return [ids[arm_of == a] for a in range(len(sizes))], screened
-

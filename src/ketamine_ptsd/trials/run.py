@@ -19,9 +19,8 @@ from ..errors import InputError
 from ..params import ParameterTable
 from ..population import patient_normals, patient_uniforms, screening_values
 from ..simulation import simulate
-from .context import arm_population, arm_regimen, check_model_support
+from .context import allocation, arm_population, arm_regimen, check_model_support
 from .measures import SAFETY_OUTPUTS, acute_safety_events, days_to_loss_of_response, days_to_relapse, reduction
-from .randomisation import allocation
 from .sections import score_max
 from .spec import TrialSpec
 
@@ -239,7 +238,7 @@ def chunk_tasks(spec: TrialSpec, arm_ids: Sequence[np.ndarray], chunk_size: int 
                 model_params: ParameterTable | None = None, threads: int | None = None) -> list[ChunkTask]:
     """Split every arm's patients into tasks of at most ``chunk_size``."""
     if int(chunk_size) < 1:
-        raise InputError("--chunk-size", f"must be at least 1, got {chunk_size}", ">= 1")
+        raise InputError("chunk_size", f"must be at least 1, got {chunk_size}", ">= 1")
     return [ChunkTask(spec, a, ids[s:s + chunk_size], model_params, threads)
             for a, ids in enumerate(arm_ids) for s in range(0, ids.size, int(chunk_size))]
 

@@ -379,9 +379,9 @@ class TrialSpec(_Section):
     def with_overrides(self, n_per_arm: int | None = None, seed: int | None = None) -> TrialSpec:
         """A copy with every arm's size and/or the seed replaced (command-line options)."""
         if n_per_arm is not None and int(n_per_arm) < 1:
-            raise InputError("--n-per-arm", f"must be at least 1, got {n_per_arm}", ">= 1")
+            raise InputError("n_per_arm", f"must be at least 1, got {n_per_arm}", ">= 1")
         if seed is not None and int(seed) < 0:
-            raise InputError("--seed", f"must be >= 0, got {seed}", ">= 0")
+            raise InputError("seed", f"must be >= 0, got {seed}", ">= 0")
         trial = self.trial.model_copy(update={k: int(v) for k, v in (("n_per_arm", n_per_arm), ("seed", seed))
                                               if v is not None})
         arms = self.arms if n_per_arm is None else [a.model_copy(update={"n": None}) for a in self.arms]
@@ -432,7 +432,7 @@ def load_spec(path: str | Path) -> TrialSpec:
 def builtin_spec_text(name: str) -> str:
     """The TOML text of built-in specification ``name`` (as ``--print-spec`` shows it)."""
     if name not in BUILTIN:
-        raise InputError("--builtin", f"no built-in trial {name!r}", ", ".join(BUILTIN))
+        raise InputError("builtin", f"no built-in trial {name!r}", ", ".join(BUILTIN))
     return resources.files("ketamine_ptsd").joinpath("trials", f"{name}.toml").read_text(encoding="utf-8")
 
 

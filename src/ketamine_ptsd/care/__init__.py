@@ -1,0 +1,7 @@
+"""Use cases that join a patient's record with the model or with a record format: the
+front ends (command line, web app) call these and only parse their input and show the
+result.
+
+:mod:`.exports`: a patient's records as a FHIR R4 bundle or NONMEM-style CSV;
+:mod:`.course`: the current course against its plan, and its long-term risk.
+"""
