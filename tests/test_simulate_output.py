@@ -23,7 +23,8 @@ from ketamine_ptsd.cli import main
 from ketamine_ptsd.cost import estimate
 from ketamine_ptsd.files import staged_folder
 from ketamine_ptsd.model.layout import OUTPUT_NAMES
-from ketamine_ptsd.report.figures import column_percentiles
+from ketamine_ptsd.report.figures import band_variables, column_percentiles
+from ketamine_ptsd.report.summary import summarise
 from ketamine_ptsd.simulation import ChunkedRun, output_times
 
 SHORT = ["--horizon-days", "3", "--dt-min", "60"]
@@ -102,7 +103,7 @@ def test_summary_of_all_patients_and_bands_from_a_stated_sample(tmp_path):
     population = Population.virtual(10, seed=1)
     times = output_times(3, 60)
     files = ChunkedRun(induction_series(), population, times=times, chunk_bytes=3 * times.size * 26 * 8).write(
-        tmp_path, "parquet", sample=4)
+        tmp_path, "parquet", sample=4, summarise=summarise, band_names=band_variables(OUTPUT_NAMES))
     assert files.summary["id"].tolist() == list(range(1, 11))
     assert files.sample.ids.tolist() == [1, 4, 7, 10]
     assert "4 of 10 patients" in files.sample_note

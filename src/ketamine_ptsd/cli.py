@@ -280,7 +280,9 @@ def _simulate_into(folder: Path, regimen, n, seed, weight_kg, names, horizon_day
     from rich.progress import Progress
 
     from .population import Population
+    from .report.figures import band_variables
     from .report.html import summary_table, write_report
+    from .report.summary import summarise
     from .simulation import ChunkedRun, output_times
 
     population = Population.typical(weight_kg=weight_kg) if n is None else Population.virtual(n, seed,
@@ -291,7 +293,8 @@ def _simulate_into(folder: Path, regimen, n, seed, weight_kg, names, horizon_day
         err_console.print(f"estimate: {estimate.describe()}", highlight=False)
     with Progress(console=err_console, transient=True, disable=not show) as progress:
         task = progress.add_task("simulating patients", total=len(population))
-        files = run.write(folder, fmt, precision, progress=lambda k: progress.advance(task, k))
+        files = run.write(folder, fmt, precision, progress=lambda k: progress.advance(task, k),
+                          summarise=summarise, band_names=band_variables(run.names))
     for w in files.metadata["warnings"]:
         err_console.print(f"[yellow]warning:[/] outside the validated range: {w}")
     table = summary_table(summary=files.summary)

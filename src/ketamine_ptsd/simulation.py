@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,19 +117,19 @@ class ChunkedRun:
         return run_metadata(self.regimen, self.population, self.model, self.engine, self.names, self.failed)
 
     def write(self, folder: str | Path, fmt: str = "parquet", precision: str = "float32",
-              sample: int = BAND_SAMPLE, sample_bytes: int = BAND_SAMPLE_BYTES, progress=None) -> RunFiles:
+              sample: int = BAND_SAMPLE, sample_bytes: int = BAND_SAMPLE_BYTES, progress=None,
+              summarise: Callable[[Trajectory], object] | None = None, band_names: Sequence[str] = ()) -> RunFiles:
         """Run, writing ``folder/trajectory.<fmt>`` and ``folder/metadata.json`` chunk by chunk
-        (memory holds one chunk), and return the per-patient summary of every patient and a
-        sample of patients for the report's bands: every k-th patient, at most ``sample`` of them
-        and ``sample_bytes`` of float32 values of the figure's outputs."""
-        from .report.figures import band_variables
-        from .report.summary import summarise
+        (memory holds one chunk), and return the per-patient summary of every patient
+        (``summarise`` applied to each chunk, the caller's: the report layer sits above this one)
+        and a sample of patients of the outputs ``band_names`` for the report's bands: every k-th
+        patient, at most ``sample`` of them and ``sample_bytes`` of float32 values."""
         from .writers import TrajectoryWriter, check_format, write_metadata
 
         check_format(fmt, precision)
         folder = Path(folder)
         n, times = len(self.population), self.times
-        drawn = band_variables(self.names)
+        drawn = [v for v in band_names if v in self.names]
         keep = [self.names.index(v) for v in drawn]
         fit = sample_bytes // max(1, times.size * len(keep) * 4)
         every = math.ceil(n / max(1, min(n, sample, fit)))
@@ -140,7 +140,8 @@ class ChunkedRun:
         try:
             for start, chunk in self:
                 writer.write(chunk.ids, times, chunk.values)
-                summaries.append(summarise(chunk))
+                if summarise is not None:
+                    summaries.append(summarise(chunk))
                 local = kept[(kept >= start) & (kept < start + len(chunk.ids))]
                 band[np.searchsorted(kept, local)] = chunk.values[local - start][:, :, keep]
                 if progress is not None:
@@ -156,7 +157,8 @@ class ChunkedRun:
         sample_traj = Trajectory(self.population.ids[kept], times, tuple(drawn), band, metadata)
         note = (f"all {n:,} patients" if every == 1 else
                 f"{kept.size:,} of {n:,} patients (every {every:,}th, from the first)")
-        return RunFiles(path, pd.concat(summaries, ignore_index=True), sample_traj, note, metadata)
+        summary = pd.concat(summaries, ignore_index=True) if summaries else None
+        return RunFiles(path, summary, sample_traj, note, metadata)
 
 
 @dataclass(frozen=True)
