@@ -45,7 +45,8 @@ DEFINITIONS = {
     "cascade.glutamate_surge": "glutamate relative to baseline minus 1",
     "cascade.spine_timing": "synaptic density minus set-point; decay tau from a log-linear fit 2-10 days "
                             "after the peak",
-    "clinical.single_dose_timecourse": "drug effect on PCL-5 total = PCL-5 after a saline session minus PCL-5 "
+    "clinical.single_dose_timecourse": "drug effect on PCL-5 total = PCL-5 after a midazolam session (the active "
+                                       "placebo, same expectancy) minus PCL-5 "
                                        "after ketamine, typical patient",
     "clinical.feder2014_single_infusion": "built-in trial feder2014 (crossover: the same virtual patients in both "
                                           "arms); mean IES-R, midazolam minus ketamine",
@@ -158,8 +159,8 @@ def single_dose_quantities(params: ParameterTable) -> dict[str, float]:
     """Time course of the drug effect on PCL-5 after one infusion (placebo-subtracted)."""
     grid = np.arange(0, 24 * 21 + 0.25, 0.25)
     ket = _typical(single_dose(), grid, ["pcl5_total"], params)["pcl5_total"]
-    saline = _typical(single_dose(product="saline"), grid, ["pcl5_total"], params)["pcl5_total"]
-    effect = saline - ket
+    control = _typical(midazolam_regimen(), grid, ["pcl5_total"], params)["pcl5_total"]
+    effect = control - ket
     peak = effect.max()
     q = {
         "clinical.single_dose_timecourse.improvement_at_4h": float(np.interp(4.0, grid, effect) / peak),

@@ -188,3 +188,23 @@ def patient_table() -> ParameterTable:
 def route_rules() -> dict[str, dict[str, dict]]:
     """Route rules per product and route (see ``routes.toml``)."""
     return _read("routes.toml")
+
+
+#: The population of ``Population.virtual`` and ``CovariateModel`` when none is named.
+DEFAULT_POPULATION = "civilian_ptsd"
+
+
+def population_names() -> tuple[str, ...]:
+    """Names of the populations of ``populations.toml``."""
+    return tuple(_read("populations.toml"))
+
+
+def population_spec(name: str | None = None) -> dict:
+    """The entry of population ``name`` in ``populations.toml`` (default
+    :data:`DEFAULT_POPULATION`): description, source, female_fraction, resistant_fraction,
+    covariates {name: {median, cv}} and phenotype {parameter: {factor, cv}}."""
+    data = _read("populations.toml")
+    name = name or DEFAULT_POPULATION
+    if name not in data:
+        raise InputError("population", f"unknown population {name!r}", ", ".join(data))
+    return data[name]
