@@ -61,7 +61,7 @@ CALIBRATED = (
 
 def residual(band: Band, simulated) -> float | None:
     """0 at the published value, +-1 at the band's edge; one-sided bands are hinges."""
-    if isinstance(band.value, str) or simulated is None or isinstance(simulated, str):
+    if isinstance(band.value, (str, bool)) or simulated is None or isinstance(simulated, (str, bool)):
         return None
     if not math.isfinite(simulated):
         return 10.0

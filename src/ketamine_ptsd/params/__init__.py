@@ -208,3 +208,12 @@ def population_spec(name: str | None = None) -> dict:
     if name not in data:
         raise InputError("population", f"unknown population {name!r}", ", ".join(data))
     return data[name]
+
+
+def measurement_sd(name: str) -> tuple[float, str]:
+    """Default SD (points) of the measurement error of one assessment of instrument
+    ``name`` (``pcl5_total``, ``caps5_total``, ``madrs``, ``iesr_total``) and its source."""
+    data = _read("measurement.toml")
+    if name not in data:
+        raise InputError("instrument", f"no default measurement error for {name!r}", ", ".join(data))
+    return float(data[name]["sd"]), str(data[name]["source"])
