@@ -56,7 +56,8 @@ DEFINITIONS = {
                                   "responders, censored at day 140); change 2 h after the end of the first infusion",
     "clinical.phillips2019_repeated": "population trd, open label; six infusions, then weekly infusions on days 18, "
                                       "25, 32, 39 in responders; infusions to response = infusions given before the "
-                                      "first assessment (24 h after each) with a reduction >= 50 %, median among "
+                                      "first assessment (before each next infusion, and 24 h after the sixth) with "
+                                      "a reduction >= 50 %, median among "
                                       "those who respond by day 12; maintenance change = responders' mean MADRS on "
                                       "day 42 minus day 18 (before the first weekly infusion)",
     "clinical.wilkinson2017_cbt": "population trd, open label; infusions on days 0, 4, 7, 11 and 12 CBT sessions "
@@ -110,12 +111,11 @@ def run_arms(regimens: dict[str, Regimen], population: Population, days, names=(
         traj = simulate(regimen, population, times=times, outputs=list(names), model_params=params)
         z = patient_normals(seed, population.ids, times.size * len(names), STREAM_SCENARIO_MEASUREMENT + k)
         z = z.reshape(len(population), times.size, len(names))
+        z[:, 0] = patient_normals(seed, population.ids, len(names), STREAM_SCENARIO_MEASUREMENT)  # one baseline
         arm_scores = {}
         for j, name in enumerate(names):
             sd = measurement_sd(name)[0]
-            noisy = traj[name] + sd * z[:, :, j]
-            noisy[:, 0] = traj[name][:, 0]  # the baseline is the enrolment score
-            arm_scores[name] = np.clip(noisy, 0.0, SCORE_MAX[name])
+            arm_scores[name] = np.clip(traj[name] + sd * z[:, :, j], 0.0, SCORE_MAX[name])
         scores[arm] = arm_scores
     return Arms(population, times, scores)
 
@@ -281,10 +281,11 @@ def phillips2019(params, n, seed) -> dict:
     pop = _population("trd", n, seed)
     series = _iv(0.5, TRD_DAYS_SIX).with_context(open_label=True)
     maintained = (series + _iv(0.5, (18, 25, 32, 39))).with_context(open_label=True)
-    days = (0, 1, 3, 5, 8, 10, 12, 18, 42)
+    days = (0, 2, 4, 7, 9, 11, 12, 18, 42)
     arms = run_arms({"series": series, "maintained": maintained}, pop, days, params=params)
     red = arms.reduction("series", "madrs")
-    after_each = [arms.index(d) for d in (1, 3, 5, 8, 10, 12)]
+    # Assessed before each next infusion (days 2-11) and 24 h after the sixth (day 12).
+    after_each = [arms.index(d) for d in (2, 4, 7, 9, 11, 12)]
     met = red[:, after_each] >= 0.5
     ever = met.any(axis=1)
     first = np.argmax(met, axis=1) + 1

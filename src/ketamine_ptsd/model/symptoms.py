@@ -20,6 +20,7 @@ from .layout import (
     D_INV_AD_TAU,
     D_INV_EXP_ONSET,
     D_INV_EXP_TAU,
+    D_INV_FUNC_DECAY_TAU,
     D_INV_FUNC_TAU,
     D_INV_ROOM,
     D_INV_THER_TAU,
@@ -53,6 +54,7 @@ from .layout import (
     P_STAB_W_DEP,
     P_STAB_W_PTSD,
     P_STRUCT_GAIN,
+    P_STRUCT_W_DEP,
     P_THER_BASE,
     P_THER_GAIN,
     P_THW_B,
@@ -76,7 +78,9 @@ from .layout import (
 @njit
 def symptom_rhs(y, p, u, plasticity_now, dy):
     """Right-hand side of the symptom states."""
-    dy[X_FUNC] = (y[X_BDNF] - y[X_FUNC]) * p[D_INV_FUNC_TAU]
+    # The functional response builds within hours and outlasts the BDNF pulse by a day or two.
+    gap = y[X_BDNF] - y[X_FUNC]
+    dy[X_FUNC] = gap * (p[D_INV_FUNC_TAU] if gap > 0.0 else p[D_INV_FUNC_DECAY_TAU])
     therapy_in = u[U_THERAPY] * (p[P_THER_BASE] + p[P_THER_GAIN] * plasticity_now)
     dy[X_THERAPY] = therapy_in - y[X_THERAPY] * p[D_INV_THER_TAU]
     # A session adds to the pending expectancy, which builds the response over hours.
@@ -99,12 +103,12 @@ def treatment_drives(y, p):
     gain = p[P_STRUCT_GAIN]
     sens = p[P_RESP_SENS]
     drive_ptsd = sens * p[P_PTSD_RESP] * (func + gain * (labile + p[P_STAB_W_PTSD] * stable))
-    drive_dep = sens * (p[P_FUNC_W_DEP] * func + gain * (labile + p[P_STAB_W_DEP] * stable))
+    drive_dep = sens * (p[P_FUNC_W_DEP] * func + p[P_STRUCT_W_DEP] * gain * (labile + p[P_STAB_W_DEP] * stable))
     e = max(y[X_EXPECT], 0.0)
     expectancy = p[P_EXP_GAIN] * e / (1.0 + e)
     therapy = max(y[X_THERAPY], 0.0)
     oral_ad = p[P_AD_GAIN] * max(y[X_ORAL_AD], 0.0)
-    return drive_ptsd, drive_dep, therapy, expectancy, oral_ad
+    return drive_ptsd, drive_dep, therapy, expectancy, oral_ad, sens
 
 
 @njit(inline="always")
@@ -129,9 +133,11 @@ def ptsd_scores(p, drive, therapy, expectancy, oral_ad, out, i_pcl5, i_b, i_c, i
 
 
 @njit(inline="always")
-def madrs_score(p, drive, therapy, expectancy, oral_ad):
+def madrs_score(p, drive, therapy, expectancy, oral_ad, sens):
     """MADRS from the :func:`treatment_drives`: the patient's baseline times
-    ``r + (1 - r) exp(-improvement of depression)``."""
+    ``r + (1 - r) exp(-improvement of depression)``. Therapy's gains on depression show
+    through the same patient sensitivity as the drug's (Wilkinson et al. 2017: CBT after
+    ketamine sustained the response of ketamine responders and did not help non-responders)."""
     r = p[P_RESID_DEP]
-    x = p[P_SENS_DEP] * drive + p[P_THW_DEP] * therapy + expectancy + oral_ad
+    x = p[P_SENS_DEP] * drive + p[P_THW_DEP] * sens * therapy + expectancy + oral_ad
     return p[P_MADRS] * (r + (1.0 - r) * math.exp(-x))

@@ -94,12 +94,12 @@ def observe(y, p, out, need):
     ptsd = (need[L.Y_PCL5] or need[L.Y_PCL5_B] or need[L.Y_PCL5_C] or need[L.Y_PCL5_D] or need[L.Y_PCL5_E]
             or need[L.Y_CAPS5] or need[L.Y_IESR])
     if ptsd or need[L.Y_MADRS]:
-        drive_ptsd, drive_dep, therapy, expectancy, oral_ad = treatment_drives(y, p)
+        drive_ptsd, drive_dep, therapy, expectancy, oral_ad, sens = treatment_drives(y, p)
         if ptsd:
             ptsd_scores(p, drive_ptsd, therapy, expectancy, oral_ad, out, L.Y_PCL5, L.Y_PCL5_B, L.Y_PCL5_C, L.Y_PCL5_D,
                         L.Y_PCL5_E, L.Y_CAPS5, L.Y_IESR)
         if need[L.Y_MADRS]:
-            out[L.Y_MADRS] = madrs_score(p, drive_dep, therapy, expectancy, oral_ad)
+            out[L.Y_MADRS] = madrs_score(p, drive_dep, therapy, expectancy, oral_ad, sens)
 
 
 @dataclass(frozen=True)
