@@ -61,7 +61,7 @@ CASCADE_NAMES = (
     "set_point", "plasticity_half",
 )
 SYMPTOM_NAMES = (
-    "functional_tau", "functional_decay_tau", "functional_gain", "structural_gain",
+    "functional_tau", "functional_decay_tau", "functional_switch_width", "functional_gain", "structural_gain",
     "sensitivity_b", "sensitivity_c", "sensitivity_d", "sensitivity_e", "sensitivity_depression",
     "response_sensitivity", "expectancy_gain", "expectancy_ptsd_weight", "expectancy_onset_tau", "expectancy_tau",
     "therapy_baseline", "therapy_gain", "therapy_tau",
@@ -91,7 +91,7 @@ PARAM_NAMES = PK_NAMES + MIDAZOLAM_NAMES + ACUTE_NAMES + CASCADE_NAMES + SYMPTOM
     P_OCC_HALF, P_DRIVE_HILL, P_OCC_BLOCK, P_BLOCK_HILL, P_GLU_GAIN, P_ADAPT_TAU, P_MTOR_TAU, P_BDNF_TAU,
     P_DELAY_TAU, P_FORM_RATE, P_LABILE_TAU, P_STAB_RATE, P_STABLE_TAU,
     P_SET_POINT, P_PLAST_HALF,
-    P_FUNC_TAU, P_FUNC_DECAY_TAU, P_FUNC_GAIN, P_STRUCT_GAIN,
+    P_FUNC_TAU, P_FUNC_DECAY_TAU, P_FUNC_SWITCH, P_FUNC_GAIN, P_STRUCT_GAIN,
     P_SENS_B, P_SENS_C, P_SENS_D, P_SENS_E, P_SENS_DEP,
     P_RESP_SENS, P_EXP_GAIN, P_EXP_PTSD, P_EXP_ONSET, P_EXP_TAU,
     P_THER_BASE, P_THER_GAIN, P_THER_TAU,

@@ -33,6 +33,7 @@ from .layout import (
     P_EXP_GAIN,
     P_EXP_PTSD,
     P_FUNC_GAIN,
+    P_FUNC_SWITCH,
     P_FUNC_W_DEP,
     P_IESR_AVO,
     P_IESR_HYP,
@@ -78,9 +79,12 @@ from .layout import (
 @njit
 def symptom_rhs(y, p, u, plasticity_now, dy):
     """Right-hand side of the symptom states."""
-    # The functional response builds within hours and outlasts the BDNF pulse by a day or two.
+    # The functional response builds within hours and outlasts the BDNF pulse by about a day:
+    # onset rate while BDNF is above it, decay rate below, switched smoothly (no kink).
     gap = y[X_BDNF] - y[X_FUNC]
-    dy[X_FUNC] = gap * (p[D_INV_FUNC_TAU] if gap > 0.0 else p[D_INV_FUNC_DECAY_TAU])
+    w = p[P_FUNC_SWITCH]
+    rising = 0.5 + 0.5 * gap / math.sqrt(gap * gap + w * w)
+    dy[X_FUNC] = gap * (p[D_INV_FUNC_DECAY_TAU] + (p[D_INV_FUNC_TAU] - p[D_INV_FUNC_DECAY_TAU]) * rising)
     therapy_in = u[U_THERAPY] * (p[P_THER_BASE] + p[P_THER_GAIN] * plasticity_now)
     dy[X_THERAPY] = therapy_in - y[X_THERAPY] * p[D_INV_THER_TAU]
     # A session adds to the pending expectancy, which builds the response over hours.

@@ -217,3 +217,9 @@ def measurement_sd(name: str) -> tuple[float, str]:
     if name not in data:
         raise InputError("instrument", f"no default measurement error for {name!r}", ", ".join(data))
     return float(data[name]["sd"]), str(data[name]["source"])
+
+
+def model_groups() -> dict[str, str]:
+    """The section (``acute``, ``cascade`` or ``symptoms``) of each entry of ``model.toml``."""
+    data = _read("model.toml")
+    return {name: group for group in ("acute", "cascade", "symptoms") for name in data[group]}
