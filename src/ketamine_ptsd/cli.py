@@ -40,6 +40,12 @@ class DrugOption(str, Enum):
     esketamine = "esketamine"
 
 
+class OralAdOption(str, Enum):
+    none = "none"
+    stable = "stable"
+    new = "new"
+
+
 class RouteOption(str, Enum):
     iv_infusion = "iv_infusion"
     iv_bolus = "iv_bolus"
@@ -111,6 +117,12 @@ def simulate(
     seed: Annotated[int, typer.Option(help="random seed for virtual patients")] = 0,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("ketamine-ptsd-output"),
     format: Annotated[FormatOption, typer.Option("--format", help="trajectory file format")] = FormatOption.csv,
+    population_name: Annotated[Optional[str], typer.Option(
+        "--population", help="named population of params/populations.toml (civilian_ptsd, "
+        "veteran_ptsd_ad_failure, trd, ptsd_trd; default civilian_ptsd)")] = None,
+    oral_ad: Annotated[OralAdOption, typer.Option(
+        help="concomitant oral antidepressant: none, stable (taken throughout) or new (started on day 0)")]
+        = OralAdOption.none,
 ):
     """Simulate a regimen: dose -> concentration -> cascade -> symptoms -> vitals.
 
@@ -143,11 +155,13 @@ def simulate(
     if therapy_days.strip():
         with _as_flag("therapy_days", "--therapy-days"):
             regimen = with_therapy(regimen, _days(therapy_days, "--therapy-days"))
+    regimen = regimen.with_context(oral_ad=oral_ad.value)
     times = output_times(horizon_days, dt_min)
-    if n is None:
-        population = Population.typical(weight_kg=weight_kg)
-    else:
-        population = Population.virtual(n, seed, weight_kg=weight_kg)
+    with _as_flag("population", "--population"):
+        if n is None:
+            population = Population.typical(population=population_name, weight_kg=weight_kg)
+        else:
+            population = Population.virtual(n, seed, population=population_name, weight_kg=weight_kg)
 
     from rich.progress import Progress
 
@@ -182,7 +196,8 @@ def alert_rates_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ):
     """How often the session-monitoring rules would fire for a protocol, on one simulated
-    session (readings every 15 min for 4 h) in a virtual population."""
+    session (readings every 15 min for 4 h) in a virtual population, as a monitor records it
+    (session-to-session variability, cuff and rater noise)."""
     import numpy as np
 
     from .clinic.monitoring import alert_rates
@@ -200,9 +215,22 @@ def alert_rates_command(
     regimen = single_dose(amount, per_kg, route.value, drug.value, 0.0,
                           infusion_min if route is RouteOption.iv_infusion else None)
     times = np.arange(0, 4 * 60 + 1, 15) / 60.0
-    traj = run_simulation(regimen, Population.virtual(n, seed), times=times,
+    population = Population.virtual(n, seed)
+    traj = run_simulation(regimen, population, times=times,
                           outputs=["sbp_mmhg", "dbp_mmhg", "hr_bpm", "cadss"])
-    rates = alert_rates(traj.to_pandas(), product=drug.value,
+    # What the monitor records: session-to-session variability, the procedure's own rise
+    # and cuff or rater noise on every reading (model.readings), not the model's true curve.
+    from .model.readings import observe_session_readings
+
+    post = times > 0
+    recorded = observe_session_readings(
+        population.ids, seed, np.zeros(times.size, dtype=np.int64), post, sbp=traj["sbp_mmhg"],
+        dbp=traj["dbp_mmhg"], sbp0=population.covariates["sbp_mmhg"], dbp0=population.covariates["dbp_mmhg"],
+        cadss=traj["cadss"])
+    sessions = traj.to_pandas()
+    for name, values in (("sbp_mmhg", recorded.sbp), ("dbp_mmhg", recorded.dbp), ("cadss", recorded.cadss)):
+        sessions[name] = values.reshape(-1)
+    rates = alert_rates(sessions, product=drug.value,
                         route=route.value,
                         infusion_min=infusion_min if route is RouteOption.iv_infusion else None)
     if as_json:
