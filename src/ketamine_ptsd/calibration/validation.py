@@ -4,6 +4,7 @@ and pass/fail, plus the report ``docs/validation.md`` with curves against publis
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..params import ParameterTable
+from ..params import ParameterTable, model_table, population_names, population_spec
 from .scenarios import DEFINITIONS, Settings, compute_quantities
 
 META_KEYS = {"id", "what", "scenario", "unit", "source", "value", "values", "low", "high", "n", "note",
@@ -48,13 +49,15 @@ class TargetResult:
     what: str = ""
     source: str = ""
     definition: str = ""
+    role: str = ""
 
     def to_dict(self) -> dict:
         """The JSON entry of ``validate --json``."""
         sim = self.simulated
         if isinstance(sim, float) and not math.isfinite(sim):
             sim = None
-        return {"id": self.id, "status": self.status, "simulated": sim, "low": self.low, "high": self.high}
+        return {"id": self.id, "status": self.status, "simulated": sim, "low": self.low, "high": self.high,
+                "role": self.role}
 
     def full(self) -> dict:
         return asdict(self)
@@ -158,9 +161,23 @@ def check(band: Band, simulated) -> str:
     return "pass"
 
 
+FITTED, PREDICTED = "fitted", "predicted (not fitted)"
+
+
+def fitted_targets(params: ParameterTable | None = None) -> set[str]:
+    """Ids of the targets that some parameter (``calibrated_to`` of the model table) or some
+    population (``calibrated_to`` of ``params/populations.toml``) was fitted to."""
+    texts = [p.calibrated_to or "" for p in (params or model_table())]
+    texts += [str(population_spec(name).get("calibrated_to", "")) for name in population_names()]
+    ids = {t["id"] for t in load_targets()}
+    return {i for i in ids if any(re.search(rf"(?<![\w.]){re.escape(i)}(?![\w])", text) for text in texts)}
+
+
 def run_validation(params: ParameterTable | None = None, settings: Settings = Settings()) -> list[TargetResult]:
-    """Simulate every target scenario and check each quantity against its band."""
+    """Simulate every target scenario and check each quantity against its band; each
+    result says whether its target was fitted or is a prediction."""
     quantities = compute_quantities(params, settings)
+    fitted = fitted_targets(params)
     results = []
     for b in bands():
         sim = quantities.get(b.id)
@@ -168,6 +185,7 @@ def run_validation(params: ParameterTable | None = None, settings: Settings = Se
             id=b.id, status=check(b, sim), simulated=sim, low=b.low, high=b.high, value=b.value,
             unit=b.unit, target=b.target, what=b.what, source=b.source,
             definition=b.note or DEFINITIONS.get(b.target, ""),
+            role=FITTED if b.target in fitted else PREDICTED,
         ))
     return results
 
