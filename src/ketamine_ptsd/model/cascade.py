@@ -59,7 +59,8 @@ def disinhibition(occupancy, p):
     and 84 mg strong), the fall lies above them."""
     a = power(occupancy * p[D_INV_OCC_HALF], p[P_DRIVE_HILL])
     b = power(occupancy * p[D_INV_OCC_BLOCK], p[P_BLOCK_HILL])
-    return a / (1.0 + a), 1.0 / (1.0 + b)
+    inv = 1.0 / ((1.0 + a) * (1.0 + b))
+    return a * (1.0 + b) * inv, (1.0 + a) * inv
 
 
 @njit(inline="always")
@@ -81,7 +82,12 @@ def spine_formation(y, p):
 @njit(inline="always")
 def plasticity(y, p):
     """Plasticity window, 0-1: how open the circuit is to reorganisation now."""
-    flux = spine_formation(y, p)
+    return plasticity_of_flux(spine_formation(y, p), p)
+
+
+@njit(inline="always")
+def plasticity_of_flux(flux, p):
+    """The plasticity window of a spine-formation flux."""
     return flux / (flux + p[P_PLAST_HALF])
 
 
@@ -93,7 +99,8 @@ def synaptic_density(y, p):
 
 @njit
 def cascade_rhs(y, p, occupancy, dy):
-    """Right-hand side of the cascade states."""
+    """Right-hand side of the cascade states; returns the spine-formation flux (the
+    plasticity window's input), so the caller need not compute it again."""
     rise, left = disinhibition(occupancy, p)
     glu = p[P_GLU_GAIN] * max(rise * left - y[X_ADAPT], 0.0)
     dy[X_ADAPT] = (rise - y[X_ADAPT]) * p[D_INV_ADAPT_TAU]
@@ -106,3 +113,4 @@ def cascade_rhs(y, p, occupancy, dy):
     stabilisation = p[P_STAB_RATE] * max(y[X_BDNF], 0.0) * y[X_LABILE]
     dy[X_LABILE] = formation - y[X_LABILE] * p[D_INV_LABILE_TAU] - stabilisation
     dy[X_STABLE] = stabilisation - y[X_STABLE] * p[D_INV_STABLE_TAU]
+    return formation

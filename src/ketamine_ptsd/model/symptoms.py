@@ -83,7 +83,7 @@ def symptom_rhs(y, p, u, plasticity_now, dy):
     # onset rate while BDNF is above it, decay rate below, switched smoothly (no kink).
     gap = y[X_BDNF] - y[X_FUNC]
     w = p[P_FUNC_SWITCH]
-    rising = 0.5 + 0.5 * gap / math.sqrt(gap * gap + w * w)
+    rising = 0.5 + 0.5 * gap / (max(gap, -gap) + w)
     dy[X_FUNC] = gap * (p[D_INV_FUNC_DECAY_TAU] + (p[D_INV_FUNC_TAU] - p[D_INV_FUNC_DECAY_TAU]) * rising)
     therapy_in = u[U_THERAPY] * (p[P_THER_BASE] + p[P_THER_GAIN] * plasticity_now)
     dy[X_THERAPY] = therapy_in - y[X_THERAPY] * p[D_INV_THER_TAU]

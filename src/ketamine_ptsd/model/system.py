@@ -19,6 +19,7 @@ from .cascade import (
     glutamate_rise,
     nmda_occupancy,
     plasticity,
+    plasticity_of_flux,
     synaptic_density,
 )
 from .derived import derive, prepare_all
@@ -52,8 +53,8 @@ def rhs(t, y, p, u, dy):
     s_nk = s_norketamine_ng_ml(y, p)
     r_nk = r_norketamine_ng_ml(y, p)
     occupancy = nmda_occupancy(y, p, s_nk, r_nk)
-    cascade_rhs(y, p, occupancy, dy)
-    symptom_rhs(y, p, u, plasticity(y, p), dy)
+    formation = cascade_rhs(y, p, occupancy, dy)
+    symptom_rhs(y, p, u, plasticity_of_flux(formation, p), dy)
 
 
 @njit
