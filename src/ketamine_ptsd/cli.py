@@ -119,6 +119,12 @@ class DrugOption(str, Enum):
     esketamine = "esketamine"
 
 
+class OralAdOption(str, Enum):
+    none = "none"
+    stable = "stable"
+    new = "new"
+
+
 class RouteOption(str, Enum):
     iv_infusion = "iv_infusion"
     iv_bolus = "iv_bolus"
@@ -204,6 +210,12 @@ def simulate(
                                            "many GiB")] = cost.DEFAULT_MAX_GIB,
     max_minutes: Annotated[float, typer.Option(help="refuse (without --yes) runs estimated to take more than "
                                                "this many minutes of CPU")] = cost.DEFAULT_MAX_MINUTES,
+    population_name: Annotated[Optional[str], typer.Option(
+        "--population", help="named population of params/populations.toml (civilian_ptsd, "
+        "veteran_ptsd_ad_failure, trd, ptsd_trd; default civilian_ptsd)")] = None,
+    oral_ad: Annotated[OralAdOption, typer.Option(
+        help="concomitant oral antidepressant: none, stable (taken throughout) or new (started on day 0)")]
+        = OralAdOption.none,
 ):
     """Simulate a regimen: dose -> concentration -> cascade -> symptoms -> vitals.
 
@@ -243,6 +255,7 @@ def simulate(
     if therapy_days.strip():
         with _as_flag("therapy_days", "--therapy-days"):
             regimen = with_therapy(regimen, _days(therapy_days, "--therapy-days"))
+    regimen = regimen.with_context(oral_ad=oral_ad.value)
     n_times = output_count(horizon_days, dt_min)
     with _as_flag("outputs", "--outputs"):
         names, _ = select_outputs(MODEL, None if outputs is None else
@@ -252,12 +265,19 @@ def simulate(
     if over and not yes:
         raise InputError("size", f"refused: {estimate.describe()}; that is {' and '.join(over)}",
                          "smaller --n, --horizon-days, --outputs or a larger --dt-min; or --yes to run it anyway")
+    from .population import Population
+
+    with _as_flag("population", "--population"):
+        if n is None:
+            population = Population.typical(population=population_name, weight_kg=weight_kg)
+        else:
+            population = Population.virtual(n, seed, population=population_name, weight_kg=weight_kg)
     staged = prepare_output(out, "--out")
     # SIGTERM, like Ctrl-C, stops the run and removes the temporary folder.
     previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
         with staged_folder(out, "--out", staged) as folder:
-            written, table = _simulate_into(folder, regimen, n, seed, weight_kg, names, horizon_days, dt_min,
+            written, table = _simulate_into(folder, regimen, population, names, horizon_days, dt_min,
                                             format.value, precision.value, estimate)
     finally:
         if previous is not None:
@@ -273,20 +293,16 @@ def simulate(
     console.print(NOTICE)
 
 
-def _simulate_into(folder: Path, regimen, n, seed, weight_kg, names, horizon_days, dt_min, fmt, precision,
-                   estimate):
+def _simulate_into(folder: Path, regimen, population, names, horizon_days, dt_min, fmt, precision, estimate):
     """Run the simulation chunk by chunk into ``folder``: trajectory, metadata and report.
     Returns the trajectory file and the summary table."""
     from rich.progress import Progress
 
-    from .population import Population
     from .report.figures import band_variables
     from .report.html import summary_table, write_report
     from .report.summary import summarise
     from .simulation import ChunkedRun, output_times
 
-    population = Population.typical(weight_kg=weight_kg) if n is None else Population.virtual(n, seed,
-                                                                                              weight_kg=weight_kg)
     run = ChunkedRun(regimen, population, times=output_times(horizon_days, dt_min), outputs=names)
     show = len(population) >= 2000 or estimate.cpu_s > 10
     if show:
@@ -336,7 +352,8 @@ def alert_rates_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ):
     """How often the session-monitoring rules would fire for a protocol, on one simulated
-    session (readings every 15 min for 4 h) in a virtual population."""
+    session (readings every 15 min for 4 h) in a virtual population, as a monitor records it
+    (session-to-session variability, cuff and rater noise)."""
     import numpy as np
 
     from .clinic.monitoring import alert_rates
@@ -354,9 +371,22 @@ def alert_rates_command(
     regimen = single_dose(amount, per_kg, route.value, drug.value, 0.0,
                           infusion_min if route is RouteOption.iv_infusion else None)
     times = np.arange(0, 4 * 60 + 1, 15) / 60.0
-    traj = run_simulation(regimen, Population.virtual(n, seed), times=times,
+    population = Population.virtual(n, seed)
+    traj = run_simulation(regimen, population, times=times,
                           outputs=["sbp_mmhg", "dbp_mmhg", "hr_bpm", "cadss"])
-    rates = alert_rates(traj.to_pandas(), product=drug.value,
+    # What the monitor records: session-to-session variability, the procedure's own rise
+    # and cuff or rater noise on every reading (model.readings), not the model's true curve.
+    from .model.readings import observe_session_readings
+
+    post = times > 0
+    recorded = observe_session_readings(
+        population.ids, seed, np.zeros(times.size, dtype=np.int64), post, sbp=traj["sbp_mmhg"],
+        dbp=traj["dbp_mmhg"], sbp0=population.covariates["sbp_mmhg"], dbp0=population.covariates["dbp_mmhg"],
+        cadss=traj["cadss"])
+    sessions = traj.to_pandas()
+    for name, values in (("sbp_mmhg", recorded.sbp), ("dbp_mmhg", recorded.dbp), ("cadss", recorded.cadss)):
+        sessions[name] = values.reshape(-1)
+    rates = alert_rates(sessions, product=drug.value,
                         route=route.value,
                         infusion_min=infusion_min if route is RouteOption.iv_infusion else None)
     if as_json:

@@ -45,6 +45,9 @@ class Product(str, Enum):
 
 KETAMINE_PRODUCTS = (Product.RACEMIC, Product.ESKETAMINE)
 
+#: Concomitant oral antidepressant of a regimen (see :class:`Regimen`).
+ORAL_AD = ("none", "stable", "new")
+
 #: NONMEM compartment numbers used by :func:`to_nonmem` / :func:`from_nonmem`.
 NONMEM_CMT = {
     Route.IV_INFUSION: 1,
@@ -144,6 +147,11 @@ class Regimen:
     doses: tuple[Dose, ...] = ()
     therapy: tuple[TherapySession, ...] = ()
     name: str = ""
+    #: Concomitant oral antidepressant: ``none``, ``stable`` (taken before and throughout;
+    #: its effect is part of the baseline) or ``new`` (started at time 0; works over weeks).
+    oral_ad: str = "none"
+    #: True when patient and staff know the treatment (single-arm series): more expectancy.
+    open_label: bool = False
     _ketamine: Product | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self):
@@ -151,6 +159,8 @@ class Regimen:
         therapy = tuple(sorted(self.therapy, key=lambda s: s.time_h))
         object.__setattr__(self, "doses", doses)
         object.__setattr__(self, "therapy", therapy)
+        if self.oral_ad not in ORAL_AD:
+            raise InputError("oral_ad", f"unknown value {self.oral_ad!r}", ", ".join(ORAL_AD))
         products = {d.product for d in doses if d.product in KETAMINE_PRODUCTS}
         if len(products) > 1:
             raise InputError(
@@ -178,7 +188,14 @@ class Regimen:
         return max(ends, default=0.0)
 
     def __add__(self, other: Regimen) -> Regimen:
-        return Regimen(self.doses + other.doses, self.therapy + other.therapy, self.name or other.name)
+        oral_ad = self.oral_ad if self.oral_ad != "none" else other.oral_ad
+        return Regimen(self.doses + other.doses, self.therapy + other.therapy, self.name or other.name,
+                       oral_ad, self.open_label or other.open_label)
+
+    def with_context(self, oral_ad: str | None = None, open_label: bool | None = None) -> Regimen:
+        """A copy with the concomitant oral antidepressant and/or open-label flag set."""
+        return replace(self, oral_ad=self.oral_ad if oral_ad is None else oral_ad,
+                       open_label=self.open_label if open_label is None else bool(open_label))
 
 
 def _check_days(days: Sequence[float], field_name: str) -> list[float]:
@@ -238,7 +255,7 @@ def with_maintenance(regimen: Regimen, every_days: float, from_day: float, until
     taken = {d.time_h for d in regimen.doses}
     times = ((start + i * every) * HOURS_PER_DAY for i in range(n))
     extra = tuple(replace(template, time_h=t) for t in times if t not in taken)
-    return Regimen(regimen.doses + extra, regimen.therapy, regimen.name)
+    return replace(regimen, doses=regimen.doses + extra)
 
 
 def with_therapy(regimen: Regimen, days: Iterable[float], hours_after_dose: float = 0.0,
@@ -248,7 +265,7 @@ def with_therapy(regimen: Regimen, days: Iterable[float], hours_after_dose: floa
     days = _check_days(list(days), "therapy_days")
     offset = _finite_positive(hours_after_dose, "hours_after_dose", allow_zero=True)
     sessions = tuple(TherapySession(d * HOURS_PER_DAY + offset, duration_h) for d in days)
-    return Regimen(regimen.doses, regimen.therapy + sessions, regimen.name)
+    return replace(regimen, therapy=regimen.therapy + sessions)
 
 
 # --------------------------------------------------------------------------- route rules

@@ -15,7 +15,7 @@ from scipy.special import ndtri
 
 from .errors import InputError
 from .model.layout import PARAM_NAMES, PATIENT_NAMES
-from .params import ParameterTable, model_table, patient_table, pk_table
+from .params import ParameterTable, model_table, patient_table, pk_table, population_spec
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -58,20 +58,25 @@ DEPRESSION_MADRS_AT_LEAST = 20.0
 class CovariateModel:
     """How the covariates of a virtual population are distributed.
 
+    ``population`` names a population of ``params/populations.toml`` (None: the default,
+    ``civilian_ptsd``) whose covariate and phenotype distributions are the starting point;
     ``distributions`` maps a covariate of ``params/patient.toml`` to ``(median, cv)``, replacing
     its typical value (in the covariate's unit) and the coefficient of variation of its
-    log-normal spread; ``fixed`` pins covariates; ``female_fraction`` is the share of women (the
-    model has no sex-specific parameter: sex is recorded for inclusion criteria and subgroups);
-    ``resistant_fraction`` the share with the treatment-resistant phenotype (None: the
-    calibrated value of the model table).
+    log-normal spread; ``fixed`` pins covariates; ``female_fraction`` is the share of women
+    (None: the population's; the model has no sex-specific parameter: sex is recorded for
+    inclusion criteria and subgroups); ``resistant_fraction`` the share with the
+    low-sensitivity phenotype (None: the population's, else the calibrated value of the model
+    table).
     """
 
     distributions: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     fixed: Mapping[str, float] = field(default_factory=dict)
-    female_fraction: float = FEMALE_FRACTION
+    female_fraction: float | None = None
     resistant_fraction: float | None = None
+    population: str | None = None
 
     def __post_init__(self):
+        population_spec(self.population)  # an unknown name is an InputError naming the field
         names = patient_table().names
         for name in list(self.distributions) + list(self.fixed):
             if name not in names:
@@ -95,7 +100,9 @@ class Population:
     between-patient variability, or None for typical values. ``multipliers`` scales named
     parameters per patient (for instance a treatment-resistant phenotype).
     ``resistant_fraction`` is the share of the treatment-resistant phenotype among seeded
-    virtual patients (None: the model table's value).
+    virtual patients (None: the population's, else the model table's value);
+    ``population`` the name of the population of ``params/populations.toml`` whose phenotype
+    distributions the parameters follow (None: the default).
     """
 
     ids: np.ndarray
@@ -104,8 +111,10 @@ class Population:
     multipliers: Mapping[str, np.ndarray] = field(default_factory=dict)
     seed: int | None = None
     resistant_fraction: float | None = None
+    population: str | None = None
 
     def __post_init__(self):
+        population_spec(self.population)
         ids = np.asarray(self.ids, dtype=np.int64)
         object.__setattr__(self, "ids", ids)
         missing = [n for n in PATIENT_NAMES if n not in self.covariates]
@@ -127,32 +136,38 @@ class Population:
         return int(self.ids.size)
 
     @classmethod
-    def typical(cls, **covariates: float) -> Population:
-        """One typical patient (population values), covariates overridable by name."""
-        return cls.from_patients([covariates])
+    def typical(cls, population: str | None = None, **covariates: float) -> Population:
+        """One typical patient (median values) of ``population`` (None: the default),
+        covariates overridable by name."""
+        return cls.from_patients([covariates], population)
 
     @classmethod
-    def from_patients(cls, patients: list[Mapping[str, float]]) -> Population:
-        """Patients given by their covariates (defaults from ``params/patient.toml``)."""
+    def from_patients(cls, patients: list[Mapping[str, float]], population: str | None = None) -> Population:
+        """Patients given by their covariates (defaults: the medians of ``population``, else
+        ``params/patient.toml``), with the typical phenotype of ``population``."""
         table = patient_table()
         unknown = {k for p in patients for k in p} - set(table.names)
         if unknown:
             raise InputError(sorted(unknown)[0], "unknown covariate", ", ".join(table.names))
-        cov = {name: np.array([float(p.get(name, table.value(name))) for p in patients]) for name in table.names}
-        return cls(np.arange(1, len(patients) + 1), cov)
+        medians = {k: v["median"] for k, v in population_spec(population).get("covariates", {}).items()}
+        cov = {name: np.array([float(p.get(name, medians.get(name, table.value(name)))) for p in patients])
+               for name in table.names}
+        return cls(np.arange(1, len(patients) + 1), cov, population=population)
 
     @classmethod
-    def virtual(cls, n: int, seed: int = 0, first_id: int = 1, **fixed: float) -> Population:
-        """``n`` virtual patients with between-patient variability, reproducible by ``seed``.
+    def virtual(cls, n: int, seed: int = 0, first_id: int = 1, population: str | None = None,
+                **fixed: float) -> Population:
+        """``n`` virtual patients of ``population`` (a name of ``params/populations.toml``;
+        None: the default) with between-patient variability, reproducible by ``seed``.
 
-        Covariates vary log-normally around their typical values (``params/patient.toml``),
-        baselines are kept inside each instrument's range; ``fixed`` pins covariates (for
-        instance ``weight_kg=70``).
+        Covariates vary log-normally around the population's typical values, baselines are
+        kept inside each instrument's range; ``fixed`` pins covariates (for instance
+        ``weight_kg=70``).
         """
         if int(n) < 1:
             raise InputError("n", f"must be at least 1, got {n}", ">= 1")
         ids = np.arange(first_id, first_id + int(n), dtype=np.int64)
-        return cls.from_ids(ids, seed, CovariateModel(fixed=fixed))
+        return cls.from_ids(ids, seed, CovariateModel(fixed=fixed, population=population))
 
     @classmethod
     def from_ids(cls, ids, seed: int, covariate_model: CovariateModel | None = None) -> Population:
@@ -165,17 +180,16 @@ class Population:
         ids = np.asarray(ids, dtype=np.int64)
         return cls(ids, virtual_covariates(seed, ids, model),
                    patient_normals(seed, ids, len(PARAM_NAMES), STREAM_ETAS), seed=seed,
-                   resistant_fraction=model.resistant_fraction)
+                   resistant_fraction=model.resistant_fraction, population=model.population)
 
     def take(self, index) -> Population:
         """The patients at ``index`` (a slice or an index array)."""
-        return Population(
-            self.ids[index],
-            {k: v[index] for k, v in self.covariates.items()},
-            None if self.etas is None else self.etas[index],
-            {k: v[index] for k, v in self.multipliers.items()},
-            self.seed,
-            self.resistant_fraction,
+        return replace(
+            self,
+            ids=self.ids[index],
+            covariates={k: v[index] for k, v in self.covariates.items()},
+            etas=None if self.etas is None else self.etas[index],
+            multipliers={k: v[index] for k, v in self.multipliers.items()},
         )
 
     def with_multipliers(self, **multipliers) -> Population:
@@ -185,7 +199,7 @@ class Population:
             if name not in PARAM_NAMES:
                 raise InputError(name, "no such parameter", "a name of the parameter tables")
             new[name] = np.broadcast_to(np.asarray(value, dtype=float), self.ids.shape).copy()
-        return Population(self.ids, self.covariates, self.etas, new, self.seed, self.resistant_fraction)
+        return replace(self, multipliers=new)
 
     def parameters(self, product: str, model_params: ParameterTable | None = None) -> np.ndarray:
         """Individual parameter matrix (N x len(PARAM_NAMES)) for ``product``'s PK set."""
@@ -197,11 +211,16 @@ class Population:
         n = len(self)
         out = np.empty((n, len(PARAM_NAMES)))
         weight = self.covariates["weight_kg"]
+        phenotype = population_spec(self.population).get("phenotype", {})
         for col, name in enumerate(PARAM_NAMES):
             if name in PATIENT_NAMES:
                 out[:, col] = self.covariates[name]
                 continue
             p = lookup[name]
+            if name in phenotype:
+                # The population's distribution of this phenotype parameter.
+                p = replace(p, value=p.value * phenotype[name].get("factor", 1.0),
+                            iiv_cv=phenotype[name].get("cv", p.iiv_cv))
             value = np.full(n, p.value)
             if p.scaling == "cl":
                 value *= (weight / 70.0) ** 0.75
@@ -212,6 +231,9 @@ class Population:
             if name in self.multipliers:
                 value *= self.multipliers[name]
             out[:, col] = value
+        for name in RESIDUAL_NAMES:
+            col = PARAM_NAMES.index(name)
+            out[:, col] = np.clip(out[:, col], 0.0, RESIDUAL_MAX)
         if self.seed is not None and self.etas is not None:
             # Virtual populations include the treatment-resistant phenotype (MODEL.md §4).
             resistant = self.resistant(model_params)
@@ -224,9 +246,15 @@ class Population:
             return np.zeros(len(self), dtype=bool)
         fraction = self.resistant_fraction
         if fraction is None:
+            fraction = population_spec(self.population).get("resistant_fraction")
+        if fraction is None:
             fraction = (model_params or model_table()).value("resistant_fraction")
         return patient_uniforms(self.seed, self.ids, 1, STREAM_PHENOTYPE)[:, 0] < fraction
 
+
+#: Irreducible fractions of symptom severity, kept in [0, RESIDUAL_MAX] (log-normal spread).
+RESIDUAL_NAMES = ("residual_ptsd", "residual_depression")
+RESIDUAL_MAX = 0.9
 
 #: Upper end of each covariate's scale; baselines are clipped into [lower, upper].
 COVARIATE_BOUNDS = {
@@ -272,10 +300,16 @@ def sample_covariates(seed: int, ids: np.ndarray, fixed: Mapping[str, float] | N
 
 
 def virtual_covariates(seed: int, ids: np.ndarray, model: CovariateModel) -> dict:
-    """The covariates of virtual patients ``ids``: those of ``params/patient.toml`` and
-    ``female`` (1 for women, 0 for men)."""
-    cov = sample_covariates(seed, ids, model.fixed, model.distributions)
-    cov["female"] = (patient_uniforms(seed, ids, 1, STREAM_SEX)[:, 0] < model.female_fraction).astype(float)
+    """The covariates of virtual patients ``ids``: those of ``params/patient.toml`` (as
+    distributed in the model's population) and ``female`` (1 for women, 0 for men)."""
+    spec = population_spec(model.population)
+    distributions = {k: (v["median"], v["cv"]) for k, v in spec.get("covariates", {}).items()}
+    distributions.update(model.distributions)
+    cov = sample_covariates(seed, ids, model.fixed, distributions)
+    female = model.female_fraction
+    if female is None:
+        female = spec.get("female_fraction", FEMALE_FRACTION)
+    cov["female"] = (patient_uniforms(seed, ids, 1, STREAM_SEX)[:, 0] < female).astype(float)
     return cov
 
 

@@ -14,7 +14,7 @@ from .dosing import Regimen
 from .engine import NumbaEngine, get_engine
 from .errors import InputError
 from .model import MODEL
-from .params import ParameterTable
+from .params import DEFAULT_POPULATION, ParameterTable
 from .population import Population
 from .trajectory import Trajectory
 from .validity import validated_range_warnings
@@ -196,6 +196,9 @@ def run_metadata(regimen: Regimen, population: Population, model, engine, names:
             for d in regimen.doses
         ],
         "therapy_sessions_h": [s.time_h for s in regimen.therapy],
+        "population": population.population or DEFAULT_POPULATION,
+        "oral_ad": regimen.oral_ad,
+        "open_label": regimen.open_label,
         "units": {n: model.output_units.get(n, "") for n in names},
         "warnings": warnings,
         "outside_validated_range": bool(outside),

@@ -1,7 +1,8 @@
 """The numba engine against the scipy reference on the full model.
 
-The reference is ``solve_ivp`` with the 8th-order DOP853 method at rtol 1e-10 (a different
-integrator, implemented independently of the numba kernel). The difference of each output
+The reference is ``solve_ivp`` with the 8th-order DOP853 method at rtol 1e-12 (a different
+integrator, implemented independently of the numba kernel; at rtol 1e-10 it is itself about
+2e-7 off on mTOR, where the clip of the glutamate surge bends the right-hand side). The difference of each output
 is measured relative to that output's largest magnitude over the course, for every
 patient, on every output whose magnitude is meaningful (controls with no midazolam leave
 the midazolam outputs at zero).
@@ -15,7 +16,7 @@ import pytest
 from ketamine_ptsd import Dose, Population, Regimen, induction_series, simulate, with_therapy
 from ketamine_ptsd.engine import NumbaEngine, ScipyEngine
 
-REFERENCE = ScipyEngine(method="DOP853", rtol=1e-10, atol=1e-12)
+REFERENCE = ScipyEngine(method="DOP853", rtol=1e-12, atol=1e-14)
 
 
 def relative_errors(got, ref, names, floor=1e-9):

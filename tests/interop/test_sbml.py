@@ -11,7 +11,7 @@ from ketamine_ptsd import Population, simulate
 from ketamine_ptsd.dosing import induction_series, single_dose, with_therapy
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.interop.sbml import export_sbml
-from ketamine_ptsd.model.layout import OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES
+from ketamine_ptsd.model.layout import INPUT_NAMES, OUTPUT_NAMES, PARAM_NAMES, STATE_NAMES
 
 roadrunner = pytest.importorskip("roadrunner")
 
@@ -69,7 +69,7 @@ def test_document_is_valid_level_3_with_every_state_parameter_and_output(tmp_pat
     ids = {model.getParameter(i).getId() for i in range(model.getNumParameters())}
     assert {"ketamine_ng_ml", "pcl5_total", "madrs", "mtor_state", "s_central_mg", "patient_weight_kg",
             "labile_tau", "iv_rate_mg_h"} <= ids
-    assert len(ids) == len(STATE_NAMES) + len(PARAM_NAMES) + len(OUTPUT_NAMES) + 4
+    assert len(ids) == len(STATE_NAMES) + len(PARAM_NAMES) + len(OUTPUT_NAMES) + len(INPUT_NAMES)
     assert model.getNumRules() == len(STATE_NAMES) + len(OUTPUT_NAMES)
     # Two infusions: start and end of each (the session markers share the start events).
     assert model.getNumEvents() == 4

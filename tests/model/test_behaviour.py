@@ -25,7 +25,9 @@ def drug_effect(regimen, placebo, times=GRID, variable="pcl5_total"):
 
 @pytest.fixture(scope="module")
 def single_effect():
-    return drug_effect(single_dose(), single_dose(product="saline"))
+    # Midazolam, the active placebo, draws the expectancy of a ketamine session: the
+    # difference is the drug's own effect.
+    return drug_effect(single_dose(), single_dose(0.045, product="midazolam"))
 
 
 def test_improvement_within_4_hours(single_effect):
@@ -44,8 +46,8 @@ def test_mostly_gone_by_14_days(single_effect):
 
 def test_six_infusions_larger_and_longer_than_one():
     times = np.arange(0, 60 * H + 1, 6.0)
-    one = drug_effect(single_dose(), single_dose(product="saline"), times)
-    six = drug_effect(induction_series(), induction_series(product="saline"), times)
+    one = drug_effect(single_dose(), single_dose(0.045, product="midazolam"), times)
+    six = drug_effect(induction_series(), induction_series(amount=0.045, product="midazolam"), times)
     assert six.max() > 1.2 * one.max()
     half_one = times[one >= 0.5 * one.max()]
     half_six = times[six >= 0.5 * one.max()]

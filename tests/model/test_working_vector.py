@@ -50,10 +50,10 @@ def test_derived_constants_are_the_formulas_of_the_parameters(patients):
     np.testing.assert_allclose(d["occ_per_ce_s"], col["fu"] / KETAMINE_G_PER_MOL / col["ki_s_ketamine"], rtol=1e-14)
     np.testing.assert_allclose(d["occ_per_nkr"], col["fu"] * col["nk_brain_ratio"] / NORKETAMINE_G_PER_MOL
                                / col["ki_r_norketamine"], rtol=1e-14)
-    # The disinhibition curve o (1 - o)^h is scaled to 1 at its peak o = 1 / (1 + h).
-    h = col["disinhibition_exponent"]
-    peak = 1.0 / (1.0 + h)
-    np.testing.assert_allclose(d["disinhibition_norm"] * peak * (1.0 - peak) ** h, 1.0, rtol=1e-13)
+    # The glutamate drive's half-rise and half-block occupancies enter as reciprocals.
+    np.testing.assert_allclose(d["inv_drive_occupancy_half"] * col["drive_occupancy_half"], 1.0, rtol=1e-14)
+    np.testing.assert_allclose(d["inv_drive_occupancy_block"] * col["drive_occupancy_block"], 1.0, rtol=1e-14)
+    np.testing.assert_allclose(d["inv_oral_ad_tau"] * col["oral_ad_tau"], 1.0, rtol=1e-14)
     np.testing.assert_allclose(d["inv_room"] * (1.0 - col["set_point"]), 1.0, rtol=1e-14)
     np.testing.assert_allclose(d["inv_expectancy_tau"] * col["expectancy_tau"], 1.0, rtol=1e-14)
 

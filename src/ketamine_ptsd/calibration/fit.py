@@ -61,7 +61,7 @@ CALIBRATED = (
 
 def residual(band: Band, simulated) -> float | None:
     """0 at the published value, +-1 at the band's edge; one-sided bands are hinges."""
-    if isinstance(band.value, str) or simulated is None or isinstance(simulated, str):
+    if isinstance(band.value, (str, bool)) or simulated is None or isinstance(simulated, (str, bool)):
         return None
     if not math.isfinite(simulated):
         return 10.0
@@ -139,11 +139,11 @@ def write_table(table: ParameterTable, path: str | Path) -> Path:
     """Write the model table in the layout of ``params/model.toml``."""
     groups = {"acute": [], "cascade": [], "symptoms": []}
     packaged = model_table()
-    from ..model.layout import ACUTE_NAMES, CASCADE_NAMES
+    from ..params import model_groups
 
+    sections = model_groups()
     for p in packaged:
-        group = "acute" if p.name in ACUTE_NAMES else "cascade" if p.name in CASCADE_NAMES else "symptoms"
-        groups[group].append(table[p.name])
+        groups[sections[p.name]].append(table[p.name])
     header = ("# Parameters of the acute-effect, cascade and symptom layers, written by\n"
               "# `ketamine-ptsd calibrate`. Entries with `calibrated_to` were fitted to those targets.\n\n")
     body = "\n".join(ParameterTable(tuple(v)).to_toml(g) for g, v in groups.items())

@@ -154,6 +154,46 @@ def response_figures(folder: Path, params=None, settings: Settings = Settings(n_
     return figs
 
 
+#: First target of the generalisation set in ``targets.toml``.
+GENERALISATION_FIRST = "clinical.fava2018_dose_ranging"
+
+
+def generalisation_figures(results, folder: Path) -> list[tuple[str, str]]:
+    """One panel per generalisation-set target: band, published and simulated value of each
+    numeric quantity (true/false quantities are listed in the table only)."""
+    targets = []
+    for r in results:
+        if r.target == GENERALISATION_FIRST or targets:
+            if r.target not in targets:
+                targets.append(r.target)
+    figs = []
+    for target in targets:
+        rows = [r for r in results if r.target == target and isinstance(r.simulated, (int, float))
+                and not isinstance(r.simulated, bool) and np.isfinite(r.simulated)]
+        if not rows:
+            continue
+        fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(rows) + 2), 3.4))
+        for i, r in enumerate(rows):
+            lo = r.low if isinstance(r.low, (int, float)) else None
+            hi = r.high if isinstance(r.high, (int, float)) else None
+            ref = [v for v in (lo, hi, r.simulated, r.value) if isinstance(v, (int, float))]
+            span = max(ref) - min(ref) if len(ref) > 1 else 1.0
+            bottom = lo if lo is not None else min(ref) - 0.5 * span
+            top = hi if hi is not None else max(ref) + 0.5 * span
+            ax.plot([i, i], [bottom, top], color="0.75", linewidth=8, solid_capstyle="butt")
+            if isinstance(r.value, (int, float)) and not isinstance(r.value, bool):
+                ax.plot(i, r.value, "o", color="C0", label="published" if i == 0 else None)
+            ax.plot(i, r.simulated, "x", color="C3" if r.status != "pass" else "k", markersize=9,
+                    label="simulated" if i == 0 else None)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([r.id[len(target) + 1:] for r in rows], rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{target} ({rows[0].role})", fontsize=9)
+        ax.legend(fontsize=7)
+        figs.append((f"{target}: simulated against published ({rows[0].role})",
+                     _save(fig, folder, f"{target.replace('.', '_')}.png")))
+    return figs
+
+
 def validation_markdown(results, docs_folder: Path, params=None) -> str:
     """The Markdown text of ``docs/validation.md`` (figures written beside it)."""
     folder = Path(docs_folder) / "validation"
@@ -163,24 +203,33 @@ def validation_markdown(results, docs_folder: Path, params=None) -> str:
         "",
         "Written by `ketamine-ptsd validate`. Each row is one quantity of a target in",
         "`src/ketamine_ptsd/calibration/targets.toml`: the simulated value, the accepted band and",
-        "whether it falls inside. Parameters fitted by `ketamine-ptsd calibrate` are marked",
-        "\"calibrated to <target>\" in `params/model.toml`; a target used for calibration is a check",
-        "of the fit, not an independent prediction.",
+        "whether it falls inside. Parameters fitted to targets (by `ketamine-ptsd calibrate` or by",
+        "hand) are marked \"calibrated to <target>\" in `params/model.toml` and `params/populations.toml`;",
+        "the column *role* says \"fitted\" for a target some parameter was fitted to (a check of the",
+        "fit) and \"predicted (not fitted)\" for one no parameter was fitted to (an independent check).",
+        "The PK targets check the implementation of published population-PK models, whose values",
+        "are inputs rather than fits.",
         "",
         f"**{counts['pass']} pass, {counts['fail']} fail, {counts['not_modelled']} not modelled.**",
         "",
-        "| quantity | status | simulated | low | high | published | how it is computed |",
-        "|---|---|---|---|---|---|---|",
+        "| quantity | status | role | simulated | low | high | published | how it is computed |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         cells = " | ".join(format_value(v) for v in (r.simulated, r.low, r.high, r.value))
-        lines.append(f"| `{r.id}` | {r.status} | {cells} | {r.definition} |")
+        lines.append(f"| `{r.id}` | {r.status} | {r.role} | {cells} | {r.definition} |")
     lines += ["", "## Sources", ""]
     seen = set()
     for r in results:
         if r.target not in seen:
             seen.add(r.target)
             lines.append(f"- `{r.target}`: {r.what}. {r.source}")
+    lines += ["", "## Generalisation set: simulated against published", "",
+              "Each panel shows one target of the generalisation set: the accepted band (grey bar), the",
+              "published value where the source gives one (circle) and the simulated value (cross, red",
+              "when outside the band).", ""]
+    for caption, rel in generalisation_figures(results, folder):
+        lines += [f"### {caption}", "", f"![{caption}]({rel})", ""]
     lines += ["", "## Simulated curves against published points", ""]
     for caption, rel in pk_figures(folder) + response_figures(folder, params):
         lines += [f"### {caption}", "", f"![{caption}]({rel})", ""]

@@ -4,15 +4,21 @@ and pass/fail, plus the report ``docs/validation.md`` with curves against publis
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from ..params import ParameterTable
+import numpy as np
+
+from ..params import ParameterTable, model_table, population_names, population_spec
 from .scenarios import DEFINITIONS, Settings, compute_quantities
 
-META_KEYS = {"id", "what", "scenario", "unit", "source", "value", "values", "low", "high"}
+META_KEYS = {"id", "what", "scenario", "unit", "source", "value", "values", "low", "high", "n", "note",
+             "baseline_madrs"}
+#: Keys of a quantity's table that describe it rather than give a value to check.
+DESCRIPTIVE = {"note", "definition", "tolerance"}
 
 
 @dataclass(frozen=True)
@@ -43,13 +49,15 @@ class TargetResult:
     what: str = ""
     source: str = ""
     definition: str = ""
+    role: str = ""
 
     def to_dict(self) -> dict:
         """The JSON entry of ``validate --json``."""
         sim = self.simulated
         if isinstance(sim, float) and not math.isfinite(sim):
             sim = None
-        return {"id": self.id, "status": self.status, "simulated": sim, "low": self.low, "high": self.high}
+        return {"id": self.id, "status": self.status, "simulated": sim, "low": self.low, "high": self.high,
+                "role": self.role}
 
     def full(self) -> dict:
         return asdict(self)
@@ -89,13 +97,44 @@ def bands(targets: list[dict] | None = None) -> list[Band]:
         for key, spec in t.items():
             if key in META_KEYS:
                 continue
-            if isinstance(spec, dict):
+            if isinstance(spec, bool):
+                out.append(Band(f"{t['id']}.{key}", value=spec, note="must be true" if spec else "must be false",
+                                **common))
+            elif isinstance(spec, str):
+                # A stated relation (e.g. an order of doses): checked as true or false.
+                out.append(Band(f"{t['id']}.{key}", value=True, note=spec, **common))
+            elif isinstance(spec, dict) and not ({"value", "low", "high", "low_fraction_of_peak"} & set(spec)):
+                out.extend(_per_arm_bands(f"{t['id']}.{key}", spec, common))
+            elif isinstance(spec, dict):
                 low = spec.get("low", spec.get("low_fraction_of_peak"))
                 out.append(Band(f"{t['id']}.{key}", value=spec.get("value"), low=low, high=spec.get("high"),
-                                note=spec.get("definition", ""), **common))
+                                note=spec.get("definition", spec.get("note", "")), **common))
             elif isinstance(spec, list):
                 out.append(Band(f"{t['id']}.{key}", value=",".join(spec), note="must include every listed item",
                                 **common))
+    return out
+
+
+def _per_arm_bands(prefix: str, spec: dict, common: dict) -> list[Band]:
+    """Bands of a quantity given per arm or dose: ``{arm = value, ..., tolerance = t}`` (band
+    value +- t) or ``{arm = value, arm_low = l, arm_high = h}`` (either edge may be absent)."""
+    note = spec.get("note", "")
+    tolerance = spec.get("tolerance")
+    arms = []
+    for key in spec:
+        if key in DESCRIPTIVE:
+            continue
+        arm = key.removesuffix("_low").removesuffix("_high")
+        if arm not in arms:
+            arms.append(arm)
+    out = []
+    for arm in arms:
+        value = spec.get(arm)
+        if tolerance is not None and value is not None:
+            low, high = value - tolerance, value + tolerance
+        else:
+            low, high = spec.get(f"{arm}_low"), spec.get(f"{arm}_high")
+        out.append(Band(f"{prefix}.{arm}", value=value, low=low, high=high, note=note, **common))
     return out
 
 
@@ -103,6 +142,8 @@ def check(band: Band, simulated) -> str:
     """pass / fail / not_modelled for one quantity."""
     if simulated is None:
         return "not_modelled"
+    if isinstance(band.value, bool):
+        return "pass" if isinstance(simulated, (bool, np.bool_)) and bool(simulated) == band.value else "fail"
     if isinstance(band.value, str):
         have = set(str(simulated).split(",")) - {""}
         return "pass" if set(band.value.split(",")) <= have else "fail"
@@ -120,9 +161,23 @@ def check(band: Band, simulated) -> str:
     return "pass"
 
 
+FITTED, PREDICTED = "fitted", "predicted (not fitted)"
+
+
+def fitted_targets(params: ParameterTable | None = None) -> set[str]:
+    """Ids of the targets that some parameter (``calibrated_to`` of the model table) or some
+    population (``calibrated_to`` of ``params/populations.toml``) was fitted to."""
+    texts = [p.calibrated_to or "" for p in (params or model_table())]
+    texts += [str(population_spec(name).get("calibrated_to", "")) for name in population_names()]
+    ids = {t["id"] for t in load_targets()}
+    return {i for i in ids if any(re.search(rf"(?<![\w.]){re.escape(i)}(?![\w])", text) for text in texts)}
+
+
 def run_validation(params: ParameterTable | None = None, settings: Settings = Settings()) -> list[TargetResult]:
-    """Simulate every target scenario and check each quantity against its band."""
+    """Simulate every target scenario and check each quantity against its band; each
+    result says whether its target was fitted or is a prediction."""
     quantities = compute_quantities(params, settings)
+    fitted = fitted_targets(params)
     results = []
     for b in bands():
         sim = quantities.get(b.id)
@@ -130,6 +185,7 @@ def run_validation(params: ParameterTable | None = None, settings: Settings = Se
             id=b.id, status=check(b, sim), simulated=sim, low=b.low, high=b.high, value=b.value,
             unit=b.unit, target=b.target, what=b.what, source=b.source,
             definition=b.note or DEFINITIONS.get(b.target, ""),
+            role=FITTED if b.target in fitted else PREDICTED,
         ))
     return results
 

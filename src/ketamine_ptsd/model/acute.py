@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from ._jit import njit, power
 from .layout import (
+    D_INV_CADSS_ACUTE_TAU,
     D_INV_CADSS_EC50,
     D_INV_TOL_TAU,
     P_BP_EC50,
+    P_CADSS_ACUTE_TOL,
     P_CADSS_HILL,
     P_CADSS_MAX,
     P_DBP0,
@@ -22,6 +24,7 @@ from .layout import (
     P_SED_MAX,
     P_TOL_MAX,
     P_TOL_RATE,
+    X_CADSS_ADAPT,
     X_CER,
     X_CES,
     X_TOL,
@@ -36,17 +39,22 @@ def s_equivalent_ng_ml(y, p):
 
 @njit
 def acute_rhs(y, p, dy):
-    """Tolerance of dissociation: builds with exposure toward a plateau, fades slowly."""
-    exposure = s_equivalent_ng_ml(y, p) * 0.01
+    """Tolerance of dissociation: across sessions it builds with exposure toward a plateau
+    and fades slowly; within a session, the adaptation follows the concentration with a lag
+    of ``cadss_acute_tau`` (acute tolerance)."""
+    c = s_equivalent_ng_ml(y, p)
+    exposure = c * 0.01
     tol = y[X_TOL]
     dy[X_TOL] = p[P_TOL_RATE] * exposure * (p[P_TOL_MAX] - tol) - tol * p[D_INV_TOL_TAU]
+    dy[X_CADSS_ADAPT] = (c - y[X_CADSS_ADAPT]) * p[D_INV_CADSS_ACUTE_TAU]
 
 
 @njit(inline="always")
 def cadss(y, p):
-    """CADSS total (0-92): sigmoid Emax on S-equivalent effect-site concentration, less
-    tolerance."""
-    c = s_equivalent_ng_ml(y, p) * p[D_INV_CADSS_EC50]
+    """CADSS total (0-92): sigmoid Emax on the S-equivalent effect-site concentration less
+    the acute adaptation (dissociation resolves while ketamine is still in plasma: by 1.5 h
+    after esketamine, SPRAVATO label), less tolerance across sessions."""
+    c = max(s_equivalent_ng_ml(y, p) - p[P_CADSS_ACUTE_TOL] * max(y[X_CADSS_ADAPT], 0.0), 0.0) * p[D_INV_CADSS_EC50]
     cg = power(c, p[P_CADSS_HILL])
     tol = min(max(y[X_TOL], 0.0), 1.0)
     return p[P_CADSS_MAX] * (1.0 - tol) * cg / (1.0 + cg)

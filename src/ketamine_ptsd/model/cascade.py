@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from ._jit import njit, power
 from .layout import (
-    D_DISINH_NORM,
     D_INV_ADAPT_TAU,
     D_INV_BDNF_TAU,
     D_INV_DELAY_TAU,
     D_INV_LABILE_TAU,
     D_INV_MTOR_TAU,
+    D_INV_OCC_BLOCK,
+    D_INV_OCC_HALF,
     D_INV_STABLE_TAU,
     D_OCC_NKR,
     D_OCC_NKS,
     D_OCC_R,
     D_OCC_S,
-    P_DISINH_EXP,
+    P_BLOCK_HILL,
+    P_DRIVE_HILL,
     P_FORM_RATE,
     P_GLU_GAIN,
     P_PLAST_HALF,
@@ -48,16 +50,26 @@ def nmda_occupancy(y, p, s_nk_ng_ml, r_nk_ng_ml):
 
 @njit(inline="always")
 def disinhibition(occupancy, p):
-    """Inverted U of glutamate release with occupancy, scaled to a maximum of 1:
-    interneuron block disinhibits pyramidal cells, pyramidal block at high occupancy
-    shuts release down (Moghaddam 1997)."""
-    return occupancy * power(1.0 - occupancy, p[P_DISINH_EXP]) * p[D_DISINH_NORM]
+    """The two parts of the glutamate-release drive of occupancy, each 0-1: the
+    disinhibition of pyramidal cells, a steep rise once enough interneuron NMDA receptors
+    are blocked (half-maximal at ``drive_occupancy_half``, Hill ``drive_hill``), and the
+    share of release left when pyramidal receptors are blocked too at anaesthetic occupancy
+    (half at ``drive_occupancy_block``; Moghaddam 1997). The rise is set by the human
+    dose-ranging trials (0.1 and 0.2 mg/kg IV and 28 mg esketamine weak, 0.5 and 1.0 mg/kg
+    and 84 mg strong), the fall lies above them."""
+    a = power(occupancy * p[D_INV_OCC_HALF], p[P_DRIVE_HILL])
+    b = power(occupancy * p[D_INV_OCC_BLOCK], p[P_BLOCK_HILL])
+    inv = 1.0 / ((1.0 + a) * (1.0 + b))
+    return a * (1.0 + b) * inv, (1.0 + a) * inv
 
 
 @njit(inline="always")
 def glutamate_rise(y, p, occupancy):
-    """Glutamate above baseline (fraction): the disinhibition drive less its adaptation."""
-    return p[P_GLU_GAIN] * max(disinhibition(occupancy, p) - y[X_ADAPT], 0.0)
+    """Glutamate above baseline (fraction): the disinhibition, less its adaptation, times
+    the release left under pyramidal block. Adaptation follows the disinhibition itself, so
+    a long anaesthetic block adapts the circuit and its washout brings no second surge."""
+    rise, left = disinhibition(occupancy, p)
+    return p[P_GLU_GAIN] * max(rise * left - y[X_ADAPT], 0.0)
 
 
 @njit(inline="always")
@@ -70,7 +82,12 @@ def spine_formation(y, p):
 @njit(inline="always")
 def plasticity(y, p):
     """Plasticity window, 0-1: how open the circuit is to reorganisation now."""
-    flux = spine_formation(y, p)
+    return plasticity_of_flux(spine_formation(y, p), p)
+
+
+@njit(inline="always")
+def plasticity_of_flux(flux, p):
+    """The plasticity window of a spine-formation flux."""
     return flux / (flux + p[P_PLAST_HALF])
 
 
@@ -82,10 +99,11 @@ def synaptic_density(y, p):
 
 @njit
 def cascade_rhs(y, p, occupancy, dy):
-    """Right-hand side of the cascade states."""
-    drive = disinhibition(occupancy, p)
-    glu = p[P_GLU_GAIN] * max(drive - y[X_ADAPT], 0.0)
-    dy[X_ADAPT] = (drive - y[X_ADAPT]) * p[D_INV_ADAPT_TAU]
+    """Right-hand side of the cascade states; returns the spine-formation flux (the
+    plasticity window's input), so the caller need not compute it again."""
+    rise, left = disinhibition(occupancy, p)
+    glu = p[P_GLU_GAIN] * max(rise * left - y[X_ADAPT], 0.0)
+    dy[X_ADAPT] = (rise - y[X_ADAPT]) * p[D_INV_ADAPT_TAU]
     dy[X_MTOR] = (glu - y[X_MTOR]) * p[D_INV_MTOR_TAU]
     dy[X_BDNF] = (y[X_MTOR] - y[X_BDNF]) * p[D_INV_BDNF_TAU]
     rate_d = p[D_INV_DELAY_TAU]
@@ -95,3 +113,4 @@ def cascade_rhs(y, p, occupancy, dy):
     stabilisation = p[P_STAB_RATE] * max(y[X_BDNF], 0.0) * y[X_LABILE]
     dy[X_LABILE] = formation - y[X_LABILE] * p[D_INV_LABILE_TAU] - stabilisation
     dy[X_STABLE] = stabilisation - y[X_STABLE] * p[D_INV_STABLE_TAU]
+    return formation

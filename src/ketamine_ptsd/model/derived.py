@@ -13,16 +13,20 @@ import numpy as np
 
 from ..units import KETAMINE_G_PER_MOL, NORKETAMINE_G_PER_MOL
 from .layout import (
-    D_DISINH_NORM,
+    D_INV_AD_TAU,
     D_INV_ADAPT_TAU,
     D_INV_BDNF_TAU,
+    D_INV_CADSS_ACUTE_TAU,
     D_INV_CADSS_EC50,
     D_INV_DELAY_TAU,
     D_INV_EXP_ONSET,
     D_INV_EXP_TAU,
+    D_INV_FUNC_DECAY_TAU,
     D_INV_FUNC_TAU,
     D_INV_LABILE_TAU,
     D_INV_MTOR_TAU,
+    D_INV_OCC_BLOCK,
+    D_INV_OCC_HALF,
     D_INV_ROOM,
     D_INV_STABLE_TAU,
     D_INV_THER_TAU,
@@ -43,16 +47,18 @@ from .layout import (
     D_OCC_S,
     N_PARAMS,
     N_WORK,
+    P_AD_TAU,
     P_ADAPT_TAU,
     P_BDNF_TAU,
+    P_CADSS_ACUTE_TAU,
     P_CADSS_EC50,
     P_CL_MDZ,
     P_CL_NK,
     P_DELAY_TAU,
-    P_DISINH_EXP,
     P_EXP_ONSET,
     P_EXP_TAU,
     P_FU,
+    P_FUNC_DECAY_TAU,
     P_FUNC_TAU,
     P_KI_NKR,
     P_KI_NKS,
@@ -61,6 +67,8 @@ from .layout import (
     P_LABILE_TAU,
     P_MTOR_TAU,
     P_NK_BRAIN,
+    P_OCC_BLOCK,
+    P_OCC_HALF,
     P_SET_POINT,
     P_STABLE_TAU,
     P_THER_TAU,
@@ -88,7 +96,9 @@ RECIPROCALS = (
     (D_INV_ADAPT_TAU, P_ADAPT_TAU), (D_INV_MTOR_TAU, P_MTOR_TAU), (D_INV_BDNF_TAU, P_BDNF_TAU),
     (D_INV_DELAY_TAU, P_DELAY_TAU), (D_INV_LABILE_TAU, P_LABILE_TAU), (D_INV_STABLE_TAU, P_STABLE_TAU),
     (D_INV_FUNC_TAU, P_FUNC_TAU), (D_INV_THER_TAU, P_THER_TAU), (D_INV_EXP_ONSET, P_EXP_ONSET),
-    (D_INV_EXP_TAU, P_EXP_TAU),
+    (D_INV_EXP_TAU, P_EXP_TAU), (D_INV_AD_TAU, P_AD_TAU),
+    (D_INV_CADSS_ACUTE_TAU, P_CADSS_ACUTE_TAU), (D_INV_FUNC_DECAY_TAU, P_FUNC_DECAY_TAU),
+    (D_INV_OCC_HALF, P_OCC_HALF), (D_INV_OCC_BLOCK, P_OCC_BLOCK),
 )
 
 
@@ -111,10 +121,6 @@ def derive(q):
     nk_brain = fu * q[P_NK_BRAIN] / NORKETAMINE_G_PER_MOL
     q[D_OCC_NKS] = nk_brain / q[P_KI_NKS]
     q[D_OCC_NKR] = nk_brain / q[P_KI_NKR]
-    # the inverted U of disinhibition, scaled to a maximum of 1 at occupancy 1 / (1 + h)
-    h = q[P_DISINH_EXP]
-    o_best = 1.0 / (1.0 + h)
-    q[D_DISINH_NORM] = 1.0 / (o_best * (1.0 - o_best) ** h)
     q[D_INV_ROOM] = 1.0 / (1.0 - q[P_SET_POINT])
 
 

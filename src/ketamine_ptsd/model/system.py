@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dosing import Regimen, administrations
+from ..dosing import Dose, Product, Regimen, Route, administrations
 from ..errors import InputError
-from ..params import pk_table
+from ..params import ParameterTable, model_table, pk_table
 from . import layout as L
 from ._jit import FASTMATH, njit
 from .acute import acute_rhs, cadss, sedation, vitals
@@ -19,6 +19,7 @@ from .cascade import (
     glutamate_rise,
     nmda_occupancy,
     plasticity,
+    plasticity_of_flux,
     synaptic_density,
 )
 from .derived import derive, prepare_all
@@ -52,8 +53,8 @@ def rhs(t, y, p, u, dy):
     s_nk = s_norketamine_ng_ml(y, p)
     r_nk = r_norketamine_ng_ml(y, p)
     occupancy = nmda_occupancy(y, p, s_nk, r_nk)
-    cascade_rhs(y, p, occupancy, dy)
-    symptom_rhs(y, p, u, plasticity(y, p), dy)
+    formation = cascade_rhs(y, p, occupancy, dy)
+    symptom_rhs(y, p, u, plasticity_of_flux(formation, p), dy)
 
 
 @njit
@@ -94,12 +95,12 @@ def observe(y, p, out, need):
     ptsd = (need[L.Y_PCL5] or need[L.Y_PCL5_B] or need[L.Y_PCL5_C] or need[L.Y_PCL5_D] or need[L.Y_PCL5_E]
             or need[L.Y_CAPS5] or need[L.Y_IESR])
     if ptsd or need[L.Y_MADRS]:
-        drive, therapy, expectancy = treatment_drives(y, p)
+        drive_ptsd, drive_dep, therapy, expectancy, oral_ad, sens = treatment_drives(y, p)
         if ptsd:
-            ptsd_scores(p, drive, therapy, expectancy, out, L.Y_PCL5, L.Y_PCL5_B, L.Y_PCL5_C, L.Y_PCL5_D,
+            ptsd_scores(p, drive_ptsd, therapy, expectancy, oral_ad, out, L.Y_PCL5, L.Y_PCL5_B, L.Y_PCL5_C, L.Y_PCL5_D,
                         L.Y_PCL5_E, L.Y_CAPS5, L.Y_IESR)
         if need[L.Y_MADRS]:
-            out[L.Y_MADRS] = madrs_score(p, drive, therapy, expectancy)
+            out[L.Y_MADRS] = madrs_score(p, drive_dep, therapy, expectancy, oral_ad, sens)
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,23 @@ class EventTable:
         return int(self.time_h.size)
 
 
+def session_expectancy(dose: Dose, open_label: bool, table: ParameterTable | None = None) -> float:
+    """Expectancy a session adds, by its context: the product and route given (ketamine,
+    midazolam, saline IV, placebo nasal spray) and whether the treatment is open label."""
+    table = table or model_table()
+    if dose.product is Product.SALINE:
+        key = "placebo_spray" if dose.route is Route.INTRANASAL else "saline"
+    elif dose.product is Product.MIDAZOLAM:
+        key = "midazolam"
+    else:
+        key = "ketamine"
+    weight = table.value(f"session_expectancy_{key}")
+    return weight * (table.value("open_label_expectancy") if open_label else 1.0)
+
+
 def build_events(regimen: Regimen) -> EventTable:
-    """Map a regimen's administrations and therapy sessions onto model events."""
+    """Map a regimen's administrations, therapy sessions and concomitant oral
+    antidepressant onto model events."""
     s_fraction = pk_table(regimen.pk_product).value("s_fraction")
     rows: list[tuple[float, int, int, float, float]] = []
 
@@ -131,10 +147,16 @@ def build_events(regimen: Regimen) -> EventTable:
 
     jump_targets = {
         "depot_im": L.X_DEP_IM, "depot_nasal": L.X_DEP_NASAL, "depot_sl": L.X_DEP_SL,
-        "depot_gut": L.X_DEP_GUT, "midazolam": L.X_MDZ, "session": L.X_EXPECT_PENDING,
+        "depot_gut": L.X_DEP_GUT, "midazolam": L.X_MDZ,
     }
     rate_targets = {"iv": L.U_IV, "gut_rate": L.U_GUT, "midazolam_rate": L.U_MDZ}
+    for dose in regimen.doses:
+        rows.append((dose.time_h, JUMP, L.X_EXPECT_PENDING, session_expectancy(dose, regimen.open_label), 0.0))
+    if regimen.oral_ad == "new":
+        rows.append((0.0, RATE, L.U_ORAL_AD, 1.0, 0.0))
     for a in administrations(regimen):
+        if a.target == "session":
+            continue
         if a.target == "central":
             rows.append((a.time_h, JUMP, L.X_S1, a.fixed_mg * s_fraction, a.per_kg_mg * s_fraction))
             rows.append((a.time_h, JUMP, L.X_R1, a.fixed_mg * (1 - s_fraction),

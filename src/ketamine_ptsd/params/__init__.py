@@ -188,3 +188,38 @@ def patient_table() -> ParameterTable:
 def route_rules() -> dict[str, dict[str, dict]]:
     """Route rules per product and route (see ``routes.toml``)."""
     return _read("routes.toml")
+
+
+#: The population of ``Population.virtual`` and ``CovariateModel`` when none is named.
+DEFAULT_POPULATION = "civilian_ptsd"
+
+
+def population_names() -> tuple[str, ...]:
+    """Names of the populations of ``populations.toml``."""
+    return tuple(_read("populations.toml"))
+
+
+def population_spec(name: str | None = None) -> dict:
+    """The entry of population ``name`` in ``populations.toml`` (default
+    :data:`DEFAULT_POPULATION`): description, source, female_fraction, resistant_fraction,
+    covariates {name: {median, cv}} and phenotype {parameter: {factor, cv}}."""
+    data = _read("populations.toml")
+    name = name or DEFAULT_POPULATION
+    if name not in data:
+        raise InputError("population", f"unknown population {name!r}", ", ".join(data))
+    return data[name]
+
+
+def measurement_sd(name: str) -> tuple[float, str]:
+    """Default SD (points) of the measurement error of one assessment of instrument
+    ``name`` (``pcl5_total``, ``caps5_total``, ``madrs``, ``iesr_total``) and its source."""
+    data = _read("measurement.toml")
+    if name not in data:
+        raise InputError("instrument", f"no default measurement error for {name!r}", ", ".join(data))
+    return float(data[name]["sd"]), str(data[name]["source"])
+
+
+def model_groups() -> dict[str, str]:
+    """The section (``acute``, ``cascade`` or ``symptoms``) of each entry of ``model.toml``."""
+    data = _read("model.toml")
+    return {name: group for group in ("acute", "cascade", "symptoms") for name in data[group]}
