@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from typer._click.exceptions import ClickException
 
-from . import cli_records, cli_trial, cli_web
+from . import cli_plan, cli_records, cli_trial, cli_web
 from .cli_clinic import app as clinic_app
 from .errors import InputError
 
@@ -292,6 +292,7 @@ for _name, _records_app in (("patient", cli_records.patient_app), ("session", cl
 app.command("forecast")(cli_records.forecast)
 app.command("serve")(cli_web.serve)
 app.add_typer(cli_web.user_app, name="user")
+app.add_typer(cli_plan.app, name="plan")
 
 
 def main(argv: list[str] | None = None) -> int:

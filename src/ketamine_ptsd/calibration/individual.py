@@ -304,7 +304,7 @@ def _population_curves(regimen: Regimen, horizon_days: float, population: str | 
     days = np.arange(0, math.floor(horizon_days) + 1)
     values = simulate(regimen, virtual_patients(POPULATION_SIZE, 0, population), times=days * HOURS_PER_DAY,
                       outputs=OUTPUTS).values
-    return _curves(values, days, None, observed_scores(values, np.random.default_rng([0, NOISE_STREAM])))
+    return forecast_curves(values, days, None, observed_scores(values, np.random.default_rng([0, NOISE_STREAM])))
 
 
 @cache
@@ -325,7 +325,7 @@ def observed_scores(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(values + rng.standard_normal(values.shape) * sd, 0.0, top)
 
 
-def _curves(values: np.ndarray, days: np.ndarray, weights: np.ndarray | None = None,
+def forecast_curves(values: np.ndarray, days: np.ndarray, weights: np.ndarray | None = None,
             observed: np.ndarray | None = None) -> dict:
     """``{"band_low"|"median"|"band_high": {forecast key: {day: value}}}`` from draws
     (draws x days x K): the median of the courses ``values``, the band of the scores
@@ -503,9 +503,9 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     days = np.arange(0, math.floor(horizon_days) + 1)
     daily = on_grid[:, np.searchsorted(grid, days * HOURS_PER_DAY)]
     noise = np.random.default_rng([seed, NOISE_STREAM])
-    updated = _curves(daily, days, weights, observed_scores(daily, noise))
+    updated = forecast_curves(daily, days, weights, observed_scores(daily, noise))
     prior_daily = daily[from_prior]
-    covariate_only = _curves(prior_daily, days, None, observed_scores(prior_daily, noise))
+    covariate_only = forecast_curves(prior_daily, days, None, observed_scores(prior_daily, noise))
     population_curves = _population_curves(regimen, float(horizon_days), population)
 
     samples = ResponseSamples.of(daily, days, weights, rule, last_dose_h, basis)
@@ -592,10 +592,11 @@ class ResponseSamples:
         return {int(d): round(float(p), 4) for d, p in zip(self.days, self.probability())}
 
     def to_dict(self) -> dict:
-        """The samples as JSON-ready lists (the rule's instrument rounded to 0.01 point)."""
-        return {"days": self.days.tolist(), "weights": self.weights.tolist(),
-                "score": np.round(self.score, 2).tolist(), "baseline": np.round(self.baseline, 2).tolist(),
-                "needed": np.round(self.needed, 2).tolist(), "start_day": self.start_day, "cap": self.cap}
+        """The samples as JSON-ready lists, unrounded (so that anything computed from them
+        can be computed again exactly)."""
+        return {"days": self.days.tolist(), "weights": self.weights.tolist(), "score": self.score.tolist(),
+                "baseline": self.baseline.tolist(), "needed": self.needed.tolist(), "start_day": self.start_day,
+                "cap": self.cap}
 
 
 def first_day_below(probability: np.ndarray, days: np.ndarray, start_day: int, level: float) -> int | None:
