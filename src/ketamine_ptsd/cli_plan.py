@@ -4,6 +4,8 @@ parses options, calls ``ketamine_ptsd.planning`` (and ``store.forecasting``), pr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.progress import Progress
@@ -87,3 +89,109 @@ def patient(
         out.print(f"[yellow]warning:[/] {warning}")
     out.print(NOT_A_MEDICAL_DEVICE)
 
+
+
+WORKERS_HELP = "run on a local Dask cluster of this many single-threaded workers"
+SCHEDULER_HELP = "run on the Dask cluster at this address, e.g. tcp://10.0.0.5:8786 (workers with --nthreads 1)"
+
+
+@app.command("population")
+def population(
+    spec_path: Path = typer.Argument(..., metavar="SPEC.toml", help="planning specification (docs/planning.md)"),
+    out: Path = typer.Option(Path("plan-population"), "--out", help="folder for pareto.json and pareto.html"),
+    workers: int | None = typer.Option(None, "--workers", help=WORKERS_HELP),
+    scheduler: str | None = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+) -> None:
+    """Search induction schedules, maintenance intervals or symptom-triggered rules, therapy
+    timing and dose on a virtual population for two objectives (NSGA-II); writes the Pareto
+    front as JSON and an HTML plot. Same seed, same front, on any number of workers."""
+    from ketamine_ptsd.distributed import check_cluster_options, dask_client, progress_bar
+    from ketamine_ptsd.planning.search import search_schedules, write_outputs
+    from ketamine_ptsd.planning.spec import load_plan_spec
+    from ketamine_ptsd.planning.strategies import tasks_for
+
+    check_cluster_options(workers, scheduler)
+    spec = load_plan_spec(spec_path)
+    chunks = len(tasks_for(spec.setting(search=True), _any_schedule(), spec.plan.chunk))
+    with dask_client(workers, scheduler) as client, progress_bar("searching schedules",
+                                                                 spec.search.trials * chunks) as advance:
+        result = search_schedules(spec, client, advance)
+    paths = write_outputs(result, out)
+    console = Console(highlight=False, soft_wrap=True)
+    cost, benefit = result["objectives"]["minimise"], result["objectives"]["maximise"]
+    console.print(f"{len(result['front'])} Pareto-optimal schedules of {len(result['candidates'])} "
+                  f"({result['n_patients']} virtual patients, {result['horizon_days']} days, seed {result['seed']}; "
+                  f"{result['wall_seconds']:g} s)")
+    for point in result["front"]:
+        c, b = point["objectives"][cost], point["objectives"][benefit]
+        console.print(f"  {cost} {c['mean']:.1f} [{c['ci_low']:.1f}, {c['ci_high']:.1f}]  {benefit} "
+                      f"{b['mean']:.3g} [{b['ci_low']:.3g}, {b['ci_high']:.3g}]  {_words(point['schedule'])}")
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+    console.print(NOT_A_MEDICAL_DEVICE)
+
+
+def _any_schedule():
+    from ketamine_ptsd.planning.strategies import Schedule
+
+    return Schedule()
+
+
+def _words(schedule: dict) -> str:
+    text = (f"{schedule['induction_sessions']} sessions at {schedule['sessions_per_week']}/week, "
+            f"{schedule['dose_mg_per_kg']:g} mg/kg; {schedule['maintenance']}")
+    if schedule["maintenance"] == "interval":
+        text += f" every {schedule['interval_days']:g} days"
+    elif schedule["maintenance"] in ("triggered", "forecast"):
+        text += f", assessed every {schedule['visit_every_days']} days"
+    if schedule.get("therapy_hours_after_dose") is not None:
+        text += f"; therapy {schedule['therapy_hours_after_dose']:g} h after each dose"
+    return text
+
+
+@app.command("evaluate")
+def evaluate(
+    spec_path: Path = typer.Argument(..., metavar="SPEC.toml", help="planning specification with [[strategies]]"),
+    out: Path | None = typer.Option(None, "--out", help="write the comparison as JSON to this file"),
+    workers: int | None = typer.Option(None, "--workers", help=WORKERS_HELP),
+    scheduler: str | None = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON"),
+) -> None:
+    """Compare maintenance strategies (fixed interval, forecast-guided, symptom-triggered)
+    on the same virtual patients with known truth, observed with instrument error: sessions,
+    days in response and relapses per patient-year, with paired differences and 95 % CIs."""
+    import json
+
+    from ketamine_ptsd.distributed import check_cluster_options, dask_client, progress_bar
+    from ketamine_ptsd.files import write_atomic
+    from ketamine_ptsd.planning.evaluate import MEASURES, evaluate_strategies
+    from ketamine_ptsd.planning.spec import load_plan_spec
+    from ketamine_ptsd.planning.strategies import tasks_for
+
+    check_cluster_options(workers, scheduler)
+    spec = load_plan_spec(spec_path)
+    chunks = len(tasks_for(spec.setting(), _any_schedule(), spec.plan.chunk))
+    with dask_client(workers, scheduler) as client, progress_bar("evaluating strategies",
+                                                                 len(spec.strategies) * chunks) as advance:
+        result = evaluate_strategies(spec, client, advance)
+    if out is not None:
+        write_atomic(out, json.dumps(result, indent=2))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    table = Table(title=f"{result['name']}: {result['n_patients']} virtual patients, {result['horizon_days']} days "
+                        "(means per patient-year, 95 % CI)", title_justify="left")
+    table.add_column("strategy")
+    for m in MEASURES:
+        table.add_column(m)
+    for name, row in result["strategies"].items():
+        table.add_row(name, *(f"{row[m]['mean']:.3g} [{row[m]['ci_low']:.3g}, {row[m]['ci_high']:.3g}]"
+                              for m in MEASURES))
+    for name, row in result["differences"].items():
+        table.add_row(name, *(f"{row[m]['mean']:+.3g} [{row[m]['ci_low']:+.3g}, {row[m]['ci_high']:+.3g}]"
+                              for m in MEASURES))
+    console.print(table)
+    console.print("run time (s): " + ", ".join(f"{k} {v:g}" for k, v in result["wall_seconds"].items()))
+    console.print(NOT_A_MEDICAL_DEVICE)
