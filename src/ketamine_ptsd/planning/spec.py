@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..calibration.individual import loss_rule
 from ..clinic.settings import load_settings
 from ..errors import InputError
-from ..trials.toml_lines import allowed_text, fields_at, key_lines, loc_path
+from ..trials.toml_lines import key_lines, validation_error
 from .strategies import Schedule, Setting
 
 
@@ -135,18 +135,7 @@ def parse_plan_spec(text: str, label: str = "spec") -> PlanSpec:
     try:
         spec = PlanSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        path = loc_path(loc)
-        if first["type"] == "extra_forbidden":
-            raise InputError(where(path), "unknown key", ", ".join(fields_at(PlanSpec, loc[:-1])) or None) from None
-        if first["type"] == "missing":
-            raise InputError(where(path), "required key missing") from None
-        if first["type"] == "literal_error":
-            raise InputError(where(path), f"unknown value {first['input']!r}", allowed_text(first)) from None
-        allowed = allowed_text(first)
-        message = f"out of range: {first['input']!r}" if allowed and "ctx" in first else first["msg"]
-        raise InputError(where(path), message, allowed) from None
+        raise InputError(*validation_error(exc.errors()[0], PlanSpec, where)) from None
     names = [s.name for s in spec.strategies]
     if len(set(names)) != len(names):
         raise InputError(where("strategies"), "two strategies share a name", "distinct names")

@@ -37,7 +37,7 @@ from .sections import (
     VisitsSpec,
     _Section,
 )
-from .toml_lines import allowed_text, fields_at, key_lines, loc_path
+from .toml_lines import key_lines, validation_error
 
 #: statsmodels' MixedLM loops over patients in Python; above this many a fit takes too long.
 MMRM_MAX_PATIENTS = 20_000
@@ -401,20 +401,9 @@ def parse_spec(text: str, label: str = "spec") -> TrialSpec:
     try:
         spec = TrialSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
         spec_stub = TrialSpec.model_construct()
         spec_stub._label, spec_stub._lines = label, lines
-        if first["type"] == "extra_forbidden":
-            allowed = ", ".join(fields_at(TrialSpec, loc[:-1])) or None
-            raise spec_stub.error(loc_path(loc), "unknown key", allowed) from None
-        if first["type"] == "missing":
-            raise spec_stub.error(loc_path(loc), "required key missing", None) from None
-        if first["type"] == "literal_error":
-            raise spec_stub.error(loc_path(loc), f"unknown value {first['input']!r}", allowed_text(first)) from None
-        allowed = allowed_text(first)
-        message = f"out of range: {first['input']!r}" if allowed and "ctx" in first else first["msg"]
-        raise spec_stub.error(loc_path(loc), message, allowed) from None
+        raise InputError(*validation_error(exc.errors()[0], TrialSpec, spec_stub.where)) from None
     spec._label, spec._lines = label, lines
     return spec.check()
 
