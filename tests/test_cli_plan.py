@@ -90,6 +90,10 @@ def test_the_date_and_probability_follow_from_the_forecast_samples():
     # The stored forecast carries the plan.
     stored = json.loads(run("patient", "show", pid, "--json"))["latest_forecast"]["result"]
     assert stored["plan"]["next_session_day"] == day
+    # In words, the same date (the same seed gives the same forecast).
+    text = run("plan", "patient", pid, "--target-probability", "0.9", "--horizon-days", "70", "--no-save")
+    assert f"next session: by {plan['next_session_date']} (day {day}, due)" in text or status != "due"
+    assert "not a medical device" in text
 
 
 def test_a_target_out_of_range_is_refused_naming_the_option():
