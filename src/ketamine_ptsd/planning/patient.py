@@ -93,7 +93,8 @@ def plan_next_session(result: Forecast, regimen: Regimen, earliest_day: int, tar
         return out
     last = regimen.doses[-1]
     time_h = day * HOURS_PER_DAY + (last.time_h % HOURS_PER_DAY)
-    extended = Regimen(regimen.doses + (dataclasses.replace(last, time_h=time_h),), regimen.therapy, regimen.name)
+    # replace() keeps every other field of the regimen (its context, in model versions that have one).
+    extended = dataclasses.replace(regimen, doses=regimen.doses + (dataclasses.replace(last, time_h=time_h),))
     daily = simulate_posterior(result.posterior, extended, samples.days)
     column = OUTPUTS.index({"pcl5": "pcl5_total", "caps5": "caps5_total", "madrs": "madrs"}[instrument])
     with_probability = samples.probability(daily[:, :, column])
