@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..calibration.individual import loss_rule
 from ..clinic.settings import load_settings
 from ..errors import InputError
-from ..trials.toml_lines import key_lines, validation_error
+from ..trials.toml_lines import key_lines, place, validation_error
 from .strategies import Schedule, Setting
 
 
@@ -127,10 +127,7 @@ def parse_plan_spec(text: str, label: str = "spec") -> PlanSpec:
     lines = key_lines(text)
 
     def where(path: str) -> str:
-        probe = path
-        while probe and probe not in lines:
-            probe = probe.rsplit(".", 1)[0] if "." in probe else ""
-        return f"{label} line {lines[probe]}, {path}" if probe else f"{label}, {path}"
+        return place(lines, label, path)
 
     try:
         spec = PlanSpec.model_validate(data)

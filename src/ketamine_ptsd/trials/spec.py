@@ -4,7 +4,6 @@ fields, the regimen of each arm, and reading a spec from text, a file or the bui
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from dataclasses import replace
 from importlib import resources
@@ -37,7 +36,7 @@ from .sections import (
     VisitsSpec,
     _Section,
 )
-from .toml_lines import key_lines, validation_error
+from .toml_lines import key_lines, place, validation_error
 
 #: statsmodels' MixedLM loops over patients in Python; above this many a fit takes too long.
 MMRM_MAX_PATIENTS = 20_000
@@ -71,12 +70,7 @@ class TrialSpec(_Section):
 
     def where(self, path: str) -> str:
         """``path`` (``arms[1].dose``) with the spec's name and the line it is on."""
-        probe = path
-        while probe and probe not in self._lines:
-            shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
-            probe = "" if shorter == probe else shorter
-        line = self._lines.get(probe)
-        return f"{self._label} line {line}, {path}" if line else f"{self._label}, {path}"
+        return place(self._lines, self._label, path)
 
     def error(self, path: str, message: str, allowed: str | None = None) -> InputError:
         """An :class:`InputError` naming the line and field ``path``."""

@@ -103,3 +103,14 @@ def validation_error(error: dict, model: type[BaseModel], where) -> tuple[str, s
         return path, f"unknown value {error['input']!r}", allowed_text(error)
     allowed = allowed_text(error)
     return path, (f"out of range: {error['input']!r}" if allowed and "ctx" in error else error["msg"]), allowed
+
+
+def place(lines: dict[str, int], label: str, path: str) -> str:
+    """``path`` (``arms[1].dose``) with the spec's ``label`` and the line it, or the nearest
+    table above it, is on."""
+    probe = path
+    while probe and probe not in lines:
+        shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+        probe = "" if shorter == probe else shorter
+    line = lines.get(probe)
+    return f"{label} line {line}, {path}" if line else f"{label}, {path}"
