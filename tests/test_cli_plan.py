@@ -100,3 +100,16 @@ def test_a_target_out_of_range_is_refused_naming_the_option():
     result = runner.invoke(APP, ["plan", "patient", "1", "--target-probability", "1.5"])
     assert result.exit_code != 0
     assert "--target-probability" in str(result.exception or result.output)
+
+
+def test_from_baseline_scores_alone_the_plan_says_so_and_stays_below_the_cap():
+    pid = run("patient", "add", "--name", "New Patient", "--weight-kg", "80").strip()
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    run("course", "start", pid, "--date", yesterday.isoformat(), "--maintenance", "forecast")
+    run("assess", "record", pid, "pcl5", ",".join(["3"] * 20), "--date", f"{yesterday}T08:00")
+    run("session", "record", pid, "--date", f"{yesterday}T09:00", "--dose", "0.5mg/kg")
+    plan = json.loads(run("plan", "patient", pid, "--json", "--no-save", "--horizon-days", "90"))
+    assert plan["forecast"]["fit"]["basis"] == "population"
+    assert any("only baseline scores" in w for w in plan["warnings"])
+    assert plan["forecast"]["probability_of_response"] <= 0.95
+    assert max(plan["without_session"]["probability_in_response"].values()) <= 0.95
