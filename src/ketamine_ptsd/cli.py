@@ -36,6 +36,7 @@ LAZY_COMMANDS = {
     "export": ("cli_records", "export_app"), "model": ("cli_records", "model_app"),
     "db": ("cli_records", "db_app"), "forecast": ("cli_records", "forecast"),
     "serve": ("cli_web", "serve"), "user": ("cli_web", "user_app"),
+    "plan": ("cli_plan", "app"),
 }
 
 

@@ -249,3 +249,60 @@ def test_the_same_seed_gives_the_same_forecast_and_scores_move_it():
 def test_a_patient_outside_the_validated_range_is_flagged():
     result = forecast(REGIMEN, [], {"weight_kg": 170.0, "age_years": 39.0}, HORIZON, n_draws=64)
     assert any(line.startswith("weight_kg") for line in result.outside_validated_range)
+
+
+# --------------------------------------------------------------------------- honest bands
+
+BASELINES = {"pcl5_b": 14.0, "pcl5_c": 6.0, "pcl5_d": 18.0, "pcl5_e": 15.0}
+
+
+def test_with_only_baseline_scores_the_population_decides_and_no_probability_exceeds_the_cap():
+    from ketamine_ptsd.calibration.individual import forecast_table
+
+    cap = forecast_table()["baseline_only"]["max_probability"]
+    result = forecast(REGIMEN, [Observation(-2.0, "pcl5", 53.0)], COVARIATES, HORIZON, n_draws=128)
+    assert result.fit["basis"] == "population"
+    assert any("only baseline scores" in w for w in result.warnings)
+    assert result.probability_of_response <= cap
+    assert max(result.probability_in_response.values()) <= cap
+    later = forecast(REGIMEN, scores_of(Population.typical(**COVARIATES), SCORED_H[:3]), COVARIATES, HORIZON,
+                     n_draws=128)
+    assert later.fit["basis"] == "patient"
+
+
+def test_the_reported_loss_agrees_with_the_median_course_and_the_probability_curve():
+    # Baselines given, so every draw shares the baseline and the median course is in
+    # response exactly on the days on which at least half the weight is.
+    patient = Population.typical(**COVARIATES, **BASELINES).with_multipliers(labile_tau=0.8, stable_tau=0.7)
+    result = forecast(REGIMEN, scores_of(patient, SCORED_H), {**COVARIATES, **BASELINES}, 84,
+                      {"percent_reduction": 30}, n_draws=DRAWS)
+    baseline = sum(BASELINES.values())
+    needed = 0.3 * baseline
+    for day, p in result.probability_in_response.items():
+        margin = baseline - result.median["pcl5"][day] - needed
+        if abs(margin) > 0.02 and day >= result.samples.start_day:
+            assert (margin > 0) == (p >= 0.5), day
+    loss, book = result.loss_of_response_day, result.recommended_maintenance_day
+    assert loss is not None and book is not None and book < loss
+    p = result.probability_in_response
+    assert p[book] >= 0.8 > p[book + 1] or book == result.samples.start_day
+    assert p[loss] < 0.5 <= p[loss - 1]
+    # ... and the curve is the weighted share of the samples in response.
+    s = result.samples
+    inside = (s.baseline[:, None] - s.score) >= s.needed[:, None]
+    assert np.allclose(s.weights @ inside, [p[int(d)] for d in s.days], atol=1e-4)
+
+
+def test_the_band_without_scores_covers_four_in_five_scores_of_virtual_patients():
+    from ketamine_ptsd.calibration.individual import observed_scores
+
+    days = np.arange(0, HORIZON + 1, 3)
+    others = Population.virtual(400, seed=91)
+    truth = simulate(REGIMEN, others, times=days * 24.0,
+                     outputs=["pcl5_total", "pcl5_b", "pcl5_c", "pcl5_d", "pcl5_e", "caps5_total", "madrs"]).values
+    scores = observed_scores(truth, np.random.default_rng(4))[:, :, 0]
+    result = forecast(REGIMEN, [], {}, HORIZON, n_draws=1024, seed=3)
+    low = np.array([result.band_low["pcl5"][int(d)] for d in days])
+    high = np.array([result.band_high["pcl5"][int(d)] for d in days])
+    coverage = np.mean((scores >= low) & (scores <= high))
+    assert 0.72 <= coverage <= 0.88

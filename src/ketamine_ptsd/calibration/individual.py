@@ -10,12 +10,19 @@ from the patient's doses and scores. Scores scatter around the model with each
 instrument's standard error of measurement (``individual.toml``).
 
 Uncertainty: the Laplace approximation at each component's mode, corrected by
-sampling-importance-resampling (SIR). Draws come from a multivariate t around the modes
-and from the prior, every other parameter with between-patient variability is drawn from
-the population, and all draws are simulated in one engine call. The weighted draws give
-the forecast PCL-5 (total and by cluster), CAPS-5 and MADRS with a median and an 80 % band,
-the day the improvement is lost and a day to book maintenance; the prior draws alone give
-the covariate-only curve, and a virtual population the population curve.
+sampling-importance-resampling (SIR). With only baseline (pre-dose) scores nothing informs
+the response parameters: every draw comes from the population prior (weighted by the
+baseline scores) and the forecast says so (``fit["basis"] == "population"``), and its
+probabilities of response are capped (``individual.toml`` ``[baseline_only]``). Draws come
+from a multivariate t around the modes and from the prior, every other parameter with
+between-patient variability is drawn from the population, and all draws are simulated in
+one engine call. The weighted draws give
+the forecast PCL-5 (total and by cluster), CAPS-5 and MADRS with a median (of the course)
+and an 80 % predictive band of an observed score (the course plus the instrument's error of
+measurement, so that the band can be checked against scores), the probability of being in
+response on each day (the share of weighted draws whose improvement meets the loss rule's
+threshold), and from that one curve the day response is lost and a day to book
+maintenance; the prior draws alone give the covariate-only curve, and a virtual population the population curve.
 
 The fit sees the model only through :class:`CourseModel`, a forward model of
 ``calibration.inference`` (``n_parameters()``, ``simulate(parameters, times)``).
@@ -24,6 +31,7 @@ Research and decision-support software, not a medical device.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -71,6 +79,8 @@ GRID_H = 6.0
 POPULATION_SIZE = 200
 BAND = (0.1, 0.5, 0.9)
 SMALL_BATCH = 16
+#: Random stream of the instrument errors added for the predictive band.
+NOISE_STREAM = 7
 
 
 @cache
@@ -287,21 +297,53 @@ def _starting_point(model: CourseModel, observations: Sequence[Observation]) -> 
 
 
 @lru_cache(maxsize=8)
-def _population_draws(regimen: Regimen, horizon_days: float) -> np.ndarray:
-    """Daily outputs (draws x days x K) of a virtual population (seed 0) under ``regimen``."""
-    days = np.arange(0, math.floor(horizon_days) + 1) * HOURS_PER_DAY
-    return simulate(regimen, Population.virtual(POPULATION_SIZE, seed=0), times=days, outputs=OUTPUTS).values
+def _population_curves(regimen: Regimen, horizon_days: float, population: str | None = None) -> dict:
+    """Median and predictive band of a virtual population (seed 0) under ``regimen``."""
+    days = np.arange(0, math.floor(horizon_days) + 1)
+    patients = Population.virtual(POPULATION_SIZE, seed=0, population=population)
+    values = simulate(regimen, patients, times=days * HOURS_PER_DAY, outputs=OUTPUTS).values
+    return forecast_curves(values, days, None, observed_scores(values, np.random.default_rng([0, NOISE_STREAM])))
 
 
-def _curves(values: np.ndarray, days: np.ndarray, weights: np.ndarray | None = None) -> dict:
+@cache
+def _score_limits() -> tuple[np.ndarray, np.ndarray]:
+    """Per output of :data:`OUTPUTS`: the instrument's error of measurement and its largest score."""
+    sd = forecast_table()["residual_sd"]
+    clusters = {f"pcl5_{c.lower()}": (sd["pcl5_clusters"][c], PCL5.scale[1] * len(PCL5.clusters[c]))
+                for c in CLUSTERS}
+    limits = {"pcl5_total": (sd["pcl5"]["total"], PCL5.max_total), **clusters,
+              "caps5_total": (sd["caps5"]["total"], CAPS5.max_total), "madrs": (sd["madrs"]["total"], MADRS.max_total)}
+    return np.array([limits[o][0] for o in OUTPUTS]), np.array([limits[o][1] for o in OUTPUTS], dtype=float)
+
+
+def observed_scores(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Scores as an instrument would read them: ``values`` (... x K outputs) plus normal
+    error with each instrument's standard error of measurement, kept on its scale."""
+    sd, top = _score_limits()
+    return np.clip(values + rng.standard_normal(values.shape) * sd, 0.0, top)
+
+
+def forecast_curves(values: np.ndarray, days: np.ndarray, weights: np.ndarray | None = None,
+            observed: np.ndarray | None = None) -> dict:
     """``{"band_low"|"median"|"band_high": {forecast key: {day: value}}}`` from draws
-    (draws x days x K)."""
-    q = np.quantile(values, BAND, axis=0, weights=weights, method="inverted_cdf")
+    (draws x days x K): the median of the courses ``values``, the band of the scores
+    ``observed`` (default: of the courses)."""
+    median = np.quantile(values, BAND[1], axis=0, weights=weights, method="inverted_cdf")
+    low, high = np.quantile(values if observed is None else observed, (BAND[0], BAND[2]), axis=0, weights=weights,
+                            method="inverted_cdf")
     out = {}
-    for name, level in zip(("band_low", "median", "band_high"), q):
+    for name, level in zip(("band_low", "median", "band_high"), (np.minimum(low, median), median,
+                                                                 np.maximum(high, median))):
         out[name] = {key: {int(d): round(float(v), 2) for d, v in zip(days, level[:, OUTPUTS.index(output)])}
                      for key, output in FORECAST_OUTPUTS.items()}
     return out
+
+
+def improvement_needed(baseline: np.ndarray, rule: dict) -> np.ndarray:
+    """The improvement from ``baseline`` that counts as a response under ``rule``."""
+    if "absolute_reduction" in rule:
+        return np.full(np.shape(baseline), float(rule["absolute_reduction"]))
+    return np.asarray(baseline) * rule["percent_reduction"] / 100.0
 
 
 def loss_times(score: np.ndarray, baseline: np.ndarray, times: np.ndarray, after_h: float, rule: dict) -> np.ndarray:
@@ -310,10 +352,7 @@ def loss_times(score: np.ndarray, baseline: np.ndarray, times: np.ndarray, after
     improvement falls below the rule's threshold. NaN when the improvement never reached
     the threshold after ``after_h`` (no response to lose); +inf when it is not lost
     by the last time."""
-    if "absolute_reduction" in rule:
-        needed = np.full(baseline.shape, rule["absolute_reduction"])
-    else:
-        needed = baseline * rule["percent_reduction"] / 100.0
+    needed = improvement_needed(baseline, rule)
     improved = (baseline[:, None] - score) >= needed[:, None]
     later = times >= after_h
     improvement = np.where(later, baseline[:, None] - score, -np.inf)
@@ -348,12 +387,18 @@ class Forecast:
     outside_validated_range: list[str]
     warnings: list[str]
     fit: dict
+    probability_in_response: dict = field(default_factory=dict)
+    samples: ResponseSamples | None = field(default=None, repr=False, compare=False)
+    posterior: Posterior | None = field(default=None, repr=False, compare=False)
     notice: str = field(default=NOTICE)
 
     def to_dict(self) -> dict:
         """JSON-ready dict. Curves are ``{instrument: {day: value}}`` for pcl5, pcl5_b..e,
         caps5 and madrs, days from the first dose; ``population`` and ``covariate_only``
-        hold ``median``, ``band_low`` and ``band_high`` in the same shape."""
+        hold ``median``, ``band_low`` and ``band_high`` in the same shape. ``median`` is the
+        median course; the bands are the 80 % predictive band of an observed score (course
+        plus the instrument's error of measurement). ``probability_in_response`` is
+        ``{day: probability}`` under the loss rule (capped with only baseline scores)."""
         return {
             "loss_of_response_day": self.loss_of_response_day,
             "loss_of_response_band": None if self.loss_of_response_band is None else list(self.loss_of_response_band),
@@ -370,6 +415,7 @@ class Forecast:
             "outside_validated_range": list(self.outside_validated_range),
             "warnings": list(self.warnings),
             "fit": self.fit,
+            "probability_in_response": dict(self.probability_in_response),
             "notice": self.notice,
         }
 
@@ -380,7 +426,7 @@ def _day(hours: float) -> float:
 
 def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: Mapping[str, float],
              horizon_days: float = 84, threshold: Mapping | None = None, *, seed: int = 0,
-             n_draws: int = N_DRAWS, progress=None) -> Forecast:
+             n_draws: int = N_DRAWS, progress=None, population: str | None = None) -> Forecast:
     """Forecast one patient's course from their doses (``regimen``, hours from the first
     dose) and scores (``observations``).
 
@@ -388,11 +434,12 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     pcl5_b..e, caps5_b..e, madrs, ...); baselines not given are fitted. ``horizon_days`` is
     how far the curves go (days from the first dose). ``threshold`` defines the loss of
     response (see :func:`loss_rule`): by default the PCL-5 improvement from baseline falling
-    below the NCPTSD minimum reliable change of 5 points, after the largest improvement
-    since the end of the last dose of ``regimen``. The recommended maintenance day is the
-    day by which a fraction ``maintenance_quantile`` (default 0.2) of the plausible courses
-    has lost its response, rounded down. ``seed`` fixes the draws; ``progress`` receives
-    the number of courses simulated.
+    below the NCPTSD minimum reliable change of 5 points. The day of loss and the
+    recommended maintenance day come from the probability of being in response on each
+    day after the last dose of ``regimen`` (see :func:`_loss_summary`): maintenance by the
+    last day on which it is at least 1 - ``maintenance_quantile`` (default 0.8). ``seed``
+    fixes the draws; ``progress`` receives the number of courses simulated; ``population``
+    names the model population of the population curve (None: the default).
     """
     if not isinstance(regimen, Regimen) or not regimen.doses:
         raise InputError("regimen", "no doses", "a regimen with the patient's doses")
@@ -420,8 +467,10 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     table = model_table()
     prior_weights = np.array([1 - table.value("resistant_fraction"), table.value("resistant_fraction")])
 
+    # Only scores after the first dose inform the response; before it, the population decides.
+    basis = "patient" if any(o.time_h > 0 for o in observations) else "population"
     fits: list[Laplace] = []
-    if observations:
+    if basis == "patient":
         for resistant in (False, True):
             model = CourseModel(regimen, filled, given, fitted, resistant)
             fits.append(fit_map(_problem(model, observations), _starting_point(model, observations)))
@@ -451,15 +500,21 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
 
     days = np.arange(0, math.floor(horizon_days) + 1)
     daily = on_grid[:, np.searchsorted(grid, days * HOURS_PER_DAY)]
-    updated = _curves(daily, days, weights)
-    covariate_only = _curves(daily[from_prior], days)
-    population = _curves(_population_draws(regimen, float(horizon_days)), days)
+    noise = np.random.default_rng([seed, NOISE_STREAM])
+    updated = forecast_curves(daily, days, weights, observed_scores(daily, noise))
+    prior_daily = daily[from_prior]
+    covariate_only = forecast_curves(prior_daily, days, None, observed_scores(prior_daily, noise))
+    population_curves = _population_curves(regimen, float(horizon_days), population)
 
-    score = on_grid[:, :, OUTPUTS.index(FORECAST_OUTPUTS[rule["instrument"]])]
-    loss = _loss_summary(loss_times(score, score[:, 0], grid, last_dose_h, rule), weights, rule, horizon_days)
+    samples = ResponseSamples.of(daily, days, weights, rule, last_dose_h, basis)
+    loss = _loss_summary(samples, rule, horizon_days)
 
     patient = Population.from_patients([filled])
     warnings = []
+    if basis == "population":
+        warnings.append("only baseline scores: the forecast is the population's spread for a patient with these "
+                        f"baselines, and no probability of response above {samples.cap:.0%} is reported; scores "
+                        "after the first dose will make it personal")
     ess = effective_sample_size(weights)
     if observations and ess < 50:
         warnings.append(f"posterior poorly sampled (effective sample size {ess:.0f} of {n_draws}); "
@@ -469,38 +524,120 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
         warnings.append(f"a score lies {fits[best].max_residual:.1f} residual SDs from the best fit: "
                         "the patient's course may not be one the model can describe")
     fit = _fit_summary(draws, fitted, fits, fit_weights, x, weights, ess, n_draws)
+    fit["basis"] = basis
     return Forecast(
         **loss, threshold=rule, median=updated["median"], band_low=updated["band_low"], band_high=updated["band_high"],
-        population=population, covariate_only=covariate_only,
+        population=population_curves, covariate_only=covariate_only,
         outside_validated_range=validated_range_warnings(regimen, patient), warnings=warnings, fit=fit,
+        probability_in_response=samples.curve(), samples=samples, posterior=Posterior(draws, x, weights, basis),
     )
 
 
-def _loss_summary(loss_h: np.ndarray, weights: np.ndarray, rule: dict, horizon_days: float) -> dict:
-    """Day of loss (weighted median over the draws that respond), its 80 % band, the
-    probability of a response, the maintenance day and the rule in words."""
-    responds = ~np.isnan(loss_h)
-    p_response = float(np.sum(weights[responds]))
+@dataclass(frozen=True)
+class Posterior:
+    """The weighted draws of a forecast, to simulate them again under another regimen
+    (:func:`simulate_posterior`)."""
+
+    model: CourseModel
+    x: np.ndarray
+    weights: np.ndarray
+    basis: str
+
+
+def simulate_posterior(posterior: Posterior, regimen: Regimen, days: np.ndarray) -> np.ndarray:
+    """Daily outputs (draws x days x K) of the forecast's draws under ``regimen``."""
+    model = posterior.model
+    view = CourseModel(regimen, model.covariates, model.given, model.fitted, model.resistant, model.others)
+    return view.simulate(posterior.x, np.asarray(days, dtype=float) * HOURS_PER_DAY)
+
+
+@dataclass(frozen=True)
+class ResponseSamples:
+    """What the loss-of-response summary and the planner read: per draw its weight, the
+    rule's instrument on each day (``score``, draws x days), its baseline and the
+    improvement needed to count as in response; ``start_day`` the first whole day after
+    the last dose, ``cap`` the largest probability that may be reported."""
+
+    days: np.ndarray
+    weights: np.ndarray
+    score: np.ndarray
+    baseline: np.ndarray
+    needed: np.ndarray
+    start_day: int
+    cap: float
+
+    @classmethod
+    def of(cls, daily: np.ndarray, days: np.ndarray, weights: np.ndarray, rule: dict, last_dose_h: float,
+           basis: str) -> ResponseSamples:
+        score = daily[:, :, OUTPUTS.index(FORECAST_OUTPUTS[rule["instrument"]])]
+        baseline = score[:, 0]
+        needed = improvement_needed(baseline, rule)
+        cap = float(forecast_table()["baseline_only"]["max_probability"]) if basis == "population" else 1.0
+        return cls(days, weights, score, baseline, needed, math.ceil(last_dose_h / HOURS_PER_DAY - 1e-9), cap)
+
+    def with_rule(self, rule: dict) -> ResponseSamples:
+        """The same draws judged by another loss rule of the same instrument."""
+        return dataclasses.replace(self, needed=improvement_needed(self.baseline, rule))
+
+    def probability(self, score: np.ndarray | None = None) -> np.ndarray:
+        """Probability of being in response on each day (capped); ``score`` replaces the
+        draws' course (the same draws under another regimen)."""
+        score = self.score if score is None else score
+        inside = (self.baseline[:, None] - score) >= self.needed[:, None]
+        return np.minimum(self.weights @ inside, self.cap)
+
+    def curve(self) -> dict[int, float]:
+        return {int(d): round(float(p), 4) for d, p in zip(self.days, self.probability())}
+
+    def to_dict(self) -> dict:
+        """The samples as JSON-ready lists, unrounded (so that anything computed from them
+        can be computed again exactly)."""
+        return {"days": self.days.tolist(), "weights": self.weights.tolist(), "score": self.score.tolist(),
+                "baseline": self.baseline.tolist(), "needed": self.needed.tolist(), "start_day": self.start_day,
+                "cap": self.cap}
+
+
+def first_day_below(probability: np.ndarray, days: np.ndarray, start_day: int, level: float) -> int | None:
+    """The first day, after the most probable day of response on or after ``start_day``,
+    on which the probability of being in response is below ``level``; None if it never is
+    by the last day."""
+    after = np.flatnonzero(days >= start_day)
+    peak = after[int(np.argmax(probability[after]))]
+    below = np.flatnonzero(probability[peak:] < level)
+    return int(days[peak + below[0]]) if below.size else None
+
+
+def _loss_summary(samples: ResponseSamples, rule: dict, horizon_days: float) -> dict:
+    """From the probability of being in response on each day: the probability of a response
+    (its largest value after the last dose), the day of loss (the first day after that
+    largest value on which it is below 0.5: the median course leaves response, when the
+    baselines are given), its 80 % band (below 0.9 and below 0.1) and the maintenance day
+    (the last day on which it is at least 1 - maintenance_quantile)."""
+    probability = samples.probability()
+    days, start = samples.days, samples.start_day
+    p_response = float(probability[days >= start].max())
     out = {"loss_of_response_day": None, "loss_of_response_band": None, "recommended_maintenance_day": None,
            "probability_of_response": round(p_response, 3), "loss_status": "no response expected"}
     if p_response >= 0.5:
-        low, mid, high, book = np.quantile(loss_h[responds], (*BAND, rule["maintenance_quantile"]),
-                                           weights=weights[responds] / p_response, method="inverted_cdf")
-        out["loss_status"] = "lost" if math.isfinite(mid) else f"not lost within {horizon_days:g} days"
-        if math.isfinite(mid):
-            out["loss_of_response_day"] = _day(mid)
-        if math.isfinite(low):
-            out["loss_of_response_band"] = (_day(low), _day(high) if math.isfinite(high) else None)
-        if math.isfinite(book):
-            out["recommended_maintenance_day"] = int(math.floor(book / HOURS_PER_DAY))
+        mid = first_day_below(probability, days, start, 0.5)
+        low = first_day_below(probability, days, start, BAND[2])
+        high = first_day_below(probability, days, start, BAND[0])
+        book = first_day_below(probability, days, start, 1 - rule["maintenance_quantile"])
+        out["loss_status"] = "lost" if mid is not None else f"not lost within {horizon_days:g} days"
+        out["loss_of_response_day"] = mid
+        if low is not None:
+            out["loss_of_response_band"] = (low, high)
+        if book is not None:
+            out["recommended_maintenance_day"] = max(start, book - 1)
     name = SPECS[rule["instrument"]].name
     if "absolute_reduction" in rule:
         definition = f"improvement of {name} from baseline below {rule['absolute_reduction']:g} points"
     else:
         definition = f"{name} reduction from baseline below {rule['percent_reduction']:g} %"
-    out["maintenance_rule"] = (f"loss of response: {definition}, after the largest improvement since the last dose; "
-                               f"book maintenance by the day on which {rule['maintenance_quantile']:.0%} of the "
-                               "plausible courses have lost it (rounded down)")
+    out["maintenance_rule"] = (f"loss of response: {definition}; the day of loss is the first day after the most "
+                               "probable day of response on which the probability of being in response is below "
+                               f"50 %; book maintenance by the last day on which it is at least "
+                               f"{1 - rule['maintenance_quantile']:.0%}")
     return out
 
 

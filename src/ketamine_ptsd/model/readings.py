@@ -8,7 +8,7 @@ in any arm (anxiety, posture), and each reading carries the noise of the cuff or
 Tail rates (the share of patients with a systolic rise >= 40 mmHg at least once in 8
 sessions) depend on all three; the parameters are in ``params/model.toml`` (acute).
 
-Every draw comes from the patient's own counter-based stream (``population.patient_normals``),
+Every draw comes from the patient's own counter-based stream (``streams.patient_normals``),
 keyed on the patient id, so a patient's readings do not depend on who else is simulated.
 """
 
@@ -34,7 +34,7 @@ def _lognormal_mean_one(z: np.ndarray, cv: float) -> np.ndarray:
 
 
 def _normals(seed: int | None, ids: np.ndarray, n_dims: int, stream: int) -> np.ndarray:
-    from ..population import patient_normals
+    from ..streams import patient_normals
 
     return patient_normals(0 if seed is None else int(seed), np.asarray(ids), n_dims, stream)
 

@@ -147,3 +147,49 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
         stored = records.save_forecast(inputs.patient.id, result, inputs.first_dose, horizon_days, course.id)
         result["forecast_id"] = stored.id
     return result
+
+
+def plan_patient(records: Records, patient_id: Any, *, target_probability: float = 0.8,
+                 horizon_days: float | None = None, save: bool = True, with_samples: bool = False,
+                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The personal planner on the patient's current course: the latest date for the next
+    session that keeps the probability of staying in response at or above
+    ``target_probability`` (``planning.patient``), with the forecast's band with and without
+    that session. The forecast is run as :func:`forecast_patient` does (the planned
+    induction sessions assumed given); when the course books maintenance by forecast, the
+    planned date is booked through the course. Returns the plan (``next_session_date``,
+    ``next_session_day``, ``status``, ``probability_at_session``, ``without_session``,
+    ``with_session``, ``booking``, ``forecast`` (its summary) and, with ``with_samples``,
+    the ``samples`` the date was computed from).
+    """
+    from ketamine_ptsd.calibration.individual import forecast
+    from ketamine_ptsd.planning.patient import check_target, plan_next_session
+
+    target = check_target(target_probability)
+    inputs = course_inputs(records, patient_id, include_planned=True)
+    if horizon_days is None:
+        horizon_days = default_horizon_days(inputs)
+    result = forecast(inputs.regimen, inputs.observations, inputs.covariates, horizon_days=horizon_days,
+                      progress=progress)
+    today_day = math.ceil((records.now() - inputs.first_dose).total_seconds() / 86400.0 - 1e-9)
+    plan = _json_ready(plan_next_session(result, inputs.regimen, today_day, target))
+    day = plan["next_session_day"]
+    plan["next_session_date"] = None if day is None else day_to_date(inputs.first_dose, day).isoformat()
+    summary = _json_ready(result.to_dict())
+    plan.update(first_dose_at=inputs.first_dose.isoformat(), horizon_days=float(horizon_days),
+                planned_sessions_assumed=inputs.planned_dates, n_observations=len(inputs.observations),
+                booking=None, notice=summary["notice"], warnings=summary["warnings"],
+                forecast={k: summary[k] for k in ("probability_of_response", "loss_of_response_day",
+                                                  "loss_status", "threshold", "fit", "outside_validated_range")})
+    course = inputs.course
+    if course.status == "active" and course.maintenance_rule == "forecast":
+        plan["booking"] = records.book_maintenance(
+            inputs.patient.id, rule="forecast", first_dose=inputs.first_dose,
+            forecast={"recommended_maintenance_day": day, "horizon_days": horizon_days}).to_dict()
+    if save:
+        summary["plan"] = {k: v for k, v in plan.items() if k != "forecast"}
+        stored = records.save_forecast(inputs.patient.id, summary, inputs.first_dose, horizon_days, course.id)
+        plan["forecast_id"] = stored.id
+    if with_samples:
+        plan["samples"] = _json_ready(result.samples.to_dict())
+    return plan

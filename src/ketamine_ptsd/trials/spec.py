@@ -4,7 +4,6 @@ fields, the regimen of each arm, and reading a spec from text, a file or the bui
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from dataclasses import replace
 from importlib import resources
@@ -37,7 +36,7 @@ from .sections import (
     VisitsSpec,
     _Section,
 )
-from .toml_lines import allowed_text, fields_at, key_lines, loc_path
+from .toml_lines import key_lines, place, validation_error
 
 #: statsmodels' MixedLM loops over patients in Python; above this many a fit takes too long.
 MMRM_MAX_PATIENTS = 20_000
@@ -71,12 +70,7 @@ class TrialSpec(_Section):
 
     def where(self, path: str) -> str:
         """``path`` (``arms[1].dose``) with the spec's name and the line it is on."""
-        probe = path
-        while probe and probe not in self._lines:
-            shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
-            probe = "" if shorter == probe else shorter
-        line = self._lines.get(probe)
-        return f"{self._label} line {line}, {path}" if line else f"{self._label}, {path}"
+        return place(self._lines, self._label, path)
 
     def error(self, path: str, message: str, allowed: str | None = None) -> InputError:
         """An :class:`InputError` naming the line and field ``path``."""
@@ -401,20 +395,9 @@ def parse_spec(text: str, label: str = "spec") -> TrialSpec:
     try:
         spec = TrialSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
         spec_stub = TrialSpec.model_construct()
         spec_stub._label, spec_stub._lines = label, lines
-        if first["type"] == "extra_forbidden":
-            allowed = ", ".join(fields_at(TrialSpec, loc[:-1])) or None
-            raise spec_stub.error(loc_path(loc), "unknown key", allowed) from None
-        if first["type"] == "missing":
-            raise spec_stub.error(loc_path(loc), "required key missing", None) from None
-        if first["type"] == "literal_error":
-            raise spec_stub.error(loc_path(loc), f"unknown value {first['input']!r}", allowed_text(first)) from None
-        allowed = allowed_text(first)
-        message = f"out of range: {first['input']!r}" if allowed and "ctx" in first else first["msg"]
-        raise spec_stub.error(loc_path(loc), message, allowed) from None
+        raise InputError(*validation_error(exc.errors()[0], TrialSpec, spec_stub.where)) from None
     spec._label, spec._lines = label, lines
     return spec.check()
 

@@ -88,3 +88,29 @@ def fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
         cls = next((a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)), None)
     return sorted(cls.model_fields) if cls is not None else []
 
+
+
+def validation_error(error: dict, model: type[BaseModel], where) -> tuple[str, str, str | None]:
+    """The first error of a pydantic ``ValidationError`` as (where, message, allowed), with
+    ``where(path)`` placing the dotted path of the field (file and line)."""
+    loc = tuple(error["loc"])
+    path = where(loc_path(loc))
+    if error["type"] == "extra_forbidden":
+        return path, "unknown key", ", ".join(fields_at(model, loc[:-1])) or None
+    if error["type"] == "missing":
+        return path, "required key missing", None
+    if error["type"] == "literal_error":
+        return path, f"unknown value {error['input']!r}", allowed_text(error)
+    allowed = allowed_text(error)
+    return path, (f"out of range: {error['input']!r}" if allowed and "ctx" in error else error["msg"]), allowed
+
+
+def place(lines: dict[str, int], label: str, path: str) -> str:
+    """``path`` (``arms[1].dose``) with the spec's ``label`` and the line it, or the nearest
+    table above it, is on."""
+    probe = path
+    while probe and probe not in lines:
+        shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+        probe = "" if shorter == probe else shorter
+    line = lines.get(probe)
+    return f"{label} line {line}, {path}" if line else f"{label}, {path}"

@@ -45,6 +45,7 @@ from .login_limit import LoginLimiter
 from .model_runs import ModelBusy, ModelRunner
 from .privacy import ContainErrors
 from .routes import api, pages
+from .routes import plan as plan_routes
 
 HERE = Path(__file__).resolve().parent
 COOKIE_NAME = "ketamine_ptsd_session"
@@ -233,6 +234,7 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(plan_routes.router)
     _install_error_answers(app)
     app.add_middleware(SessionMiddleware, secret_key=config.secret_key, session_cookie=COOKIE_NAME,
                        max_age=int(config.absolute_timeout_s), same_site=config.same_site,

@@ -1,0 +1,46 @@
+"""The personal planner on the patient page: the stored plan (the latest forecast's) and a
+button that plans the next session again (``store.forecasting.plan_patient``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.store.forecasting import plan_patient
+
+from ..auth import READ, WRITE, SignedIn, records_for, require
+from . import RecordId, existing_patient
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page(request: Request, user: SignedIn, patient, plan, status: int = 200, error=None) -> HTMLResponse:
+    return request.app.state.templates.TemplateResponse(
+        request, "plan.html", {"user": user, "patient": patient, "plan": plan, "error": error}, status_code=status)
+
+
+def _stored_plan(records, patient_id: int):
+    latest = records.latest_forecast(patient_id)
+    return None if latest is None else (latest.to_dict().get("result") or {}).get("plan")
+
+
+@router.get("/patients/{patient_id}/plan", response_class=HTMLResponse)
+def plan_page(request: Request, patient_id: RecordId, user: SignedIn = require(READ)) -> Response:
+    """The latest plan for the next session."""
+    records = records_for(request, user)
+    patient = existing_patient(records, patient_id)
+    return _page(request, user, patient, _stored_plan(records, patient_id))
+
+
+@router.post("/patients/{patient_id}/plan", response_class=HTMLResponse)
+def plan_update(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE)) -> Response:
+    """Forecast, plan the next session (target 0.8) and store both; booked through the course
+    when it books maintenance by forecast."""
+    records = records_for(request, user)
+    patient = existing_patient(records, patient_id)
+    try:
+        plan_patient(records, patient_id)
+    except InputError as exc:
+        return _page(request, user, patient, _stored_plan(records, patient_id), 422, exc)
+    return RedirectResponse(f"/patients/{patient_id}/plan", status_code=303)
