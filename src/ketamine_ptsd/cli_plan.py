@@ -44,19 +44,20 @@ def patient(
     response at or above the target, with the forecast band with and without that session;
     booked through the course when it books maintenance by forecast."""
     from ketamine_ptsd.calibration.individual import N_DRAWS
-    from ketamine_ptsd.cli_records import _emit, _number, _out, _records, _table
+    from ketamine_ptsd.cli_records import _number
+    from ketamine_ptsd.cli_store import console, emit, new_table, open_records
     from ketamine_ptsd.store.forecasting import plan_patient
 
     target = _target(target_probability)
     horizon = _number("--horizon-days", horizon_days, "days")
-    with _records(user) as records, Progress(console=Console(stderr=True), transient=True) as bar:
+    with open_records(user) as records, Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("forecasting, then planning the next session", total=N_DRAWS)
         result = plan_patient(records, patient_id, target_probability=target, horizon_days=horizon, save=save,
                               with_samples=samples and as_json, progress=lambda k: bar.advance(task, k))
     if as_json:
-        _emit(result)
+        emit(result)
         return
-    out = _out()
+    out = console()
     out.print(f"first dose {result['first_dose_at'][:16]}; {result['n_observations']} score(s) used; "
               f"probability of response {result['forecast']['probability_of_response']:.0%}")
     if result["planned_sessions_assumed"]:
@@ -72,7 +73,7 @@ def patient(
     if result["booking"]:
         out.print(f"booked: {result['booking']['due_on']} ({result['booking']['reason']})")
     without, with_ = result["without_session"], result["with_session"]
-    table = _table(f"{result['instrument']}: median and 80 % band without and with the session",
+    table = new_table(f"{result['instrument']}: median and 80 % band without and with the session",
                    "day", "without", "band", "P(in response)", "with", "band", "P(in response)")
     for d in sorted(int(k) for k in without["median"]):
         if d % 7 and d != day:
