@@ -266,20 +266,17 @@ def simulate(
     if over and not yes:
         raise InputError("size", f"refused: {estimate.describe()}; that is {' and '.join(over)}",
                          "smaller --n, --horizon-days, --outputs or a larger --dt-min; or --yes to run it anyway")
-    from .population import Population
+    from .params import population_spec
 
     with _as_flag("population", "--population"):
-        if n is None:
-            population = Population.typical(population=population_name, weight_kg=weight_kg)
-        else:
-            population = Population.virtual(n, seed, population=population_name, weight_kg=weight_kg)
+        population_spec(population_name)  # an unknown name is refused before anything is written
     staged = prepare_output(out, "--out")
     # SIGTERM, like Ctrl-C, stops the run and removes the temporary folder.
     previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
     try:
         with staged_folder(out, "--out", staged) as folder:
-            written, table = _simulate_into(folder, regimen, population, names, horizon_days, dt_min,
-                                            format.value, precision.value, estimate)
+            written, table = _simulate_into(folder, regimen, n, seed, weight_kg, population_name, names,
+                                            horizon_days, dt_min, format.value, precision.value, estimate)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -294,16 +291,22 @@ def simulate(
     console.print(NOTICE)
 
 
-def _simulate_into(folder: Path, regimen, population, names, horizon_days, dt_min, fmt, precision, estimate):
+def _simulate_into(folder: Path, regimen, n, seed, weight_kg, population_name, names, horizon_days, dt_min, fmt,
+                   precision, estimate):
     """Run the simulation chunk by chunk into ``folder``: trajectory, metadata and report.
     Returns the trajectory file and the summary table."""
     from rich.progress import Progress
 
+    from .population import Population
     from .report.figures import band_variables
     from .report.html import summary_table, write_report
     from .report.summary import summarise
     from .simulation import ChunkedRun, output_times
 
+    if n is None:
+        population = Population.typical(population=population_name, weight_kg=weight_kg)
+    else:
+        population = Population.virtual(n, seed, population=population_name, weight_kg=weight_kg)
     run = ChunkedRun(regimen, population, times=output_times(horizon_days, dt_min), outputs=names)
     show = len(population) >= 2000 or estimate.cpu_s > 10
     if show:
