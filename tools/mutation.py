@@ -43,8 +43,10 @@ class Module:
 MODULES = {
     "instruments": Module("src/ketamine_ptsd/clinic/instruments.py",
                           ("tests/clinic/test_instruments.py", "tests/clinic/test_properties.py")),
-    "screening": Module("src/ketamine_ptsd/clinic/screening.py", ("tests/clinic/test_screening.py",)),
-    "monitoring": Module("src/ketamine_ptsd/clinic/monitoring.py", ("tests/clinic/test_monitoring.py",)),
+    "screening": Module("src/ketamine_ptsd/clinic/screening.py",
+                        ("tests/clinic/test_screening.py", "tests/clinic/test_screening_details.py")),
+    "monitoring": Module("src/ketamine_ptsd/clinic/monitoring.py",
+                         ("tests/clinic/test_monitoring.py", "tests/clinic/test_monitoring_details.py")),
     "dosing": Module("src/ketamine_ptsd/dosing.py", ("tests/test_dosing.py",)),
     "trial_endpoints": Module(
         "src/ketamine_ptsd/trial.py", ("tests/test_trial_endpoints.py", "tests/test_trial.py"),
