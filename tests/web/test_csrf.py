@@ -80,3 +80,19 @@ def test_a_session_without_a_token_refuses_every_change(app):
     assert form.status_code == 403
     assert client.post("/api/patients", json={"name": "Tokenless"}).status_code == 403
     assert "Tokenless" not in [p["name"] for p in sign_in(app, "cleo").get("/api/patients").json()]
+
+
+def test_a_form_sent_with_the_header_token_is_accepted(app, clients):
+    """HTMX posts forms with the token in the header: the header is enough, the form field
+    is only read when no header came."""
+    client = TestClient(app, cookies=dict(clients["clinician"].cookies))
+    token = clients["clinician"].headers["X-CSRF-Token"]
+    ok = client.post("/patients", data={"name": "Header Form"}, headers={"X-CSRF-Token": token},
+                     follow_redirects=False)
+    assert ok.status_code == 303
+
+
+def test_a_change_without_a_body_or_content_type_is_refused_not_an_error(app, clients):
+    client = TestClient(app, cookies=dict(clients["clinician"].cookies))
+    response = client.post("/api/patients")
+    assert response.status_code == 403
