@@ -54,8 +54,8 @@ MODULES = {
          "*loss_of_response*", "*change_from_baseline*", "*mean_score*", "*observed_scores*", "*cohen_d*",
          "*_nanmean*")),
     "auth_csrf": Module("src/ketamine_ptsd/web/csrf.py", ("tests/web/test_csrf.py",)),
-    "auth": Module("src/ketamine_ptsd/web/auth.py", ("tests/web/test_signin.py", "tests/web/test_authorization.py",
-                                                      "tests/web/test_csrf.py")),
+    "auth": Module("src/ketamine_ptsd/web/auth.py", ("tests/web/test_auth_rules.py", "tests/web/test_signin.py",
+                                                      "tests/web/test_authorization.py", "tests/web/test_csrf.py")),
     "forecast_loss_rule": Module(
         "src/ketamine_ptsd/calibration/individual.py",
         ("tests/calibration/test_loss_rule.py",
