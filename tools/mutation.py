@@ -110,8 +110,9 @@ def results(work: Path, module: Module) -> dict:
     for status in statuses.values():
         counts[status] = counts.get(status, 0) + 1
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
-    # A mutant no selected test runs ("no tests") is not killed: it counts against the score.
-    tested = killed + counts.get("survived", 0) + counts.get("no tests", 0)
+    # A mutant no selected test runs ("no tests") is not killed, nor is one whose test run
+    # ended abnormally ("suspicious"): both count against the score.
+    tested = killed + sum(counts.get(k, 0) for k in ("survived", "no tests", "suspicious"))
     return {"counts": counts, "killed": killed, "tested": tested,
             "score": round(100.0 * killed / tested, 1) if tested else None,
             "survived": sorted(k for k, v in statuses.items() if v == "survived")}
@@ -121,6 +122,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument("--report", action="store_true", help="only recount the results of earlier runs")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -133,11 +135,16 @@ def main(argv=None) -> int:
     scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
     for name in args.modules or list(MODULES):
         module = MODULES[name]
-        work = prepare(name, module)
-        print(f"== {name}: {module.path}", flush=True)
-        selection = [f"ketamine_ptsd.{Path(module.path).relative_to('src/ketamine_ptsd').with_suffix('')}"
-                     .replace("/", ".") + f".{f}" for f in module.functions]
-        mutmut(work, "run", "--max-children", "1", *selection)
+        if args.report:
+            work = BUILD / name
+            if not (work / "mutants").is_dir():
+                continue
+        else:
+            work = prepare(name, module)
+            print(f"== {name}: {module.path}", flush=True)
+            selection = [f"ketamine_ptsd.{Path(module.path).relative_to('src/ketamine_ptsd').with_suffix('')}"
+                         .replace("/", ".") + f".{f}" for f in module.functions]
+            mutmut(work, "run", "--max-children", "1", *selection)
         scores[name] = results(work, module)
         s = scores[name]
         print(f"{name}: {s['killed']} of {s['tested']} killed ({s['score']} %), {s['counts']}")
