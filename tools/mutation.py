@@ -90,6 +90,9 @@ def prepare(name: str, module: Module) -> Path:
 
 def mutmut(work: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # mutmut forks a child per mutant: numba's OpenMP/TBB thread pools do not survive a fork,
+    # so the simulations in the tests use numba's own single work queue there.
+    env.update(NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="1")
     exe = Path(sys.executable).with_name("mutmut")
     return subprocess.run([str(exe), *args], cwd=work, env=env, text=True,
                           capture_output=capture, check=False)
