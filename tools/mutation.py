@@ -42,7 +42,8 @@ class Module:
 
 MODULES = {
     "instruments": Module("src/ketamine_ptsd/clinic/instruments.py",
-                          ("tests/clinic/test_instruments.py", "tests/clinic/test_properties.py")),
+                          ("tests/clinic/test_instruments.py", "tests/clinic/test_instrument_results.py",
+                           "tests/clinic/test_properties.py")),
     "screening": Module("src/ketamine_ptsd/clinic/screening.py",
                         ("tests/clinic/test_screening.py", "tests/clinic/test_screening_details.py")),
     "monitoring": Module("src/ketamine_ptsd/clinic/monitoring.py",
