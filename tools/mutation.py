@@ -127,6 +127,8 @@ def main(argv=None) -> int:
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
     parser.add_argument("--report", action="store_true", help="only recount the results of earlier runs")
+    parser.add_argument("--fresh", action="store_true",
+                        help="forget earlier results (mutmut keeps them when only the tests changed)")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -144,6 +146,8 @@ def main(argv=None) -> int:
             if not (work / "mutants").is_dir():
                 continue
         else:
+            if args.fresh:
+                shutil.rmtree(BUILD / name / "mutants", ignore_errors=True)
             work = prepare(name, module)
             print(f"== {name}: {module.path}", flush=True)
             selection = [f"ketamine_ptsd.{Path(module.path).relative_to('src/ketamine_ptsd').with_suffix('')}"
