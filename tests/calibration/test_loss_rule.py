@@ -108,3 +108,33 @@ def test_not_lost_within_the_horizon():
     percent = _loss_summary(loss_h, np.full(4, 0.25), {"instrument": "caps5", "percent_reduction": 30,
                                                        "maintenance_quantile": 0.2}, 42)
     assert "reduction from baseline below 30 %" in percent["maintenance_rule"]
+
+
+def test_edges_of_the_rule_and_the_weights():
+    """Found by mutation testing: the smallest thresholds allowed, a percentage just short of
+    the rule, a peak exactly at the end of the last dose, weighted quantiles, the summary's
+    keys and words."""
+    assert loss_rule({"absolute_reduction": 0.5})["absolute_reduction"] == 0.5
+    assert loss_rule({"percent_reduction": 1})["percent_reduction"] == 1
+    for bad in ({"absolute_reduction": 0.4}, {"percent_reduction": 0.9}):
+        with pytest.raises(InputError):
+            loss_rule(bad)
+    # 40 -> 28.05 is a 29.875 % reduction: short of 30 %, so no response at all.
+    short = loss_times(np.array([[40, 28.05, 28.05, 40, 40, 40, 40, 40]]), np.array([40.0]), TIMES, 0.0,
+                       {"percent_reduction": 30})
+    assert math.isnan(short[0])
+    # The largest improvement exactly at the end of the last dose (t=2) counts.
+    at_end = np.array([[40, 40, 20, 30, 34, 36, 40, 40]])
+    assert loss_times(at_end, np.array([40.0]), TIMES, after_h=2.0, rule={"absolute_reduction": 5})[0] == 5.0
+    # Weights: three quarters of the weight on the draw lost on day 20 move the median there
+    # (unweighted it would be day 10); the 20 % quantile stays on day 10.
+    weighted = _loss_summary(np.array([240.0, 480.0]), np.array([0.25, 0.75]), RULE, 60)
+    assert weighted["recommended_maintenance_day"] == 10 and weighted["loss_of_response_day"] == pytest.approx(20)
+    third = _loss_summary(np.array([np.nan, np.nan, 240.0]), np.full(3, 1 / 3), RULE, 60)
+    assert third["probability_of_response"] == 0.333
+    assert set(third) == {"loss_of_response_day", "loss_of_response_band", "recommended_maintenance_day",
+                          "probability_of_response", "loss_status", "maintenance_rule"}
+    assert third["loss_of_response_band"] is None
+    assert weighted["maintenance_rule"] == (
+        "loss of response: improvement of PCL-5 from baseline below 5 points, after the largest improvement since "
+        "the last dose; book maintenance by the day on which 20% of the plausible courses have lost it (rounded down)")
