@@ -159,6 +159,12 @@ def main(argv=None) -> int:
         for mutant in s["survived"]:
             print("  survived:", mutant)
         scores_path.write_text(json.dumps(scores, indent=2), encoding="utf-8")
+    if args.report:
+        print("\n| module | file | killed | survived | no tests | abnormal | score |\n|---|---|---|---|---|---|---|")
+        for name, s in scores.items():
+            c = s["counts"]
+            print(f"| {name} | `{MODULES[name].path.removeprefix('src/')}` | {s['killed']} | {c.get('survived', 0)} "
+                  f"| {c.get('no tests', 0)} | {c.get('suspicious', 0)} | {s['score']} % |")
     return 0
 
 
