@@ -119,7 +119,8 @@ def results(work: Path, module: Module) -> dict:
     tested = killed + sum(counts.get(k, 0) for k in ("survived", "no tests", "suspicious"))
     return {"counts": counts, "killed": killed, "tested": tested,
             "score": round(100.0 * killed / tested, 1) if tested else None,
-            "survived": sorted(k for k, v in statuses.items() if v == "survived")}
+            "survived": sorted(k for k, v in statuses.items() if v == "survived"),
+            "not_killed": sorted(k for k, v in statuses.items() if v in ("survived", "no tests", "suspicious"))}
 
 
 def main(argv=None) -> int:
@@ -127,6 +128,8 @@ def main(argv=None) -> int:
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
     parser.add_argument("--report", action="store_true", help="only recount the results of earlier runs")
+    parser.add_argument("--survivors", action="store_true",
+                        help="retest only the mutants not killed last time (after adding tests)")
     parser.add_argument("--fresh", action="store_true",
                         help="forget earlier results (mutmut keeps them when only the tests changed)")
     args = parser.parse_args(argv)
@@ -152,6 +155,8 @@ def main(argv=None) -> int:
             print(f"== {name}: {module.path}", flush=True)
             selection = [f"ketamine_ptsd.{Path(module.path).relative_to('src/ketamine_ptsd').with_suffix('')}"
                          .replace("/", ".") + f".{f}" for f in module.functions]
+            if args.survivors:
+                selection = results(work, module)["not_killed"] or selection
             mutmut(work, "run", "--max-children", "1", *selection)
         scores[name] = results(work, module)
         s = scores[name]
