@@ -123,3 +123,54 @@ def test_interstitial_cystitis_indices():
         "total": None, "flags": ["incomplete"], "notes": ["incomplete: 1 item(s) missing; no total"],
         "prorated": False, "n_missing": 1, "loinc": EMPTY_LOINC, "is_complete": False}
     assert icpi.thresholds == {}
+
+
+def test_cssrs_skip_logic_and_the_range_of_an_incomplete_screen():
+    unsure = ins.score_cssrs([1, 1, None, None, None, 0, None])
+    assert common(unsure) == {
+        "instrument": "cssrs", "name": "C-SSRS screener",
+        "time_frame": "past month (Q1-Q5); lifetime and past 3 months (Q6)", "items": [1, 1, None, None, None, 0, None],
+        "total": None, "flags": ["incomplete"],
+        "notes": ["incomplete: unanswered Q3, Q4, Q5: risk between low and high"], "prorated": False,
+        "n_missing": 3, "loinc": EMPTY_LOINC, "is_complete": False}
+    assert (unsure.risk, unsure.skipped) == ("indeterminate", ("Q6_recent",))
+    # Q2 No skips Q3-Q5; Q6 Yes with Q6_recent unanswered: moderate (long ago) or high (recent).
+    recent = ins.score_cssrs([1, 0, None, None, None, 1, None])
+    assert (recent.risk, recent.skipped, recent.n_missing) == ("indeterminate", ("Q3", "Q4", "Q5"), 1)
+    assert recent.notes == ("incomplete: unanswered Q6_recent: risk between moderate and high",)
+    both = ins.score_cssrs([0, 0, None, None, None, 0, None])
+    assert (both.risk, both.skipped, both.flags, both.n_missing) == ("none", ("Q3", "Q4", "Q5", "Q6_recent"), (), 0)
+    moderate = ins.score_cssrs([1, 1, 1, 0, 0, 1, 0])
+    assert moderate.risk == "moderate" and moderate.skipped == ()
+    assert moderate.notes == ("moderate_risk: C-SSRS moderate risk: clinician safety assessment",)
+    high = ins.score_cssrs({"Q1": 1, "Q2": 1, "Q3": 0, "Q4": 0, "Q5": 0, "Q6": 1, "Q6_recent": 1})
+    assert high.notes == ("high_risk: C-SSRS high risk: block dosing, same-day clinician assessment",)
+    # Q1 unknown alone cannot change a level already set by Q6: only the unknowns that matter count.
+    q2_unknown = ins.score_cssrs([1, None, None, None, None, 0, None])
+    assert q2_unknown.risk == "indeterminate" and "risk between low and high" in q2_unknown.notes[0]
+    with pytest.raises(ins.InputError) as err:
+        ins.score_cssrs([1, 1, 1, 0, 0, 1, "maybe"])
+    assert err.value.field == "C-SSRS Q6_recent"
+
+
+def test_bprs_positive_with_a_missing_item_and_the_0_6_convention():
+    r = ins.score_bprs_positive([1, None, 2, 0], convention="0-6")
+    assert (r.total, r.flags, r.notes, r.n_missing, r.zero_based_total) == (
+        None, ("incomplete",), ("incomplete: 1 item(s) missing; no total",), 1, None)
+    full = ins.score_bprs_positive([1, 3, 2, 0], convention="0-6")
+    assert (full.total, full.zero_based_total, full.convention) == (6, 6, "0-6")
+
+
+def test_change_json_lists_every_rule_with_its_words():
+    c = ins.assess_change("madrs", 30, 15)
+    d = c.to_dict()
+    assert {k: d[k] for k in ("instrument", "baseline", "current", "delta", "percent_reduction")} == {
+        "instrument": "madrs", "baseline": 30.0, "current": 15.0, "delta": 15.0, "percent_reduction": 50.0}
+    assert [(o["rule"], o["description"], o["met"]) for o in d["outcomes"]] == [
+        ("madrs.response", ">= 50 % reduction", True), ("madrs.remission", "score <= 12", False),
+        ("madrs.remission_alt", "score < 10", False)]
+    assert all(o["citation"] for o in d["outcomes"]) and set(d["outcomes"][0]) == {"rule", "description", "met",
+                                                                                  "citation"}
+    assert c.met("response") is True and c.met("remission") is False
+    with pytest.raises(KeyError, match="no outcome rule 'cure' for madrs"):
+        c.met("cure")
