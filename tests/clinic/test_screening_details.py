@@ -139,6 +139,7 @@ BP_ALLOWED = 'a list of "SBP/DBP" strings, e.g. ["132/84"] (or omit)'
     ({"medications": "benzodiazepine"}, "medications", "a list of medication classes (or omit)"),
     ({"bp_readings": "150/95"}, "bp_readings", BP_ALLOWED),
     ({"bp_readings": ["150 / 95", "15O/95"]}, "bp_readings[1]", BP_ALLOWED),
+    ({"bp_readings": [["x", 80]]}, "bp_readings[0]", BP_ALLOWED),   # the reading, not its part
 ])
 def test_bad_patient_files_name_the_field_and_what_is_allowed(changes, field, allowed):
     with pytest.raises(InputError) as err:
