@@ -174,3 +174,43 @@ def test_change_json_lists_every_rule_with_its_words():
     assert c.met("response") is True and c.met("remission") is False
     with pytest.raises(KeyError, match="no outcome rule 'cure' for madrs"):
         c.met("cure")
+
+
+CAPS5_DIAGNOSTIC = [2, 0, 0, 0, 0, 2, 0, 2, 2, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0]   # 1 B, 1 C, 2 D, 2 E at >= 2
+
+
+def test_caps5_every_field_of_a_dissociative_ptsd_diagnosis():
+    r = ins.score_caps5(CAPS5_DIAGNOSTIC, criterion_a=True, criterion_f=True, impairment_items=[2, 0, 0],
+                        dissociation_items=[0, 2])
+    d = r.to_dict()
+    assert common(r) == {
+        "instrument": "caps5", "name": "CAPS-5", "time_frame": "past month", "items": CAPS5_DIAGNOSTIC, "total": 12,
+        "flags": ["ptsd_diagnosis", "dissociative_subtype"],
+        "notes": ["ptsd_diagnosis: meets CAPS-5 DSM-5 PTSD criteria A-G",
+                  "dissociative_subtype: PTSD with dissociative symptoms (item 29/30 >= 2)"],
+        "prorated": False, "n_missing": 0, "loinc": EMPTY_LOINC, "is_complete": True}
+    assert {k: d[k] for k in ("version", "symptom_rule", "criterion_a", "criterion_f", "criterion_g",
+                              "impairment_items", "dissociation_items", "dissociation_score",
+                              "dissociative_subtype", "clusters")} == {
+        "version": "past_month", "symptom_rule": "positive", "criterion_a": True, "criterion_f": True,
+        "criterion_g": "positive", "impairment_items": [2, 0, 0], "dissociation_items": [0, 2],
+        "dissociation_score": 2, "dissociative_subtype": "positive", "clusters": {"B": 2, "C": 2, "D": 4, "E": 4}}
+
+
+def test_caps5_versions_and_bad_extra_items():
+    week = ins.score_caps5(CAPS5_DIAGNOSTIC, version="past_week")
+    assert (week.time_frame, week.provisional_diagnosis, week.flags) == ("past week", None, ("monitoring_only",))
+    assert week.notes == ("monitoring_only: past-week version: symptom monitoring, no diagnosis",)
+    worst = ins.score_caps5(CAPS5_DIAGNOSTIC, version="worst_month")
+    assert (worst.time_frame, worst.version) == ("worst month (lifetime)", "worst_month")
+    with pytest.raises(ins.InputError) as err:
+        ins.score_caps5(CAPS5_DIAGNOSTIC, criterion_a="maybe")
+    assert (err.value.field, err.value.allowed) == ("criterion_a", "true, false or None (not assessed)")
+    with pytest.raises(ins.InputError) as err:
+        ins.score_caps5(CAPS5_DIAGNOSTIC, criterion_f="maybe")
+    assert err.value.field == "criterion_f"
+    for kwargs, field in (({"impairment_items": [1, 2]}, "CAPS-5 items 23, 24, 25"),
+                          ({"dissociation_items": [1, 2, 3]}, "CAPS-5 items 29, 30")):
+        with pytest.raises(ins.InputError) as err:
+            ins.score_caps5(CAPS5_DIAGNOSTIC, **kwargs)
+        assert err.value.field == field and err.value.allowed.endswith("integers 0-4")
