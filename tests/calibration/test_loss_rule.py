@@ -124,8 +124,8 @@ def test_edges_of_the_rule_and_the_weights():
                        {"percent_reduction": 30})
     assert math.isnan(short[0])
     # The largest improvement exactly at the end of the last dose (t=2) counts.
-    at_end = np.array([[40, 40, 20, 30, 34, 36, 40, 40]])
-    assert loss_times(at_end, np.array([40.0]), TIMES, after_h=2.0, rule={"absolute_reduction": 5})[0] == 5.0
+    at_end = np.array([[40, 40, 20, 40, 40, 40, 40, 40]])
+    assert loss_times(at_end, np.array([40.0]), TIMES, after_h=2.0, rule={"absolute_reduction": 5})[0] == 3.0
     # Weights: three quarters of the weight on the draw lost on day 20 move the median there
     # (unweighted it would be day 10); the 20 % quantile stays on day 10.
     weighted = _loss_summary(np.array([240.0, 480.0]), np.array([0.25, 0.75]), RULE, 60)
