@@ -109,3 +109,26 @@ def test_cohen_d_by_hand():
     assert cohen_d(a, b) == pytest.approx((2 - 4) / math.sqrt(2.5))
     assert math.isnan(cohen_d(np.array([1.0]), b))
     assert math.isnan(cohen_d(np.array([1.0, 1.0]), np.array([1.0, 1.0])))
+
+
+def test_edges_found_by_mutation_testing():
+    """A zero or unit baseline, an assessment on the response day itself, explicit instrument
+    and day, no responders, the smallest arms and spreads Cohen's d is defined for."""
+    red = reduction(np.array([0.0, 1.0]), np.array([5.0, 0.0]))
+    assert math.isnan(red[0]) and red[1] == 1.0
+    # A reduction below 30 % on the response day itself is not a loss after it.
+    loss, lost = days_to_loss_of_response(np.array([[0, 0.1, 0.5]]), np.array([0.0, 14.0, 21.0]), 14.0, 30.0)
+    assert lost.tolist() == [False] and loss.tolist() == [7.0]
+    # responder_rate with an explicit instrument and day (not the [response] defaults).
+    spec = builtin_spec("feder2021")
+    arm = arm_data(spec, {"caps5_total": [[40, 20, 40, 40], [40, 40, 40, 40]],
+                          "madrs": [[30, 30, 10, 30], [30, 30, 30, 30]]})
+    r = trial_result(spec, {"ketamine": arm, "midazolam": arm})
+    assert responder_rate(r, "ketamine", day=1) == 0.5                      # CAPS-5 on day 1
+    assert responder_rate(r, "ketamine") == 0.0                             # CAPS-5 on day 14
+    assert responder_rate(r, "ketamine", instrument="madrs", day=7) == 0.5
+    km = loss_of_response(r, "ketamine")
+    assert km.n == 0 and km.survival.size == 0 and km.times.size == 0
+    assert cohen_d(np.array([1.0, 1.2]), np.array([1.1, 1.3])) == pytest.approx(-0.1 / math.sqrt(0.02))
+    assert cohen_d(np.array([1.0, 3.0]), np.array([2.0, 4.0])) == pytest.approx(-1 / math.sqrt(2))
+    assert math.isnan(cohen_d(np.array([1.0, 1.0]), np.array([2.0, 2.0])))  # no spread: undefined
