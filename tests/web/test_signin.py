@@ -11,7 +11,7 @@ from ketamine_ptsd.web import WebConfig
 from ketamine_ptsd.web.auth import SessionRegistry
 from ketamine_ptsd.web.login_limit import LoginLimiter
 
-from .conftest import PASSWORDS, make_app
+from .conftest import PASSWORDS, make_app, sign_in
 
 
 class Clock:
@@ -107,3 +107,21 @@ def test_config_refuses_weak_settings():
         WebConfig(secret_key="short")
     with pytest.raises(InputError, match="login_max_failures"):
         WebConfig(secret_key="x" * 32, login_max_failures=1000)
+
+
+def test_sign_in_and_out_are_in_the_audit_trail(app, clients):
+    """Each sign-in and sign-out is one audit entry on the user's record, under their name,
+    with no field values (the password never reaches the trail)."""
+    client = sign_in(app, "rita")
+    assert client.delete("/api/session").status_code == 204
+    assert client.get("/api/session").status_code == 401
+    entries = clients["admin"].get("/api/audit", params={"table": "users", "limit": 1000}).json()
+    mine = [e for e in entries if e["actor"] == "rita"]
+    rita_id = str(next(e["record_id"] for e in mine if e["action"] == "sign_in"))
+    out = [e for e in mine if e["action"] == "sign_out"]
+    assert len(out) == 1
+    for e in (out[0], next(e for e in mine if e["action"] == "sign_in")):
+        assert (e["table_name"], e["record_id"], e["field"], e["old_value"], e["new_value"]) == (
+            "users", rita_id, "*", None, None)
+    ada = next(e for e in entries if e["actor"] == "ada" and e["action"] == "sign_in")
+    assert ada["record_id"] != rita_id
