@@ -125,3 +125,16 @@ def test_sign_in_and_out_are_in_the_audit_trail(app, clients):
             "users", rita_id, "*", None, None)
     ada = next(e for e in entries if e["actor"] == "ada" and e["action"] == "sign_in")
     assert ada["record_id"] != rita_id
+
+
+def test_signing_in_again_ends_the_previous_session(app):
+    """A new sign-in on the same browser replaces its session: the old session id (which
+    someone may have planted or seen) is no longer valid."""
+    from ketamine_ptsd.web.app import COOKIE_NAME
+
+    client = sign_in(app, "rita")
+    old_cookie = client.cookies[COOKIE_NAME]
+    assert client.post("/api/session", json={"name": "cleo", "password": PASSWORDS["cleo"]}).status_code == 200
+    assert client.get("/api/session").json()["name"] == "cleo"
+    replay = TestClient(app, cookies={COOKIE_NAME: old_cookie})
+    assert replay.get("/api/session").status_code == 401
