@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench validate calibrate clean browser
+.PHONY: demo test lint bench validate calibrate clean browser mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_peers.py --n 1000,10000,100000
 	$(BIN)/python benchmarks/bench_simulate.py
+
+# Mutation testing of the core modules (docs/testing.md), one module at a time with its own
+# tests; not part of `make test`. `make mutation MODULES="screening auth"` runs some of them.
+mutation: $(STAMP)
+	nice -n 10 $(BIN)/python tools/mutation.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) ketamine-ptsd-output .pytest_cache .ruff_cache

@@ -299,9 +299,16 @@ def test_forecast_json_keys_and_dates():
     assert data["median"]["pcl5"]["0"] == pytest.approx(40, abs=1)
     assert data["first_dose_at"].startswith("2025-01-06T09:00")
     day = data["recommended_maintenance_day"]
-    assert day is not None
+    # Maintenance is booked by the day a (default 20 %) quantile of the courses has lost the
+    # response, rounded down: an integer day after the dose, no later than the median loss day.
+    assert isinstance(day, int) and 0 < day <= data["loss_of_response_day"]
     assert data["recommended_maintenance_date"] == (dt.date(2025, 1, 6) + dt.timedelta(days=day)).isoformat()
-    assert data["booking"]["due_on"] is not None
+    # The booking follows the forecast's day; that date (January 2025) has passed, so it is
+    # booked as soon as possible: today, never before the recommended date.
+    booking = data["booking"]
+    assert booking["rule"] == "forecast" and f"forecast recommends day {day} " in booking["reason"]
+    assert f"({data['recommended_maintenance_date']}) has passed" in booking["reason"]
+    assert booking["due_on"] > data["recommended_maintenance_date"]
     stored = run_json("patient", "show", pid)["latest_forecast"]
     assert stored["result"]["recommended_maintenance_date"] == data["recommended_maintenance_date"]
 

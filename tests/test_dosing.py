@@ -330,3 +330,18 @@ def test_bad_nonmem_input_names_the_line(text, field):
 def test_nonmem_weight_is_validated():
     assert field_of(lambda: to_nonmem(induction_series(), weight_kg=0.0)) == "weight_kg"
     assert field_of(lambda: to_nonmem(induction_series(), weight_kg=math.nan)) == "weight_kg"
+
+
+def test_with_maintenance_edges():
+    """From day 0 is allowed; a window of one day gives one dose; the default template is the
+    regimen's last dose (not the first or second-to-last); the therapy and name are kept; a
+    day already dosed is not dosed twice. Found missing by mutation testing."""
+    mixed = Regimen((Dose(0.0, 0.5, per_kg=True), Dose(24.0, 0.4, "im", per_kg=True),
+                     Dose(48.0, 0.3, "iv_bolus", per_kg=True)), name="mixed")
+    mixed = with_therapy(mixed, [1])
+    same_day = with_maintenance(mixed, every_days=7, from_day=9, until_day=9)
+    assert [(d.time_h, d.amount, d.route) for d in same_day.doses[3:]] == [(216.0, 0.3, Route.IV_BOLUS)]
+    assert same_day.name == "mixed" and same_day.therapy == mixed.therapy
+    from_zero = with_maintenance(Regimen((Dose(24.0, 0.5, per_kg=True),)), every_days=1, from_day=0, until_day=2)
+    assert [d.time_h for d in from_zero.doses] == [0.0, 24.0, 48.0]
+    assert field_of(lambda: with_maintenance(mixed, 7, 9, -1)) == "until_day"

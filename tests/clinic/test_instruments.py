@@ -529,10 +529,18 @@ class TestIESR:
         assert r.subscale_means["intrusion"] == 0.5  # 4 / 8
         assert r.subscale_means["hyperarousal"] == 0.0
 
-    def test_subscales_partition_items_8_8_6(self):
-        members = [n for group in ins.IESR.clusters.values() for n in group]
-        assert sorted(members) == list(range(1, 23))
-        assert [len(g) for g in ins.IESR.clusters.values()] == [8, 8, 6]
+    # Weiss & Marmar 1997 (IES-R scoring key): the items of each subscale.
+    WEISS_MARMAR = {"intrusion": (1, 2, 3, 6, 9, 14, 16, 20), "avoidance": (5, 7, 8, 11, 12, 13, 17, 22),
+                    "hyperarousal": (4, 10, 15, 18, 19, 21)}
+
+    @pytest.mark.parametrize("subscale", list(WEISS_MARMAR))
+    def test_subscales_are_the_published_items(self, subscale):
+        """Scoring only one subscale's published items (4 each) gives that subscale a mean of
+        4 and the others 0: the membership comes from the scoring key, not from the table."""
+        members = self.WEISS_MARMAR[subscale]
+        r = ins.score_iesr([4 if i in members else 0 for i in range(1, 23)])
+        assert r.subscale_means == {name: (4.0 if name == subscale else 0.0) for name in self.WEISS_MARMAR}
+        assert r.total == 4 * len(members)
 
     def test_hyperarousal_mean(self):
         # items 4, 10, 15, 18, 19, 21 = 3 -> hyperarousal mean 3.0, others 0

@@ -150,6 +150,19 @@ class TestDischarge:
                             product="esketamine")
         assert r.discharge.ready is ready
 
+    @pytest.mark.parametrize("spo2, ready", [(92, True), (91.9, False), (99, True)])
+    def test_discharge_spo2_exactly_at_the_minimum_is_acceptable(self, spo2, ready):
+        # Discharge needs SpO2 at or above the minimum (92 %, settings discharge.vitals.spo2_min).
+        r = monitor_session([reading(-5), reading(40), reading(120, spo2=spo2)], product="esketamine")
+        assert r.discharge.ready is ready
+        assert (not ready) == any("SpO2" in u for u in r.discharge.unmet)
+
+    @pytest.mark.parametrize("spo2, ready", [(95, True), (94.9, False)])
+    def test_discharge_spo2_minimum_is_the_configured_one(self, spo2, ready):
+        r = monitor_session([reading(-5), reading(40), reading(120, spo2=spo2)], product="esketamine",
+                            settings={"discharge.vitals.spo2_min": 95})
+        assert r.discharge.ready is ready
+
     def test_missing_values_carry_forward_but_must_exist(self):
         rows = [reading(-5), reading(40),
                 {"time_min": 120, "sbp": 122, "dbp": 80, "hr": 70}]

@@ -47,3 +47,52 @@ def test_json_sign_in_cannot_be_sent_as_a_cross_site_form(app):
     response = client.post("/api/session", content='{"name": "rita", "password": "readonly-password-1"}',
                            headers={"content-type": "text/plain"})
     assert response.status_code == 422 and "set-cookie" not in response.headers
+
+
+def _without_session_token(client: TestClient) -> TestClient:
+    """The same signed-in session with the CSRF token taken out of it (as a session made
+    before tokens existed, or one whose token was dropped), re-signed with the app's key."""
+    import base64
+    import json
+
+    from itsdangerous import TimestampSigner
+
+    from ketamine_ptsd.web.app import COOKIE_NAME
+
+    from .conftest import SECRET
+
+    signer = TimestampSigner(SECRET)
+    data = json.loads(base64.b64decode(signer.unsign(client.cookies[COOKIE_NAME])))
+    assert data.pop("csrf")                 # the signed-in session did carry a token
+    cookie = signer.sign(base64.b64encode(json.dumps(data).encode())).decode()
+    return TestClient(client.app, cookies={COOKIE_NAME: cookie})
+
+
+def test_a_session_without_a_token_refuses_every_change(app):
+    """The check must fail closed: with no token in the session, no header or form value
+    (however it looks, empty included) is accepted."""
+    client = _without_session_token(sign_in(app, "cleo"))
+    assert client.get("/api/patients").status_code == 200          # still signed in
+    for token in ("x" * 43, "", "None"):
+        response = client.post("/api/patients", json={"name": "Tokenless"}, headers={"X-CSRF-Token": token})
+        assert response.status_code == 403, token
+    form = client.post("/patients", data={"name": "Tokenless", "csrf_token": ""}, follow_redirects=False)
+    assert form.status_code == 403
+    assert client.post("/api/patients", json={"name": "Tokenless"}).status_code == 403
+    assert "Tokenless" not in [p["name"] for p in sign_in(app, "cleo").get("/api/patients").json()]
+
+
+def test_a_form_sent_with_the_header_token_is_accepted(app, clients):
+    """HTMX posts forms with the token in the header: the header is enough, the form field
+    is only read when no header came."""
+    client = TestClient(app, cookies=dict(clients["clinician"].cookies))
+    token = clients["clinician"].headers["X-CSRF-Token"]
+    ok = client.post("/patients", data={"name": "Header Form"}, headers={"X-CSRF-Token": token},
+                     follow_redirects=False)
+    assert ok.status_code == 303
+
+
+def test_a_change_without_a_body_or_content_type_is_refused_not_an_error(app, clients):
+    client = TestClient(app, cookies=dict(clients["clinician"].cookies))
+    response = client.post("/api/patients")
+    assert response.status_code == 403

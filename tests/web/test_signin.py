@@ -3,6 +3,8 @@ sign-out and after the idle or absolute timeout, and the login rate limit."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -11,7 +13,7 @@ from ketamine_ptsd.web import WebConfig
 from ketamine_ptsd.web.auth import SessionRegistry
 from ketamine_ptsd.web.login_limit import LoginLimiter
 
-from .conftest import PASSWORDS, make_app
+from .conftest import PASSWORDS, make_app, sign_in
 
 
 class Clock:
@@ -157,3 +159,36 @@ def test_config_refuses_weak_settings():
         WebConfig(secret_key="x" * 32, login_max_failures=1000)
     with pytest.raises(InputError, match="trusted_proxies"):
         WebConfig(secret_key="x" * 32, trusted_proxies=("not-an-address",))
+
+
+def test_sign_in_and_out_are_in_the_audit_trail(app, clients):
+    """Each sign-in and sign-out is one audit entry on the user's record, under their name; a
+    sign-in records the client's address and nothing else (the password never reaches the trail)."""
+    client = sign_in(app, "rita")
+    assert client.delete("/api/session").status_code == 204
+    assert client.get("/api/session").status_code == 401
+    entries = clients["admin"].get("/api/audit", params={"table": "users", "limit": 1000}).json()
+    mine = [e for e in entries if e["actor"] == "rita"]
+    rita_id = str(next(e["record_id"] for e in mine if e["action"] == "sign_in"))
+    out = [e for e in mine if e["action"] == "sign_out"]
+    assert len(out) == 1
+    signed_in = next(e for e in mine if e["action"] == "sign_in")
+    for e in (out[0], signed_in):
+        assert (e["table_name"], e["record_id"], e["field"], e["old_value"]) == ("users", rita_id, "*", None)
+    assert out[0]["new_value"] is None
+    assert json.loads(signed_in["new_value"]) == {"address": "testclient"}
+    ada = next(e for e in entries if e["actor"] == "ada" and e["action"] == "sign_in")
+    assert ada["record_id"] != rita_id
+
+
+def test_signing_in_again_ends_the_previous_session(app):
+    """A new sign-in on the same browser replaces its session: the old session id (which
+    someone may have planted or seen) is no longer valid."""
+    from ketamine_ptsd.web.app import COOKIE_NAME
+
+    client = sign_in(app, "rita")
+    old_cookie = client.cookies[COOKIE_NAME]
+    assert client.post("/api/session", json={"name": "cleo", "password": PASSWORDS["cleo"]}).status_code == 200
+    assert client.get("/api/session").json()["name"] == "cleo"
+    replay = TestClient(app, cookies={COOKIE_NAME: old_cookie})
+    assert replay.get("/api/session").status_code == 401

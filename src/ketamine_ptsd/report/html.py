@@ -30,6 +30,19 @@ def summary_table(traj: Trajectory | None = None, summary: pd.DataFrame | None =
     return describe(summary)
 
 
+def _cell(value) -> str:
+    """A summary value as shown: 3 significant digits, "-" when missing."""
+    if pd.isna(value):
+        return "-"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _table_rows(table: pd.DataFrame) -> dict:
+    """The summary as a header and rows of text, rendered (and escaped) by the template."""
+    return {"columns": [str(c) for c in table.columns],
+            "rows": [(str(index), [_cell(v) for v in row]) for index, row in zip(table.index, table.itertuples(False))]}
+
+
 def write_report(traj: Trajectory, path: str | Path, title: str = "ketamine-ptsd simulation",
                  table: pd.DataFrame | None = None, bands_from: str | None = None) -> Path:
     """Write the HTML report (summary, four-panel figure, regimen, run metadata).
@@ -51,7 +64,7 @@ def write_report(traj: Trajectory, path: str | Path, title: str = "ketamine-ptsd
         warnings=md.get("warnings", []),
         doses=md.get("doses", []),
         therapy=md.get("therapy_sessions_h", []),
-        summary_html=table.to_html(float_format=lambda x: f"{x:.3g}", na_rep="-"),
+        summary=_table_rows(table),
         figure=base64.b64encode(chain_figure(traj, title)).decode(),
         run=run,
     )

@@ -1,0 +1,140 @@
+"""The personal forecast's loss-of-response rule on hand-made courses: the threshold is met
+*at* the rule's value (5 points, or exactly the percentage), the loss is the first time after
+the largest improvement since the last dose, and maintenance is booked on the day (rounded
+down) by which the configured share of the plausible courses has lost the response, only when
+a response is more likely than not."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ketamine_ptsd.calibration.individual import _loss_summary, loss_rule, loss_times
+from ketamine_ptsd.errors import InputError
+
+TIMES = np.arange(0.0, 8.0)
+
+
+def test_an_improvement_of_exactly_the_threshold_counts():
+    baseline = np.array([40.0, 40.0, 40.0])
+    score = np.array([
+        [40, 35, 35, 36, 40, 40, 40, 40],        # exactly 5 points better at t=1-2, lost at t=3
+        [40, 35.01, 36, 40, 40, 40, 40, 40],     # 4.99 points at best: no response
+        [40, 30, 32, 34, 35, 35, 35, 35],        # back to exactly 5 points better: still responding
+    ])
+    lost = loss_times(score, baseline, TIMES, after_h=0.0, rule={"absolute_reduction": 5})
+    assert lost[0] == 3.0
+    assert math.isnan(lost[1])
+    assert math.isinf(lost[2])
+
+
+def test_percent_threshold_is_relative_to_each_baseline():
+    baseline = np.array([40.0, 20.0])
+    score = np.array([[40, 28, 28, 29, 40, 40, 40, 40],      # 30 % at t=1-2, 27.5 % at t=3
+                      [20, 14, 14, 14, 14, 15, 20, 20]])     # 30 % until t=4, 25 % at t=5
+    lost = loss_times(score, baseline, TIMES, after_h=0.0, rule={"percent_reduction": 30})
+    np.testing.assert_array_equal(lost, [3.0, 5.0])
+
+
+def test_the_peak_is_searched_from_the_last_dose_on():
+    baseline = np.array([40.0])
+    # The best improvement (t=1) is before the last dose at t=3; after it the improvement
+    # peaks at t=4 (8 points) and falls below 5 points at t=6.
+    score = np.array([[40, 20, 38, 36, 32, 34, 36, 40]])
+    assert loss_times(score, baseline, TIMES, after_h=3.0, rule={"absolute_reduction": 5})[0] == 6.0
+    # From t=0 the peak is at t=1, and the loss the first time after it below 5 points: t=2.
+    assert loss_times(score, baseline, TIMES, after_h=0.0, rule={"absolute_reduction": 5})[0] == 2.0
+
+
+def test_loss_rule_choices_and_refusals():
+    assert loss_rule({"instrument": "madrs"})["percent_reduction"] == 50
+    assert loss_rule({"instrument": "caps5"})["percent_reduction"] == 30
+    given = loss_rule({"percent_reduction": 40, "maintenance_quantile": 0.3})
+    assert given["percent_reduction"] == 40 and given["maintenance_quantile"] == 0.3
+    assert given["source"] == "given by the caller" and "absolute_reduction" not in given
+    assert loss_rule({"absolute_reduction": 8})["absolute_reduction"] == 8
+    assert loss_rule(None)["maintenance_quantile"] == 0.2       # individual.toml [maintenance]
+    for bad, field in (({"colour": 1}, "threshold.colour"), ({"instrument": "phq9x"}, "threshold.instrument"),
+                       ({"absolute_reduction": 5, "percent_reduction": 30}, "threshold"),
+                       ({"percent_reduction": 0}, "threshold.percent_reduction"),
+                       ({"percent_reduction": 101}, "threshold.percent_reduction"),
+                       ({"absolute_reduction": 81}, "threshold.absolute_reduction"),
+                       ({"absolute_reduction": "x"}, "threshold.absolute_reduction"),
+                       ({"maintenance_quantile": 0.6}, "threshold.maintenance_quantile")):
+        with pytest.raises(InputError) as err:
+            loss_rule(bad)
+        assert err.value.field == field, bad
+    # Edges of the allowed ranges are accepted.
+    assert loss_rule({"percent_reduction": 100})["percent_reduction"] == 100
+    assert loss_rule({"absolute_reduction": 80})["absolute_reduction"] == 80
+    assert loss_rule({"maintenance_quantile": 0.5})["maintenance_quantile"] == 0.5
+
+
+RULE = {"instrument": "pcl5", "absolute_reduction": 5.0, "maintenance_quantile": 0.2}
+
+
+def test_maintenance_day_is_the_quantile_of_the_loss_day_rounded_down():
+    # Ten equally weighted draws lost on days 10..19 (in hours): the 20 % quantile
+    # (inverted CDF) is day 11, the median day 14, the 10-90 % band days 10 and 18.
+    loss_h = np.arange(10, 20) * 24.0 + 5.0
+    out = _loss_summary(loss_h, np.full(10, 0.1), RULE, 60)
+    assert out["recommended_maintenance_day"] == 11
+    assert out["loss_of_response_day"] == pytest.approx(14 + 5 / 24, abs=0.05)
+    assert out["loss_of_response_band"][0] == pytest.approx(10 + 5 / 24, abs=0.05)
+    assert out["loss_of_response_band"][1] == pytest.approx(18 + 5 / 24, abs=0.05)
+    assert out["probability_of_response"] == 1.0 and out["loss_status"] == "lost"
+    assert "below 5 points" in out["maintenance_rule"] and "20%" in out["maintenance_rule"]
+
+
+def test_no_maintenance_day_when_a_response_is_unlikely():
+    # Half the weight on draws that never respond: exactly 0.5 still counts as a response.
+    loss_h = np.array([np.nan, np.nan, 240.0, 264.0])
+    half = _loss_summary(loss_h, np.full(4, 0.25), RULE, 60)
+    assert half["probability_of_response"] == 0.5 and half["recommended_maintenance_day"] == 10
+    less = _loss_summary(loss_h, np.array([0.3, 0.3, 0.2, 0.2]), RULE, 60)
+    assert less["probability_of_response"] == 0.4
+    assert less["recommended_maintenance_day"] is None and less["loss_of_response_day"] is None
+    assert less["loss_status"] == "no response expected"
+
+
+def test_not_lost_within_the_horizon():
+    loss_h = np.array([np.inf, np.inf, np.inf, 240.0])
+    out = _loss_summary(loss_h, np.full(4, 0.25), {**RULE, "maintenance_quantile": 0.25}, 42)
+    assert out["loss_status"] == "not lost within 42 days"
+    assert out["loss_of_response_day"] is None
+    assert out["recommended_maintenance_day"] == 10
+    percent = _loss_summary(loss_h, np.full(4, 0.25), {"instrument": "caps5", "percent_reduction": 30,
+                                                       "maintenance_quantile": 0.2}, 42)
+    assert "reduction from baseline below 30 %" in percent["maintenance_rule"]
+
+
+def test_edges_of_the_rule_and_the_weights():
+    """Found by mutation testing: the smallest thresholds allowed, a percentage just short of
+    the rule, a peak exactly at the end of the last dose, weighted quantiles, the summary's
+    keys and words."""
+    assert loss_rule({"absolute_reduction": 0.5})["absolute_reduction"] == 0.5
+    assert loss_rule({"percent_reduction": 1})["percent_reduction"] == 1
+    for bad in ({"absolute_reduction": 0.4}, {"percent_reduction": 0.9}):
+        with pytest.raises(InputError):
+            loss_rule(bad)
+    # 40 -> 28.05 is a 29.875 % reduction: short of 30 %, so no response at all.
+    short = loss_times(np.array([[40, 28.05, 28.05, 40, 40, 40, 40, 40]]), np.array([40.0]), TIMES, 0.0,
+                       {"percent_reduction": 30})
+    assert math.isnan(short[0])
+    # The largest improvement exactly at the end of the last dose (t=2) counts.
+    at_end = np.array([[40, 40, 20, 40, 40, 40, 40, 40]])
+    assert loss_times(at_end, np.array([40.0]), TIMES, after_h=2.0, rule={"absolute_reduction": 5})[0] == 3.0
+    # Weights: three quarters of the weight on the draw lost on day 20 move the median there
+    # (unweighted it would be day 10); the 20 % quantile stays on day 10.
+    weighted = _loss_summary(np.array([240.0, 480.0]), np.array([0.25, 0.75]), RULE, 60)
+    assert weighted["recommended_maintenance_day"] == 10 and weighted["loss_of_response_day"] == pytest.approx(20)
+    third = _loss_summary(np.array([np.nan, np.nan, 240.0]), np.full(3, 1 / 3), RULE, 60)
+    assert third["probability_of_response"] == 0.333
+    assert set(third) == {"loss_of_response_day", "loss_of_response_band", "recommended_maintenance_day",
+                          "probability_of_response", "loss_status", "maintenance_rule"}
+    assert third["loss_of_response_band"] is None
+    assert weighted["maintenance_rule"] == (
+        "loss of response: improvement of PCL-5 from baseline below 5 points, after the largest improvement since "
+        "the last dose; book maintenance by the day on which 20% of the plausible courses have lost it (rounded down)")

@@ -1,0 +1,177 @@
+"""Mutation testing of the core modules with mutmut, one module at a time.
+
+Each module is mutated in its own scratch copy of the project (``build/mutation/<name>``)
+with only the tests that guard it, so a run of one module takes minutes, not the whole
+suite per mutant, and mutmut's results of one module are kept between runs (a rerun tests
+only new or changed mutants). Usage::
+
+    python tools/mutation.py                  # every module below
+    python tools/mutation.py screening auth   # some of them
+    python tools/mutation.py --list           # the modules and their tests
+
+The score per module is written to ``build/mutation/scores.json``; the surviving mutants are
+listed (``mutmut show NAME`` inside the module's folder prints the change), and
+docs/testing.md records the scores and why each remaining survivor is acceptable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build" / "mutation"
+
+
+@dataclass(frozen=True)
+class Module:
+    """One core module: its file, which of its functions to mutate (mutmut name globs; all
+    when empty) and the tests that guard it."""
+
+    path: str
+    tests: tuple[str, ...]
+    functions: tuple[str, ...] = ()
+
+
+MODULES = {
+    "instruments": Module("src/ketamine_ptsd/clinic/instruments/scorers.py",
+                          ("tests/clinic/test_instruments.py", "tests/clinic/test_instrument_results.py",
+                           "tests/clinic/test_properties.py")),
+    "screening": Module("src/ketamine_ptsd/clinic/screening.py",
+                        ("tests/clinic/test_screening.py", "tests/clinic/test_screening_details.py")),
+    "monitoring": Module("src/ketamine_ptsd/clinic/monitoring.py",
+                         ("tests/clinic/test_monitoring.py", "tests/clinic/test_monitoring_details.py")),
+    "dosing": Module("src/ketamine_ptsd/dosing.py", ("tests/test_dosing.py",)),
+    "trial_endpoints": Module(
+        "src/ketamine_ptsd/trials/statistics.py", ("tests/test_trial_endpoints.py", "tests/test_trial.py"),
+        ("*reduction*", "*days_to_loss_of_response*", "*responder_rate*", "*remission_rate*", "*_is_responder*",
+         "*loss_of_response*", "*change_from_baseline*", "*mean_score*", "*observed_scores*", "*cohen_d*",
+         "*_nanmean*")),
+    "auth_csrf": Module("src/ketamine_ptsd/web/csrf.py", ("tests/web/test_csrf.py",)),
+    "auth": Module("src/ketamine_ptsd/web/auth.py", ("tests/web/test_auth_rules.py", "tests/web/test_signin.py",
+                                                      "tests/web/test_authorization.py", "tests/web/test_csrf.py")),
+    "forecast_loss_rule": Module(
+        "src/ketamine_ptsd/calibration/individual.py",
+        ("tests/calibration/test_loss_rule.py",
+         "tests/calibration/test_individual.py::test_loss_rule_defaults_to_the_clinic_reliable_change_of_5_points",
+         "tests/calibration/test_individual.py::test_loss_time_is_the_first_time_after_the_peak_below_the_threshold"),
+        ("*loss_rule*", "*loss_times*", "*_loss_summary*")),
+}
+
+
+def prepare(name: str, module: Module) -> Path:
+    """The module's scratch project: the source, the tests and a pyproject.toml with the
+    project's pytest settings plus this module's mutmut section."""
+    work = BUILD / name
+    work.mkdir(parents=True, exist_ok=True)
+    for folder in ("src", "tests"):
+        target = work / folder
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(ROOT / folder, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    section = {
+        "source_paths": ["src"],
+        "only_mutate": [module.path],
+        "pytest_add_cli_args": ["-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
+        "pytest_add_cli_args_test_selection": list(module.tests),
+        "do_not_mutate_patterns": [r"^\s*(logger|log)\.", r"raise InputError\(", r"^\s*__all__"],
+    }
+    lines = ["", "[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in section.items()]
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    (work / "pyproject.toml").write_text(text + "\n".join(lines) + "\n", encoding="utf-8")
+    return work
+
+
+def mutmut(work: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # mutmut forks a child per mutant: numba's OpenMP/TBB thread pools do not survive a fork,
+    # so the simulations in the tests use numba's own single work queue there.
+    env.update(NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="1")
+    exe = Path(sys.executable).with_name("mutmut")
+    return subprocess.run([str(exe), *args], cwd=work, env=env, text=True,
+                          capture_output=capture, check=False)
+
+
+def results(work: Path, module: Module) -> dict:
+    """Killed, survived and other mutants of the module's selected functions."""
+    out = mutmut(work, "results", "--all", "true", capture=True).stdout
+    statuses: dict[str, str] = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*([\w.]+__mutmut_\d+): (.+)$", line)
+        if m:
+            statuses[m.group(1)] = m.group(2).strip()
+    if module.functions:
+        patterns = [re.compile(p.replace("*", ".*")) for p in module.functions]
+        statuses = {k: v for k, v in statuses.items() if any(p.search(k) for p in patterns)}
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    # A mutant no selected test runs ("no tests") is not killed, nor is one whose test run
+    # ended abnormally ("suspicious"): both count against the score.
+    tested = killed + sum(counts.get(k, 0) for k in ("survived", "no tests", "suspicious"))
+    return {"counts": counts, "killed": killed, "tested": tested,
+            "score": round(100.0 * killed / tested, 1) if tested else None,
+            "survived": sorted(k for k, v in statuses.items() if v == "survived"),
+            "not_killed": sorted(k for k, v in statuses.items() if v in ("survived", "no tests", "suspicious"))}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
+    parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument("--report", action="store_true", help="only recount the results of earlier runs")
+    parser.add_argument("--survivors", action="store_true",
+                        help="retest only the mutants not killed last time (after adding tests)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="forget earlier results (mutmut keeps them when only the tests changed)")
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module {unknown[0]!r}; allowed: {', '.join(MODULES)}")
+    if args.list:
+        for name, m in MODULES.items():
+            print(f"{name}: {m.path} {' '.join(m.functions)}\n    tests: {' '.join(m.tests)}")
+        return 0
+    scores_path = BUILD / "scores.json"
+    scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
+    for name in args.modules or list(MODULES):
+        module = MODULES[name]
+        if args.report:
+            work = BUILD / name
+            if not (work / "mutants").is_dir():
+                continue
+        else:
+            if args.fresh:
+                shutil.rmtree(BUILD / name / "mutants", ignore_errors=True)
+            work = prepare(name, module)
+            print(f"== {name}: {module.path}", flush=True)
+            selection = [f"ketamine_ptsd.{Path(module.path).relative_to('src/ketamine_ptsd').with_suffix('')}"
+                         .replace("/", ".") + f".{f}" for f in module.functions]
+            if args.survivors:
+                selection = results(work, module)["not_killed"] or selection
+            mutmut(work, "run", "--max-children", "1", *selection)
+        scores[name] = results(work, module)
+        s = scores[name]
+        print(f"{name}: {s['killed']} of {s['tested']} killed ({s['score']} %), {s['counts']}")
+        for mutant in s["survived"]:
+            print("  survived:", mutant)
+        scores_path.write_text(json.dumps(scores, indent=2), encoding="utf-8")
+    if args.report:
+        print("\n| module | file | killed | survived | no tests | abnormal | score |\n|---|---|---|---|---|---|---|")
+        for name, s in scores.items():
+            c = s["counts"]
+            print(f"| {name} | `{MODULES[name].path.removeprefix('src/')}` | {s['killed']} | {c.get('survived', 0)} "
+                  f"| {c.get('no tests', 0)} | {c.get('suspicious', 0)} | {s['score']} % |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
