@@ -198,7 +198,7 @@ def generalisation_figures(results, folder: Path) -> list[tuple[str, str]]:
 #: Why a quantity still fails, shown while it does.
 FAILURE_NOTES = {
     "clinical.cochrane2021_24h_response.response_midazolam": (
-        "the model gives about 14 % responders on midazolam at 24 h against 26 % (band 20-32 %). The "
+        "the model gives about 16 % responders on midazolam at 24 h against 26 % (band 20-32 %). The "
         "expectancy response enters each patient's improvement as a log-normal gain in the exponent "
         "of the MADRS mapping, so its distribution of 24-h reductions is skewed: a mean reduction near "
         "the published one (Murrough 2013: -8.8 points, about 27 %) leaves few patients past 50 %, and "
@@ -246,7 +246,11 @@ def uncertainty_section() -> list[str]:
              "freedom, J the Jacobian of the training residuals in log parameter space); 95 % interval =",
              "value × exp(±1.96 SD); identified by = the training quantities with the largest |J| in the",
              "parameter's column. Inside a band a one-sided residual is flat, so a parameter whose",
-             "training quantities all sit inside their one-sided bands is not identified there (SD inf).", "",
+             "training quantities all sit inside their one-sided bands is not identified there (SD inf).",
+             "Quantities read at visits or in whole days (median weeks or days to relapse, infusions to",
+             "response) move in steps, so a finite difference across a step overstates their |J|: read",
+             "them in the *identified by* column with that in mind. The Jacobian is local, at the",
+             "packaged values; the intervals are those of a linearised fit, not a posterior.", "",
              "| parameter | value | SD of log | 95 % interval | identified by |", "|---|---|---|---|---|"]
     for label, u in data.items():
         sd = u["log_sd"]
@@ -268,8 +272,9 @@ def validation_markdown(results, docs_folder: Path, params=None) -> str:
         "`src/ketamine_ptsd/calibration/targets.toml`: the simulated value, the accepted band and",
         "whether it falls inside. Parameters fitted to targets (by `ketamine-ptsd calibrate` or by",
         "hand) are marked \"calibrated to <target>\" in `params/model.toml` and `params/populations.toml`;",
-        "the column *role* says \"fitted\" for a target some parameter was fitted to (a check of the",
-        "fit) and \"predicted (not fitted)\" for one no parameter was fitted to (an independent check).",
+        "the column *role* says \"fitted\" for a training target of `calibrate` or a target some",
+        "parameter was set to by hand (a check of the fit) and \"predicted (not fitted)\" for a held-out",
+        "target no parameter was fitted to (an independent check); see \"Training and test targets\".",
         "The PK targets check the implementation of published population-PK models, whose values",
         "are inputs rather than fits.",
         "",
