@@ -444,26 +444,45 @@ def calibrate(
     n_per_arm: int = typer.Option(400, help="virtual patients per trial arm during the fit"),
     seed: int = typer.Option(20240607, help="seed of the virtual trials (fixed: the fit is reproducible)"),
     max_evaluations: int = typer.Option(60, help="largest number of objective evaluations"),
+    jacobian_only: bool = typer.Option(False, "--jacobian-only", help="do not refit: compute the Jacobian of the "
+                                       "training residuals at the current values and the uncertainty it gives"),
+    uncertainty_out: Path = typer.Option(Path("calibration-uncertainty.toml"),
+                                         help="where to write each calibrated quantity's uncertainty"),
 ):
-    """Fit the calibrated parameters to the targets (scipy least_squares) and write the table,
-    each fitted entry marked "calibrated to <target id>"."""
+    """Fit the calibrated parameters to the training targets (role = "train"; scipy
+    least_squares) and write the table, each fitted entry marked "calibrated to <target id>",
+    and each quantity's uncertainty from the Jacobian at the solution."""
     from rich.progress import Progress
 
+    from .calibration.fit import CALIBRATED, jacobian_at, write_table, write_uncertainty
     from .calibration.fit import calibrate as run_calibration
-    from .calibration.fit import write_table
     from .calibration.scenarios import Settings
 
     if n_per_arm < 1:
         raise InputError("--n-per-arm", f"must be at least 1, got {n_per_arm}", ">= 1")
+    settings = Settings(n_per_arm=n_per_arm, seed=seed, bp_n_per_arm=n_per_arm)
+    if jacobian_only:
+        with Progress(console=err_console) as progress:
+            task = progress.add_task("Jacobian", total=len(CALIBRATED) + 2)
+            result = jacobian_at(settings=settings, progress=lambda k, cost: progress.update(task, completed=k))
+        note = (f"Uncertainty of the calibrated quantities: forward-difference Jacobian (step 0.05 in log space) of\n"
+                f"the training residuals at the packaged values, {n_per_arm} virtual patients per arm, seed {seed},\n"
+                f"without refitting (`ketamine-ptsd calibrate --jacobian-only`).")
+        write_uncertainty(result, uncertainty_out, note)
+        console.print_json(data=result)
+        console.print(f"wrote {uncertainty_out}")
+        return
     with Progress(console=err_console) as progress:
         task = progress.add_task("calibrating", total=max_evaluations)
 
         def step(k, cost):
             progress.update(task, completed=k, description=f"calibrating (sum of squares {cost:.3g})")
 
-        table, summary = run_calibration(settings=Settings(n_per_arm=n_per_arm, seed=seed),
-                                         max_nfev=max_evaluations, progress=step)
+        table, summary = run_calibration(settings=settings, max_nfev=max_evaluations, progress=step)
     write_table(table, out)
+    write_uncertainty(summary["uncertainty"], uncertainty_out,
+                      f"Uncertainty of the calibrated quantities from the Jacobian of the least-squares fit at its\n"
+                      f"solution, {n_per_arm} virtual patients per arm, seed {seed}.")
     console.print_json(data=summary)
     console.print(f"wrote {out}")
 

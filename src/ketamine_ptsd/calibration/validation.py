@@ -15,7 +15,7 @@ import numpy as np
 from ..params import ParameterTable, model_table, population_names, population_spec
 from .scenarios import DEFINITIONS, Settings, compute_quantities
 
-META_KEYS = {"id", "what", "scenario", "unit", "source", "value", "values", "low", "high", "n", "note",
+META_KEYS = {"id", "role", "what", "scenario", "unit", "source", "value", "values", "low", "high", "n", "note",
              "baseline_madrs"}
 #: Keys of a quantity's table that describe it rather than give a value to check.
 DESCRIPTIVE = {"note", "definition", "tolerance"}
@@ -162,15 +162,31 @@ def check(band: Band, simulated) -> str:
 
 
 FITTED, PREDICTED = "fitted", "predicted (not fitted)"
+#: Roles of a target in calibration (``role`` in targets.toml): fitted by ``calibrate``, or
+#: held out of the fit.
+TRAIN, TEST = "train", "test"
+
+
+def target_roles() -> dict[str, str]:
+    """``role`` of every target (``train`` or ``test``) by target id."""
+    roles = {}
+    for t in load_targets():
+        role = t.get("role")
+        if role not in (TRAIN, TEST):
+            raise ValueError(f"target {t['id']}: role must be {TRAIN!r} or {TEST!r}, got {role!r}")
+        roles[t["id"]] = role
+    return roles
 
 
 def fitted_targets(params: ParameterTable | None = None) -> set[str]:
-    """Ids of the targets that some parameter (``calibrated_to`` of the model table) or some
-    population (``calibrated_to`` of ``params/populations.toml``) was fitted to."""
+    """Ids of the targets that ``calibrate`` fits (``role = "train"``) or that some parameter
+    (``calibrated_to`` of the model table) or some population (``calibrated_to`` of
+    ``params/populations.toml``) was set to by hand."""
     texts = [p.calibrated_to or "" for p in (params or model_table())]
     texts += [str(population_spec(name).get("calibrated_to", "")) for name in population_names()]
-    ids = {t["id"] for t in load_targets()}
-    return {i for i in ids if any(re.search(rf"(?<![\w.]){re.escape(i)}(?![\w])", text) for text in texts)}
+    roles = target_roles()
+    named = {i for i in roles if any(re.search(rf"(?<![\w.]){re.escape(i)}(?![\w])", text) for text in texts)}
+    return named | {i for i, role in roles.items() if role == TRAIN}
 
 
 def run_validation(params: ParameterTable | None = None, settings: Settings = Settings()) -> list[TargetResult]:
