@@ -1,8 +1,8 @@
 """The personal forecast's loss-of-response rule on hand-made courses: the threshold is met
 *at* the rule's value (5 points, or exactly the percentage), the loss is the first time after
-the largest improvement since the last dose, and maintenance is booked on the day (rounded
-down) by which the configured share of the plausible courses has lost the response, only when
-a response is more likely than not."""
+the largest improvement since the last dose; the forecast's loss day, band and maintenance day
+are read from the probability of being in response on each day, only when a response is more
+likely than not."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from ketamine_ptsd.calibration.individual import _loss_summary, loss_rule, loss_times
+from ketamine_ptsd.calibration.individual import ResponseSamples, _loss_summary, loss_rule, loss_times
 from ketamine_ptsd.errors import InputError
 
 TIMES = np.arange(0.0, 8.0)
@@ -75,39 +75,68 @@ def test_loss_rule_choices_and_refusals():
 RULE = {"instrument": "pcl5", "absolute_reduction": 5.0, "maintenance_quantile": 0.2}
 
 
-def test_maintenance_day_is_the_quantile_of_the_loss_day_rounded_down():
-    # Ten equally weighted draws lost on days 10..19 (in hours): the 20 % quantile
-    # (inverted CDF) is day 11, the median day 14, the 10-90 % band days 10 and 18.
-    loss_h = np.arange(10, 20) * 24.0 + 5.0
-    out = _loss_summary(loss_h, np.full(10, 0.1), RULE, 60)
+def samples(in_response: np.ndarray, weights, start_day: int = 0, cap: float = 1.0) -> ResponseSamples:
+    """Hand-made draws (rows) on days 0, 1, ... (columns): a baseline of 40 and a score of 30
+    (improved by 10, more than the 5 points needed) where ``in_response`` is true, else 40."""
+    in_response = np.asarray(in_response, dtype=bool)
+    n, d = in_response.shape
+    return ResponseSamples(np.arange(d), np.asarray(weights, dtype=float), np.where(in_response, 30.0, 40.0),
+                           np.full(n, 40.0), np.full(n, 5.0), start_day, cap)
+
+
+def lost_on(days_lost, n_days: int = 30) -> np.ndarray:
+    """Draws in response from day 0 until (not including) their day of loss."""
+    return np.arange(n_days)[None, :] < np.asarray(days_lost)[:, None]
+
+
+def test_the_loss_day_band_and_maintenance_day_follow_the_probability_curve():
+    # Ten equally weighted draws lost on days 10..19: the probability of being in response is
+    # 1 up to day 9, 0.9 on day 10, 0.8 on day 11, ... 0.5 on day 14, 0.4 on day 15, 0.1 on
+    # day 18, 0 on day 19. Loss (below 0.5): day 15; band (below 0.9, below 0.1): days 11 and
+    # 19; maintenance (last day at least 0.8 = 1 - 0.2, i.e. the day before it falls below):
+    # day 11.
+    out = _loss_summary(samples(lost_on(np.arange(10, 20)), np.full(10, 0.1)), RULE, 60)
+    assert out["loss_of_response_day"] == 15
+    assert out["loss_of_response_band"] == (11, 19)
     assert out["recommended_maintenance_day"] == 11
-    assert out["loss_of_response_day"] == pytest.approx(14 + 5 / 24, abs=0.05)
-    assert out["loss_of_response_band"][0] == pytest.approx(10 + 5 / 24, abs=0.05)
-    assert out["loss_of_response_band"][1] == pytest.approx(18 + 5 / 24, abs=0.05)
     assert out["probability_of_response"] == 1.0 and out["loss_status"] == "lost"
-    assert "below 5 points" in out["maintenance_rule"] and "20%" in out["maintenance_rule"]
+    assert "below 5 points" in out["maintenance_rule"] and "80%" in out["maintenance_rule"]
 
 
 def test_no_maintenance_day_when_a_response_is_unlikely():
     # Half the weight on draws that never respond: exactly 0.5 still counts as a response.
-    loss_h = np.array([np.nan, np.nan, 240.0, 264.0])
-    half = _loss_summary(loss_h, np.full(4, 0.25), RULE, 60)
-    assert half["probability_of_response"] == 0.5 and half["recommended_maintenance_day"] == 10
-    less = _loss_summary(loss_h, np.array([0.3, 0.3, 0.2, 0.2]), RULE, 60)
+    never_and_lost = lost_on([0, 0, 10, 11])
+    half = _loss_summary(samples(never_and_lost, np.full(4, 0.25)), RULE, 60)
+    assert half["probability_of_response"] == 0.5 and half["loss_of_response_day"] == 10
+    less = _loss_summary(samples(never_and_lost, [0.3, 0.3, 0.2, 0.2]), RULE, 60)
     assert less["probability_of_response"] == 0.4
     assert less["recommended_maintenance_day"] is None and less["loss_of_response_day"] is None
     assert less["loss_status"] == "no response expected"
 
 
 def test_not_lost_within_the_horizon():
-    loss_h = np.array([np.inf, np.inf, np.inf, 240.0])
-    out = _loss_summary(loss_h, np.full(4, 0.25), {**RULE, "maintenance_quantile": 0.25}, 42)
+    # Three of four draws stay in response to the last day: the probability never falls below 0.5.
+    out = _loss_summary(samples(lost_on([30, 30, 30, 10]), np.full(4, 0.25)),
+                        {**RULE, "maintenance_quantile": 0.3}, 42)
     assert out["loss_status"] == "not lost within 42 days"
     assert out["loss_of_response_day"] is None
-    assert out["recommended_maintenance_day"] == 10
-    percent = _loss_summary(loss_h, np.full(4, 0.25), {"instrument": "caps5", "percent_reduction": 30,
-                                                       "maintenance_quantile": 0.2}, 42)
+    # 0.75 from day 10 on never falls below 1 - 0.3 = 0.7: no maintenance day either.
+    assert out["recommended_maintenance_day"] is None
+    booked = _loss_summary(samples(lost_on([30, 30, 30, 10]), np.full(4, 0.25)), RULE, 42)
+    assert booked["recommended_maintenance_day"] == 9      # 0.75 < 0.8 from day 10
+    percent = _loss_summary(samples(lost_on([30, 30, 30, 10]), np.full(4, 0.25)),
+                            {"instrument": "caps5", "percent_reduction": 30, "maintenance_quantile": 0.2}, 42)
     assert "reduction from baseline below 30 %" in percent["maintenance_rule"]
+
+
+def test_the_curve_is_capped_and_read_from_the_start_day():
+    # The cap (baseline-only forecasts) bounds every probability reported.
+    capped = _loss_summary(samples(lost_on([30, 30]), [0.5, 0.5], cap=0.95), RULE, 60)
+    assert capped["probability_of_response"] == 0.95
+    # Before the start day (the last dose) nothing counts: a response only on days 0-4 is
+    # not a response when the last dose ends on day 5.
+    early = _loss_summary(samples(lost_on([5, 5]), [0.5, 0.5], start_day=5), RULE, 60)
+    assert early["probability_of_response"] == 0.0 and early["loss_status"] == "no response expected"
 
 
 def test_edges_of_the_rule_and_the_weights():
@@ -126,15 +155,16 @@ def test_edges_of_the_rule_and_the_weights():
     # The largest improvement exactly at the end of the last dose (t=2) counts.
     at_end = np.array([[40, 40, 20, 40, 40, 40, 40, 40]])
     assert loss_times(at_end, np.array([40.0]), TIMES, after_h=2.0, rule={"absolute_reduction": 5})[0] == 3.0
-    # Weights: three quarters of the weight on the draw lost on day 20 move the median there
-    # (unweighted it would be day 10); the 20 % quantile stays on day 10.
-    weighted = _loss_summary(np.array([240.0, 480.0]), np.array([0.25, 0.75]), RULE, 60)
-    assert weighted["recommended_maintenance_day"] == 10 and weighted["loss_of_response_day"] == pytest.approx(20)
-    third = _loss_summary(np.array([np.nan, np.nan, 240.0]), np.full(3, 1 / 3), RULE, 60)
+    # Weights: three quarters of the weight on the draw lost on day 20 keep the probability at
+    # 0.75 from day 10 to day 19, so the median course is lost on day 20, not day 10.
+    weighted = _loss_summary(samples(lost_on([10, 20]), [0.25, 0.75]), RULE, 60)
+    assert weighted["loss_of_response_day"] == 20 and weighted["recommended_maintenance_day"] == 9
+    third = _loss_summary(samples(lost_on([0, 0, 10]), np.full(3, 1 / 3)), RULE, 60)
     assert third["probability_of_response"] == 0.333
     assert set(third) == {"loss_of_response_day", "loss_of_response_band", "recommended_maintenance_day",
                           "probability_of_response", "loss_status", "maintenance_rule"}
     assert third["loss_of_response_band"] is None
     assert weighted["maintenance_rule"] == (
-        "loss of response: improvement of PCL-5 from baseline below 5 points, after the largest improvement since "
-        "the last dose; book maintenance by the day on which 20% of the plausible courses have lost it (rounded down)")
+        "loss of response: improvement of PCL-5 from baseline below 5 points; the day of loss is the first day "
+        "after the most probable day of response on which the probability of being in response is below 50 %; "
+        "book maintenance by the last day on which it is at least 80%")
