@@ -33,10 +33,6 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("ketamine_ptsd.store.forecasting", "ketamine_ptsd.calibration.individual"):
         "the records fit and book the maintenance forecast themselves; issue 16 item 1 moves the "
         "use case to care/forecast, after which store/ only stores",
-    ("ketamine_ptsd.web.whatif", "ketamine_ptsd.population"):
-        "the what-if page builds the population itself; issue 16 item 1 moves it to care/whatif",
-    ("ketamine_ptsd.web.whatif", "ketamine_ptsd.simulation"):
-        "the what-if page runs simulate itself; issue 16 item 1 moves it to care/whatif",
     ("ketamine_ptsd.trials.study", "ketamine_ptsd.report.trial_report"):
         "conduct() (the trial-to-report sequence) lives in trials/ but writes the report, which "
         "reads trials/; issue 16 item 5: it moves above report/ or takes the report writer as an argument",

@@ -16,13 +16,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
+from ketamine_ptsd.care.whatif import BASELINE_FIELDS as BASELINE_LABELS
 from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SCORERS, SPECS
 from ketamine_ptsd.clinic.monitoring import FIELDS
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
 from ketamine_ptsd.errors import InputError
 
 from .schemas import AssessmentRequest, Baseline, Protocol, WhatIfRequest
-from .whatif import BASELINE_FIELDS as BASELINE_LABELS
 
 #: Protocol slots on the what-if form.
 WHATIF_SLOTS = 4

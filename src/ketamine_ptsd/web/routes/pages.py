@@ -17,6 +17,7 @@ from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from ketamine_ptsd.care import inputs, whatif
 from ketamine_ptsd.clinic.course import DEFAULT_INTERVAL_DAYS
 from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SPECS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
@@ -29,7 +30,7 @@ from ketamine_ptsd.store import SESSION_EVENT_KINDS, corrections, forecast_patie
 from ketamine_ptsd.store.models import ROLES, SEXES
 from ketamine_ptsd.store.session_entry import add_event, add_reading
 
-from .. import forms, queries, whatif
+from .. import forms, queries
 from ..actions import change_user, record_assessment, record_session
 from ..auth import (
     ADMIN,
@@ -401,7 +402,7 @@ def forecast_update(request: Request, patient_id: RecordId, user: SignedIn = req
 def _whatif_context(records: Any, patient_id: int, values: dict[str, Any]) -> dict[str, Any]:
     """The what-if form's context: the patient, the pre-treatment baseline (its fields
     prefilled with it unless the form gave them), the protocol slots."""
-    baseline = whatif.pretreatment_baseline(records, patient_id)
+    baseline = inputs.pretreatment_baseline(records, patient_id)
     known = {f"baseline_{k}": f"{v:g}" for k, v in baseline["covariates"].items() if k in whatif.BASELINE_FIELDS}
     return {"patient": records.patient(patient_id), "values": {**known, **values}, "baseline": baseline,
             "baseline_fields": whatif.BASELINE_FIELDS, "slots": range(forms.WHATIF_SLOTS)}
