@@ -27,6 +27,7 @@ from ketamine_ptsd.clinic import dose_plan as dp
 from ketamine_ptsd.clinic import instruments as ins
 from ketamine_ptsd.clinic.monitoring import FIELDS, monitor_session
 from ketamine_ptsd.clinic.regulatory import (
+    ROUTE_NAMES,
     as_of,
     consent_summary,
     regulatory_context,
@@ -36,8 +37,13 @@ from ketamine_ptsd.clinic.regulatory import (
 from ketamine_ptsd.clinic.risk import assess_course
 from ketamine_ptsd.clinic.screening import screen as screen_patient
 from ketamine_ptsd.clinic.settings import Settings, load_settings
+from ketamine_ptsd.dosing import PRODUCT_ROUTES, Route, route_list
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.files import read_toml
+
+#: The routes of each product for a help text, the default first.
+PRODUCT_ROUTES_HELP = "; ".join(f"{route_list(routes, ' or ')} for {product}"
+                                for product, routes in PRODUCT_ROUTES.items())
 
 app = typer.Typer(
     add_completion=False,
@@ -350,8 +356,7 @@ def screen(
 def dose_plan(
     dose: str = typer.Option(..., help="e.g. 0.5mg/kg or 35mg (racemic); 56mg (esketamine)"),
     product: str = typer.Option("racemic", help="racemic or esketamine"),
-    route: str | None = typer.Option(None, help="iv_infusion (default) or im for racemic; "
-                                     "intranasal for esketamine"),
+    route: str | None = typer.Option(None, help=PRODUCT_ROUTES_HELP),
     weight_kg: str | None = typer.Option(None, help="actual body weight, kg"),
     height_cm: str | None = typer.Option(None, help="height, cm (for BMI, ideal/adjusted)"),
     sex: str | None = typer.Option(None, help="male or female (ideal/adjusted weight)"),
@@ -372,7 +377,7 @@ def dose_plan(
     s = _settings(settings)
     limits = s["input.limits"]
     weight = _number("--weight-kg", weight_kg, "{}-{} kg".format(*limits["weight_kg"]))
-    route = route or dp.PRODUCT_ROUTES.get(product, ("iv_infusion",))[0]
+    route = route or PRODUCT_ROUTES.get(product, (Route.IV_INFUSION.value,))[0]
     if product == "esketamine":
         kwargs: dict[str, Any] = {
             "previous_dose_mg": _number("--previous-dose-mg", previous_dose_mg),
@@ -443,7 +448,7 @@ def monitor(
     session_file: Path = typer.Argument(..., metavar="SESSION.csv",
                                         help="readings (see examples/)"),
     product: str = typer.Option("esketamine", help="esketamine or racemic"),
-    route: str | None = typer.Option(None, help="intranasal; iv_infusion or im (racemic)"),
+    route: str | None = typer.Option(None, help=PRODUCT_ROUTES_HELP),
     infusion_min: str | None = typer.Option(None, help="racemic IV infusion length, minutes"),
     dose_mg: str | None = typer.Option(None, help="dose given, mg"),
     lot: str | None = typer.Option(None, help="lot number (REMS form)"),
@@ -579,7 +584,7 @@ def regulatory(
 @guarded
 def consent(
     product: str = typer.Option(..., help="racemic, esketamine or compounded"),
-    route: str = typer.Option(..., help="iv_infusion, im, intranasal, oral or sublingual"),
+    route: str = typer.Option(..., help=route_list(ROUTE_NAMES, " or ")),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Informed-consent summary: off-label status, evidence, risks with sources."""

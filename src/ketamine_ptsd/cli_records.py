@@ -48,7 +48,7 @@ from ketamine_ptsd.cli_store import (  # noqa: F401 (db_app: cli.py registers th
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.course import day_to_date
 from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
-from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
+from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, route_list
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.files import read_toml
 from ketamine_ptsd.store import corrections
@@ -288,8 +288,7 @@ def session_record(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     date: str = typer.Option(..., help=f"start of the dose (infusion start, first device): {DATE_HELP}"),
     dose: str = typer.Option(..., help="as given, e.g. 0.5mg/kg or 56mg"),
-    route: str | None = typer.Option(None, help="iv_infusion, im, intranasal, sublingual, oral, iv_bolus "
-                                     "(default: the course's)"),
+    route: str | None = typer.Option(None, help=f"{route_list()} (default: the course's)"),
     drug: str | None = typer.Option(None, help="racemic or esketamine (default: the course's)"),
     infusion_min: str | None = typer.Option(None, help="infusion length, minutes (IV infusion)"),
     weight_kg: str | None = typer.Option(None, help="weight at the session, kg (default: the patient's)"),
@@ -549,7 +548,7 @@ def course_start(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     date: str = typer.Option(..., help="first planned session, YYYY-MM-DD"),
     dose: str = typer.Option("0.5mg/kg", help="planned dose per session, e.g. 0.5mg/kg or 56mg"),
-    route: str = typer.Option("iv_infusion", help="iv_infusion, im, intranasal, sublingual, oral, iv_bolus"),
+    route: str = typer.Option("iv_infusion", help=route_list()),
     drug: str = typer.Option("racemic", help="racemic or esketamine"),
     infusion_min: str | None = typer.Option(None, help="infusion length, minutes (default 40)"),
     days: str = typer.Option(",".join(f"{d:g}" for d in DEFAULT_INDUCTION_DAYS),

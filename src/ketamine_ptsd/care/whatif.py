@@ -22,7 +22,7 @@ import numpy as np
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.settings import resolve
-from ketamine_ptsd.dosing import induction_series, with_maintenance, with_therapy
+from ketamine_ptsd.dosing import Protocol
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.population import Population
 from ketamine_ptsd.simulation import simulate
@@ -63,15 +63,10 @@ def protocol_dose(protocol: Any, settings: Any, field: str = "dose") -> tuple[fl
 def protocol_regimen(protocol: Any, horizon_days: float, settings: Any = None):
     """The protocol as a regimen in hours from the first dose (day 0 at midnight)."""
     amount, per_kg = protocol_dose(protocol, resolve(settings))
-    infusion = protocol.infusion_min if protocol.route == "iv_infusion" else None
-    regimen = induction_series(protocol.induction_days, amount, per_kg, protocol.route, protocol.product, infusion)
-    if protocol.maintenance_every_days is not None:
-        first = protocol.induction_days[-1] + protocol.maintenance_every_days
-        regimen = with_maintenance(regimen, protocol.maintenance_every_days, first, horizon_days)
-    if protocol.therapy_hours_after_dose is not None:
-        dose_days = [d.time_h / 24.0 for d in regimen.doses if d.time_h / 24.0 < horizon_days]
-        regimen = with_therapy(regimen, dose_days, hours_after_dose=protocol.therapy_hours_after_dose)
-    return regimen
+    return Protocol(protocol.induction_days, amount, per_kg, protocol.route, protocol.product, protocol.infusion_min,
+                    therapy_after_each_dose=protocol.therapy_hours_after_dose is not None,
+                    therapy_hours_after_dose=protocol.therapy_hours_after_dose or 0.0,
+                    maintenance_every_days=protocol.maintenance_every_days).regimen(horizon_days)
 
 
 def compare(records: Records, patient_id: Any, request: Any) -> dict[str, Any]:
