@@ -146,7 +146,7 @@ class TestSession:
         (("--date", "2025-01-06", "--dose", "56mg", "--event", "party"), ("--event 1",)),
         (("--date", "2025-01-06", "--dose", "0.5mg/kg", "--weight-kg", "nan"), ("--weight-kg", "finite")),
         (("--date", "2025-01-06", "--dose", "56mg", "--infusion-min", "inf"), ("--infusion-min", "finite")),
-        (("--date", "2025-01-06", "--dose", "56mg", "--infusion-min", "1e-308"), ("infusion_min", "5-240 min")),
+        (("--date", "2025-01-06", "--dose", "56mg", "--infusion-min", "1e-308"), ("--infusion-min", "5-240 min")),
         (("--date", "2025-01-06", "--dose", "56mg", "--bp", "40:nan/80"), ("reading 1 sbp", "finite")),
     ])
     def test_bad_input_writes_nothing(self, args, fragments, database):

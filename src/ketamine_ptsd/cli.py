@@ -431,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = app(args=argv, prog_name="ketamine-ptsd", standalone_mode=False)
     except InputError as exc:
-        err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        from .cli_clinic import cli_error  # the one table of flags; loaded only on an error
+
+        err_console.print(f"error: {cli_error(exc)}", highlight=False, soft_wrap=True)
         return 2
     except ClickException as exc:
         # A value the option parser itself rejects (an unknown route, a missing argument):

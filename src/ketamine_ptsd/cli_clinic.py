@@ -74,16 +74,22 @@ FLAGS = {
     "chunk_size": "--chunk-size",
     "database": "--db",
     "dose": "--dose",
+    "dt_min": "--dt-min",
     "height_cm": "--height-cm",
+    "horizon_days": "--horizon-days",
     "infusion_min": "--infusion-min",
     "instrument": "INSTRUMENT",
+    "method": "--method",
     "n_per_arm": "--n-per-arm",
     "n_trials": "--power-trials",
+    "output": "--output",
+    "parameter": "--parameter",
     "previous_dose_mg": "--previous-dose-mg",
     "product": "--product",
     "regimen": "--regimen",
     "rems_form": "--rems-form",
     "route": "--route",
+    "samples": "--samples",
     "scheduler": "--scheduler",
     "seed": "--seed",
     "settings": "--settings",
@@ -96,12 +102,32 @@ FLAGS = {
 }
 
 
-def cli_error(exc: InputError) -> InputError:
+#: The records commands (patients, courses, sessions, assessments) add their own flags, and
+#: call the product ``--drug``.
+RECORD_FLAGS = {
+    **FLAGS,
+    "birth_date": "--birth-date",
+    "date": "--date",
+    "events": "--event",
+    "maintenance_rule": "--maintenance",
+    "mrn": "--mrn",
+    "name": "--name",
+    "patient_id": "PATIENT_ID",
+    "product": "--drug",
+    "prorate": "--prorate",
+    "readings": "--readings",
+    "rule": "--rule",
+    "session_id": "SESSION_ID",
+    "user": "--user",
+}
+
+
+def cli_error(exc: InputError, flags: dict[str, str] = FLAGS) -> InputError:
     """``exc`` with its field in command-line words (the same error when nothing maps)."""
     first, sep, rest = exc.field.partition(" ")
-    if first not in FLAGS:
+    if first not in flags:
         return exc
-    return InputError(FLAGS[first] + sep + rest, exc.message, exc.allowed)
+    return InputError(flags[first] + sep + rest, exc.message, exc.allowed)
 
 
 @contextmanager
@@ -127,19 +153,25 @@ def in_cli_words(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def guarded(func: F) -> F:
-    """Turn an InputError into one line on stderr, its field in command-line words, and
-    exit code 2."""
+def guarded_with(flags: dict[str, str]) -> Callable[[F], F]:
+    """:func:`guarded` for commands whose fields map through ``flags``."""
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except InputError as exc:
-            typer.echo(f"error: {cli_error(exc)}", err=True)
-            raise typer.Exit(2) from None
+    def guard(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except InputError as exc:
+                typer.echo(f"error: {cli_error(exc, flags)}", err=True)
+                raise typer.Exit(2) from None
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return guard
+
+
+#: Turn an InputError into one line on stderr, its field in command-line words, and exit code 2.
+guarded = guarded_with(FLAGS)
 
 
 def _settings(path: str | None) -> Settings:

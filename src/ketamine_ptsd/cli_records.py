@@ -30,7 +30,8 @@ from ketamine_ptsd.cli_clinic import (
     ANSWERS_HELP,
     INSTRUMENT_HELP,
     JSON_HELP,
-    guarded,
+    RECORD_FLAGS,
+    guarded_with,
     instrument_spec,
     parse_answers,
     parse_items,
@@ -57,6 +58,8 @@ from ketamine_ptsd.store.models import MAINTENANCE_RULES, SEXES
 from ketamine_ptsd.store.records import SESSION_EVENT_KINDS
 
 DATE_HELP = "YYYY-MM-DD or YYYY-MM-DDTHH:MM, local time"
+
+guarded = guarded_with(RECORD_FLAGS)
 
 
 def _app(help_text: str) -> typer.Typer:

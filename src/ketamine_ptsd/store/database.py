@@ -54,10 +54,10 @@ def resolve_url(explicit: str | None = None) -> str:
     try:
         url = make_url(raw)
     except ArgumentError:
-        raise InputError("--db", "not a database URL", ALLOWED_URLS) from None
+        raise InputError("database", "not a database URL", ALLOWED_URLS) from None
     backend = url.drivername.split("+")[0]
     if backend not in _DRIVERS:
-        raise InputError("--db", f"unsupported database {backend!r}", ALLOWED_URLS)
+        raise InputError("database", f"unsupported database {backend!r}", ALLOWED_URLS)
     if "+" not in url.drivername:
         url = url.set(drivername=_DRIVERS[backend])
     return url.render_as_string(hide_password=False)

@@ -29,21 +29,12 @@ WHATIF_SLOTS = 4
 T = typing.TypeVar("T", bound=BaseModel)
 
 
-#: The records name some fields as the command line spells them; the forms and the API
-#: use the request field names instead (``--date`` depends on the form, see :func:`web_error`).
-RECORD_FIELDS = {"--weight-kg": "weight_kg", "--height-cm": "height_cm", "--name": "name", "--mrn": "mrn",
-                 "--sex": "sex", "--birth-date": "birth_date", "--dose": "dose", "--drug": "product",
-                 "--readings": "readings", "--prorate": "prorate", "--infusion-min": "infusion_min",
-                 "--event": "events", "PATIENT_ID": "patient_id", "SESSION_ID": "session_id",
-                 "INSTRUMENT": "instrument"}
-
-
 def web_error(exc: InputError, date_field: str = "date", rename: Mapping[str, str] | None = None) -> InputError:
-    """``exc`` with its field named as the form or the API names it: a command-line flag of
-    the records becomes the request field (``--date`` becomes ``date_field``), and a
-    leading part in ``rename`` is replaced (``reading 1`` -> ``pre-dose reading``)."""
+    """``exc`` with its field named as the form or the API names it: the records' ``date``
+    becomes ``date_field`` (``started_at``, ``administered_at`` ...), and a leading part in
+    ``rename`` is replaced (``reading 1`` -> ``pre-dose reading``)."""
     head, _, rest = exc.field.partition(" ")
-    field = date_field if head == "--date" else RECORD_FIELDS.get(head, head)
+    field = date_field if head == "date" else head
     field = f"{field} {rest}" if rest else field
     for old, new in (rename or {}).items():
         if field == old or field.startswith(old + " "):
