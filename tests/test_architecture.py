@@ -211,3 +211,13 @@ def test_known_exceptions_still_occur():
         found |= {(a, b) for a in component for b in imports_of(a) if b in members}
     stale = sorted(set(KNOWN_EXCEPTIONS) - found)
     assert not stale, f"known exceptions that no longer occur (remove them): {stale}"
+
+
+#: The longest a module may be (issue 16): past it, a module holds more than one concern.
+MAX_LINES = 700
+
+
+def test_no_module_is_over_the_line_limit():
+    long = {name: n for name, path in modules().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"

@@ -34,9 +34,9 @@ from ketamine_ptsd.cli_clinic import (
     guarded_with,
     instrument_spec,
     parse_answers,
-    parse_items,
     read_session_csv,
 )
+from ketamine_ptsd.cli_corrections import ASSESS_CORRECTIONS, SESSION_CORRECTIONS
 from ketamine_ptsd.cli_store import (  # noqa: F401 (db_app: cli.py registers the sub-apps from here)
     USER_OPTION,
     console,
@@ -46,13 +46,13 @@ from ketamine_ptsd.cli_store import (  # noqa: F401 (db_app: cli.py registers th
     open_records,
     shown,
 )
+from ketamine_ptsd.cli_store import number as _number
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.course import day_to_date
 from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, route_list
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.files import read_toml
-from ketamine_ptsd.store import corrections
 from ketamine_ptsd.store.forecasting import forecast_patient
 from ketamine_ptsd.store.models import MAINTENANCE_RULES, SEXES
 from ketamine_ptsd.store.records import SESSION_EVENT_KINDS
@@ -92,18 +92,6 @@ def parse_day(text: str, field: str = "--date") -> dt.date:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise InputError(field, f"{text!r} is not a date", "YYYY-MM-DD") from None
-
-
-def _number(field: str, text: str | None, allowed: str) -> float | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(field, f"{text!r} is not a number", allowed) from None
-    if not math.isfinite(value):
-        raise InputError(field, f"{text!r} is not a finite number", allowed)
-    return value
 
 
 def _days(text: str) -> tuple[float, ...]:
@@ -346,99 +334,11 @@ def session_show(session_id: int = typer.Argument(..., metavar="SESSION_ID")) ->
         emit(records.session_details(session_id))
 
 
-REASON_OPTION = typer.Option(..., "--reason", help="why the record is corrected or withdrawn (kept with it)")
-
-
-def _correction_done(correction: Any) -> None:
-    what = {"vitals": "reading", "sessions": "session", "assessments": "assessment"}[correction.table_name]
-    done = "corrected" if correction.kind == "correct" else "withdrew"
-    typer.echo(f"{done} {what} {correction.record_id} (correction {correction.id})")
-
-
-@session_app.command("correct-reading")
-@guarded
-def session_correct_reading(
-    reading_id: int = typer.Argument(..., metavar="READING_ID", help="a reading's id (`session show`)"),
-    reason: str = REASON_OPTION,
-    time_min: str | None = typer.Option(None, help="minutes from the dose"),
-    sbp: str | None = typer.Option(None, help="mmHg"), dbp: str | None = typer.Option(None, help="mmHg"),
-    hr: str | None = typer.Option(None, help="bpm"), spo2: str | None = typer.Option(None, help="%"),
-    cadss: str | None = typer.Option(None, help="CADSS total 0-92"),
-    moaas: str | None = typer.Option(None, help="MOAA/S 0-5"),
-    user: str | None = USER_OPTION,
-) -> None:
-    """Correct a reading (the values given); the old values are kept with the reason, and
-    the session's alerts are judged again."""
-    given = {"time_min": time_min, "sbp": sbp, "dbp": dbp, "hr": hr, "spo2": spo2, "cadss": cadss, "moaas": moaas}
-    changes = {k: _number(f"--{k.replace('_', '-')}", v, "a number") for k, v in given.items() if v is not None}
-    with open_records(user) as records:
-        _correction_done(corrections.correct_reading(records, reading_id, changes, reason))
-
-
-@session_app.command("correct")
-@guarded
-def session_correct(
-    session_id: int = typer.Argument(..., metavar="SESSION_ID"),
-    reason: str = REASON_OPTION,
-    weight_kg: str | None = typer.Option(None, help="kg (a mg/kg dose in mg follows)"),
-    infusion_min: str | None = typer.Option(None, help="infusion length, minutes"),
-    lot: str | None = typer.Option(None, help="lot number"),
-    note: str | None = typer.Option(None, help="free text"),
-    user: str | None = USER_OPTION,
-) -> None:
-    """Correct a session's weight, infusion length, lot or note, with the reason."""
-    changes: dict[str, Any] = {k: v for k, v in (("lot", lot), ("note", note)) if v is not None}
-    if weight_kg is not None:
-        changes["weight_kg"] = _number("--weight-kg", weight_kg, "kg")
-    if infusion_min is not None:
-        changes["infusion_min"] = _number("--infusion-min", infusion_min, "minutes")
-    with open_records(user) as records:
-        _correction_done(corrections.correct_session(records, session_id, changes, reason))
-
-
-@session_app.command("withdraw")
-@guarded
-def session_withdraw(
-    record_id: int = typer.Argument(..., metavar="ID", help="the session's id, or with --reading a reading's"),
-    reason: str = REASON_OPTION,
-    reading: bool = typer.Option(False, "--reading", help="withdraw the reading ID, not a session"),
-    user: str | None = USER_OPTION,
-) -> None:
-    """Withdraw a session (or with --reading one reading) recorded in error: kept, marked,
-    no longer counted anywhere."""
-    with open_records(user) as records:
-        _correction_done(corrections.withdraw(records, "reading" if reading else "session", record_id, reason))
-
-
-# ---------------------------------------------------------------------------
-# assess
-# ---------------------------------------------------------------------------
-
-
-@assess_app.command("correct")
-@guarded
-def assess_correct(
-    assessment_id: int = typer.Argument(..., metavar="ASSESSMENT_ID", help="an id listed by `assess list`"),
-    answers: str = typer.Argument(..., help="the corrected item scores, comma-separated, as for `assess record`"),
-    reason: str = REASON_OPTION,
-    user: str | None = USER_OPTION,
-) -> None:
-    """Correct an assessment's answers (scored again); the old ones are kept with the reason."""
-    with open_records(user) as records:
-        _correction_done(corrections.correct_assessment(records, assessment_id, parse_items(answers, "answers"),
-                                                        reason))
-
-
-@assess_app.command("withdraw")
-@guarded
-def assess_withdraw(
-    assessment_id: int = typer.Argument(..., metavar="ASSESSMENT_ID"),
-    reason: str = REASON_OPTION,
-    user: str | None = USER_OPTION,
-) -> None:
-    """Withdraw an assessment entered in error: kept, marked, no longer counted."""
-    with open_records(user) as records:
-        _correction_done(corrections.withdraw(records, "assessment", assessment_id, reason))
+# The corrections (cli_corrections), in the order the groups have always listed them.
+for _name, _command in SESSION_CORRECTIONS.items():
+    session_app.command(_name)(_command)
+for _name, _command in ASSESS_CORRECTIONS.items():
+    assess_app.command(_name)(_command)
 
 
 @assess_app.command("record")

@@ -16,16 +16,12 @@ import getpass
 import json
 import math
 import os
-import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ketamine_ptsd.clinic import course as course_logic
@@ -36,16 +32,15 @@ from ketamine_ptsd.clinic.monitoring import monitor_session
 from ketamine_ptsd.clinic.risk import EVENT_KINDS
 from ketamine_ptsd.clinic.screening import screen
 from ketamine_ptsd.clinic.settings import Settings, resolve
-from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, Dose
-from ketamine_ptsd.errors import InputError, KetaminePTSDError, RecordNotFound
+from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, PRODUCT_ROUTES, Dose
+from ketamine_ptsd.errors import InputError, RecordNotFound
 from ketamine_ptsd.units import parse_dose
 
 from .audit import ACTOR_KEY, AuditedSession
-from .database import connect
+from .database import DatabaseRefused, connect
 from .migrate import ensure_current
 from .models import (
     MAINTENANCE_RULES,
-    ROLES,
     SEXES,
     Assessment,
     AuditEntry,
@@ -56,10 +51,10 @@ from .models import (
     Patient,
     Screening,
     SessionEvent,
-    User,
     VitalSigns,
     utcnow,
 )
+from .users import UserAccounts
 
 USER_ENV_VAR = "KETAMINE_PTSD_USER"
 #: Session events: the misuse signals of the clinic risk rules, plus what the session
@@ -70,35 +65,12 @@ PRORATABLE = ("pcl5", "caps5", "cadss", "madrs", "phq9", "iesr")
 _NO_PATIENT_HINT = "the id of a recorded patient"
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 #: What a clinic course doses (controls such as midazolam belong to trials, not records).
-PRODUCTS = ("racemic", "esketamine")
+PRODUCTS = tuple(PRODUCT_ROUTES)
 
 
 def default_actor() -> str:
     """The acting user: ``$KETAMINE_PTSD_USER``, else the operating-system user."""
     return os.environ.get(USER_ENV_VAR) or getpass.getuser()
-
-
-class DatabaseRefused(KetaminePTSDError):
-    """The database refused a change (a constraint, a lock timeout, a lost connection).
-
-    The message names the problem and the constraint but never the values: database
-    drivers put the offending row into their messages, and those end up in tracebacks
-    and logs. ``conflict`` is True for a constraint violation (for instance a record
-    number taken by another process at the same moment).
-    """
-
-    def __init__(self, message: str, conflict: bool):
-        super().__init__(message)
-        self.conflict = conflict
-
-    @classmethod
-    def of(cls, exc: DBAPIError) -> DatabaseRefused:
-        """A copy of ``exc`` without the values."""
-        diag = getattr(exc.orig, "diag", None)
-        primary = getattr(diag, "message_primary", None)
-        # sqlite3 messages name the constraint only ("UNIQUE constraint failed: patients.mrn").
-        text = primary if primary else str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
-        return cls(f"the database refused the change: {text}", isinstance(exc, IntegrityError))
 
 
 def _product(product: str) -> str:
@@ -107,7 +79,7 @@ def _product(product: str) -> str:
     return product
 
 
-class Records:
+class Records(UserAccounts):
     """Reads and writes of the clinic records on one database.
 
     ``actor`` is recorded with every change; ``now`` is the clock that judges "in the
@@ -640,96 +612,6 @@ class Records:
             return session.scalar(select(Forecast).where(Forecast.patient_id == patient.id)
                                   .order_by(Forecast.id.desc()))
 
-    # ------------------------------------------------------------------ users
-
-    def add_user(self, name: str, role: str, password: str) -> User:
-        """Add a user of the web app; the password is kept only as an argon2 hash."""
-        if not name or not name.strip() or len(name) > 120:
-            raise InputError("name", "empty or longer than 120 characters", "1-120 characters")
-        if role not in ROLES:
-            raise InputError("role", f"unknown role {role!r}", ", ".join(ROLES))
-        if not password or len(password) < 8:
-            raise InputError("password", "shorter than 8 characters", "8 or more characters")
-        try:
-            with self.transaction() as session:
-                if session.scalar(select(User.id).where(User.name == name.strip())) is not None:
-                    raise InputError("name", "already taken", "a new user name")
-                user = User(name=name.strip(), role=role, password_hash=PasswordHasher().hash(password),
-                            created_at=utcnow())
-                session.add(user)
-                session.flush()
-            return user
-        except DatabaseRefused as exc:
-            if not exc.conflict:
-                raise
-            raise InputError("name", "already taken", "a new user name") from None
-
-    def authenticate(self, name: str, password: str) -> User | None:
-        """The user when ``password`` matches and the user is not disabled, else None."""
-        with self.transaction() as session:
-            user = session.scalar(select(User).where(User.name == name))
-        # An unknown name costs one verification too, so the answer time does not reveal
-        # which accounts exist.
-        stored = user.password_hash if user is not None else _unknown_user_hash()
-        try:
-            PasswordHasher().verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        return None if user.disabled else user
-
-    def users(self) -> list[User]:
-        """Every user, by name."""
-        with self.transaction() as session:
-            return list(session.scalars(select(User).order_by(User.name)))
-
-    @staticmethod
-    def _user(session: Session, name: str) -> User:
-        user = session.scalar(select(User).where(User.name == str(name).strip()))
-        if user is None:
-            raise InputError("name", f"no user named {name!r}", "the name of a user of the records")
-        return user
-
-    @staticmethod
-    def _keep_an_admin(session: Session, user: User) -> None:
-        """Refuse a change that would leave no enabled admin (nobody could manage users)."""
-        others = session.scalar(select(func.count()).select_from(User).where(
-            User.role == "admin", User.disabled.is_(False), User.id != user.id))
-        if not others:
-            raise InputError("name", f"{user.name} is the last enabled admin",
-                             "add or enable another admin first")
-
-    def set_user_disabled(self, name: str, disabled: bool) -> User:
-        """Disable (or enable again) a user; a disabled user cannot sign in and their open
-        sessions end at their next request. Audited."""
-        with self.transaction() as session:
-            user = self._user(session, name)
-            if disabled and user.role == "admin" and not user.disabled:
-                self._keep_an_admin(session, user)
-            user.disabled = bool(disabled)
-        return user
-
-    def set_user_role(self, name: str, role: str) -> User:
-        """Change a user's role (admin, clinician, readonly); effective at their next request. Audited."""
-        if role not in ROLES:
-            raise InputError("role", f"unknown role {role!r}", ", ".join(ROLES))
-        with self.transaction() as session:
-            user = self._user(session, name)
-            if user.role == "admin" and role != "admin" and not user.disabled:
-                self._keep_an_admin(session, user)
-            user.role = role
-        return user
-
-    def reset_password(self, name: str, password: str) -> User:
-        """Set a new password (kept only as an argon2 hash); the change is audited, the hash not."""
-        if not password or len(password) < 8:
-            raise InputError("password", "shorter than 8 characters", "8 or more characters")
-        if len(password) > 1024:
-            raise InputError("password", "longer than 1024 characters", "8-1024 characters")
-        with self.transaction() as session:
-            user = self._user(session, name)
-            user.password_hash = PasswordHasher().hash(password)
-        return user
-
     # ------------------------------------------------------------------ audit
 
     def log_event(self, action: str, table: str, record_id: Any, value: Any = None) -> None:
@@ -777,9 +659,3 @@ def check_readings(readings: Sequence[Mapping[str, Any]]) -> None:
                                  "a number, or leave the field empty")
         if all(reading.get(f) is None for f in READING_FIELDS):
             raise InputError(f"reading {i + 1}", "nothing measured", "at least one of " + ", ".join(READING_FIELDS))
-
-
-@cache
-def _unknown_user_hash() -> str:
-    """A hash no password matches in practice, verified when the user name is unknown."""
-    return PasswordHasher().hash(secrets.token_hex(32))
