@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ketamine_ptsd.clinic import course as course_logic
-from ketamine_ptsd.clinic.instruments import SCORERS, SPECS
+from ketamine_ptsd.clinic.instruments import PRORATABLE, SCORERS, SPECS
 from ketamine_ptsd.clinic.monitoring import FIELDS as READING_FIELDS
 from ketamine_ptsd.clinic.monitoring import PRODUCT_ROUTES as MONITORED_ROUTES
 from ketamine_ptsd.clinic.monitoring import monitor_session
@@ -61,7 +61,6 @@ USER_ENV_VAR = "KETAMINE_PTSD_USER"
 #: monitor needs to hear from the clinician (respiratory depression) and any other adverse event.
 SESSION_EVENT_KINDS = (*EVENT_KINDS, "respiratory_depression", "adverse_event")
 #: Instruments whose scorer takes ``prorate``.
-PRORATABLE = ("pcl5", "caps5", "cadss", "madrs", "phq9", "iesr")
 _NO_PATIENT_HINT = "the id of a recorded patient"
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 #: What a clinic course doses (controls such as midazolam belong to trials, not records).

@@ -211,7 +211,8 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["pretty_json"] = pretty_json
     templates.env.globals.update(csrf_token=csrf_token, notice=NOT_A_MEDICAL_DEVICE, version=__version__,
-                                 induction_days=pages.INDUCTION_DAYS_TEXT, clinic_routes=CLINIC_ROUTES)
+                                 induction_days=pages.INDUCTION_DAYS_TEXT, clinic_routes=CLINIC_ROUTES,
+                                 other_instruments=pages.OTHER_INSTRUMENTS)
     app.state.engine = engine
     app.state.read_engine = reader
     app.state.write_lock = write_lock(engine)

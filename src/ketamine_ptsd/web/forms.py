@@ -7,7 +7,6 @@ An empty field means "not given" (``None``). A value the request model refuses b
 
 from __future__ import annotations
 
-import inspect
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -17,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from ketamine_ptsd.care.whatif import BASELINE_FIELDS as BASELINE_LABELS
-from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SCORERS, SPECS
+from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SPECS
 from ketamine_ptsd.clinic.monitoring import FIELDS
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
 from ketamine_ptsd.errors import InputError
@@ -182,11 +181,6 @@ def assessment_request(form: Mapping[str, Any], instrument: str) -> AssessmentRe
     if instrument == "bprs_pos":
         data["convention"] = form.get("convention") or None
     return validated(AssessmentRequest, data)
-
-
-def can_prorate(instrument: str) -> bool:
-    """Whether the instrument's scorer estimates a total with missing items."""
-    return "prorate" in inspect.signature(SCORERS[instrument]).parameters
 
 
 # ---------------------------------------------------------------------------- what-if

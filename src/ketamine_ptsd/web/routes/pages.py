@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 
 from ketamine_ptsd.care import inputs, whatif
 from ketamine_ptsd.clinic.course import DEFAULT_INTERVAL_DAYS
-from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SPECS
+from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
 from ketamine_ptsd.clinic.regulatory import PRODUCT_NAMES, PRODUCT_ROUTES, ROUTE_NAMES, as_of, consent_summary
 from ketamine_ptsd.clinic.regulatory import regulatory_status as status_rows
@@ -71,6 +71,9 @@ async def submitted(request: Request) -> FormData:
 
 FORM = Depends(submitted)
 INDUCTION_DAYS_TEXT = ",".join(f"{d:g}" for d in DEFAULT_INDUCTION_DAYS)
+#: The instruments the patient page links under "Other instruments": every one but the two
+#: it offers as buttons (PCL-5 and MADRS), in the specs' order.
+OTHER_INSTRUMENTS = tuple(i for i in SPECS if i not in (PCL5.id, MADRS.id))
 #: The what-if form starts with these protocols: the Feder et al. 2021 induction; the same
 #: with maintenance at the course's default interval (SPRAVATO's every 2 weeks); with
 #: therapy the day after each dose (the usual KAP timing, see ``dosing.with_therapy``).
@@ -352,8 +355,7 @@ for _kind in _KINDS:
 def _instrument_page(request: Request, user: SignedIn, patient: Any, instrument: str, status: int = 200,
                      **context: Any) -> Response:
     return render(request, user, "assessment.html", status, patient=patient, spec=SPECS[instrument],
-                  items=forms.instrument_items(instrument), can_prorate=forms.can_prorate(instrument),
-                  conventions=tuple(BPRS_CONVENTIONS),
+                  items=forms.instrument_items(instrument),
                   now=request.app.state.now().astimezone().strftime("%Y-%m-%dT%H:%M"), **context)
 
 
