@@ -187,7 +187,8 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
-def _number(field: str, text: str | None, allowed: str = "a number") -> float | None:
+def number(field: str, text: str | None, allowed: str = "a number") -> float | None:
+    """``text`` as a finite number (None when empty); an InputError naming ``field`` otherwise."""
     if text is None or text.strip() == "":
         return None
     try:
@@ -324,7 +325,7 @@ def score(
         if result.total is None:
             raise InputError("--baseline", "no total to compare (items missing)",
                              "complete answers, or --prorate")
-        base = _number("--baseline", baseline)
+        base = number("--baseline", baseline)
         diagnosis = result.provisional_diagnosis if name == "caps5" else None
         data["change"] = ins.assess_change(name, base, result.total,
                                            current_diagnosis=diagnosis, settings=s).to_dict()
@@ -408,27 +409,27 @@ def dose_plan(
     """Plan a dose: drawn volume, bag, pump rate (racemic) or devices (esketamine)."""
     s = _settings(settings)
     limits = s["input.limits"]
-    weight = _number("--weight-kg", weight_kg, "{}-{} kg".format(*limits["weight_kg"]))
+    weight = number("--weight-kg", weight_kg, "{}-{} kg".format(*limits["weight_kg"]))
     route = route or PRODUCT_ROUTES.get(product, (Route.IV_INFUSION.value,))[0]
     if product == "esketamine":
         kwargs: dict[str, Any] = {
-            "previous_dose_mg": _number("--previous-dose-mg", previous_dose_mg),
-            "regimen": regimen, "age_years": _number("--age", age), "weight_kg": weight}
+            "previous_dose_mg": number("--previous-dose-mg", previous_dose_mg),
+            "regimen": regimen, "age_years": number("--age", age), "weight_kg": weight}
     else:
         if weight is None and product == "racemic":
             raise InputError("--weight-kg", "required for racemic ketamine",
                              "{}-{} kg".format(*limits["weight_kg"]))
         kwargs = {
             "weight_kg": weight, "sex": sex,
-            "height_cm": _number("--height-cm", height_cm,
+            "height_cm": number("--height-cm", height_cm,
                                  "{}-{} cm".format(*limits["height_cm"])),
-            "weight_policy": weight_policy, "vial_mg_per_ml": _number("--vial-mg-ml",
+            "weight_policy": weight_policy, "vial_mg_per_ml": number("--vial-mg-ml",
                                                                       vial_mg_ml),
             "withdraw_equal_volume": withdraw_equal_volume,
         }
         if route == "iv_infusion":
-            kwargs.update(bag_ml=_number("--bag-ml", bag_ml, "volume in mL"),
-                          infusion_min=_number("--infusion-min", infusion_min, "minutes"))
+            kwargs.update(bag_ml=number("--bag-ml", bag_ml, "volume in mL"),
+                          infusion_min=number("--infusion-min", infusion_min, "minutes"))
         elif bag_ml is not None:
             raise InputError("--bag-ml", "no infusion bag for this route", "omit --bag-ml")
     plan = dp.plan(product, route, dose, settings=s, **kwargs)
@@ -469,7 +470,7 @@ def read_session_csv(path: Path) -> list[dict[str, Any]]:
             if key in ("label", "note"):
                 row[key] = value
             else:
-                row[key] = _number(f"reading {n} {key}", value)
+                row[key] = number(f"reading {n} {key}", value)
         rows.append(row)
     return rows
 
@@ -502,8 +503,8 @@ def monitor(
     s = _settings(settings)
     report = monitor_session(
         read_session_csv(session_file), product=product, route=route,
-        infusion_min=_number("--infusion-min", infusion_min),
-        dose_mg=_number("--dose-mg", dose_mg), lot=lot, start_clock=start_clock,
+        infusion_min=number("--infusion-min", infusion_min),
+        dose_mg=number("--dose-mg", dose_mg), lot=lot, start_clock=start_clock,
         concomitant=[c.strip() for c in concomitant.split(",") if c.strip()],
         respiratory_depression_reported=respiratory_depression,
         events_reviewed=event_reviewed, settings=s,

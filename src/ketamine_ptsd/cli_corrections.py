@@ -10,8 +10,8 @@ from typing import Any
 
 import typer
 
-from ketamine_ptsd.cli_clinic import RECORD_FLAGS, guarded_with, parse_items
-from ketamine_ptsd.cli_store import USER_OPTION, number, open_records
+from ketamine_ptsd.cli_clinic import RECORD_FLAGS, guarded_with, number, parse_items
+from ketamine_ptsd.cli_store import USER_OPTION, open_records
 from ketamine_ptsd.store import corrections
 
 guarded = guarded_with(RECORD_FLAGS)

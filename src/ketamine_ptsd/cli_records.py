@@ -33,6 +33,7 @@ from ketamine_ptsd.cli_clinic import (
     RECORD_FLAGS,
     guarded_with,
     instrument_spec,
+    number,
     parse_answers,
     read_session_csv,
 )
@@ -46,7 +47,6 @@ from ketamine_ptsd.cli_store import (  # noqa: F401 (db_app: cli.py registers th
     open_records,
     shown,
 )
-from ketamine_ptsd.cli_store import number as _number
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.course import day_to_date
 from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
@@ -132,7 +132,7 @@ def patient_add(
         patient = records.add_patient(
             name=name, mrn=mrn, sex=sex, note=note, pseudonym=pseudonym,
             birth_date=None if birth_date is None else parse_day(birth_date, "--birth-date"),
-            weight_kg=_number("--weight-kg", weight_kg, "kg"), height_cm=_number("--height-cm", height_cm, "cm"))
+            weight_kg=number("--weight-kg", weight_kg, "kg"), height_cm=number("--height-cm", height_cm, "cm"))
     typer.echo(patient.id)
 
 
@@ -155,9 +155,9 @@ def patient_update(
     if birth_date is not None:
         changes["birth_date"] = parse_day(birth_date, "--birth-date")
     if weight_kg is not None:
-        changes["weight_kg"] = _number("--weight-kg", weight_kg, "kg")
+        changes["weight_kg"] = number("--weight-kg", weight_kg, "kg")
     if height_cm is not None:
-        changes["height_cm"] = _number("--height-cm", height_cm, "cm")
+        changes["height_cm"] = number("--height-cm", height_cm, "cm")
     if not changes:
         raise InputError("options", "nothing to change", "--name, --mrn, --birth-date, --sex, --weight-kg, "
                          "--height-cm or --note")
@@ -304,8 +304,8 @@ def session_record(
     with open_records(user) as records:
         record = records.record_session(
             patient_id, started_at=parse_when(date), dose=dose, route=route, product=drug,
-            infusion_min=_number("--infusion-min", infusion_min, "minutes"),
-            weight_kg=_number("--weight-kg", weight_kg, "kg"), lot=lot, note=note, readings=rows,
+            infusion_min=number("--infusion-min", infusion_min, "minutes"),
+            weight_kg=number("--weight-kg", weight_kg, "kg"), lot=lot, note=note, readings=rows,
             events=_events(event), concomitant=[c.strip() for c in concomitant.split(",") if c.strip()])
         details = records.session_details(record.id)
     if as_json:
@@ -464,8 +464,8 @@ def course_start(
     with open_records(user) as records:
         course = records.start_course(
             patient_id, started_on=parse_day(date), dose=dose, route=route, product=drug,
-            infusion_min=_number("--infusion-min", infusion_min, "minutes"), days=_days(days),
-            maintenance_rule=maintenance, every_days=_number("--every-days", every_days, "days"))
+            infusion_min=number("--infusion-min", infusion_min, "minutes"), days=_days(days),
+            maintenance_rule=maintenance, every_days=number("--every-days", every_days, "days"))
     typer.echo(course.id)
 
 
@@ -523,7 +523,7 @@ def course_book(
                 raise InputError("--rule", "no forecast of the current course",
                                  "run `ketamine-ptsd forecast PATIENT_ID` first")
             forecast, first_dose = stored.result, stored.first_dose_at
-        booking = records.book_maintenance(patient_id, rule=rule, every_days=_number("--every-days", every_days,
+        booking = records.book_maintenance(patient_id, rule=rule, every_days=number("--every-days", every_days,
                                                                                       "days"),
                                            forecast=forecast, first_dose=first_dose)
     if as_json:
@@ -573,10 +573,10 @@ def forecast(
     if loss_instrument is not None:
         threshold["instrument"] = _instrument(loss_instrument)
     if loss_points is not None:
-        threshold["absolute_reduction"] = _number("--loss-points", loss_points, "points")
+        threshold["absolute_reduction"] = number("--loss-points", loss_points, "points")
     if loss_percent is not None:
-        threshold["percent_reduction"] = _number("--loss-percent", loss_percent, "percent")
-    horizon = _number("--horizon-days", horizon_days, "days")
+        threshold["percent_reduction"] = number("--loss-percent", loss_percent, "percent")
+    horizon = number("--horizon-days", horizon_days, "days")
     with open_records(user) as records, Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("fitting, then simulating plausible courses", total=N_DRAWS)
         result = forecast_patient(records, patient_id, horizon_days=horizon, threshold=threshold or None,

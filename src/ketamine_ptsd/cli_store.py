@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -183,16 +182,3 @@ def db_audit(
         view.add_row(shown(e.at), e.actor, e.action, e.table_name, e.record_id, e.field,
                      clip(shown(e.old_value)), clip(shown(e.new_value)))
     console().print(view)
-
-
-def number(field: str, text: str | None, allowed: str) -> float | None:
-    """``text`` as a finite number (None when empty); an InputError naming ``field`` otherwise."""
-    if text is None or not text.strip():
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(field, f"{text!r} is not a number", allowed) from None
-    if not math.isfinite(value):
-        raise InputError(field, f"{text!r} is not a finite number", allowed)
-    return value
