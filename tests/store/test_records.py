@@ -103,7 +103,7 @@ class TestAssessments:
         ("pcl5", [2] * 19, at(5), "items"),
         ("madrs", [3] * 10, NOW + dt.timedelta(minutes=1), "date"),
         ("madrs", [3] * 10, dt.datetime(1984, 1, 1, tzinfo=UTC), "date"),
-        ("nosuch", [1], at(5), "INSTRUMENT"),
+        ("nosuch", [1], at(5), "instrument"),
     ])
     def test_bad_input_changes_nothing(self, records, patient, instrument, answers, when, field):
         before = row_counts(records)

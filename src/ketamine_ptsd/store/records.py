@@ -528,7 +528,7 @@ class Records(UserAccounts):
         ``scorer_options`` go to its scorer (``version`` for CAPS-5, ``convention`` for BPRS).
         """
         if instrument not in SCORERS:
-            raise InputError("INSTRUMENT", f"unknown instrument {instrument!r}", ", ".join(SCORERS))
+            raise InputError("instrument", f"unknown instrument {instrument!r}", ", ".join(SCORERS))
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
             record = self._assessment(session, patient, instrument, answers, administered_at, prorate, source,

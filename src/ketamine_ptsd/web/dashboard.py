@@ -71,7 +71,7 @@ def patient_overview(records: Records, patient_id: int) -> dict[str, Any]:
     with records.transaction() as session:
         patient = session.get(Patient, patient_id)
         if patient is None:
-            raise InputError("PATIENT_ID", f"no patient with id {patient_id}", "an id from the patient list")
+            raise InputError("patient_id", f"no patient with id {patient_id}", "an id from the patient list")
         screening = patient.screenings[-1].to_dict() if patient.screenings else None
         all_sessions = [_session_row(s) for c in patient.courses for s in c.sessions]
         assessments = list(patient.assessments)
