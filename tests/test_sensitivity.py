@@ -122,15 +122,15 @@ def test_parameter_and_output_parsing(spec):
     for bad in ("labile_tau", "labile_tau=1", "labile_tau=a:b", "nothing=1:2", "labile_tau=5:5"):
         with pytest.raises(InputError) as err:
             parse_parameter(bad)
-        assert err.value.field == "--parameter"
+        assert err.value.field == "parameter"
     for bad in ("mood", "difference:saline", "responder_rate:placebo"):
         with pytest.raises(InputError) as err:
             parse_output(bad, spec)
-        assert err.value.field == "--output"
+        assert err.value.field == "output"
 
 
-@pytest.mark.parametrize("method,samples,field", [("sobol", 6, "--samples"), ("morris", 1, "--samples"),
-                                                  ("fast", 8, "--method")])
+@pytest.mark.parametrize("method,samples,field", [("sobol", 6, "samples"), ("morris", 1, "samples"),
+                                                  ("fast", 8, "method")])
 def test_sample_counts_and_methods_salib_cannot_use_are_rejected(spec, method, samples, field):
     with pytest.raises(InputError) as err:
         run_sensitivity(spec, [ACTIVE], [parse_output("difference", spec)], method, samples)
@@ -151,4 +151,4 @@ def test_a_single_arm_trial_has_rates_but_no_differences():
     assert parse_output("responder_rate", spec).arm == "ketamine"
     with pytest.raises(InputError) as err:
         parse_output("difference", spec)
-    assert err.value.field == "--output" and err.value.allowed == "a trial with a control arm"
+    assert err.value.field == "output" and err.value.allowed == "a trial with a control arm"

@@ -27,10 +27,10 @@ def test_output_times_grid():
     assert output_times(1, 7)[-1] == pytest.approx(24.0 - 5 / 60)  # 205 steps of 7 min: stops before 24 h
     with pytest.raises(InputError) as err:
         output_times(0, 15)
-    assert err.value.field == "--horizon-days"
+    assert err.value.field == "horizon_days"
     with pytest.raises(InputError) as err:
         output_times(1, float("nan"))
-    assert err.value.field == "--dt-min"
+    assert err.value.field == "dt_min"
 
 
 @pytest.mark.parametrize("times", [[0.0, 2.0, 1.0], [0.0, 1.0, 1.0], [], [0.0, float("nan")], [[0.0, 1.0]]])

@@ -13,6 +13,7 @@ import pytest
 from scipy import stats
 
 from ketamine_ptsd import Population, simulate
+from ketamine_ptsd.engine import Engine, NumbaEngine, ScipyEngine, engine_of
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.population import (
     SCREENING_NAMES,
@@ -558,3 +559,37 @@ def test_chunk_warnings_are_kept_once_with_how_often_they_came_up():
     assert joined.ids.tolist() == [1, 2, 3] and joined.failed == 2
     assert joined.warnings == ("weight_kg outside 40-150 for 2 patient(s) (e.g. 151) (and similar in 1 more chunks "
                                "of patients)", "other")
+
+
+# --------------------------------------------------------------------------- the engine passed down
+# The same small trial integrated by the scipy reference (solve_ivp) and by the default numba
+# engine gives the same observed scores and endpoints, to within the solvers' tolerances.
+
+
+def test_engines_meet_the_protocol_and_are_chosen_by_name():
+    assert isinstance(NumbaEngine(), Engine) and isinstance(ScipyEngine(), Engine)
+    assert isinstance(engine_of(None), NumbaEngine) and engine_of(None, threads=1).threads == 1
+    assert isinstance(engine_of("scipy"), ScipyEngine)
+    mine = ScipyEngine(rtol=1e-8)
+    assert engine_of(mine) is mine
+
+
+def test_a_trial_runs_on_the_scipy_engine_with_the_same_endpoints():
+    spec = parse_spec(small(**{"n_per_arm = 12": "n_per_arm = 3"}))
+    numba = run_trial(spec, threads=1)
+    scipy = run_trial(spec, engine=ScipyEngine(rtol=1e-8, atol=1e-10))
+    assert len(scipy.arms) == 2
+    for a, b in zip(numba.arms, scipy.arms):
+        # The scores are on 0-80 (CAPS-5) and 0-60 (MADRS) scales: solver differences of
+        # a relative 1e-6 leave them within 0.01 point.
+        np.testing.assert_allclose(a.visits, b.visits, atol=0.01, equal_nan=True)
+        assert a.failed == b.failed == 0
+    # The primary comparison (ketamine - saline, CAPS-5 at day 7) with its interval.
+    c_numba = endpoints(numba)["comparisons"]["ketamine"]
+    c_scipy = endpoints(scipy)["comparisons"]["ketamine"]
+    for key in ("difference", "ci_low", "ci_high"):
+        assert abs(c_numba[key] - c_scipy[key]) <= 0.02, key
+    assert c_numba["difference"] != 0.0
+    # The engine given is the one used: a loose explicit solver moves the scores.
+    loose = run_trial(spec, engine=ScipyEngine(method="RK23", rtol=1e-1, atol=1e-1))
+    assert not np.allclose(loose.arms[0].visits, numba.arms[0].visits, atol=1e-6, equal_nan=True)

@@ -21,6 +21,7 @@ from typer._click.exceptions import ClickException
 from typer.core import TyperCommand, TyperGroup
 
 from . import cost
+from .dosing import Route
 from .errors import InputError
 
 NOTICE = "Research and decision-support software, not a medical device."
@@ -126,13 +127,8 @@ class OralAdOption(str, Enum):
     new = "new"
 
 
-class RouteOption(str, Enum):
-    iv_infusion = "iv_infusion"
-    iv_bolus = "iv_bolus"
-    im = "im"
-    intranasal = "intranasal"
-    oral = "oral"
-    sublingual = "sublingual"
+#: The routes a command offers: :class:`~ketamine_ptsd.dosing.Route`'s, by their names.
+RouteOption = Enum("RouteOption", {r.value: r.value for r in Route}, type=str)
 
 
 class PrecisionOption(str, Enum):
@@ -146,7 +142,8 @@ class FormatOption(str, Enum):
     json = "json"
 
 
-DEFAULT_DOSE = {"iv_infusion": "0.5mg/kg", "iv_bolus": "0.2mg/kg", "im": "0.5mg/kg", "intranasal": "56mg"}
+DEFAULT_DOSE = {Route.IV_INFUSION.value: "0.5mg/kg", Route.IV_BOLUS.value: "0.2mg/kg", Route.IM.value: "0.5mg/kg",
+                Route.INTRANASAL.value: "56mg"}
 
 
 def _days(text: str, field: str) -> list[float]:
@@ -229,7 +226,7 @@ def simulate(
 
     import numpy as np
 
-    from .dosing import induction_series, with_therapy
+    from .dosing import Protocol
     from .files import prepare_output, staged_folder
     from .model import MODEL
     from .simulation import output_count, select_outputs
@@ -248,14 +245,9 @@ def simulate(
     for flag, value in (("--max-gib", max_gib), ("--max-minutes", max_minutes)):
         if not value > 0:
             raise InputError(flag, f"must be a positive number, got {value}", "> 0")
-    with _as_flag("days", "--days"):
-        regimen = induction_series(
-            _days(days, "--days"), amount, per_kg, route.value, drug.value,
-            infusion_min if route is RouteOption.iv_infusion else None,
-        )
-    if therapy_days.strip():
-        with _as_flag("therapy_days", "--therapy-days"):
-            regimen = with_therapy(regimen, _days(therapy_days, "--therapy-days"))
+    with _as_flag("days", "--days"), _as_flag("therapy_days", "--therapy-days"):
+        regimen = Protocol(_days(days, "--days"), amount, per_kg, route.value, drug.value, infusion_min,
+                           therapy_days=_days(therapy_days, "--therapy-days")).regimen()
     regimen = regimen.with_context(oral_ad=oral_ad.value)
     n_times = output_count(horizon_days, dt_min)
     with _as_flag("outputs", "--outputs"):
@@ -492,7 +484,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = app(args=argv, prog_name="ketamine-ptsd", standalone_mode=False)
     except InputError as exc:
-        err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        from .cli_clinic import cli_error  # the one table of flags; loaded only on an error
+
+        err_console.print(f"error: {cli_error(exc)}", highlight=False, soft_wrap=True)
         return 2
     except ClickException as exc:
         # A value the option parser itself rejects (an unknown route, a missing argument):

@@ -27,6 +27,7 @@ from ketamine_ptsd.clinic import dose_plan as dp
 from ketamine_ptsd.clinic import instruments as ins
 from ketamine_ptsd.clinic.monitoring import FIELDS, monitor_session
 from ketamine_ptsd.clinic.regulatory import (
+    ROUTE_NAMES,
     as_of,
     consent_summary,
     regulatory_context,
@@ -36,8 +37,13 @@ from ketamine_ptsd.clinic.regulatory import (
 from ketamine_ptsd.clinic.risk import assess_course
 from ketamine_ptsd.clinic.screening import screen as screen_patient
 from ketamine_ptsd.clinic.settings import Settings, load_settings
+from ketamine_ptsd.dosing import PRODUCT_ROUTES, Route, route_list
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.files import read_toml
+
+#: The routes of each product for a help text, the default first.
+PRODUCT_ROUTES_HELP = "; ".join(f"{route_list(routes, ' or ')} for {product}"
+                                for product, routes in PRODUCT_ROUTES.items())
 
 app = typer.Typer(
     add_completion=False,
@@ -68,16 +74,22 @@ FLAGS = {
     "chunk_size": "--chunk-size",
     "database": "--db",
     "dose": "--dose",
+    "dt_min": "--dt-min",
     "height_cm": "--height-cm",
+    "horizon_days": "--horizon-days",
     "infusion_min": "--infusion-min",
     "instrument": "INSTRUMENT",
+    "method": "--method",
     "n_per_arm": "--n-per-arm",
     "n_trials": "--power-trials",
+    "output": "--output",
+    "parameter": "--parameter",
     "previous_dose_mg": "--previous-dose-mg",
     "product": "--product",
     "regimen": "--regimen",
     "rems_form": "--rems-form",
     "route": "--route",
+    "samples": "--samples",
     "scheduler": "--scheduler",
     "seed": "--seed",
     "settings": "--settings",
@@ -90,12 +102,32 @@ FLAGS = {
 }
 
 
-def cli_error(exc: InputError) -> InputError:
+#: The records commands (patients, courses, sessions, assessments) add their own flags, and
+#: call the product ``--drug``.
+RECORD_FLAGS = {
+    **FLAGS,
+    "birth_date": "--birth-date",
+    "date": "--date",
+    "events": "--event",
+    "maintenance_rule": "--maintenance",
+    "mrn": "--mrn",
+    "name": "--name",
+    "patient_id": "PATIENT_ID",
+    "product": "--drug",
+    "prorate": "--prorate",
+    "readings": "--readings",
+    "rule": "--rule",
+    "session_id": "SESSION_ID",
+    "user": "--user",
+}
+
+
+def cli_error(exc: InputError, flags: dict[str, str] = FLAGS) -> InputError:
     """``exc`` with its field in command-line words (the same error when nothing maps)."""
     first, sep, rest = exc.field.partition(" ")
-    if first not in FLAGS:
+    if first not in flags:
         return exc
-    return InputError(FLAGS[first] + sep + rest, exc.message, exc.allowed)
+    return InputError(flags[first] + sep + rest, exc.message, exc.allowed)
 
 
 @contextmanager
@@ -121,19 +153,25 @@ def in_cli_words(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def guarded(func: F) -> F:
-    """Turn an InputError into one line on stderr, its field in command-line words, and
-    exit code 2."""
+def guarded_with(flags: dict[str, str]) -> Callable[[F], F]:
+    """:func:`guarded` for commands whose fields map through ``flags``."""
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except InputError as exc:
-            typer.echo(f"error: {cli_error(exc)}", err=True)
-            raise typer.Exit(2) from None
+    def guard(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except InputError as exc:
+                typer.echo(f"error: {cli_error(exc, flags)}", err=True)
+                raise typer.Exit(2) from None
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return guard
+
+
+#: Turn an InputError into one line on stderr, its field in command-line words, and exit code 2.
+guarded = guarded_with(FLAGS)
 
 
 def _settings(path: str | None) -> Settings:
@@ -149,7 +187,8 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
-def _number(field: str, text: str | None, allowed: str = "a number") -> float | None:
+def number(field: str, text: str | None, allowed: str = "a number") -> float | None:
+    """``text`` as a finite number (None when empty); an InputError naming ``field`` otherwise."""
     if text is None or text.strip() == "":
         return None
     try:
@@ -286,7 +325,7 @@ def score(
         if result.total is None:
             raise InputError("--baseline", "no total to compare (items missing)",
                              "complete answers, or --prorate")
-        base = _number("--baseline", baseline)
+        base = number("--baseline", baseline)
         diagnosis = result.provisional_diagnosis if name == "caps5" else None
         data["change"] = ins.assess_change(name, base, result.total,
                                            current_diagnosis=diagnosis, settings=s).to_dict()
@@ -350,8 +389,7 @@ def screen(
 def dose_plan(
     dose: str = typer.Option(..., help="e.g. 0.5mg/kg or 35mg (racemic); 56mg (esketamine)"),
     product: str = typer.Option("racemic", help="racemic or esketamine"),
-    route: str | None = typer.Option(None, help="iv_infusion (default) or im for racemic; "
-                                     "intranasal for esketamine"),
+    route: str | None = typer.Option(None, help=PRODUCT_ROUTES_HELP),
     weight_kg: str | None = typer.Option(None, help="actual body weight, kg"),
     height_cm: str | None = typer.Option(None, help="height, cm (for BMI, ideal/adjusted)"),
     sex: str | None = typer.Option(None, help="male or female (ideal/adjusted weight)"),
@@ -371,27 +409,27 @@ def dose_plan(
     """Plan a dose: drawn volume, bag, pump rate (racemic) or devices (esketamine)."""
     s = _settings(settings)
     limits = s["input.limits"]
-    weight = _number("--weight-kg", weight_kg, "{}-{} kg".format(*limits["weight_kg"]))
-    route = route or dp.PRODUCT_ROUTES.get(product, ("iv_infusion",))[0]
+    weight = number("--weight-kg", weight_kg, "{}-{} kg".format(*limits["weight_kg"]))
+    route = route or PRODUCT_ROUTES.get(product, (Route.IV_INFUSION.value,))[0]
     if product == "esketamine":
         kwargs: dict[str, Any] = {
-            "previous_dose_mg": _number("--previous-dose-mg", previous_dose_mg),
-            "regimen": regimen, "age_years": _number("--age", age), "weight_kg": weight}
+            "previous_dose_mg": number("--previous-dose-mg", previous_dose_mg),
+            "regimen": regimen, "age_years": number("--age", age), "weight_kg": weight}
     else:
         if weight is None and product == "racemic":
             raise InputError("--weight-kg", "required for racemic ketamine",
                              "{}-{} kg".format(*limits["weight_kg"]))
         kwargs = {
             "weight_kg": weight, "sex": sex,
-            "height_cm": _number("--height-cm", height_cm,
+            "height_cm": number("--height-cm", height_cm,
                                  "{}-{} cm".format(*limits["height_cm"])),
-            "weight_policy": weight_policy, "vial_mg_per_ml": _number("--vial-mg-ml",
+            "weight_policy": weight_policy, "vial_mg_per_ml": number("--vial-mg-ml",
                                                                       vial_mg_ml),
             "withdraw_equal_volume": withdraw_equal_volume,
         }
         if route == "iv_infusion":
-            kwargs.update(bag_ml=_number("--bag-ml", bag_ml, "volume in mL"),
-                          infusion_min=_number("--infusion-min", infusion_min, "minutes"))
+            kwargs.update(bag_ml=number("--bag-ml", bag_ml, "volume in mL"),
+                          infusion_min=number("--infusion-min", infusion_min, "minutes"))
         elif bag_ml is not None:
             raise InputError("--bag-ml", "no infusion bag for this route", "omit --bag-ml")
     plan = dp.plan(product, route, dose, settings=s, **kwargs)
@@ -432,7 +470,7 @@ def read_session_csv(path: Path) -> list[dict[str, Any]]:
             if key in ("label", "note"):
                 row[key] = value
             else:
-                row[key] = _number(f"reading {n} {key}", value)
+                row[key] = number(f"reading {n} {key}", value)
         rows.append(row)
     return rows
 
@@ -443,7 +481,7 @@ def monitor(
     session_file: Path = typer.Argument(..., metavar="SESSION.csv",
                                         help="readings (see examples/)"),
     product: str = typer.Option("esketamine", help="esketamine or racemic"),
-    route: str | None = typer.Option(None, help="intranasal; iv_infusion or im (racemic)"),
+    route: str | None = typer.Option(None, help=PRODUCT_ROUTES_HELP),
     infusion_min: str | None = typer.Option(None, help="racemic IV infusion length, minutes"),
     dose_mg: str | None = typer.Option(None, help="dose given, mg"),
     lot: str | None = typer.Option(None, help="lot number (REMS form)"),
@@ -465,8 +503,8 @@ def monitor(
     s = _settings(settings)
     report = monitor_session(
         read_session_csv(session_file), product=product, route=route,
-        infusion_min=_number("--infusion-min", infusion_min),
-        dose_mg=_number("--dose-mg", dose_mg), lot=lot, start_clock=start_clock,
+        infusion_min=number("--infusion-min", infusion_min),
+        dose_mg=number("--dose-mg", dose_mg), lot=lot, start_clock=start_clock,
         concomitant=[c.strip() for c in concomitant.split(",") if c.strip()],
         respiratory_depression_reported=respiratory_depression,
         events_reviewed=event_reviewed, settings=s,
@@ -579,7 +617,7 @@ def regulatory(
 @guarded
 def consent(
     product: str = typer.Option(..., help="racemic, esketamine or compounded"),
-    route: str = typer.Option(..., help="iv_infusion, im, intranasal, oral or sublingual"),
+    route: str = typer.Option(..., help=route_list(ROUTE_NAMES, " or ")),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Informed-consent summary: off-label status, evidence, risks with sources."""

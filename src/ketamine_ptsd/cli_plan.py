@@ -44,12 +44,12 @@ def patient(
     response at or above the target, with the forecast band with and without that session;
     booked through the course when it books maintenance by forecast."""
     from ketamine_ptsd.calibration.individual import N_DRAWS
-    from ketamine_ptsd.cli_records import _number
+    from ketamine_ptsd.cli_clinic import number
     from ketamine_ptsd.cli_store import console, emit, new_table, open_records
     from ketamine_ptsd.store.forecasting import plan_patient
 
     target = _target(target_probability)
-    horizon = _number("--horizon-days", horizon_days, "days")
+    horizon = number("--horizon-days", horizon_days, "days")
     with open_records(user) as records, Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("forecasting, then planning the next session", total=N_DRAWS)
         result = plan_patient(records, patient_id, target_probability=target, horizon_days=horizon, save=save,

@@ -30,12 +30,14 @@ from ketamine_ptsd.cli_clinic import (
     ANSWERS_HELP,
     INSTRUMENT_HELP,
     JSON_HELP,
-    guarded,
+    RECORD_FLAGS,
+    guarded_with,
     instrument_spec,
+    number,
     parse_answers,
-    parse_items,
     read_session_csv,
 )
+from ketamine_ptsd.cli_corrections import ASSESS_CORRECTIONS, SESSION_CORRECTIONS
 from ketamine_ptsd.cli_store import (  # noqa: F401 (db_app: cli.py registers the sub-apps from here)
     USER_OPTION,
     console,
@@ -48,15 +50,16 @@ from ketamine_ptsd.cli_store import (  # noqa: F401 (db_app: cli.py registers th
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.course import day_to_date
 from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
-from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
+from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, route_list
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.files import read_toml
-from ketamine_ptsd.store import corrections
 from ketamine_ptsd.store.forecasting import forecast_patient
 from ketamine_ptsd.store.models import MAINTENANCE_RULES, SEXES
 from ketamine_ptsd.store.records import SESSION_EVENT_KINDS
 
 DATE_HELP = "YYYY-MM-DD or YYYY-MM-DDTHH:MM, local time"
+
+guarded = guarded_with(RECORD_FLAGS)
 
 
 def _app(help_text: str) -> typer.Typer:
@@ -89,18 +92,6 @@ def parse_day(text: str, field: str = "--date") -> dt.date:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise InputError(field, f"{text!r} is not a date", "YYYY-MM-DD") from None
-
-
-def _number(field: str, text: str | None, allowed: str) -> float | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(field, f"{text!r} is not a number", allowed) from None
-    if not math.isfinite(value):
-        raise InputError(field, f"{text!r} is not a finite number", allowed)
-    return value
 
 
 def _days(text: str) -> tuple[float, ...]:
@@ -141,7 +132,7 @@ def patient_add(
         patient = records.add_patient(
             name=name, mrn=mrn, sex=sex, note=note, pseudonym=pseudonym,
             birth_date=None if birth_date is None else parse_day(birth_date, "--birth-date"),
-            weight_kg=_number("--weight-kg", weight_kg, "kg"), height_cm=_number("--height-cm", height_cm, "cm"))
+            weight_kg=number("--weight-kg", weight_kg, "kg"), height_cm=number("--height-cm", height_cm, "cm"))
     typer.echo(patient.id)
 
 
@@ -164,9 +155,9 @@ def patient_update(
     if birth_date is not None:
         changes["birth_date"] = parse_day(birth_date, "--birth-date")
     if weight_kg is not None:
-        changes["weight_kg"] = _number("--weight-kg", weight_kg, "kg")
+        changes["weight_kg"] = number("--weight-kg", weight_kg, "kg")
     if height_cm is not None:
-        changes["height_cm"] = _number("--height-cm", height_cm, "cm")
+        changes["height_cm"] = number("--height-cm", height_cm, "cm")
     if not changes:
         raise InputError("options", "nothing to change", "--name, --mrn, --birth-date, --sex, --weight-kg, "
                          "--height-cm or --note")
@@ -288,8 +279,7 @@ def session_record(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     date: str = typer.Option(..., help=f"start of the dose (infusion start, first device): {DATE_HELP}"),
     dose: str = typer.Option(..., help="as given, e.g. 0.5mg/kg or 56mg"),
-    route: str | None = typer.Option(None, help="iv_infusion, im, intranasal, sublingual, oral, iv_bolus "
-                                     "(default: the course's)"),
+    route: str | None = typer.Option(None, help=f"{route_list()} (default: the course's)"),
     drug: str | None = typer.Option(None, help="racemic or esketamine (default: the course's)"),
     infusion_min: str | None = typer.Option(None, help="infusion length, minutes (IV infusion)"),
     weight_kg: str | None = typer.Option(None, help="weight at the session, kg (default: the patient's)"),
@@ -314,8 +304,8 @@ def session_record(
     with open_records(user) as records:
         record = records.record_session(
             patient_id, started_at=parse_when(date), dose=dose, route=route, product=drug,
-            infusion_min=_number("--infusion-min", infusion_min, "minutes"),
-            weight_kg=_number("--weight-kg", weight_kg, "kg"), lot=lot, note=note, readings=rows,
+            infusion_min=number("--infusion-min", infusion_min, "minutes"),
+            weight_kg=number("--weight-kg", weight_kg, "kg"), lot=lot, note=note, readings=rows,
             events=_events(event), concomitant=[c.strip() for c in concomitant.split(",") if c.strip()])
         details = records.session_details(record.id)
     if as_json:
@@ -344,99 +334,11 @@ def session_show(session_id: int = typer.Argument(..., metavar="SESSION_ID")) ->
         emit(records.session_details(session_id))
 
 
-REASON_OPTION = typer.Option(..., "--reason", help="why the record is corrected or withdrawn (kept with it)")
-
-
-def _correction_done(correction: Any) -> None:
-    what = {"vitals": "reading", "sessions": "session", "assessments": "assessment"}[correction.table_name]
-    done = "corrected" if correction.kind == "correct" else "withdrew"
-    typer.echo(f"{done} {what} {correction.record_id} (correction {correction.id})")
-
-
-@session_app.command("correct-reading")
-@guarded
-def session_correct_reading(
-    reading_id: int = typer.Argument(..., metavar="READING_ID", help="a reading's id (`session show`)"),
-    reason: str = REASON_OPTION,
-    time_min: str | None = typer.Option(None, help="minutes from the dose"),
-    sbp: str | None = typer.Option(None, help="mmHg"), dbp: str | None = typer.Option(None, help="mmHg"),
-    hr: str | None = typer.Option(None, help="bpm"), spo2: str | None = typer.Option(None, help="%"),
-    cadss: str | None = typer.Option(None, help="CADSS total 0-92"),
-    moaas: str | None = typer.Option(None, help="MOAA/S 0-5"),
-    user: str | None = USER_OPTION,
-) -> None:
-    """Correct a reading (the values given); the old values are kept with the reason, and
-    the session's alerts are judged again."""
-    given = {"time_min": time_min, "sbp": sbp, "dbp": dbp, "hr": hr, "spo2": spo2, "cadss": cadss, "moaas": moaas}
-    changes = {k: _number(f"--{k.replace('_', '-')}", v, "a number") for k, v in given.items() if v is not None}
-    with open_records(user) as records:
-        _correction_done(corrections.correct_reading(records, reading_id, changes, reason))
-
-
-@session_app.command("correct")
-@guarded
-def session_correct(
-    session_id: int = typer.Argument(..., metavar="SESSION_ID"),
-    reason: str = REASON_OPTION,
-    weight_kg: str | None = typer.Option(None, help="kg (a mg/kg dose in mg follows)"),
-    infusion_min: str | None = typer.Option(None, help="infusion length, minutes"),
-    lot: str | None = typer.Option(None, help="lot number"),
-    note: str | None = typer.Option(None, help="free text"),
-    user: str | None = USER_OPTION,
-) -> None:
-    """Correct a session's weight, infusion length, lot or note, with the reason."""
-    changes: dict[str, Any] = {k: v for k, v in (("lot", lot), ("note", note)) if v is not None}
-    if weight_kg is not None:
-        changes["weight_kg"] = _number("--weight-kg", weight_kg, "kg")
-    if infusion_min is not None:
-        changes["infusion_min"] = _number("--infusion-min", infusion_min, "minutes")
-    with open_records(user) as records:
-        _correction_done(corrections.correct_session(records, session_id, changes, reason))
-
-
-@session_app.command("withdraw")
-@guarded
-def session_withdraw(
-    record_id: int = typer.Argument(..., metavar="ID", help="the session's id, or with --reading a reading's"),
-    reason: str = REASON_OPTION,
-    reading: bool = typer.Option(False, "--reading", help="withdraw the reading ID, not a session"),
-    user: str | None = USER_OPTION,
-) -> None:
-    """Withdraw a session (or with --reading one reading) recorded in error: kept, marked,
-    no longer counted anywhere."""
-    with open_records(user) as records:
-        _correction_done(corrections.withdraw(records, "reading" if reading else "session", record_id, reason))
-
-
-# ---------------------------------------------------------------------------
-# assess
-# ---------------------------------------------------------------------------
-
-
-@assess_app.command("correct")
-@guarded
-def assess_correct(
-    assessment_id: int = typer.Argument(..., metavar="ASSESSMENT_ID", help="an id listed by `assess list`"),
-    answers: str = typer.Argument(..., help="the corrected item scores, comma-separated, as for `assess record`"),
-    reason: str = REASON_OPTION,
-    user: str | None = USER_OPTION,
-) -> None:
-    """Correct an assessment's answers (scored again); the old ones are kept with the reason."""
-    with open_records(user) as records:
-        _correction_done(corrections.correct_assessment(records, assessment_id, parse_items(answers, "answers"),
-                                                        reason))
-
-
-@assess_app.command("withdraw")
-@guarded
-def assess_withdraw(
-    assessment_id: int = typer.Argument(..., metavar="ASSESSMENT_ID"),
-    reason: str = REASON_OPTION,
-    user: str | None = USER_OPTION,
-) -> None:
-    """Withdraw an assessment entered in error: kept, marked, no longer counted."""
-    with open_records(user) as records:
-        _correction_done(corrections.withdraw(records, "assessment", assessment_id, reason))
+# The corrections (cli_corrections), in the order the groups have always listed them.
+for _name, _command in SESSION_CORRECTIONS.items():
+    session_app.command(_name)(_command)
+for _name, _command in ASSESS_CORRECTIONS.items():
+    assess_app.command(_name)(_command)
 
 
 @assess_app.command("record")
@@ -549,7 +451,7 @@ def course_start(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
     date: str = typer.Option(..., help="first planned session, YYYY-MM-DD"),
     dose: str = typer.Option("0.5mg/kg", help="planned dose per session, e.g. 0.5mg/kg or 56mg"),
-    route: str = typer.Option("iv_infusion", help="iv_infusion, im, intranasal, sublingual, oral, iv_bolus"),
+    route: str = typer.Option("iv_infusion", help=route_list()),
     drug: str = typer.Option("racemic", help="racemic or esketamine"),
     infusion_min: str | None = typer.Option(None, help="infusion length, minutes (default 40)"),
     days: str = typer.Option(",".join(f"{d:g}" for d in DEFAULT_INDUCTION_DAYS),
@@ -562,8 +464,8 @@ def course_start(
     with open_records(user) as records:
         course = records.start_course(
             patient_id, started_on=parse_day(date), dose=dose, route=route, product=drug,
-            infusion_min=_number("--infusion-min", infusion_min, "minutes"), days=_days(days),
-            maintenance_rule=maintenance, every_days=_number("--every-days", every_days, "days"))
+            infusion_min=number("--infusion-min", infusion_min, "minutes"), days=_days(days),
+            maintenance_rule=maintenance, every_days=number("--every-days", every_days, "days"))
     typer.echo(course.id)
 
 
@@ -621,7 +523,7 @@ def course_book(
                 raise InputError("--rule", "no forecast of the current course",
                                  "run `ketamine-ptsd forecast PATIENT_ID` first")
             forecast, first_dose = stored.result, stored.first_dose_at
-        booking = records.book_maintenance(patient_id, rule=rule, every_days=_number("--every-days", every_days,
+        booking = records.book_maintenance(patient_id, rule=rule, every_days=number("--every-days", every_days,
                                                                                       "days"),
                                            forecast=forecast, first_dose=first_dose)
     if as_json:
@@ -671,10 +573,10 @@ def forecast(
     if loss_instrument is not None:
         threshold["instrument"] = _instrument(loss_instrument)
     if loss_points is not None:
-        threshold["absolute_reduction"] = _number("--loss-points", loss_points, "points")
+        threshold["absolute_reduction"] = number("--loss-points", loss_points, "points")
     if loss_percent is not None:
-        threshold["percent_reduction"] = _number("--loss-percent", loss_percent, "percent")
-    horizon = _number("--horizon-days", horizon_days, "days")
+        threshold["percent_reduction"] = number("--loss-percent", loss_percent, "percent")
+    horizon = number("--horizon-days", horizon_days, "days")
     with open_records(user) as records, Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("fitting, then simulating plausible courses", total=N_DRAWS)
         result = forecast_patient(records, patient_id, horizon_days=horizon, threshold=threshold or None,

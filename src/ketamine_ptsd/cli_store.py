@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from ketamine_ptsd.cli_clinic import JSON_HELP, guarded
+from ketamine_ptsd.cli_clinic import JSON_HELP, RECORD_FLAGS, guarded_with
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import backups, migrate
 from ketamine_ptsd.store.database import connect, resolve_url
@@ -29,6 +29,8 @@ USER_OPTION = typer.Option(None, "--user", help="who makes the change, for the a
 
 db_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                      help="The records database: status, upgrade, downgrade, backup, restore, audit trail.")
+
+guarded = guarded_with(RECORD_FLAGS)
 
 
 def console() -> Console:
@@ -180,4 +182,3 @@ def db_audit(
         view.add_row(shown(e.at), e.actor, e.action, e.table_name, e.record_id, e.field,
                      clip(shown(e.old_value)), clip(shown(e.new_value)))
     console().print(view)
-

@@ -433,3 +433,72 @@ def from_nonmem(rows: Iterable[dict]) -> dict[int, Regimen]:
 def read_nonmem_csv(text: str) -> dict[int, Regimen]:
     """Parse NONMEM-style CSV text with :func:`from_nonmem`."""
     return from_nonmem(csv.DictReader(io.StringIO(text)))
+
+
+# --------------------------------------------------------------------------- clinic routes, protocols
+
+#: The routes each ketamine product is given by in the clinic, its default first: racemic
+#: ketamine as an IV infusion or IM injection (Ketalar label), esketamine as a nasal spray
+#: (SPRAVATO label). The clinic's dose plans, monitoring and regulatory status, and the
+#: front ends' choices, read this; the route names themselves are :class:`Route`'s.
+PRODUCT_ROUTES: dict[str, tuple[str, ...]] = {
+    Product.RACEMIC.value: (Route.IV_INFUSION.value, Route.IM.value),
+    Product.ESKETAMINE.value: (Route.INTRANASAL.value,),
+}
+#: Every route a clinic product may take, in :data:`PRODUCT_ROUTES` order.
+CLINIC_ROUTES: tuple[str, ...] = tuple(dict.fromkeys(r for routes in PRODUCT_ROUTES.values() for r in routes))
+
+
+def route_list(routes: Iterable[str] = tuple(r.value for r in Route), last: str = ", ") -> str:
+    """Route names for a help text or an error, e.g. ``"iv_infusion, im, intranasal"``."""
+    routes = [getattr(r, "value", r) for r in routes]
+    return ", ".join(routes[:-1]) + last + routes[-1] if len(routes) > 1 else "".join(routes)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A treatment protocol as a clinician or a trial states it, the one builder of a
+    :class:`Regimen` from one: identical doses on the induction ``days`` (``infusion_min``
+    is used only by an IV infusion), psychotherapy on ``therapy_days`` or, with
+    ``therapy_after_each_dose``, on every dose day, ``therapy_hours_after_dose`` after that
+    day's midnight, and maintenance every ``maintenance_every_days`` from
+    ``maintenance_from_day`` (default: that long after the last induction day) up to the
+    ``until_day`` given to :meth:`regimen`. Errors name the builders' fields (``days``,
+    ``therapy_days``, ``every_days``, ``infusion_min``, ...)."""
+
+    days: Sequence[float] = DEFAULT_INDUCTION_DAYS
+    amount: float = 0.5
+    per_kg: bool = True
+    route: Route | str = Route.IV_INFUSION
+    product: Product | str = Product.RACEMIC
+    infusion_min: float | None = None
+    therapy_days: Sequence[float] = ()
+    therapy_after_each_dose: bool = False
+    therapy_hours_after_dose: float = 0.0
+    maintenance_every_days: float | None = None
+    maintenance_from_day: float | None = None
+    name: str = ""
+
+    def induction(self) -> Regimen:
+        """The induction doses alone."""
+        infusion = self.infusion_min if self.route == Route.IV_INFUSION else None
+        return induction_series(self.days, self.amount, self.per_kg, self.route, self.product, infusion)
+
+    def regimen(self, until_day: float | None = None) -> Regimen:
+        """The protocol in hours from the first dose (day 0 at midnight); maintenance, when the
+        protocol has it, up to ``until_day`` (inclusive), and therapy on dose days before it."""
+        regimen = self.induction()
+        if self.maintenance_every_days is not None:
+            if until_day is None:
+                raise InputError("until_day", "a protocol with maintenance needs the day it ends", "a day >= 0")
+            first = self.maintenance_from_day
+            if first is None:
+                first = float(self.days[-1]) + self.maintenance_every_days
+            regimen = with_maintenance(regimen, self.maintenance_every_days, first, until_day)
+        if self.therapy_after_each_dose:
+            days = [d.time_h / HOURS_PER_DAY for d in regimen.doses
+                    if until_day is None or d.time_h / HOURS_PER_DAY < until_day]
+            regimen = with_therapy(regimen, days, hours_after_dose=self.therapy_hours_after_dose)
+        elif self.therapy_days:
+            regimen = with_therapy(regimen, self.therapy_days, self.therapy_hours_after_dose)
+        return Regimen(regimen.doses, regimen.therapy, self.name or regimen.name)

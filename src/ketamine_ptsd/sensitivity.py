@@ -49,10 +49,10 @@ class ParameterRange:
     def __post_init__(self):
         names = model_table().names
         if self.name not in names:
-            raise InputError("--parameter", f"unknown parameter {self.name!r}", "a parameter of params/model.toml, "
+            raise InputError("parameter", f"unknown parameter {self.name!r}", "a parameter of params/model.toml, "
                              f"e.g. {', '.join(DEFAULT_PARAMETERS)}")
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
-            raise InputError("--parameter", f"{self.name}: need finite LOW < HIGH, got {self.low:g}:{self.high:g}",
+            raise InputError("parameter", f"{self.name}: need finite LOW < HIGH, got {self.low:g}:{self.high:g}",
                              "NAME=LOW:HIGH with LOW < HIGH")
 
 
@@ -60,11 +60,11 @@ def parse_parameter(text: str) -> ParameterRange:
     """``NAME=LOW:HIGH`` (for instance ``structural_gain=2:5``)."""
     match = re.fullmatch(r"\s*([A-Za-z0-9_]+)\s*=\s*([^:]+):(.+)", text)
     if not match:
-        raise InputError("--parameter", f"cannot read {text!r}", "NAME=LOW:HIGH, e.g. labile_tau=150:250")
+        raise InputError("parameter", f"cannot read {text!r}", "NAME=LOW:HIGH, e.g. labile_tau=150:250")
     try:
         low, high = float(match.group(2)), float(match.group(3))
     except ValueError:
-        raise InputError("--parameter", f"cannot read the range of {text!r}", "NAME=LOW:HIGH with numbers") from None
+        raise InputError("parameter", f"cannot read the range of {text!r}", "NAME=LOW:HIGH with numbers") from None
     return ParameterRange(match.group(1), low, high)
 
 
@@ -100,10 +100,10 @@ def parse_output(text: str, spec: TrialSpec) -> OutputSpec:
     compared = [a for a in spec.arm_names if a != spec.trial.control] if spec.trial.control else []
     arm = arm.strip() or (compared or spec.arm_names)[0]
     if metric not in OUTPUTS:
-        raise InputError("--output", f"unknown output {metric!r}", ", ".join(OUTPUTS))
+        raise InputError("output", f"unknown output {metric!r}", ", ".join(OUTPUTS))
     allowed = compared if metric in ("difference", "effect_size_d") else spec.arm_names
     if arm not in allowed:
-        raise InputError("--output", f"no arm {arm!r} for {metric}",
+        raise InputError("output", f"no arm {arm!r} for {metric}",
                          ", ".join(allowed) or "a trial with a control arm")
     return OutputSpec(metric, arm)
 
@@ -181,11 +181,11 @@ def _problem(parameters: Sequence[ParameterRange]) -> dict:
 def check_samples(method: str, samples: int) -> None:
     """Reject an unknown method, or a sample count SALib cannot use."""
     if method not in METHODS:
-        raise InputError("--method", f"unknown method {method!r}", ", ".join(METHODS))
+        raise InputError("method", f"unknown method {method!r}", ", ".join(METHODS))
     if method == "sobol" and (samples < 2 or samples & (samples - 1)):
-        raise InputError("--samples", f"Sobol sampling needs a power of 2, got {samples}", "2, 4, 8, ... e.g. 64")
+        raise InputError("samples", f"Sobol sampling needs a power of 2, got {samples}", "2, 4, 8, ... e.g. 64")
     if method == "morris" and samples < 2:
-        raise InputError("--samples", f"Morris needs at least 2 trajectories, got {samples}", ">= 2")
+        raise InputError("samples", f"Morris needs at least 2 trajectories, got {samples}", ">= 2")
 
 
 def run_sensitivity(spec: TrialSpec, parameters: Sequence[ParameterRange], outputs: Sequence[OutputSpec],
@@ -201,10 +201,10 @@ def run_sensitivity(spec: TrialSpec, parameters: Sequence[ParameterRange], outpu
 
     check_samples(method, samples)
     if not parameters:
-        raise InputError("--parameter", "no parameter to vary", "one or more NAME=LOW:HIGH")
+        raise InputError("parameter", "no parameter to vary", "one or more NAME=LOW:HIGH")
     names = [p.name for p in parameters]
     if len(set(names)) < len(names):
-        raise InputError("--parameter", "a parameter is given twice", "each parameter once")
+        raise InputError("parameter", "a parameter is given twice", "each parameter once")
     spec.check()
     problem = _problem(parameters)
     if method == "sobol":

@@ -32,9 +32,9 @@ def output_count(horizon_days: float, dt_min: float) -> int:
     """Number of output times of :func:`output_times`, without building them (so the size of a
     run can be judged before any memory is spent on it)."""
     if not (np.isfinite(horizon_days) and horizon_days > 0):
-        raise InputError("--horizon-days", f"must be a positive number, got {horizon_days}", "> 0")
+        raise InputError("horizon_days", f"must be a positive number, got {horizon_days}", "> 0")
     if not (np.isfinite(dt_min) and dt_min > 0):
-        raise InputError("--dt-min", f"must be a positive number, got {dt_min}", "> 0")
+        raise InputError("dt_min", f"must be a positive number, got {dt_min}", "> 0")
     return int(np.floor(horizon_days * 24 * 60 / dt_min + 1e-9)) + 1
 
 

@@ -19,7 +19,7 @@ NORKETAMINE_G_PER_MOL = 223.70
 _DOSE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(mg/kg|mg)\s*$")
 
 
-def parse_dose(text: str, field: str = "--dose") -> tuple[float, bool]:
+def parse_dose(text: str, field: str = "dose") -> tuple[float, bool]:
     """Parse ``"0.5mg/kg"`` or ``"56mg"``.
 
     Returns ``(amount, per_kg)``: the number and whether it is per kg of body weight.

@@ -21,19 +21,12 @@ NAMES = set(ins.SPECS) | {a for s in ins.SPECS.values() for a in s.aliases}
 # Files that still restate instrument facts, with the reason and what removes them. A file
 # that no longer restates one must leave this list.
 KNOWN_RESTATEMENTS = {
-    "store/records.py": "_PRORATABLE lists the instruments that prorate; read ins.PRORATABLE "
-                        "(store owner, issue 16 item 3)",
-    "web/forms.py": "can_prorate() inspects the scorer's signature; read spec.prorates (web owner, item 3)",
-    "web/dashboard.py": "_BLADDER names the bladder indices; read clinic.risk.BLADDER_INSTRUMENTS (web owner)",
     "store/forecasting.py": "FORECAST_INSTRUMENTS spells the forecast's instruments as ids; "
                             "write them as spec ids (PCL5.id ...) in care/forecast (issue 16 item 1)",
     "calibration/individual.py": "LEVELS names the scores sharing a severity level as ids; "
                                  "write them as spec ids (calibration owner)",
     "population.py": "covariate names are matched by instrument prefixes (pcl5, caps5, iesr); "
                      "the model's covariate table should say which scores share a baseline (model owner)",
-    "web/templates/assessment.html": "yes/no and convention instruments by id; read spec.yes_no and "
-                                     "spec.conventions (web owner, item 3)",
-    "web/templates/patient.html": "the other instruments are a literal list; pass the specs in (web owner, item 3)",
 }
 
 

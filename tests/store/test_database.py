@@ -33,7 +33,7 @@ class TestResolveUrl:
 
     @pytest.mark.parametrize("given", ["mysql://u@h/db", "://no-database-named"])
     def test_unsupported(self, given):
-        with pytest.raises(InputError, match="--db"):
+        with pytest.raises(InputError, match="^database"):
             resolve_url(given)
 
 

@@ -10,7 +10,7 @@ import traceback
 import pytest
 from sqlalchemy import MetaData, func, select
 
-from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.errors import InputError, RecordNotFound
 from ketamine_ptsd.store.models import Patient
 from ketamine_ptsd.store.records import DatabaseRefused
 
@@ -56,7 +56,7 @@ class TestPatients:
 
     def test_record_number_is_unique(self, records, patient):
         before = row_counts(records)
-        with pytest.raises(InputError, match="--mrn"):
+        with pytest.raises(InputError, match="^mrn"):
             records.add_patient(name="Other", mrn="MRN-1")
         assert row_counts(records) == before
 
@@ -101,9 +101,9 @@ class TestAssessments:
     @pytest.mark.parametrize("instrument, answers, when, field", [
         ("pcl5", [2] * 19 + [5], at(5), "item 20"),
         ("pcl5", [2] * 19, at(5), "items"),
-        ("madrs", [3] * 10, NOW + dt.timedelta(minutes=1), "--date"),
-        ("madrs", [3] * 10, dt.datetime(1984, 1, 1, tzinfo=UTC), "--date"),
-        ("nosuch", [1], at(5), "INSTRUMENT"),
+        ("madrs", [3] * 10, NOW + dt.timedelta(minutes=1), "date"),
+        ("madrs", [3] * 10, dt.datetime(1984, 1, 1, tzinfo=UTC), "date"),
+        ("nosuch", [1], at(5), "instrument"),
     ])
     def test_bad_input_changes_nothing(self, records, patient, instrument, answers, when, field):
         before = row_counts(records)
@@ -114,7 +114,7 @@ class TestAssessments:
 
     def test_unknown_patient_changes_nothing(self, records, patient):
         before = row_counts(records)
-        with pytest.raises(InputError, match="PATIENT_ID"):
+        with pytest.raises(RecordNotFound, match="patient_id"):
             records.record_assessment(patient.id + 1, "pcl5", [1] * 20, at(5))
         assert row_counts(records) == before
 
@@ -163,13 +163,13 @@ class TestSessions:
         assert [(e["kind"], e["detail"]) for e in details["events"]] == [("adverse_event", "nausea")]
 
     @pytest.mark.parametrize("kwargs, field", [
-        ({"dose": "0.5 mg per kg"}, "--dose"),
-        ({"dose": "5000mg"}, "--dose"),
+        ({"dose": "0.5 mg per kg"}, "dose"),
+        ({"dose": "5000mg"}, "dose"),
         ({"dose": "56mg", "route": "rectal"}, "route"),
-        ({"dose": "2mg", "product": "midazolam"}, "drug"),
-        ({"dose": "56mg", "events": [("sneeze", None)]}, "--event"),
+        ({"dose": "2mg", "product": "midazolam"}, "product"),
+        ({"dose": "56mg", "events": [("sneeze", None)]}, "events"),
         ({"dose": "0.5mg/kg", "readings": [{"time_min": 0, "sbp": 80, "dbp": 120}]}, "dbp"),
-        ({"dose": "0.5mg/kg", "started_at": NOW + dt.timedelta(hours=1)}, "--date"),
+        ({"dose": "0.5mg/kg", "started_at": NOW + dt.timedelta(hours=1)}, "date"),
     ])
     def test_bad_input_changes_nothing(self, records, patient, kwargs, field):
         before = row_counts(records)
@@ -197,7 +197,7 @@ class TestSessions:
 
     def test_weight_needed_for_a_per_kg_dose(self, records):
         p = records.add_patient(name="no weight")
-        with pytest.raises(InputError, match="--weight-kg"):
+        with pytest.raises(InputError, match="^weight_kg"):
             records.record_session(p.id, started_at=at(6), dose="0.5mg/kg")
         assert records.record_session(p.id, started_at=at(6), dose="0.5mg/kg", weight_kg=80).dose_mg == 40
 

@@ -3,5 +3,7 @@ front ends (command line, web app) call these and only parse their input and sho
 result.
 
 :mod:`.exports`: a patient's records as a FHIR R4 bundle or NONMEM-style CSV;
-:mod:`.course`: the current course against its plan, and its long-term risk.
+:mod:`.course`: the current course against its plan, and its long-term risk;
+:mod:`.inputs`: a patient's record as the model's covariates (the pre-treatment baseline);
+:mod:`.whatif`: protocols compared on the model for one patient.
 """

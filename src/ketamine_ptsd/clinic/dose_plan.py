@@ -27,9 +27,9 @@ from typing import Any
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.settings import RuleLog, Settings, resolve
+from ketamine_ptsd.dosing import PRODUCT_ROUTES, Route
 from ketamine_ptsd.errors import InputError
 
-PRODUCT_ROUTES = {"racemic": ("iv_infusion", "im"), "esketamine": ("intranasal",)}
 WEIGHT_POLICIES = ("actual", "ideal", "adjusted")
 SEXES = ("male", "female")
 ESKETAMINE_REGIMENS = ("trd", "mdsi")
@@ -232,8 +232,8 @@ class DosePlan:
 
 _PRODUCT_NAMES = {"racemic": "racemic ketamine hydrochloride",
                   "esketamine": "esketamine nasal spray (SPRAVATO)"}
-_ROUTE_NAMES = {"iv_infusion": "IV infusion", "im": "IM injection",
-                "intranasal": "intranasal (do not prime the device)"}
+_ROUTE_NAMES = {Route.IV_INFUSION.value: "IV infusion", Route.IM.value: "IM injection",
+                Route.INTRANASAL.value: "intranasal (do not prime the device)"}
 
 
 def parse_dose(text: str) -> tuple[float, str]:

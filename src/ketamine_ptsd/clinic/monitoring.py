@@ -42,11 +42,11 @@ import numpy as np
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.settings import Settings, resolve
+from ketamine_ptsd.dosing import PRODUCT_ROUTES
 from ketamine_ptsd.errors import InputError
 
 FIELDS = ("sbp", "dbp", "hr", "spo2", "cadss", "moaas")
 LABELS = ("", "pre_dose", "pre_discharge")
-PRODUCT_ROUTES = {"esketamine": ("intranasal",), "racemic": ("iv_infusion", "im")}
 SEVERITY_ORDER = ("stop", "hold", "review", "notable")
 CONCOMITANT = ("benzodiazepine", "non_benzo_hypnotic", "psychostimulant", "maoi", "opioid")
 MANUAL_CHECKS = (

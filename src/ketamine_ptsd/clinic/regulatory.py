@@ -13,22 +13,25 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from ketamine_ptsd import dosing
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.settings import packaged_table
+from ketamine_ptsd.dosing import Route
 from ketamine_ptsd.errors import InputError
 
+#: The clinic's products (:data:`ketamine_ptsd.dosing.PRODUCT_ROUTES`) and compounded ketamine.
 PRODUCT_ROUTES = {
-    "racemic": ("iv_infusion", "im"),
-    "esketamine": ("intranasal",),
-    "compounded": ("oral", "sublingual", "intranasal"),
+    **dosing.PRODUCT_ROUTES,
+    "compounded": (Route.ORAL.value, Route.SUBLINGUAL.value, Route.INTRANASAL.value),
 }
 PRODUCT_NAMES = {
     "racemic": "racemic ketamine (Ketalar and generics)",
     "esketamine": "esketamine nasal spray (SPRAVATO)",
     "compounded": "compounded ketamine (oral, sublingual or nasal)",
 }
-ROUTE_NAMES = {"iv_infusion": "intravenous infusion", "im": "intramuscular injection",
-               "intranasal": "nasal spray", "oral": "by mouth", "sublingual": "under the tongue"}
+ROUTE_NAMES = {Route.IV_INFUSION.value: "intravenous infusion", Route.IM.value: "intramuscular injection",
+               Route.INTRANASAL.value: "nasal spray", Route.ORAL.value: "by mouth",
+               Route.SUBLINGUAL.value: "under the tongue"}
 
 
 # An expiry this close (days) or closer is flagged in capitals.

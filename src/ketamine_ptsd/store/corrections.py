@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ketamine_ptsd.clinic.instruments import SCORERS
 from ketamine_ptsd.clinic.monitoring import FIELDS
-from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.errors import InputError, RecordNotFound
 
 from .models import Assessment, Correction, Course, DosingSession, VitalSigns, utcnow
 from .records import PRORATABLE, Records, check_readings
@@ -32,8 +32,9 @@ _TABLES = {"reading": (VitalSigns, "vitals"), "session": (DosingSession, "sessio
            "assessment": (Assessment, "assessments")}
 
 
-class RecordMissing(InputError):
-    """No record with that id (the web app answers 404)."""
+class RecordMissing(RecordNotFound):
+    """No record with that id (the web app answers 404); the records' own
+    :class:`~ketamine_ptsd.errors.RecordNotFound`, under the name this module used first."""
 
 
 def _reason(reason: Any) -> str:

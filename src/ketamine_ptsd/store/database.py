@@ -23,9 +23,9 @@ from pathlib import Path
 import platformdirs
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
-from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.errors import InputError, KetaminePTSDError
 
 ENV_VAR = "KETAMINE_PTSD_DB"
 APP_NAME = "ketamine-ptsd"
@@ -54,10 +54,10 @@ def resolve_url(explicit: str | None = None) -> str:
     try:
         url = make_url(raw)
     except ArgumentError:
-        raise InputError("--db", "not a database URL", ALLOWED_URLS) from None
+        raise InputError("database", "not a database URL", ALLOWED_URLS) from None
     backend = url.drivername.split("+")[0]
     if backend not in _DRIVERS:
-        raise InputError("--db", f"unsupported database {backend!r}", ALLOWED_URLS)
+        raise InputError("database", f"unsupported database {backend!r}", ALLOWED_URLS)
     if "+" not in url.drivername:
         url = url.set(drivername=_DRIVERS[backend])
     return url.render_as_string(hide_password=False)
@@ -103,3 +103,26 @@ def _sqlite_begin(connection) -> None:
     # A deferred transaction that reads and then writes cannot wait for the write lock
     # (SQLite returns SQLITE_BUSY at once); taking the lock up front makes writers queue.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class DatabaseRefused(KetaminePTSDError):
+    """The database refused a change (a constraint, a lock timeout, a lost connection).
+
+    The message names the problem and the constraint but never the values: database
+    drivers put the offending row into their messages, and those end up in tracebacks
+    and logs. ``conflict`` is True for a constraint violation (for instance a record
+    number taken by another process at the same moment).
+    """
+
+    def __init__(self, message: str, conflict: bool):
+        super().__init__(message)
+        self.conflict = conflict
+
+    @classmethod
+    def of(cls, exc: DBAPIError) -> DatabaseRefused:
+        """A copy of ``exc`` without the values."""
+        diag = getattr(exc.orig, "diag", None)
+        primary = getattr(diag, "message_primary", None)
+        # sqlite3 messages name the constraint only ("UNIQUE constraint failed: patients.mrn").
+        text = primary if primary else str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        return cls(f"the database refused the change: {text}", isinstance(exc, IntegrityError))

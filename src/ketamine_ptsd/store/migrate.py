@@ -151,7 +151,7 @@ def ensure_current(engine: Engine) -> None:
         upgrade(engine)
         return
     if current in revisions():
-        raise InputError("--db", f"the database is at schema revision {current}, the program needs {head}",
+        raise InputError("database", f"the database is at schema revision {current}, the program needs {head}",
                          "run `ketamine-ptsd db backup FILE` then `ketamine-ptsd db upgrade`")
-    raise InputError("--db", "not a ketamine-ptsd records database (unknown or missing schema revision)",
+    raise InputError("database", "not a ketamine-ptsd records database (unknown or missing schema revision)",
                      "an empty database or one created by ketamine-ptsd")

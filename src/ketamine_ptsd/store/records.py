@@ -16,36 +16,31 @@ import getpass
 import json
 import math
 import os
-import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ketamine_ptsd.clinic import course as course_logic
-from ketamine_ptsd.clinic.instruments import SCORERS, SPECS
+from ketamine_ptsd.clinic.instruments import PRORATABLE, SCORERS, SPECS
 from ketamine_ptsd.clinic.monitoring import FIELDS as READING_FIELDS
 from ketamine_ptsd.clinic.monitoring import PRODUCT_ROUTES as MONITORED_ROUTES
 from ketamine_ptsd.clinic.monitoring import monitor_session
 from ketamine_ptsd.clinic.risk import EVENT_KINDS
 from ketamine_ptsd.clinic.screening import screen
 from ketamine_ptsd.clinic.settings import Settings, resolve
-from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, Dose
-from ketamine_ptsd.errors import InputError, KetaminePTSDError
+from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, PRODUCT_ROUTES, Dose
+from ketamine_ptsd.errors import InputError, RecordNotFound
 from ketamine_ptsd.units import parse_dose
 
 from .audit import ACTOR_KEY, AuditedSession
-from .database import connect
+from .database import DatabaseRefused, connect
 from .migrate import ensure_current
 from .models import (
     MAINTENANCE_RULES,
-    ROLES,
     SEXES,
     Assessment,
     AuditEntry,
@@ -56,21 +51,20 @@ from .models import (
     Patient,
     Screening,
     SessionEvent,
-    User,
     VitalSigns,
     utcnow,
 )
+from .users import UserAccounts
 
 USER_ENV_VAR = "KETAMINE_PTSD_USER"
 #: Session events: the misuse signals of the clinic risk rules, plus what the session
 #: monitor needs to hear from the clinician (respiratory depression) and any other adverse event.
 SESSION_EVENT_KINDS = (*EVENT_KINDS, "respiratory_depression", "adverse_event")
 #: Instruments whose scorer takes ``prorate``.
-PRORATABLE = ("pcl5", "caps5", "cadss", "madrs", "phq9", "iesr")
-_NO_PATIENT_HINT = "an id listed by `ketamine-ptsd patient list`"
+_NO_PATIENT_HINT = "the id of a recorded patient"
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 #: What a clinic course doses (controls such as midazolam belong to trials, not records).
-PRODUCTS = ("racemic", "esketamine")
+PRODUCTS = tuple(PRODUCT_ROUTES)
 
 
 def default_actor() -> str:
@@ -78,36 +72,13 @@ def default_actor() -> str:
     return os.environ.get(USER_ENV_VAR) or getpass.getuser()
 
 
-class DatabaseRefused(KetaminePTSDError):
-    """The database refused a change (a constraint, a lock timeout, a lost connection).
-
-    The message names the problem and the constraint but never the values: database
-    drivers put the offending row into their messages, and those end up in tracebacks
-    and logs. ``conflict`` is True for a constraint violation (for instance a record
-    number taken by another process at the same moment).
-    """
-
-    def __init__(self, message: str, conflict: bool):
-        super().__init__(message)
-        self.conflict = conflict
-
-    @classmethod
-    def of(cls, exc: DBAPIError) -> DatabaseRefused:
-        """A copy of ``exc`` without the values."""
-        diag = getattr(exc.orig, "diag", None)
-        primary = getattr(diag, "message_primary", None)
-        # sqlite3 messages name the constraint only ("UNIQUE constraint failed: patients.mrn").
-        text = primary if primary else str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
-        return cls(f"the database refused the change: {text}", isinstance(exc, IntegrityError))
-
-
 def _product(product: str) -> str:
     if product not in PRODUCTS:
-        raise InputError("--drug", f"unknown product {product!r}", ", ".join(PRODUCTS))
+        raise InputError("product", f"unknown product {product!r}", ", ".join(PRODUCTS))
     return product
 
 
-class Records:
+class Records(UserAccounts):
     """Reads and writes of the clinic records on one database.
 
     ``actor`` is recorded with every change; ``now`` is the clock that judges "in the
@@ -117,7 +88,7 @@ class Records:
     def __init__(self, engine: Engine, actor: str, settings: Settings | Mapping | None = None,
                  now: Any = utcnow):
         if not actor or not actor.strip():
-            raise InputError("--user", "no acting user", "a user name (--user or KETAMINE_PTSD_USER)")
+            raise InputError("user", "no acting user", "the name of the user making the change")
         self.engine = engine
         self.actor = actor.strip()
         self.settings = resolve(settings)
@@ -198,10 +169,10 @@ class Records:
         try:
             key = int(patient_id)
         except (TypeError, ValueError):
-            raise InputError("PATIENT_ID", f"{patient_id!r} is not a patient id", _NO_PATIENT_HINT) from None
+            raise RecordNotFound("patient_id", f"{patient_id!r} is not a patient id", _NO_PATIENT_HINT) from None
         patient = session.get(Patient, key)
         if patient is None:
-            raise InputError("PATIENT_ID", f"no patient with id {key}", _NO_PATIENT_HINT)
+            raise RecordNotFound("patient_id", f"no patient with id {key}", _NO_PATIENT_HINT)
         return patient
 
     def _patient_fields(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,25 +180,25 @@ class Records:
         if "name" in out:
             out["name"] = str(out["name"]).strip() if out["name"] is not None else ""
             if not out["name"]:
-                raise InputError("--name", "no name given", "the patient's name, or a pseudonym marked as one")
+                raise InputError("name", "no name given", "the patient's name, or a pseudonym marked as one")
         if "name" in out and len(str(out["name"])) > 200:
-            raise InputError("--name", "longer than 200 characters", "up to 200 characters")
+            raise InputError("name", "longer than 200 characters", "up to 200 characters")
         if "mrn" in out and out["mrn"] is not None:
             out["mrn"] = str(out["mrn"]).strip() or None
             if out["mrn"] is not None and len(out["mrn"]) > 64:
-                raise InputError("--mrn", "longer than 64 characters", "up to 64 characters")
+                raise InputError("mrn", "longer than 64 characters", "up to 64 characters")
         if "sex" in out and out["sex"] not in SEXES:
-            raise InputError("--sex", f"unknown value {out['sex']!r}", ", ".join(SEXES))
+            raise InputError("sex", f"unknown value {out['sex']!r}", ", ".join(SEXES))
         if out.get("birth_date") is not None:
-            birth = self._past_date("--birth-date", out["birth_date"])
+            birth = self._past_date("birth_date", out["birth_date"])
             age = (self.now().date() - birth).days / 365.25
             lo, hi = self.settings["input.limits"]["age_years"]
             if not lo <= age <= hi:
-                raise InputError("--birth-date", f"gives an age of {age:.0f} years", f"ages {lo}-{hi} years")
+                raise InputError("birth_date", f"gives an age of {age:.0f} years", f"ages {lo}-{hi} years")
         if "weight_kg" in out:
-            out["weight_kg"] = self._limit("--weight-kg", out["weight_kg"], "weight_kg", "kg")
+            out["weight_kg"] = self._limit("weight_kg", out["weight_kg"], "weight_kg", "kg")
         if "height_cm" in out:
-            out["height_cm"] = self._limit("--height-cm", out["height_cm"], "height_cm", "cm")
+            out["height_cm"] = self._limit("height_cm", out["height_cm"], "height_cm", "cm")
         return out
 
     @staticmethod
@@ -236,7 +207,7 @@ class Records:
             return
         other = session.scalar(select(Patient.id).where(Patient.mrn == mrn))
         if other is not None and other != patient_id:
-            raise InputError("--mrn", "already used by another patient", "a record number not yet in use")
+            raise InputError("mrn", "already used by another patient", "a record number not yet in use")
 
     # ------------------------------------------------------------------ patients
 
@@ -261,7 +232,7 @@ class Records:
             if not exc.conflict:
                 raise
             # Another process took the same record number between the check and the insert.
-            raise InputError("--mrn", "already used by another patient", "a record number not yet in use") from None
+            raise InputError("mrn", "already used by another patient", "a record number not yet in use") from None
 
     def update_patient(self, patient_id: Any, **changes: Any) -> Patient:
         """Change some of a patient's fields (name, mrn, birth_date, sex, weight_kg, height_cm, note)."""
@@ -299,7 +270,7 @@ class Records:
         When the record has a birth date, the age is taken from it; an ``age_years`` in the
         answers that differs from it by a year or more is refused (nothing is stored).
         """
-        day = self._past_date("--date", screened_on or self.now().astimezone().date())
+        day = self._past_date("date", screened_on or self.now().astimezone().date())
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
             answers = dict(answers)
@@ -331,12 +302,12 @@ class Records:
         One course is active at a time; ``maintenance_rule`` is ``interval`` (every
         ``every_days``, default 14) or ``forecast``.
         """
-        started_on = self._past_date("--date", started_on)
+        started_on = self._past_date("date", started_on)
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
             if self._active_course(session, patient.id) is not None:
-                raise InputError("PATIENT_ID", "the patient already has an active course",
-                                 "close it first: `ketamine-ptsd course close PATIENT_ID`")
+                raise InputError("patient_id", "the patient already has an active course",
+                                 "close the active course first")
             course = self._new_course(patient, started_on, dose, route, product, infusion_min, days,
                                       maintenance_rule, every_days)
             session.add(course)
@@ -348,13 +319,13 @@ class Records:
         amount, per_kg = parse_dose(dose)
         _product(product)
         if not isinstance(started_on, dt.date) or isinstance(started_on, dt.datetime):
-            raise InputError("--date", f"{started_on!r} is not a date", "YYYY-MM-DD")
+            raise InputError("date", f"{started_on!r} is not a date", "YYYY-MM-DD")
         if route != "iv_infusion":
             infusion_min = None
         infusion_min = self._limit("infusion_min", infusion_min, "infusion_minutes", "min")
         plan = course_logic.InductionPlan(started_on, tuple(days), amount, per_kg, route, product, infusion_min)
         if maintenance_rule is not None and maintenance_rule not in MAINTENANCE_RULES:
-            raise InputError("--maintenance", f"unknown rule {maintenance_rule!r}", ", ".join(MAINTENANCE_RULES))
+            raise InputError("maintenance_rule", f"unknown rule {maintenance_rule!r}", ", ".join(MAINTENANCE_RULES))
         if every_days is not None:
             every_days = course_logic.IntervalRule(every_days).every_days
         return Course(patient_id=patient.id, started_on=plan.start, product=product, route=route,
@@ -368,12 +339,12 @@ class Records:
 
     def close_course(self, patient_id: Any, closed_on: dt.date | None = None) -> Course:
         """Close the patient's active course."""
-        day = self._past_date("--date", closed_on or self.now().astimezone().date())
+        day = self._past_date("date", closed_on or self.now().astimezone().date())
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
             course = self._active_course(session, patient.id)
             if course is None:
-                raise InputError("PATIENT_ID", "the patient has no active course", "a patient with an active course")
+                raise InputError("patient_id", "the patient has no active course", "a patient with an active course")
             course.status, course.closed_on = "closed", day
         return course
 
@@ -390,8 +361,8 @@ class Records:
             course = self._active_course(session, patient.id) or session.scalar(
                 select(Course).where(Course.patient_id == patient.id).order_by(Course.id.desc()))
             if course is None:
-                raise InputError("PATIENT_ID", "the patient has no course yet",
-                                 "`ketamine-ptsd course start` or `session record` first")
+                raise InputError("patient_id", "the patient has no course yet",
+                                 "start a course or record a session first")
             sessions = list(course.sessions)
         today = self.now().astimezone().date()
         local_dates = [s.started_at.astimezone().date() for s in sessions]
@@ -408,7 +379,7 @@ class Records:
         """
         course, _, state = self.course_state(patient_id)
         if course.status != "active":
-            raise InputError("PATIENT_ID", "the patient has no active course", "a patient with an active course")
+            raise InputError("patient_id", "the patient has no active course", "a patient with an active course")
         rule = rule or course.maintenance_rule or "interval"
         if rule == "interval":
             logic_rule = course_logic.IntervalRule(
@@ -416,13 +387,13 @@ class Records:
             booking = course_logic.book_maintenance(state, logic_rule)
         elif rule == "forecast":
             if forecast is None:
-                raise InputError("--rule", "the forecast rule needs a forecast", "run `ketamine-ptsd forecast` first")
+                raise InputError("rule", "the forecast rule needs a forecast", "a saved forecast (make one first)")
             booking = course_logic.book_maintenance(
                 state, course_logic.ForecastRule(), first_dose=first_dose,
                 recommended_day=forecast.get("recommended_maintenance_day"),
                 horizon_days=forecast.get("horizon_days"))
         else:
-            raise InputError("--rule", f"unknown rule {rule!r}", ", ".join(MAINTENANCE_RULES))
+            raise InputError("rule", f"unknown rule {rule!r}", ", ".join(MAINTENANCE_RULES))
         with self.transaction() as session:
             stored = session.get(Course, course.id)
             stored.maintenance_due_on = booking.due_on
@@ -463,16 +434,16 @@ class Records:
         check_readings(readings)
         for i, (kind, _detail) in enumerate(events):
             if kind not in SESSION_EVENT_KINDS:
-                raise InputError(f"--event {i + 1}", f"unknown event {kind!r}", ", ".join(SESSION_EVENT_KINDS))
+                raise InputError(f"events {i + 1}", f"unknown event {kind!r}", ", ".join(SESSION_EVENT_KINDS))
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
-            started_at = self._past("--date", started_at, patient)
+            started_at = self._past("date", started_at, patient)
             course = self._active_course(session, patient.id)
             route = route or (course.route if course else "iv_infusion")
             product = _product(product or (course.product if course else "racemic"))
             if course is not None and product != course.product:
                 # The model and the course's plan are for one product (their PK differ).
-                raise InputError("--drug", f"the active course is {course.product}, not {product}",
+                raise InputError("product", f"the active course is {course.product}, not {product}",
                                  f"{course.product}, or close the course and start one for {product}")
             if infusion_min is None and course is not None and route == course.route:
                 infusion_min = course.infusion_min
@@ -481,17 +452,17 @@ class Records:
             dose_record = Dose(0.0, amount, route, product, per_kg,
                                None if infusion_min is None or route != "iv_infusion" else infusion_min / 60.0)
             infusion_min = None if dose_record.duration_h is None else dose_record.duration_h * 60.0
-            weight = self._limit("--weight-kg", weight_kg, "weight_kg", "kg") or patient.weight_kg
+            weight = self._limit("weight_kg", weight_kg, "weight_kg", "kg") or patient.weight_kg
             if per_kg and weight is None:
                 lo, hi = self.settings["input.limits"]["weight_kg"]
-                raise InputError("--weight-kg", "a mg/kg dose needs the patient's weight", f"{lo}-{hi} kg")
+                raise InputError("weight_kg", "a mg/kg dose needs the patient's weight", f"{lo}-{hi} kg")
             if per_kg:
-                self._limit("--dose", amount, "dose_mg_per_kg", "mg/kg")
-            dose_mg = self._limit("--dose", dose_record.amount_mg(weight or 0.0), "dose_mg", "mg")
+                self._limit("dose", amount, "dose_mg_per_kg", "mg/kg")
+            dose_mg = self._limit("dose", dose_record.amount_mg(weight or 0.0), "dose_mg", "mg")
             if session.scalar(select(DosingSession.id).join(Course).where(
                     Course.patient_id == patient.id, DosingSession.started_at == started_at,
                     DosingSession.withdrawn_at.is_(None))) is not None:
-                raise InputError("--date", "a session at that time is already recorded for the patient",
+                raise InputError("date", "a session at that time is already recorded for the patient",
                                  "a different date and time")
             if course is None:
                 course = self._new_course(patient, started_at.astimezone().date(), dose, route, product,
@@ -500,7 +471,7 @@ class Records:
             report = None
             if readings:
                 if route not in MONITORED_ROUTES.get(product, ()):
-                    raise InputError("--readings", f"the session monitoring rules do not cover {product} {route}",
+                    raise InputError("readings", f"the session monitoring rules do not cover {product} {route}",
                                      "; ".join(f"{p}: {', '.join(r)}" for p, r in MONITORED_ROUTES.items()))
                 report = monitor_session(
                     readings, product=product, route=route, infusion_min=infusion_min, dose_mg=dose_mg, lot=lot,
@@ -537,7 +508,7 @@ class Records:
         with self.transaction() as session:
             record = session.get(DosingSession, session_id)
             if record is None:
-                raise InputError("SESSION_ID", f"no session with id {session_id}", "an id listed by `patient show`")
+                raise RecordNotFound("session_id", f"no session with id {session_id}", "the id of a recorded session")
             withdrawn = session.scalars(select(VitalSigns).where(VitalSigns.session_id == record.id,
                                                                  VitalSigns.withdrawn_at.is_not(None))
                                         .order_by(VitalSigns.minutes))
@@ -557,7 +528,7 @@ class Records:
         ``scorer_options`` go to its scorer (``version`` for CAPS-5, ``convention`` for BPRS).
         """
         if instrument not in SCORERS:
-            raise InputError("INSTRUMENT", f"unknown instrument {instrument!r}", ", ".join(SCORERS))
+            raise InputError("instrument", f"unknown instrument {instrument!r}", ", ".join(SCORERS))
         with self.transaction() as session:
             patient = self._patient(session, patient_id)
             record = self._assessment(session, patient, instrument, answers, administered_at, prorate, source,
@@ -567,12 +538,12 @@ class Records:
     def _assessment(self, session: Session, patient: Patient, instrument: str, answers: Sequence[Any],
                     administered_at: dt.datetime, prorate: bool, source: str,
                     scorer_options: Mapping[str, Any]) -> Assessment:
-        when = self._past("--date", administered_at, patient)
+        when = self._past("date", administered_at, patient)
         options = dict(scorer_options)
         if instrument in PRORATABLE:
             options["prorate"] = prorate
         elif prorate:
-            raise InputError("--prorate", f"no proration for {SPECS[instrument].name}", ", ".join(PRORATABLE))
+            raise InputError("prorate", f"no proration for {SPECS[instrument].name}", ", ".join(PRORATABLE))
         if isinstance(answers, (str, bytes, Mapping)) or not isinstance(answers, Sequence):
             raise InputError("answers", "not a list of item answers", "a list, one answer per item (None = missing)")
         try:
@@ -584,7 +555,7 @@ class Records:
             Assessment.patient_id == patient.id, Assessment.instrument == instrument,
             Assessment.administered_at == when, Assessment.withdrawn_at.is_(None)))
         if duplicate is not None:
-            raise InputError("--date", f"a {SPECS[instrument].name} at that time is already recorded",
+            raise InputError("date", f"a {SPECS[instrument].name} at that time is already recorded",
                              "a different date and time")
         # The answers as given (validated by the scorer); for DAST-10 the result's items are
         # points instead (item 3 reversed), so the answers are kept, not the points.
@@ -640,96 +611,6 @@ class Records:
             return session.scalar(select(Forecast).where(Forecast.patient_id == patient.id)
                                   .order_by(Forecast.id.desc()))
 
-    # ------------------------------------------------------------------ users
-
-    def add_user(self, name: str, role: str, password: str) -> User:
-        """Add a user of the web app; the password is kept only as an argon2 hash."""
-        if not name or not name.strip() or len(name) > 120:
-            raise InputError("name", "empty or longer than 120 characters", "1-120 characters")
-        if role not in ROLES:
-            raise InputError("role", f"unknown role {role!r}", ", ".join(ROLES))
-        if not password or len(password) < 8:
-            raise InputError("password", "shorter than 8 characters", "8 or more characters")
-        try:
-            with self.transaction() as session:
-                if session.scalar(select(User.id).where(User.name == name.strip())) is not None:
-                    raise InputError("name", "already taken", "a new user name")
-                user = User(name=name.strip(), role=role, password_hash=PasswordHasher().hash(password),
-                            created_at=utcnow())
-                session.add(user)
-                session.flush()
-            return user
-        except DatabaseRefused as exc:
-            if not exc.conflict:
-                raise
-            raise InputError("name", "already taken", "a new user name") from None
-
-    def authenticate(self, name: str, password: str) -> User | None:
-        """The user when ``password`` matches and the user is not disabled, else None."""
-        with self.transaction() as session:
-            user = session.scalar(select(User).where(User.name == name))
-        # An unknown name costs one verification too, so the answer time does not reveal
-        # which accounts exist.
-        stored = user.password_hash if user is not None else _unknown_user_hash()
-        try:
-            PasswordHasher().verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        return None if user.disabled else user
-
-    def users(self) -> list[User]:
-        """Every user, by name."""
-        with self.transaction() as session:
-            return list(session.scalars(select(User).order_by(User.name)))
-
-    @staticmethod
-    def _user(session: Session, name: str) -> User:
-        user = session.scalar(select(User).where(User.name == str(name).strip()))
-        if user is None:
-            raise InputError("name", f"no user named {name!r}", "a name listed by `ketamine-ptsd user list`")
-        return user
-
-    @staticmethod
-    def _keep_an_admin(session: Session, user: User) -> None:
-        """Refuse a change that would leave no enabled admin (nobody could manage users)."""
-        others = session.scalar(select(func.count()).select_from(User).where(
-            User.role == "admin", User.disabled.is_(False), User.id != user.id))
-        if not others:
-            raise InputError("name", f"{user.name} is the last enabled admin",
-                             "add or enable another admin first")
-
-    def set_user_disabled(self, name: str, disabled: bool) -> User:
-        """Disable (or enable again) a user; a disabled user cannot sign in and their open
-        sessions end at their next request. Audited."""
-        with self.transaction() as session:
-            user = self._user(session, name)
-            if disabled and user.role == "admin" and not user.disabled:
-                self._keep_an_admin(session, user)
-            user.disabled = bool(disabled)
-        return user
-
-    def set_user_role(self, name: str, role: str) -> User:
-        """Change a user's role (admin, clinician, readonly); effective at their next request. Audited."""
-        if role not in ROLES:
-            raise InputError("role", f"unknown role {role!r}", ", ".join(ROLES))
-        with self.transaction() as session:
-            user = self._user(session, name)
-            if user.role == "admin" and role != "admin" and not user.disabled:
-                self._keep_an_admin(session, user)
-            user.role = role
-        return user
-
-    def reset_password(self, name: str, password: str) -> User:
-        """Set a new password (kept only as an argon2 hash); the change is audited, the hash not."""
-        if not password or len(password) < 8:
-            raise InputError("password", "shorter than 8 characters", "8 or more characters")
-        if len(password) > 1024:
-            raise InputError("password", "longer than 1024 characters", "8-1024 characters")
-        with self.transaction() as session:
-            user = self._user(session, name)
-            user.password_hash = PasswordHasher().hash(password)
-        return user
-
     # ------------------------------------------------------------------ audit
 
     def log_event(self, action: str, table: str, record_id: Any, value: Any = None) -> None:
@@ -777,9 +658,3 @@ def check_readings(readings: Sequence[Mapping[str, Any]]) -> None:
                                  "a number, or leave the field empty")
         if all(reading.get(f) is None for f in READING_FIELDS):
             raise InputError(f"reading {i + 1}", "nothing measured", "at least one of " + ", ".join(READING_FIELDS))
-
-
-@cache
-def _unknown_user_hash() -> str:
-    """A hash no password matches in practice, verified when the user name is unknown."""
-    return PasswordHasher().hash(secrets.token_hex(32))

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ketamine_ptsd.clinic.monitoring import FIELDS, PRODUCT_ROUTES, SessionReport, monitor_session
-from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.errors import InputError, RecordNotFound
 
 from .models import DosingSession, MonitoringForm, SessionEvent, VitalSigns
 from .records import SESSION_EVENT_KINDS, Records, check_readings
@@ -31,10 +31,11 @@ def stored_session(session: Session, session_id: Any) -> DosingSession:
     try:
         key = int(session_id)
     except (TypeError, ValueError):
-        raise InputError("SESSION_ID", f"{session_id!r} is not a session id", "an id of a recorded session") from None
+        raise RecordNotFound("session_id", f"{session_id!r} is not a session id",
+                             "an id of a recorded session") from None
     record = session.get(DosingSession, key)
     if record is None:
-        raise InputError("SESSION_ID", f"no session with id {key}", "an id of a recorded session")
+        raise RecordNotFound("session_id", f"no session with id {key}", "an id of a recorded session")
     return record
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..distributed import map_tasks
+from ..engine import Engine
 from ..errors import InputError
 from ..params import ParameterTable
 from .run import run_trial
@@ -26,10 +27,11 @@ class PowerTask:
     spec: TrialSpec
     model_params: ParameterTable | None = None
     threads: int | None = None
+    engine: Engine | str | None = None
 
 
 def _power_once(task: PowerTask) -> dict[str, float]:
-    result = run_trial(task.spec, task.model_params, threads=task.threads)
+    result = run_trial(task.spec, task.model_params, threads=task.threads, engine=task.engine)
     return {name: compare(result, name).p_value for name in task.spec.arm_names if name != task.spec.trial.control}
 
 
@@ -41,16 +43,17 @@ def check_has_control(spec: TrialSpec) -> None:
 
 
 def power(spec: TrialSpec, n_per_arm: int | None = None, n_trials: int = 100, model_params=None, client=None,
-          progress: Callable[[int], None] | None = None) -> dict:
+          progress: Callable[[int], None] | None = None, engine: Engine | str | None = None) -> dict:
     """Power by repeated simulation: the share of ``n_trials`` trials (each with its own seed
     derived from the spec's) whose primary comparison has p < ``analysis.alpha``, per arm
-    compared with the control, with its Monte Carlo standard error."""
+    compared with the control, with its Monte Carlo standard error. ``engine`` integrates
+    every trial (an :class:`~ketamine_ptsd.engine.Engine` or its name; None: numba)."""
     if int(n_trials) < 1:
         raise InputError("n_trials", f"must be at least 1, got {n_trials}", ">= 1")
     check_has_control(spec)
     spec = spec.with_overrides(n_per_arm=n_per_arm)
     tasks = [PowerTask(spec.with_overrides(seed=trial_seed(spec.trial.seed, k)), model_params,
-                       1 if client is not None else None) for k in range(int(n_trials))]
+                       1 if client is not None else None, engine) for k in range(int(n_trials))]
     done = None if progress is None else (lambda i: progress(1))
     p_values = map_tasks(_power_once, tasks, client, done)
     alpha = spec.analysis.alpha

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..distributed import map_tasks
 from ..dosing import HOURS_PER_DAY, Regimen
-from ..engine import NumbaEngine
+from ..engine import Engine, engine_of
 from ..errors import InputError
 from ..params import ParameterTable
 from ..population import patient_normals, patient_uniforms, screening_values
@@ -33,14 +33,16 @@ DEFAULT_CHUNK = 8192
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """One unit of work: patients ``ids`` of arm ``arm``; ``threads`` of the engine (1 on a
-    Dask worker, None for every core)."""
+    """One unit of work: patients ``ids`` of arm ``arm``, integrated by ``engine`` (an
+    :class:`~ketamine_ptsd.engine.Engine` or its name; None: numba) with ``threads`` (1 on a
+    Dask worker, None for every core) when the engine is made by name."""
 
     spec: TrialSpec
     arm: int
     ids: np.ndarray
     model_params: ParameterTable | None = None
     threads: int | None = None
+    engine: Engine | str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def run_chunk(task: ChunkTask) -> ArmData:
 
     def run(which: Regimen, index: np.ndarray | None = None):
         return simulate(which, population if index is None else population.take(index),
-                        engine=NumbaEngine(threads=task.threads), times=times, outputs=outputs,
+                        engine=engine_of(task.engine, task.threads), times=times, outputs=outputs,
                         model_params=task.model_params)
 
     decision = spec.maintenance_decision_day(task.arm)
@@ -235,18 +237,20 @@ class TrialResult:
 
 
 def chunk_tasks(spec: TrialSpec, arm_ids: Sequence[np.ndarray], chunk_size: int = DEFAULT_CHUNK,
-                model_params: ParameterTable | None = None, threads: int | None = None) -> list[ChunkTask]:
+                model_params: ParameterTable | None = None, threads: int | None = None,
+                engine: Engine | str | None = None) -> list[ChunkTask]:
     """Split every arm's patients into tasks of at most ``chunk_size``."""
     if int(chunk_size) < 1:
         raise InputError("chunk_size", f"must be at least 1, got {chunk_size}", ">= 1")
-    return [ChunkTask(spec, a, ids[s:s + chunk_size], model_params, threads)
+    return [ChunkTask(spec, a, ids[s:s + chunk_size], model_params, threads, engine)
             for a, ids in enumerate(arm_ids) for s in range(0, ids.size, int(chunk_size))]
 
 
 def run_trial(spec: TrialSpec, model_params: ParameterTable | None = None, client=None,
               chunk_size: int = DEFAULT_CHUNK, progress: Callable[[int], None] | None = None,
-              threads: int | None = None) -> TrialResult:
-    """Enrol, randomise and simulate ``spec``.
+              threads: int | None = None, engine: Engine | str | None = None) -> TrialResult:
+    """Enrol, randomise and simulate ``spec``, integrated by ``engine`` (an
+    :class:`~ketamine_ptsd.engine.Engine` or its name; None: numba).
 
     ``client`` is a ``dask.distributed.Client`` (None: this process, with ``threads`` engine
     threads, None for every core; on a cluster each task uses one); ``progress`` receives the
@@ -256,7 +260,7 @@ def run_trial(spec: TrialSpec, model_params: ParameterTable | None = None, clien
     spec.check()
     check_model_support(spec)
     arm_ids, screened = allocation(spec)
-    tasks = chunk_tasks(spec, arm_ids, chunk_size, model_params, 1 if client is not None else threads)
+    tasks = chunk_tasks(spec, arm_ids, chunk_size, model_params, 1 if client is not None else threads, engine)
     done = None if progress is None else (lambda i: progress(tasks[i].ids.size))
     parts = map_tasks(run_chunk, tasks, client, done)
     arms = []

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, PrivateAttr, ValidationError
 
-from ..dosing import HOURS_PER_DAY, Dose, Regimen, Route, induction_series, with_maintenance, with_therapy
+from ..dosing import HOURS_PER_DAY, Dose, Protocol, Regimen, with_maintenance
 from ..errors import InputError
 from ..population import CovariateModel, InclusionCriterion
 from ..units import parse_dose
@@ -187,12 +187,12 @@ class TrialSpec(_Section):
             self._check_maintenance(index)
         try:
             amounts = [parse_dose(d, "dose") for d in doses]
-            regimen = induction_series(arm.days, *amounts[0], arm.route, arm.drug,
-                                       arm.infusion_min if arm.route is Route.IV_INFUSION else None)
+            regimen = Protocol(arm.days, *amounts[0], arm.route, arm.drug, arm.infusion_min,
+                               therapy_days=arm.therapy_days,
+                               therapy_hours_after_dose=arm.therapy_hours_after_dose).regimen()
             # Titration: each session its own amount (the series is in day order).
-            regimen = Regimen(tuple(replace(d, amount=a, per_kg=k) for d, (a, k) in zip(regimen.doses, amounts)))
-            if arm.therapy_days:
-                regimen = with_therapy(regimen, arm.therapy_days, arm.therapy_hours_after_dose)
+            regimen = Regimen(tuple(replace(d, amount=a, per_kg=k) for d, (a, k) in zip(regimen.doses, amounts)),
+                              regimen.therapy)
             if arm.maintenance is not None and maintenance:
                 regimen = self._with_maintenance(regimen, index)
         except InputError as exc:

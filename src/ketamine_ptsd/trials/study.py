@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine import Engine
 from ..files import write_atomic
 from .endpoints import endpoints
 from .power import check_has_control, power
@@ -35,10 +36,12 @@ class Study:
 
 
 def conduct(spec: TrialSpec, folder: Path | None = None, client=None, chunk_size: int = DEFAULT_CHUNK,
-            power_trials: int = 0, progress: ProgressFactory | None = None) -> Study:
+            power_trials: int = 0, progress: ProgressFactory | None = None,
+            engine: Engine | str | None = None) -> Study:
     """Run ``spec`` (on ``client`` when given), compute its endpoints, add power from
     ``power_trials`` repeats (0: none) and write ``report.html`` and ``endpoints.json`` into
-    ``folder`` (created if missing; None: nothing written)."""
+    ``folder`` (created if missing; None: nothing written). ``engine`` integrates the
+    patients (an :class:`~ketamine_ptsd.engine.Engine` or its name; None: numba)."""
     from ..report.trial_report import write_trial_report
 
     if power_trials:
@@ -47,11 +50,11 @@ def conduct(spec: TrialSpec, folder: Path | None = None, client=None, chunk_size
         return nullcontext(None) if progress is None else progress(label, total)
 
     with bar("simulating patients", sum(spec.arm_sizes())) as advance:
-        result = run_trial(spec, client=client, chunk_size=chunk_size, progress=advance)
+        result = run_trial(spec, client=client, chunk_size=chunk_size, progress=advance, engine=engine)
     e = endpoints(result)
     if power_trials:
         with bar("power: simulating trials", power_trials) as advance:
-            e["power"] = power(spec, n_trials=power_trials, client=client, progress=advance)
+            e["power"] = power(spec, n_trials=power_trials, client=client, progress=advance, engine=engine)
     written: list[Path] = []
     if folder is not None:
         folder = Path(folder)

@@ -16,16 +16,14 @@ from typing import Any
 from sqlalchemy import select
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
-from ketamine_ptsd.clinic.instruments import SPECS
+from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
 from ketamine_ptsd.clinic.monitoring import SEVERITY_ORDER
-from ketamine_ptsd.clinic.risk import EVENT_KINDS, assess_course
+from ketamine_ptsd.clinic.risk import BLADDER_INSTRUMENTS, EVENT_KINDS, assess_course
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import Records
 from ketamine_ptsd.store.models import Correction, Forecast, Patient
 
 from .charts import course_chart
-
-_BLADDER = ("icsi", "icpi")
 
 
 def _session_row(s: Any) -> dict[str, Any]:
@@ -54,7 +52,7 @@ def _risk(sessions: list[dict[str, Any]], assessments: list[Any], records: Recor
     dast10 = None
     for a in assessments:
         day = a.administered_at.astimezone().date().isoformat()
-        if a.instrument in _BLADDER:
+        if a.instrument in BLADDER_INSTRUMENTS:
             bladder[day].update(date=day, **{a.instrument: list(a.items)})
         elif a.instrument == "dast10":
             dast10 = list(a.items)
@@ -73,7 +71,7 @@ def patient_overview(records: Records, patient_id: int) -> dict[str, Any]:
     with records.transaction() as session:
         patient = session.get(Patient, patient_id)
         if patient is None:
-            raise InputError("PATIENT_ID", f"no patient with id {patient_id}", "an id from the patient list")
+            raise InputError("patient_id", f"no patient with id {patient_id}", "an id from the patient list")
         screening = patient.screenings[-1].to_dict() if patient.screenings else None
         all_sessions = [_session_row(s) for c in patient.courses for s in c.sessions]
         assessments = list(patient.assessments)
@@ -103,5 +101,6 @@ def patient_overview(records: Records, patient_id: int) -> dict[str, Any]:
             "risk": _risk(all_sessions, assessments, records), "forecast": forecast,
             # Without a score or a forecast there is nothing to draw (an empty plot shows a year-2000 axis).
             "chart": course_chart(rows, [s["started_at"] for s in all_sessions], forecast)
-            if forecast or any(r["instrument"] in ("pcl5", "madrs") and r["total"] is not None for r in rows) else None,
+            if forecast or any(r["instrument"] in (PCL5.id, MADRS.id) and r["total"] is not None for r in rows)
+            else None,
             "notice": NOT_A_MEDICAL_DEVICE}

@@ -7,7 +7,6 @@ An empty field means "not given" (``None``). A value the request model refuses b
 
 from __future__ import annotations
 
-import inspect
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -16,34 +15,28 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SCORERS, SPECS
+from ketamine_ptsd.care.whatif import BASELINE_FIELDS as BASELINE_LABELS
+from ketamine_ptsd.clinic.instruments import CSSRS_QUESTIONS, SPECS
 from ketamine_ptsd.clinic.monitoring import FIELDS
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
 from ketamine_ptsd.errors import InputError
 
 from .schemas import AssessmentRequest, Baseline, Protocol, WhatIfRequest
-from .whatif import BASELINE_FIELDS as BASELINE_LABELS
 
 #: Protocol slots on the what-if form.
 WHATIF_SLOTS = 4
 T = typing.TypeVar("T", bound=BaseModel)
 
 
-#: The records name some fields as the command line spells them; the forms and the API
-#: use the request field names instead (``--date`` depends on the form, see :func:`web_error`).
-RECORD_FIELDS = {"--weight-kg": "weight_kg", "--height-cm": "height_cm", "--name": "name", "--mrn": "mrn",
-                 "--sex": "sex", "--birth-date": "birth_date", "--dose": "dose", "--drug": "product",
-                 "--readings": "readings", "--prorate": "prorate", "--infusion-min": "infusion_min",
-                 "--event": "events", "PATIENT_ID": "patient_id", "SESSION_ID": "session_id",
-                 "INSTRUMENT": "instrument"}
-
-
 def web_error(exc: InputError, date_field: str = "date", rename: Mapping[str, str] | None = None) -> InputError:
-    """``exc`` with its field named as the form or the API names it: a command-line flag of
-    the records becomes the request field (``--date`` becomes ``date_field``), and a
-    leading part in ``rename`` is replaced (``reading 1`` -> ``pre-dose reading``)."""
+    """``exc`` with its field named as the form or the API names it: the records' ``date``
+    becomes ``date_field`` (``started_at``, ``administered_at`` ...), and a leading part in
+    ``rename`` is replaced (``reading 1`` -> ``pre-dose reading``)."""
     head, _, rest = exc.field.partition(" ")
-    field = date_field if head == "--date" else RECORD_FIELDS.get(head, head)
+    # The forecast (store/forecasting.py) still names the patient as the command line's
+    # argument; issue 16 item 1 moves it to care/ in the library's terms.
+    head = "patient_id" if head == "PATIENT_ID" else head
+    field = date_field if head == "date" else head
     field = f"{field} {rest}" if rest else field
     for old, new in (rename or {}).items():
         if field == old or field.startswith(old + " "):
@@ -191,11 +184,6 @@ def assessment_request(form: Mapping[str, Any], instrument: str) -> AssessmentRe
     if instrument == "bprs_pos":
         data["convention"] = form.get("convention") or None
     return validated(AssessmentRequest, data)
-
-
-def can_prorate(instrument: str) -> bool:
-    """Whether the instrument's scorer estimates a total with missing items."""
-    return "prorate" in inspect.signature(SCORERS[instrument]).parameters
 
 
 # ---------------------------------------------------------------------------- what-if

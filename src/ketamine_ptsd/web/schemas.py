@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SCORERS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
 from ketamine_ptsd.clinic.settings import load_settings
-from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
+from ketamine_ptsd.dosing import CLINIC_ROUTES, DEFAULT_INDUCTION_DAYS, PRODUCT_ROUTES
 from ketamine_ptsd.store import SESSION_EVENT_KINDS
 from ketamine_ptsd.store.models import ROLES, SEXES
 
@@ -35,8 +35,8 @@ Dose = Annotated[str, Field(max_length=20, pattern=_NO_NUL, examples=["0.5mg/kg"
 
 Role = Literal[ROLES]
 Sex = Literal[SEXES]
-Product = Literal["racemic", "esketamine"]
-Route = Literal["iv_infusion", "im", "intranasal"]
+Product = Literal[tuple(PRODUCT_ROUTES)]
+Route = Literal[CLINIC_ROUTES]
 Instrument = Literal[tuple(SCORERS)]
 EventKind = Literal[SESSION_EVENT_KINDS]
 Concomitant = Literal[CONCOMITANT]

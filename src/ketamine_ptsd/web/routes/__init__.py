@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import HTTPException, Path
 
-from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.errors import RecordNotFound
 from ketamine_ptsd.store import Records
 from ketamine_ptsd.store.models import Patient
 
@@ -17,10 +17,11 @@ RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 def found(find: Any, *args: Any) -> Any:
     """Run a records lookup (``records.patient``, ``records.session_details`` ...); an
-    unknown id, which the records report as an InputError, becomes 404."""
+    unknown id, which the records report as RecordNotFound, becomes 404 (other bad input
+    stays the app's 422)."""
     try:
         return find(*args)
-    except InputError:
+    except RecordNotFound:
         raise HTTPException(404, "no such record") from None
 
 

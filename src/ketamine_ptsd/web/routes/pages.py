@@ -17,8 +17,9 @@ from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from ketamine_ptsd.care import inputs, whatif
 from ketamine_ptsd.clinic.course import DEFAULT_INTERVAL_DAYS
-from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SPECS
+from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
 from ketamine_ptsd.clinic.regulatory import PRODUCT_NAMES, PRODUCT_ROUTES, ROUTE_NAMES, as_of, consent_summary
 from ketamine_ptsd.clinic.regulatory import regulatory_status as status_rows
@@ -29,7 +30,7 @@ from ketamine_ptsd.store import SESSION_EVENT_KINDS, corrections, forecast_patie
 from ketamine_ptsd.store.models import ROLES, SEXES
 from ketamine_ptsd.store.session_entry import add_event, add_reading
 
-from .. import forms, queries, whatif
+from .. import forms, queries
 from ..actions import change_user, record_assessment, record_session
 from ..auth import (
     ADMIN,
@@ -70,6 +71,9 @@ async def submitted(request: Request) -> FormData:
 
 FORM = Depends(submitted)
 INDUCTION_DAYS_TEXT = ",".join(f"{d:g}" for d in DEFAULT_INDUCTION_DAYS)
+#: The instruments the patient page links under "Other instruments": every one but the two
+#: it offers as buttons (PCL-5 and MADRS), in the specs' order.
+OTHER_INSTRUMENTS = tuple(i for i in SPECS if i not in (PCL5.id, MADRS.id))
 #: The what-if form starts with these protocols: the Feder et al. 2021 induction; the same
 #: with maintenance at the course's default interval (SPRAVATO's every 2 weeks); with
 #: therapy the day after each dose (the usual KAP timing, see ``dosing.with_therapy``).
@@ -351,8 +355,7 @@ for _kind in _KINDS:
 def _instrument_page(request: Request, user: SignedIn, patient: Any, instrument: str, status: int = 200,
                      **context: Any) -> Response:
     return render(request, user, "assessment.html", status, patient=patient, spec=SPECS[instrument],
-                  items=forms.instrument_items(instrument), can_prorate=forms.can_prorate(instrument),
-                  conventions=tuple(BPRS_CONVENTIONS),
+                  items=forms.instrument_items(instrument),
                   now=request.app.state.now().astimezone().strftime("%Y-%m-%dT%H:%M"), **context)
 
 
@@ -401,7 +404,7 @@ def forecast_update(request: Request, patient_id: RecordId, user: SignedIn = req
 def _whatif_context(records: Any, patient_id: int, values: dict[str, Any]) -> dict[str, Any]:
     """The what-if form's context: the patient, the pre-treatment baseline (its fields
     prefilled with it unless the form gave them), the protocol slots."""
-    baseline = whatif.pretreatment_baseline(records, patient_id)
+    baseline = inputs.pretreatment_baseline(records, patient_id)
     known = {f"baseline_{k}": f"{v:g}" for k, v in baseline["covariates"].items() if k in whatif.BASELINE_FIELDS}
     return {"patient": records.patient(patient_id), "values": {**known, **values}, "baseline": baseline,
             "baseline_fields": whatif.BASELINE_FIELDS, "slots": range(forms.WHATIF_SLOTS)}

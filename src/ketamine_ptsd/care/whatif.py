@@ -8,6 +8,10 @@ before the first dose, which the clinician may change)
 and differ in the model's between-patient variability. The band is therefore what the
 model expects for patients like this one, not a fit to this patient's own course (that is
 the personal forecast). Research and decision-support software, not a medical device.
+
+The request is any object with the fields of the web app's ``WhatIfRequest`` (``protocols``,
+``horizon_days``, ``baseline``); each protocol has the fields of its ``Protocol``. The
+baseline covariates come from :mod:`.inputs`.
 """
 
 from __future__ import annotations
@@ -18,14 +22,14 @@ import numpy as np
 
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.settings import resolve
-from ketamine_ptsd.dosing import induction_series, with_maintenance, with_therapy
+from ketamine_ptsd.dosing import Protocol
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.population import COVARIATE_BOUNDS, Population
+from ketamine_ptsd.population import Population
 from ketamine_ptsd.simulation import simulate
 from ketamine_ptsd.store import Records
 from ketamine_ptsd.units import parse_dose
 
-from .schemas import Protocol, WhatIfRequest
+from .inputs import model_covariates, pretreatment_baseline
 
 #: Virtual patients per comparison: the 10th-90th percentile band is stable to about a
 #: point of PCL-5 with 100 (design choice; the comparison must answer within seconds).
@@ -35,7 +39,6 @@ SEED = 20240607
 #: Output every 6 hours: fine enough for the daily curves shown.
 STEP_H = 6.0
 BAND = (10, 90)
-_CLUSTER_COVARIATES = {"pcl5": "pcl5_{}", "caps5": "caps5_{}"}
 
 
 #: What the clinician may set on the what-if form as the baseline, with the instrument's
@@ -46,53 +49,7 @@ BASELINE_FIELDS = {"pcl5_b": ("PCL-5 cluster B", 0, 20), "pcl5_c": ("PCL-5 clust
                    "madrs": ("MADRS total", 0, 60)}
 
 
-def first_dose_at(records: Records, patient_id: Any) -> Any:
-    """The first dose of the patient's current (active, else latest) course, or None."""
-    courses = records.summary(patient_id)["courses"]
-    active = [c for c in courses if c["status"] == "active"] or courses[-1:]
-    starts = [s["started_at"] for c in active for s in c["sessions"]]
-    return min(starts) if starts else None
-
-
-def pretreatment_baseline(records: Records, patient_id: Any) -> dict[str, Any]:
-    """The model covariates of the patient before treatment: weight, age, and the latest
-    complete PCL-5 and CAPS-5 clusters and MADRS total given before the first dose of the
-    current course (after it the scores show the treatment, not the baseline). Without a
-    dose yet, the latest scores. Returns ``covariates`` (as measured), ``first_dose_at``
-    and ``sources`` (instrument -> when, total)."""
-    patient = records.patient(patient_id)
-    first = first_dose_at(records, patient_id)
-    covariates: dict[str, float] = {}
-    sources: dict[str, dict[str, Any]] = {}
-    if patient.weight_kg is not None:
-        covariates["weight_kg"] = patient.weight_kg
-    if patient.birth_date is not None:
-        covariates["age_years"] = (records.now().astimezone().date() - patient.birth_date).days / 365.25
-    for a in records.assessments(patient.id):
-        if first is not None and a.administered_at.isoformat() >= first:
-            continue
-        if a.instrument in _CLUSTER_COVARIATES and a.clusters and None not in a.clusters.values():
-            for cluster, value in a.clusters.items():
-                covariates[_CLUSTER_COVARIATES[a.instrument].format(cluster.lower())] = float(value)
-        elif not (a.instrument == "madrs" and a.total is not None):
-            continue
-        else:
-            covariates["madrs"] = float(a.total)
-        sources[a.instrument] = {"administered_at": a.administered_at.isoformat(), "total": a.total}
-    return {"covariates": covariates, "first_dose_at": first, "sources": sources}
-
-
-def model_covariates(covariates: dict[str, float]) -> dict[str, float]:
-    """Each covariate clipped into the model's covariate range."""
-    return {k: float(np.clip(v, *COVARIATE_BOUNDS[k])) for k, v in covariates.items()}
-
-
-def patient_covariates(records: Records, patient_id: Any) -> dict[str, float]:
-    """The model covariates of the patient's pre-treatment baseline (:func:`pretreatment_baseline`)."""
-    return model_covariates(pretreatment_baseline(records, patient_id)["covariates"])
-
-
-def protocol_dose(protocol: Protocol, settings: Any, field: str = "dose") -> tuple[float, bool]:
+def protocol_dose(protocol: Any, settings: Any, field: str = "dose") -> tuple[float, bool]:
     """The protocol's dose, inside the clinic's plausible dose range (``input.limits``:
     mg/kg for a weight-based dose, else mg)."""
     amount, per_kg = parse_dose(protocol.dose, field)
@@ -103,21 +60,16 @@ def protocol_dose(protocol: Protocol, settings: Any, field: str = "dose") -> tup
     return amount, per_kg
 
 
-def protocol_regimen(protocol: Protocol, horizon_days: float, settings: Any = None):
+def protocol_regimen(protocol: Any, horizon_days: float, settings: Any = None):
     """The protocol as a regimen in hours from the first dose (day 0 at midnight)."""
     amount, per_kg = protocol_dose(protocol, resolve(settings))
-    infusion = protocol.infusion_min if protocol.route == "iv_infusion" else None
-    regimen = induction_series(protocol.induction_days, amount, per_kg, protocol.route, protocol.product, infusion)
-    if protocol.maintenance_every_days is not None:
-        first = protocol.induction_days[-1] + protocol.maintenance_every_days
-        regimen = with_maintenance(regimen, protocol.maintenance_every_days, first, horizon_days)
-    if protocol.therapy_hours_after_dose is not None:
-        dose_days = [d.time_h / 24.0 for d in regimen.doses if d.time_h / 24.0 < horizon_days]
-        regimen = with_therapy(regimen, dose_days, hours_after_dose=protocol.therapy_hours_after_dose)
-    return regimen
+    return Protocol(protocol.induction_days, amount, per_kg, protocol.route, protocol.product, protocol.infusion_min,
+                    therapy_after_each_dose=protocol.therapy_hours_after_dose is not None,
+                    therapy_hours_after_dose=protocol.therapy_hours_after_dose or 0.0,
+                    maintenance_every_days=protocol.maintenance_every_days).regimen(horizon_days)
 
 
-def compare(records: Records, patient_id: Any, request: WhatIfRequest) -> dict[str, Any]:
+def compare(records: Records, patient_id: Any, request: Any) -> dict[str, Any]:
     """Simulate every protocol on the same virtual patients; medians, bands and a summary.
 
     Summary per protocol: median PCL-5 at baseline, a week after the last induction dose
