@@ -11,6 +11,9 @@ from types import SimpleNamespace
 import pytest
 from starlette.requests import Request
 
+from ketamine_ptsd.store.database import connect
+from ketamine_ptsd.store.migrate import ensure_current
+from ketamine_ptsd.store.records import Records
 from ketamine_ptsd.web.auth import (
     SESSION_KEY,
     Forbidden,
@@ -30,12 +33,25 @@ class Clock:
         return self.now
 
 
-def request(registry, method="POST", sid=None, token=None, header=None) -> Request:
+@pytest.fixture(scope="module")
+def user_db(tmp_path_factory):
+    """A real records database holding the users the sessions below name: ``require`` reads
+    each signed-in user's role and whether the account is disabled on every request."""
+    engine = connect(f"sqlite:///{tmp_path_factory.mktemp('auth') / 'records.sqlite'}")
+    ensure_current(engine)
+    with Records(engine, "setup") as records:
+        ids = {name: records.add_user(name, role, "long enough password").id
+               for name, role in (("cleo", "clinician"), ("rita", "readonly"))}
+    yield engine, ids
+    engine.dispose()
+
+
+def request(registry, method="POST", sid=None, token=None, header=None, engine=None) -> Request:
     headers = [] if header is None else [(HEADER.lower().encode(), header.encode())]
     session = {} if sid is None else {SESSION_KEY: sid}
     if token is not None:
         session[CSRF_KEY] = token
-    app = SimpleNamespace(state=SimpleNamespace(sessions=registry))
+    app = SimpleNamespace(state=SimpleNamespace(sessions=registry, read_engine=engine))
     return Request({"type": "http", "method": method, "headers": headers, "session": session, "app": app,
                     "path": "/", "query_string": b""})
 
@@ -44,24 +60,25 @@ def check(permission, req):
     return asyncio.run(require(permission).dependency(req))
 
 
-def test_require_checks_sign_in_then_role_then_csrf():
+def test_require_checks_sign_in_then_role_then_csrf(user_db):
+    engine, ids = user_db
     registry = SessionRegistry(idle_timeout_s=60, absolute_timeout_s=600, clock=Clock())
-    clinician = registry.open(7, "cleo", "clinician")
-    reader = registry.open(8, "rita", "readonly")
+    clinician = registry.open(ids["cleo"], "cleo", "clinician")
+    reader = registry.open(ids["rita"], "rita", "readonly")
     with pytest.raises(NotSignedIn):
-        check("read", request(registry, "GET"))
+        check("read", request(registry, "GET", engine=engine))
     with pytest.raises(NotSignedIn):
-        check("read", request(registry, "GET", sid="not-a-session"))
-    assert check("read", request(registry, "GET", sid=reader.sid)) is reader
+        check("read", request(registry, "GET", sid="not-a-session", engine=engine))
+    assert check("read", request(registry, "GET", sid=reader.sid, engine=engine)) is reader
     with pytest.raises(Forbidden) as err:
-        check("write", request(registry, sid=reader.sid, token="t", header="t"))
+        check("write", request(registry, sid=reader.sid, token="t", header="t", engine=engine))
     assert (err.value.role, err.value.permission) == ("readonly", "write")
     assert str(err.value) == "the readonly role does not have the write permission"
     with pytest.raises(CsrfFailed):
-        check("write", request(registry, sid=clinician.sid, token="t", header="u"))
-    assert check("write", request(registry, sid=clinician.sid, token="t", header="t")) is clinician
+        check("write", request(registry, sid=clinician.sid, token="t", header="u", engine=engine))
+    assert check("write", request(registry, sid=clinician.sid, token="t", header="t", engine=engine)) is clinician
     with pytest.raises(Forbidden):
-        check("admin", request(registry, sid=clinician.sid, token="t", header="t"))
+        check("admin", request(registry, sid=clinician.sid, token="t", header="t", engine=engine))
     assert require("admin").dependency.permission == "admin"
 
 
