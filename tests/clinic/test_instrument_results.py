@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ketamine_ptsd.clinic import instruments as ins
+from ketamine_ptsd.errors import InputError
 
 EMPTY_LOINC = {"panel": None, "total": None, "items": None}
 # LOINC PHQ-9 panel 44249-1, total score 44261-6, items 44250-9 ... 44260-8, difficulty 69722-7.
@@ -55,7 +56,7 @@ def test_phq9_fields_item9_and_difficulty():
                        "suicide_risk: item 9 = 2: same-day suicide-risk review (C-SSRS)")
     nine = ins.score_phq9([1] * 9)
     assert (nine.total, nine.major_depression_screen, nine.flags) == (9, "negative", ("suicide_risk",))
-    with pytest.raises(ins.InputError) as err:
+    with pytest.raises(InputError) as err:
         ins.score_phq9([0] * 9, difficulty=4)
     assert (err.value.field, err.value.allowed) == ("PHQ-9 difficulty", "integer 0-3")
 
@@ -148,7 +149,7 @@ def test_cssrs_skip_logic_and_the_range_of_an_incomplete_screen():
     # Q1 unknown alone cannot change a level already set by Q6: only the unknowns that matter count.
     q2_unknown = ins.score_cssrs([1, None, None, None, None, 0, None])
     assert q2_unknown.risk == "indeterminate" and "risk between low and high" in q2_unknown.notes[0]
-    with pytest.raises(ins.InputError) as err:
+    with pytest.raises(InputError) as err:
         ins.score_cssrs([1, 1, 1, 0, 0, 1, "maybe"])
     assert err.value.field == "C-SSRS Q6_recent"
 
@@ -203,14 +204,14 @@ def test_caps5_versions_and_bad_extra_items():
     assert week.notes == ("monitoring_only: past-week version: symptom monitoring, no diagnosis",)
     worst = ins.score_caps5(CAPS5_DIAGNOSTIC, version="worst_month")
     assert (worst.time_frame, worst.version) == ("worst month (lifetime)", "worst_month")
-    with pytest.raises(ins.InputError) as err:
+    with pytest.raises(InputError) as err:
         ins.score_caps5(CAPS5_DIAGNOSTIC, criterion_a="maybe")
     assert (err.value.field, err.value.allowed) == ("criterion_a", "true, false or None (not assessed)")
-    with pytest.raises(ins.InputError) as err:
+    with pytest.raises(InputError) as err:
         ins.score_caps5(CAPS5_DIAGNOSTIC, criterion_f="maybe")
     assert err.value.field == "criterion_f"
     for kwargs, field in (({"impairment_items": [1, 2]}, "CAPS-5 items 23, 24, 25"),
                           ({"dissociation_items": [1, 2, 3]}, "CAPS-5 items 29, 30")):
-        with pytest.raises(ins.InputError) as err:
+        with pytest.raises(InputError) as err:
             ins.score_caps5(CAPS5_DIAGNOSTIC, **kwargs)
         assert err.value.field == field and err.value.allowed.endswith("integers 0-4")

@@ -152,16 +152,27 @@ class TestDischarge:
 
     @pytest.mark.parametrize("spo2, ready", [(92, True), (91.9, False), (99, True)])
     def test_discharge_spo2_exactly_at_the_minimum_is_acceptable(self, spo2, ready):
-        # Discharge needs SpO2 at or above the minimum (92 %, settings discharge.vitals.spo2_min).
-        r = monitor_session([reading(-5), reading(40), reading(120, spo2=spo2)], product="esketamine")
+        # Discharge needs SpO2 >= max(pre-dose - 2, 92 %) (discharge.vitals.spo2_margin, spo2_min);
+        # a pre-dose 94 % puts the relative limit at 92 too, so only the absolute minimum is tested.
+        r = monitor_session([reading(-5, spo2=94), reading(40), reading(120, spo2=spo2)], product="esketamine")
         assert r.discharge.ready is ready
         assert (not ready) == any("SpO2" in u for u in r.discharge.unmet)
 
     @pytest.mark.parametrize("spo2, ready", [(95, True), (94.9, False)])
     def test_discharge_spo2_minimum_is_the_configured_one(self, spo2, ready):
-        r = monitor_session([reading(-5), reading(40), reading(120, spo2=spo2)], product="esketamine",
+        # pre-dose 96 %: the relative limit (94) is below the configured minimum of 95.
+        r = monitor_session([reading(-5, spo2=96), reading(40), reading(120, spo2=spo2)], product="esketamine",
                             settings={"discharge.vitals.spo2_min": 95})
         assert r.discharge.ready is ready
+
+    @pytest.mark.parametrize("pre, spo2, ready", [(98, 96, True), (98, 95.9, False), (99, 97, True),
+                                                  (99, 96, False), (93, 92, True), (93, 91.9, False)])
+    def test_discharge_spo2_no_more_than_two_points_below_pre_dose(self, pre, spo2, ready):
+        # SpO2 >= max(pre-dose - 2, 92 %): 2 points below pre-dose is acceptable, more is not,
+        # and never below 92 % however low the pre-dose value was.
+        r = monitor_session([reading(-5, spo2=pre), reading(40), reading(120, spo2=spo2)], product="esketamine")
+        assert r.discharge.ready is ready
+        assert (not ready) == any("SpO2" in u for u in r.discharge.unmet)
 
     def test_missing_values_carry_forward_but_must_exist(self):
         rows = [reading(-5), reading(40),

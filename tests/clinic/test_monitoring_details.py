@@ -20,9 +20,9 @@ def reading(t, **values):
 
 
 def test_session_json_has_every_part():
-    r = monitor_session([reading(-5, label="pre_dose"), reading(15, spo2=90), reading(40, cadss=6),
-                         {"time_min": 120, "sbp": 124, "dbp": 80, "hr": 72, "cadss": 1, "moaas": 5}],
-                        product="esketamine")
+    rows = [reading(-5, label="pre_dose"), reading(15, spo2=90), reading(40, cadss=6),
+            {"time_min": 120, "sbp": 124, "dbp": 80, "hr": 72, "cadss": 1, "moaas": 5}]
+    r = monitor_session(rows, product="esketamine")
     d = r.to_dict()
     assert set(d) == {"product", "route", "alerts", "highest_severity", "discharge", "peak", "pre_dose", "readings",
                       "thresholds", "notice"}
@@ -36,9 +36,18 @@ def test_session_json_has_every_part():
     assert d["readings"][-1] == {"time_min": 120, "label": "", "sbp": 124, "dbp": 80, "hr": 72, "spo2": None,
                                  "cadss": 1, "moaas": 5}
     discharge = d["discharge"]
-    assert set(discharge) == {"ready", "ready_time_min", "min_observation_until_min", "unmet", "manual_checks"}
-    assert discharge["ready"] is True and discharge["ready_time_min"] == 120 and discharge["unmet"] == []
+    assert set(discharge) == {"ready", "ready_time_min", "min_observation_until_min", "unmet", "manual_checks",
+                              "criteria_met_min", "serious_events", "events_reviewed"}
+    # The SpO2 90 % at 15 min is a stop-level alert: discharge waits for the documented clinician
+    # review (discharge.serious_events), although the measured criteria are met from 120 min.
+    assert discharge["ready"] is False and discharge["ready_time_min"] is None
+    assert discharge["unmet"] == ["clinician review of the serious event(s) documented: spo2_low at 15 min"]
+    assert discharge["criteria_met_min"] == 120 and discharge["serious_events"] == ["spo2_low at 15 min"]
+    assert discharge["events_reviewed"] is False
     assert discharge["min_observation_until_min"] == 120 and discharge["manual_checks"]
+    reviewed = monitor_session(rows, product="esketamine", events_reviewed=True).to_dict()["discharge"]
+    assert reviewed["ready"] is True and reviewed["ready_time_min"] == 120 and reviewed["unmet"] == []
+    assert reviewed["events_reviewed"] is True and reviewed["serious_events"] == ["spo2_low at 15 min"]
     assert d["peak"]["spo2_min"] == 90 and d["peak"]["cadss"] == 6
     assert d["pre_dose"]["sbp"] == 120
 

@@ -12,12 +12,14 @@ from ketamine_ptsd.clinic.settings import default_settings
 from ketamine_ptsd.errors import InputError
 
 YES_NO = [q for q in REQUIRED if q not in (
-    "age_years", "bp_readings", "sud_severity", "cssrs_risk", "brain_injury", "child_pugh", "medications")]
+    "age_years", "bp_readings", "hyperthyroidism", "sud_severity", "cssrs_risk", "brain_injury", "child_pugh",
+    "medications")]
 
 
 def clean(**changes):
     patient = {q: False for q in YES_NO}
-    patient.update(age_years=40, bp_readings=["128/82", "124/80"], sud_severity="none", cssrs_risk="none",
+    patient.update(age_years=40, bp_readings=["128/82", "124/80"], hyperthyroidism="none", sud_severity="none",
+                   cssrs_risk="none",
                    brain_injury="none", child_pugh="none", medications=[])
     patient.update(changes)
     return patient
@@ -28,12 +30,22 @@ def details(result) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("changes, code, detail", [
-    ({"sud_severity": "severe", "sud_months_since_active": 3}, "severe_sud_recent",
+    # Issue 13: moderate or severe SUD active < 6 months ago is a hard stop (screening.recent_sud).
+    ({"sud_severity": "severe", "sud_months_since_active": 3}, "sud_recent",
      "severe SUD active 3 month(s) ago (< 6)"),
     ({"sud_severity": "severe", "sud_months_since_active": 6}, "sud_history", "severe SUD, last active 6 month(s) ago"),
-    ({"sud_severity": "moderate", "sud_months_since_active": 1.5}, "sud_history",
-     "moderate SUD, last active 1.5 month(s) ago"),
+    ({"sud_severity": "moderate", "sud_months_since_active": 5.9}, "sud_recent",
+     "moderate SUD active 5.9 month(s) ago (< 6)"),
+    ({"sud_severity": "moderate", "sud_months_since_active": 6}, "sud_history",
+     "moderate SUD, last active 6 month(s) ago"),
+    ({"sud_severity": "mild", "sud_months_since_active": 1.5}, "sud_history",
+     "mild SUD, last active 1.5 month(s) ago"),
     ({"sud_severity": "mild"}, "sud_history", "mild SUD"),
+    # Stroke or MI < 12 months ago is a hard stop, an older one a review (screening.recent_stroke_mi).
+    ({"stroke_or_mi": True, "stroke_or_mi_months_since": 11.9}, "stroke_mi_recent", "11.9 month(s) ago (< 12)"),
+    ({"stroke_or_mi": True, "stroke_or_mi_months_since": 12}, "stroke_mi_history", "12 month(s) ago"),
+    ({"hyperthyroidism": "uncontrolled"}, "hyperthyroidism_uncontrolled", ""),
+    ({"hyperthyroidism": "controlled"}, "hyperthyroidism_controlled", ""),
     ({"cssrs_risk": "high"}, "suicide_risk_high", "C-SSRS screener: high"),
     ({"cssrs_risk": "moderate"}, "suicide_risk_moderate", "C-SSRS screener: moderate"),
     ({"phq9_item9": 2}, "phq9_item9_positive", "PHQ-9 item 9 = 2"),
@@ -135,6 +147,8 @@ BP_ALLOWED = 'a list of "SBP/DBP" strings, e.g. ["132/84"] (or omit)'
     ({"pregnant": "perhaps"}, "pregnant", "true or false (or omit)"),
     ({"age_years": "old"}, "age_years", "a number (or omit)"),
     ({"cssrs_risk": "very"}, "cssrs_risk", "none, low, moderate, high (or omit)"),
+    ({"hyperthyroidism": True}, "hyperthyroidism", "none, controlled, uncontrolled (or omit)"),
+    ({"stroke_or_mi_months_since": -1}, "stroke_or_mi_months_since", ">= 0"),
     ({"product": "ketamine"}, "product", "racemic, esketamine"),
     ({"medications": "benzodiazepine"}, "medications", "a list of medication classes (or omit)"),
     ({"bp_readings": "150/95"}, "bp_readings", BP_ALLOWED),
