@@ -221,8 +221,11 @@ def synthetic(regimen, times, outputs, params, **covariates):
         "glutamate": 1 + 0.4 * np.exp(-(((t - 0.4) / 0.1) ** 2)),
         # Synaptic excess: a linear ramp to 0.1 at 20 h, then decay with tau 7 days.
         "synaptic_density": 1 + np.where(t <= 20, 0.1 * t / 20, 0.1 * np.exp(-(t - 20) / (7 * 24))),
-        # Drug effect on PCL-5: ramp to 10 points at 24 h, then decay with tau 5 days; none after saline.
+        # Ketamine on PCL-5: ramp to 10 points at 24 h, then decay with tau 5 days. Midazolam (the
+        # active placebo the drug effect is measured against): a 1-point drop from the dose on
+        # (its expectancy response). Saline: nothing.
         "pcl5_total": 40 - (0 if dose.product == Product.SALINE
+                            else np.where(t > 0, 1.0, 0.0) if dose.product == Product.MIDAZOLAM
                             else np.where(t <= 24, 10 * t / 24, 10 * np.exp(-(t - 24) / 120))),
     }
     return {name: curves[name] for name in outputs}
@@ -272,12 +275,14 @@ def test_acute_and_cascade_quantities_of_hand_made_curves(hand_made_curves):
     assert q["cascade.spine_timing.decay_tau_days"] == pytest.approx(7.0, rel=1e-6)
 
 
-def test_single_dose_quantities_are_the_saline_minus_ketamine_effect(hand_made_curves):
+def test_single_dose_quantities_are_the_midazolam_minus_ketamine_effect(hand_made_curves):
+    """The drug effect is midazolam's score minus ketamine's (the active placebo, not saline):
+    the hand-made effect is 10 t/24 - 1 up to 24 h, 10 e^(-(t-24)/120) - 1 after; peak 9 at 24 h."""
     q = scenarios.single_dose_quantities(model_table())
     assert q["clinical.single_dose_timecourse.peak_time_h"] == pytest.approx(24.0)
-    assert q["clinical.single_dose_timecourse.improvement_at_4h"] == pytest.approx(4 / 24)
+    assert q["clinical.single_dose_timecourse.improvement_at_4h"] == pytest.approx((10 * 4 / 24 - 1) / 9)
     assert q["clinical.single_dose_timecourse.fraction_of_peak_remaining_at_14d"] == pytest.approx(
-        math.exp(-(14 * 24 - 24) / 120))
+        (10 * math.exp(-(14 * 24 - 24) / 120) - 1) / 9)
 
 
 def feder2021_result():
