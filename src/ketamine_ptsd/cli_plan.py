@@ -45,6 +45,7 @@ def patient(
     booked through the course when it books maintenance by forecast."""
     from ketamine_ptsd.calibration.individual import N_DRAWS
     from ketamine_ptsd.cli_clinic import number
+    from ketamine_ptsd.cli_records import print_forecast_basis
     from ketamine_ptsd.cli_store import console, emit, new_table, open_records
     from ketamine_ptsd.store.forecasting import plan_patient
 
@@ -58,10 +59,7 @@ def patient(
         emit(result)
         return
     out = console()
-    out.print(f"first dose {result['first_dose_at'][:16]}; {result['n_observations']} score(s) used; "
-              f"probability of response {result['forecast']['probability_of_response']:.0%}")
-    if result["planned_sessions_assumed"]:
-        out.print("assumes the planned sessions on " + ", ".join(result["planned_sessions_assumed"]))
+    print_forecast_basis(out, result, result["forecast"]["probability_of_response"])
     day = result["next_session_day"]
     if day is None:
         out.print(f"next session: not due within {result['horizon_days']:g} days of the first dose "

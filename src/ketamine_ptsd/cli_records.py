@@ -550,6 +550,15 @@ def course_close(
 # ---------------------------------------------------------------------------
 
 
+def print_forecast_basis(out, result: dict, probability: float) -> None:
+    """The lines a personal forecast or plan opens with: first dose, scores used, probability
+    of response and the planned sessions it assumes."""
+    out.print(f"first dose {result['first_dose_at'][:16]}; {result['n_observations']} score(s) used; "
+              f"probability of response {probability:.0%}")
+    if result["planned_sessions_assumed"]:
+        out.print("assumes the planned sessions on " + ", ".join(result["planned_sessions_assumed"]))
+
+
 @guarded
 def forecast(
     patient_id: str = typer.Argument(..., metavar="PATIENT_ID"),
@@ -585,10 +594,7 @@ def forecast(
         emit(result)
         return
     out = console()
-    out.print(f"first dose {result['first_dose_at'][:16]}; {result['n_observations']} score(s) used; "
-              f"probability of response {result['probability_of_response']:.0%}")
-    if result["planned_sessions_assumed"]:
-        out.print("assumes the planned sessions on " + ", ".join(result["planned_sessions_assumed"]))
+    print_forecast_basis(out, result, result["probability_of_response"])
     loss, book = result["loss_of_response_day"], result["recommended_maintenance_day"]
     out.print(f"loss of response: {result['loss_status']}"
               + ("" if loss is None else f", day {loss:g} ({result['loss_of_response_date']})"))

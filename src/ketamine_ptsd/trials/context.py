@@ -24,7 +24,7 @@ def covariate_model(spec: TrialSpec):
     return dataclasses.replace(spec.covariate_model(), population=spec.trial.population)
 
 
-def check_model_support(spec: TrialSpec) -> None:
+def check_population(spec: TrialSpec) -> None:
     """An InputError naming ``trial.population`` when the model has no population of that name."""
     try:
         covariate_model(spec)

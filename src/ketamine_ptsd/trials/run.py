@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..params import ParameterTable
 from ..population import patient_normals, patient_uniforms, screening_values
 from ..simulation import simulate
-from .context import allocation, arm_population, arm_regimen, check_model_support
+from .context import allocation, arm_population, arm_regimen, check_population
 from .measures import SAFETY_OUTPUTS, acute_safety_events, days_to_loss_of_response, days_to_relapse, reduction
 from .sections import score_max
 from .spec import TrialSpec
@@ -258,7 +258,7 @@ def run_trial(spec: TrialSpec, model_params: ParameterTable | None = None, clien
     cluster and for any ``chunk_size``.
     """
     spec.check()
-    check_model_support(spec)
+    check_population(spec)
     arm_ids, screened = allocation(spec)
     tasks = chunk_tasks(spec, arm_ids, chunk_size, model_params, 1 if client is not None else threads, engine)
     done = None if progress is None else (lambda i: progress(tasks[i].ids.size))
