@@ -10,8 +10,6 @@ layer maps onto its compartments. Times are in hours from the first dose, amount
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -48,18 +46,6 @@ KETAMINE_PRODUCTS = (Product.RACEMIC, Product.ESKETAMINE)
 #: Concomitant oral antidepressant of a regimen (see :class:`Regimen`).
 ORAL_AD = ("none", "stable", "new")
 
-#: NONMEM compartment numbers used by :func:`to_nonmem` / :func:`from_nonmem`.
-NONMEM_CMT = {
-    Route.IV_INFUSION: 1,
-    Route.IV_BOLUS: 1,
-    Route.IM: 2,
-    Route.INTRANASAL: 3,
-    Route.SUBLINGUAL: 4,
-    Route.ORAL: 5,
-}
-#: NONMEM DRUG data item (an extra column; NONMEM itself has none).
-NONMEM_DRUG = {Product.RACEMIC: 1, Product.ESKETAMINE: 2, Product.MIDAZOLAM: 3, Product.SALINE: 4}
-
 
 def _enum(kind, value, field_name):
     try:
@@ -69,7 +55,9 @@ def _enum(kind, value, field_name):
         raise InputError(field_name, f"unknown value {value!r}", allowed) from None
 
 
-def _finite_positive(value, field_name, allow_zero=False):
+def finite_positive(value, field_name, allow_zero=False):
+    """``value`` as a float, or an :class:`InputError` naming ``field_name`` when it is not a
+    finite number above zero (at or above zero with ``allow_zero``)."""
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -101,8 +89,8 @@ class Dose:
     def __post_init__(self):
         object.__setattr__(self, "route", _enum(Route, self.route, "route"))
         object.__setattr__(self, "product", _enum(Product, self.product, "drug"))
-        object.__setattr__(self, "time_h", _finite_positive(self.time_h, "time_h", allow_zero=True))
-        object.__setattr__(self, "amount", _finite_positive(self.amount, "dose"))
+        object.__setattr__(self, "time_h", finite_positive(self.time_h, "time_h", allow_zero=True))
+        object.__setattr__(self, "amount", finite_positive(self.amount, "dose"))
         rules = route_rules().get(self.product.value, {})
         if self.route.value not in rules:
             raise InputError(
@@ -114,7 +102,7 @@ class Dose:
             duration = self.duration_h
             if duration is None:
                 duration = rules[self.route.value]["default_duration_min"] / 60.0
-            object.__setattr__(self, "duration_h", _finite_positive(duration, "infusion_min"))
+            object.__setattr__(self, "duration_h", finite_positive(duration, "infusion_min"))
         elif self.duration_h is not None:
             raise InputError("infusion_min", f"a duration only applies to iv_infusion, not {self.route.value}",
                              "omit it for this route")
@@ -132,8 +120,8 @@ class TherapySession:
     duration_h: float = 1.5
 
     def __post_init__(self):
-        object.__setattr__(self, "time_h", _finite_positive(self.time_h, "therapy time_h", allow_zero=True))
-        object.__setattr__(self, "duration_h", _finite_positive(self.duration_h, "therapy duration_h"))
+        object.__setattr__(self, "time_h", finite_positive(self.time_h, "therapy time_h", allow_zero=True))
+        object.__setattr__(self, "duration_h", finite_positive(self.duration_h, "therapy duration_h"))
 
 
 @dataclass(frozen=True)
@@ -199,7 +187,7 @@ class Regimen:
 
 
 def _check_days(days: Sequence[float], field_name: str) -> list[float]:
-    days = [_finite_positive(d, field_name, allow_zero=True) for d in days]
+    days = [finite_positive(d, field_name, allow_zero=True) for d in days]
     if not days:
         raise InputError(field_name, "no days given", "one or more days, e.g. 0,2,4")
     for a, b in zip(days, days[1:]):
@@ -218,7 +206,7 @@ def single_dose(
     duration_min: float | None = None,
 ) -> Regimen:
     """One dose (default 0.5 mg/kg racemic ketamine IV over 40 min)."""
-    duration_h = None if duration_min is None else _finite_positive(duration_min, "infusion_min") / 60.0
+    duration_h = None if duration_min is None else finite_positive(duration_min, "infusion_min") / 60.0
     return Regimen((Dose(time_h, amount, route, product, per_kg, duration_h),))
 
 
@@ -245,9 +233,9 @@ def with_maintenance(regimen: Regimen, every_days: float, from_day: float, until
     """Add maintenance doses every ``every_days`` from ``from_day`` up to ``until_day``
     (inclusive), each like ``dose`` (default: the regimen's last dose). A maintenance day that
     already has a dose in the regimen is not dosed twice."""
-    every = _finite_positive(every_days, "every_days")
-    start = _finite_positive(from_day, "from_day", allow_zero=True)
-    until = _finite_positive(until_day, "until_day", allow_zero=True)
+    every = finite_positive(every_days, "every_days")
+    start = finite_positive(from_day, "from_day", allow_zero=True)
+    until = finite_positive(until_day, "until_day", allow_zero=True)
     template = dose or (regimen.doses[-1] if regimen.doses else None)
     if template is None:
         raise InputError("dose", "no dose to repeat", "a regimen with at least one dose, or a dose")
@@ -263,7 +251,7 @@ def with_therapy(regimen: Regimen, days: Iterable[float], hours_after_dose: floa
     """Add psychotherapy sessions on the given days, ``hours_after_dose`` after midnight of
     that day's dose time (24 h after an infusion is the usual KAP rule: pass the next day)."""
     days = _check_days(list(days), "therapy_days")
-    offset = _finite_positive(hours_after_dose, "hours_after_dose", allow_zero=True)
+    offset = finite_positive(hours_after_dose, "hours_after_dose", allow_zero=True)
     sessions = tuple(TherapySession(d * HOURS_PER_DAY + offset, duration_h) for d in days)
     return replace(regimen, therapy=regimen.therapy + sessions)
 
@@ -361,78 +349,6 @@ def _intranasal(t: float, dose: Dose, rule: dict) -> list[Administration]:
         out.append(Administration(tk, "depot_nasal", *_split(device, frac_nasal)))
         out.append(_swallowed(tk, device, 1.0 - frac_nasal, swallow))
     return out
-
-
-# --------------------------------------------------------------------------- NONMEM records
-
-NONMEM_COLUMNS = ("ID", "TIME", "AMT", "RATE", "EVID", "CMT", "DRUG")
-
-
-def to_nonmem(regimen: Regimen, weight_kg: float = 70.0, patient_id: int = 1) -> list[dict]:
-    """Dosing records in the NONMEM style (``ID, TIME, AMT, RATE, EVID, CMT`` plus ``DRUG``).
-
-    TIME in h, AMT in mg (mg/kg doses multiplied by ``weight_kg``), RATE in mg/h for
-    infusions and 0 otherwise, EVID 1, CMT by route (1 IV, 2 IM, 3 nasal, 4 sublingual,
-    5 oral), DRUG 1 racemic, 2 esketamine, 3 midazolam, 4 saline.
-    """
-    weight_kg = _finite_positive(weight_kg, "weight_kg")
-    rows = []
-    for d in regimen.doses:
-        amt = d.amount_mg(weight_kg)
-        rate = amt / d.duration_h if d.route is Route.IV_INFUSION else 0.0
-        rows.append({"ID": patient_id, "TIME": d.time_h, "AMT": amt, "RATE": rate, "EVID": 1,
-                     "CMT": NONMEM_CMT[d.route], "DRUG": NONMEM_DRUG[d.product]})
-    return rows
-
-
-def nonmem_csv(regimen: Regimen, weight_kg: float = 70.0, patient_id: int = 1) -> str:
-    """:func:`to_nonmem` as CSV text."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=NONMEM_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in to_nonmem(regimen, weight_kg, patient_id):
-        writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return buf.getvalue()
-
-
-def from_nonmem(rows: Iterable[dict]) -> dict[int, Regimen]:
-    """Read NONMEM-style dosing records (dicts or CSV rows) into one regimen per ID.
-
-    Rows with EVID other than 1 (observations) are skipped. A missing DRUG column means
-    racemic ketamine. Amounts become fixed mg doses.
-    """
-    by_route = {1: None, 2: Route.IM, 3: Route.INTRANASAL, 4: Route.SUBLINGUAL, 5: Route.ORAL}
-    by_drug = {v: k for k, v in NONMEM_DRUG.items()}
-    doses: dict[int, list[Dose]] = {}
-    for line, row in enumerate(rows, start=2):
-        try:
-            evid = int(float(row.get("EVID", 1)))
-            if evid != 1:
-                continue
-            pid = int(float(row["ID"]))
-            time_h = float(row["TIME"])
-            amt = float(row["AMT"])
-            rate = float(row.get("RATE", 0) or 0)
-            cmt = int(float(row.get("CMT", 1)))
-            drug = int(float(row.get("DRUG", 1) or 1))
-        except KeyError as exc:
-            raise InputError(f"line {line}", f"missing column {exc.args[0]}", ", ".join(NONMEM_COLUMNS)) from None
-        except ValueError:
-            raise InputError(f"line {line}", "a field is not a number",
-                             "numeric ID, TIME, AMT, RATE, EVID, CMT") from None
-        if cmt not in by_route:
-            raise InputError(f"line {line} CMT", f"unknown compartment {cmt}", "1-5")
-        if drug not in by_drug:
-            raise InputError(f"line {line} DRUG", f"unknown drug code {drug}", "1-4")
-        route = by_route[cmt] or (Route.IV_INFUSION if rate > 0 else Route.IV_BOLUS)
-        duration = amt / rate if route is Route.IV_INFUSION else None
-        doses.setdefault(pid, []).append(Dose(time_h, amt, route, by_drug[drug], False, duration))
-    return {pid: Regimen(tuple(ds)) for pid, ds in doses.items()}
-
-
-def read_nonmem_csv(text: str) -> dict[int, Regimen]:
-    """Parse NONMEM-style CSV text with :func:`from_nonmem`."""
-    return from_nonmem(csv.DictReader(io.StringIO(text)))
 
 
 # --------------------------------------------------------------------------- clinic routes, protocols

@@ -1,7 +1,7 @@
 """A patient's course as a NONMEM-style CSV, for pharmacometricians.
 
-Dosing records come from :func:`ketamine_ptsd.dosing.to_nonmem` (``ID, TIME, AMT, RATE,
-EVID, CMT, DRUG``); each scored instrument adds an observation record (EVID 0, MDV 0) with
+Dosing records come from :func:`to_nonmem` (``ID, TIME, AMT, RATE, EVID, CMT, DRUG``); each
+scored instrument adds an observation record (EVID 0, MDV 0) with
 the score in DV. Extra columns:
 
 * ``DV``: the score (``.`` on dosing records);
@@ -16,34 +16,107 @@ RATE in mg/h. Records are in time order with observations before doses at the sa
 (a score taken at a dosing visit is a pre-dose score). ``.`` marks a value that does not
 apply. :func:`read_nonmem_csv` reads the dosing records back.
 
-This module is where NONMEM records belong: import the dosing-record layout
-(``NONMEM_COLUMNS``, ``NONMEM_CMT``, ``NONMEM_DRUG``) and its readers and writers
-(``to_nonmem``, ``from_nonmem``, ``nonmem_csv``, ``read_nonmem_csv``) from here. Their
-definitions still sit in :mod:`ketamine_ptsd.dosing` and move here with issue 16 item 2,
-without a change for code that imports them from this module.
+This module is the one place for NONMEM records: the dosing-record layout
+(``NONMEM_COLUMNS``, ``NONMEM_CMT``, ``NONMEM_DRUG``), its writers and readers
+(``to_nonmem``, ``nonmem_csv``, ``from_nonmem``, ``read_nonmem_csv``) and the course records.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..calibration.individual import CLUSTERS, Observation
-from ..dosing import (
-    NONMEM_CMT,
-    NONMEM_COLUMNS,
-    NONMEM_DRUG,
-    Regimen,
-    from_nonmem,
-    nonmem_csv,
-    read_nonmem_csv,
-    to_nonmem,
-)
+from ..dosing import Dose, Product, Regimen, Route, finite_positive
 from ..errors import InputError
 
 __all__ = ["COLUMNS", "DVID", "NONMEM_CMT", "NONMEM_COLUMNS", "NONMEM_DRUG", "course_records", "from_nonmem",
            "nonmem_csv", "read_nonmem_csv", "to_nonmem"]
+
+#: NONMEM compartment numbers used by :func:`to_nonmem` / :func:`from_nonmem`.
+NONMEM_CMT = {
+    Route.IV_INFUSION: 1,
+    Route.IV_BOLUS: 1,
+    Route.IM: 2,
+    Route.INTRANASAL: 3,
+    Route.SUBLINGUAL: 4,
+    Route.ORAL: 5,
+}
+#: NONMEM DRUG data item (an extra column; NONMEM itself has none).
+NONMEM_DRUG = {Product.RACEMIC: 1, Product.ESKETAMINE: 2, Product.MIDAZOLAM: 3, Product.SALINE: 4}
+
+NONMEM_COLUMNS = ("ID", "TIME", "AMT", "RATE", "EVID", "CMT", "DRUG")
+
+
+def to_nonmem(regimen: Regimen, weight_kg: float = 70.0, patient_id: int = 1) -> list[dict]:
+    """Dosing records in the NONMEM style (``ID, TIME, AMT, RATE, EVID, CMT`` plus ``DRUG``).
+
+    TIME in h, AMT in mg (mg/kg doses multiplied by ``weight_kg``), RATE in mg/h for
+    infusions and 0 otherwise, EVID 1, CMT by route (1 IV, 2 IM, 3 nasal, 4 sublingual,
+    5 oral), DRUG 1 racemic, 2 esketamine, 3 midazolam, 4 saline.
+    """
+    weight_kg = finite_positive(weight_kg, "weight_kg")
+    rows = []
+    for d in regimen.doses:
+        amt = d.amount_mg(weight_kg)
+        rate = amt / d.duration_h if d.route is Route.IV_INFUSION else 0.0
+        rows.append({"ID": patient_id, "TIME": d.time_h, "AMT": amt, "RATE": rate, "EVID": 1,
+                     "CMT": NONMEM_CMT[d.route], "DRUG": NONMEM_DRUG[d.product]})
+    return rows
+
+
+def nonmem_csv(regimen: Regimen, weight_kg: float = 70.0, patient_id: int = 1) -> str:
+    """:func:`to_nonmem` as CSV text."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=NONMEM_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in to_nonmem(regimen, weight_kg, patient_id):
+        writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def from_nonmem(rows: Iterable[dict]) -> dict[int, Regimen]:
+    """Read NONMEM-style dosing records (dicts or CSV rows) into one regimen per ID.
+
+    Rows with EVID other than 1 (observations) are skipped. A missing DRUG column means
+    racemic ketamine. Amounts become fixed mg doses.
+    """
+    by_route = {1: None, 2: Route.IM, 3: Route.INTRANASAL, 4: Route.SUBLINGUAL, 5: Route.ORAL}
+    by_drug = {v: k for k, v in NONMEM_DRUG.items()}
+    doses: dict[int, list[Dose]] = {}
+    for line, row in enumerate(rows, start=2):
+        try:
+            evid = int(float(row.get("EVID", 1)))
+            if evid != 1:
+                continue
+            pid = int(float(row["ID"]))
+            time_h = float(row["TIME"])
+            amt = float(row["AMT"])
+            rate = float(row.get("RATE", 0) or 0)
+            cmt = int(float(row.get("CMT", 1)))
+            drug = int(float(row.get("DRUG", 1) or 1))
+        except KeyError as exc:
+            raise InputError(f"line {line}", f"missing column {exc.args[0]}", ", ".join(NONMEM_COLUMNS)) from None
+        except ValueError:
+            raise InputError(f"line {line}", "a field is not a number",
+                             "numeric ID, TIME, AMT, RATE, EVID, CMT") from None
+        if cmt not in by_route:
+            raise InputError(f"line {line} CMT", f"unknown compartment {cmt}", "1-5")
+        if drug not in by_drug:
+            raise InputError(f"line {line} DRUG", f"unknown drug code {drug}", "1-4")
+        route = by_route[cmt] or (Route.IV_INFUSION if rate > 0 else Route.IV_BOLUS)
+        duration = amt / rate if route is Route.IV_INFUSION else None
+        doses.setdefault(pid, []).append(Dose(time_h, amt, route, by_drug[drug], False, duration))
+    return {pid: Regimen(tuple(ds)) for pid, ds in doses.items()}
+
+
+def read_nonmem_csv(text: str) -> dict[int, Regimen]:
+    """Parse NONMEM-style CSV text with :func:`from_nonmem`."""
+    return from_nonmem(csv.DictReader(io.StringIO(text)))
+
+
+# --------------------------------------------------------------------------- course records
 
 COLUMNS = NONMEM_COLUMNS + ("DV", "MDV", "DVID", "WT", "INSTRUMENT")
 #: DVID of each score.
