@@ -27,18 +27,12 @@ DOC = ROOT / "docs" / "architecture.md"
 # The one list of edges that break the rules today. Key: (importing module, imported
 # module), both dotted; value: why it is there and what removes it.
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("ketamine_ptsd.calibration.validation", "ketamine_ptsd.calibration.report"):
-        "validation and its report import each other (report imports format_value, validation "
-        "imports validation_markdown inside a function); issue 16 item 7",
     ("ketamine_ptsd.store.forecasting", "ketamine_ptsd.calibration.individual"):
         "the records fit and book the maintenance forecast themselves; issue 16 item 1 moves the "
         "use case to care/forecast, after which store/ only stores",
     ("ketamine_ptsd.store.forecasting", "ketamine_ptsd.planning.patient"):
         "the records book the next session by the personal planner themselves; issue 16 item 1 moves "
         "the forecast use case to care/forecast",
-    ("ketamine_ptsd.trials.study", "ketamine_ptsd.report.trial_report"):
-        "conduct() (the trial-to-report sequence) lives in trials/ but writes the report, which "
-        "reads trials/; issue 16 item 5: it moves above report/ or takes the report writer as an argument",
 }
 
 

@@ -407,7 +407,8 @@ def validate(
                                           "one (as written by `calibrate --out`)"),
 ):
     """Run every literature target and show simulated value, band and pass/fail."""
-    from .calibration.validation import format_value, run_validation, write_validation_report
+    from .calibration.report import write_validation_report
+    from .calibration.validation import format_value, run_validation
     from .files import read_toml
     from .params import model_table
 

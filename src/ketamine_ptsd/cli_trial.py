@@ -97,7 +97,7 @@ def trial(
     Same seed, same numbers: in one process, on --workers N or on --scheduler ADDRESS.
     """
     from .distributed import check_cluster_options, dask_client, progress_bar
-    from .trials.study import conduct
+    from .report.study import conduct
 
     if print_spec:
         if spec is not None or not builtin:

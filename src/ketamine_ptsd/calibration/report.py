@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..dosing import Dose, Regimen, induction_series, single_dose  # noqa: E402
+from ..files import write_atomic  # noqa: E402
 from ..population import Population  # noqa: E402
 from ..simulation import simulate  # noqa: E402
 from ..units import KETAMINE_G_PER_MOL, NORKETAMINE_G_PER_MOL  # noqa: E402
@@ -315,3 +316,12 @@ def validation_markdown(results, docs_folder: Path, params=None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def write_validation_report(results, path: str | Path, params=None) -> Path:
+    """Write ``docs/validation.md`` for the ``results`` of
+    :func:`~ketamine_ptsd.calibration.validation.run_validation`: the table of every target
+    and the curve figures (beside it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomic(path, validation_markdown(results, path.parent, params))

@@ -8,7 +8,6 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
@@ -204,17 +203,3 @@ def run_validation(params: ParameterTable | None = None, settings: Settings = Se
             role=FITTED if b.target in fitted else PREDICTED,
         ))
     return results
-
-
-def write_validation_report(results: list[TargetResult], path: str | Path,
-                            params: ParameterTable | None = None) -> Path:
-    """Write ``docs/validation.md``: the table of every target and the curve figures."""
-    from .report import validation_markdown
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = validation_markdown(results, path.parent, params)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path

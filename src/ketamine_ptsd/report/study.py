@@ -1,8 +1,10 @@
 """A whole virtual study, from the spec to the files: simulate the trial, compute its
 endpoints (and power when asked), then write the HTML report and ``endpoints.json``.
 
-The front ends (the ``trial`` command) only parse their options, open a Dask client and
-progress bars, and print what this returns.
+It sits in the report layer because it writes the report: it calls down into
+:mod:`ketamine_ptsd.trials` for the simulation and the numbers. The front ends (the
+``trial`` command) only parse their options, open a Dask client and progress bars, and
+print what this returns.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from pathlib import Path
 
 from ..engine import Engine
 from ..files import write_atomic
-from .endpoints import endpoints
-from .power import check_has_control, power
-from .run import DEFAULT_CHUNK, TrialResult, run_trial
-from .spec import TrialSpec
+from ..trials.endpoints import endpoints
+from ..trials.power import check_has_control, power
+from ..trials.run import DEFAULT_CHUNK, TrialResult, run_trial
+from ..trials.spec import TrialSpec
+from .trial_report import write_trial_report
 
 #: ``progress(label, total)``: a context manager yielding a callable that receives how much
 #: work has just finished (patients, or trials for power).
@@ -42,8 +45,6 @@ def conduct(spec: TrialSpec, folder: Path | None = None, client=None, chunk_size
     ``power_trials`` repeats (0: none) and write ``report.html`` and ``endpoints.json`` into
     ``folder`` (created if missing; None: nothing written). ``engine`` integrates the
     patients (an :class:`~ketamine_ptsd.engine.Engine` or its name; None: numba)."""
-    from ..report.trial_report import write_trial_report
-
     if power_trials:
         check_has_control(spec)
     def bar(label: str, total: int):
