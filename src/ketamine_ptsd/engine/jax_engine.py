@@ -8,9 +8,10 @@ time, step size, event position and output position, does one thing per pass (on
 attempt, or the start of a segment between events, or writing outputs), and a lane whose
 patient is finished takes the next patient from the queue, so lanes idle only at the tail.
 
-The equations are not rewritten for JAX: :func:`jax_model` executes the model's own source
-files again with the numba decorators removed and ``max``, ``min`` and ``math`` bound to
-``jax.numpy``, so this backend integrates the same functions the numba kernel compiles.
+The equations are not rewritten for JAX: :func:`jax_model` runs the model's own functions
+as plain Python with ``max``, ``min`` and ``math`` bound to ``jax.numpy``
+(:func:`ketamine_ptsd.engine.plain.plain_functions`, shared with the SBML export), so this
+backend integrates the same functions the numba kernel compiles.
 The integrator is the kernel's own (tableau, error norm, starting step, step-size control,
 flushing, dense output), so the two engines differ only by rounding (XLA's ``exp``, ``pow``
 and fused multiply-adds). Rounding moves the accept/reject decision of an occasional step,
@@ -24,12 +25,9 @@ the caller configured one), so a new process does not compile again.
 
 from __future__ import annotations
 
-import ast
-import importlib
 import types
 from dataclasses import dataclass
 from functools import cache, reduce
-from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +35,7 @@ from ..errors import InputError
 from ..model.system import JUMP
 from . import dopri5_kernel as K
 from .numba_engine import cache_dir, output_array
+from .plain import plain_functions
 
 #: Lane status: integrating, finished, stopped at the step limit, empty (no patient left).
 RUNNING, DONE, FAILED, IDLE = 0, 1, 2, 3
@@ -78,7 +77,7 @@ def double_precision():
     return enable_x64()
 
 
-# -- the model's source, executed again for JAX ------------------------------------------------
+# -- the model's functions, run again on JAX ----------------------------------------------------
 
 
 class _JaxMath:
@@ -96,40 +95,10 @@ def _minimum(*values):
     return reduce(_jax()[1].minimum, values)
 
 
-def _is_numba_decorator(node: ast.expr) -> bool:
-    target = node.func if isinstance(node, ast.Call) else node
-    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
-    return name in {"njit", "jit", "vectorize"}
-
-
 @cache
-def _translated_module(module_name: str) -> types.ModuleType:
-    """``module_name`` (a model module) executed from its source without numba, with its
-    imports from sibling model modules bound to their translated versions too."""
-    real = importlib.import_module(module_name)
-    folder = Path(real.__file__).parent
-    package = real.__package__
-    path = Path(real.__file__)
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            node.decorator_list = [d for d in node.decorator_list if not _is_numba_decorator(d)]
-    module = types.ModuleType(module_name)
-    module.__file__ = str(path)
-    module.__package__ = package
-    exec(compile(tree, str(path), "exec"), module.__dict__)
-    for node in tree.body:
-        if not (isinstance(node, ast.ImportFrom) and node.level == 1):
-            continue
-        for alias in node.names:
-            if node.module is None:
-                if (folder / f"{alias.name}.py").exists():
-                    module.__dict__[alias.asname or alias.name] = _translated_module(f"{package}.{alias.name}")
-            else:
-                sibling = _translated_module(f"{package}.{node.module}")
-                module.__dict__[alias.asname or alias.name] = getattr(sibling, alias.name)
-    module.__dict__.update(max=_maximum, min=_minimum, math=_JaxMath())
-    return module
+def _translated_module(module_name: str) -> types.SimpleNamespace:
+    """The functions of model module ``module_name`` as plain Python on ``jax.numpy``."""
+    return plain_functions(module_name, max=_maximum, min=_minimum, math=_JaxMath())
 
 
 @dataclass(frozen=True)
@@ -141,7 +110,7 @@ class JaxModel:
     and inputs ``u`` (1-D arrays, units as in ``layout``).
     """
 
-    module: types.ModuleType
+    module: types.SimpleNamespace
     state_names: tuple[str, ...]
     output_names: tuple[str, ...]
 

@@ -3,7 +3,8 @@
 The exported file is the right-hand side of ``model/`` for one patient, written out of the
 model's own equations: the numba functions ``rhs`` and ``observe`` are run once on symbols
 instead of numbers (their pure-Python originals, with ``max``, ``min`` and ``math`` bound to
-symbolic versions), so the SBML cannot drift from the equations the engine integrates.
+symbolic versions by :func:`ketamine_ptsd.engine.plain.plain_functions`, which the JAX engine
+shares), so the SBML cannot drift from the equations the engine integrates.
 
 What the file holds (SBML ids):
 
@@ -45,6 +46,7 @@ import libsbml
 import numpy as np
 
 from ..dosing import Regimen
+from ..engine.plain import plain_functions
 from ..errors import InputError
 from ..model import MODEL
 from ..model.layout import DERIVED_NAMES
@@ -155,22 +157,6 @@ _SYMBOLIC_MATH = types.SimpleNamespace(exp=_unary("exp", np.exp), log=_unary("ln
                                        sqrt=_unary("sqrt", np.sqrt))
 
 
-def _symbolic(func, done: dict):
-    """The pure-Python original of numba function ``func``, with ``max``, ``min``, ``math``
-    and every numba function it calls rebound to symbolic versions."""
-    if id(func) in done:
-        return done[id(func)]
-    py = func.py_func
-    env = dict(py.__globals__)
-    env.update(max=_max, min=_min, math=_SYMBOLIC_MATH)
-    rebound = types.FunctionType(py.__code__, env, py.__name__, py.__defaults__, py.__closure__)
-    done[id(func)] = rebound
-    for name, value in py.__globals__.items():
-        if hasattr(value, "py_func"):
-            env[name] = _symbolic(value, done)
-    return rebound
-
-
 def sbml_ids(model=MODEL) -> dict[str, dict[str, str]]:
     """SBML id of every state, parameter, input and output: ``{kind: {name: id}}``."""
     outputs = set(model.output_names)
@@ -184,7 +170,7 @@ def sbml_ids(model=MODEL) -> dict[str, dict[str, str]]:
 
 def _equations(model, ids) -> tuple[list, list]:
     """Rate of every state and value of every output, as formulas."""
-    done: dict = {}
+    plain = plain_functions(model.module, max=_max, min=_min, math=_SYMBOLIC_MATH)
     y = [_Expr(ids["state"][n]) for n in model.state_names]
     # The working vector: the parameters, then the derived constants as formulas of them
     # (written into every formula that uses one, so the SBML has no hidden quantities).
@@ -193,8 +179,8 @@ def _equations(model, ids) -> tuple[list, list]:
     u = [_Expr(ids["input"][n]) for n in model.input_names]
     dy: list = [0.0] * len(y)
     out: list = [0.0] * len(model.output_names)
-    _symbolic(model.rhs, done)(_Expr("time"), y, p, u, dy)
-    _symbolic(model.observe, done)(y, p, out, [True] * len(out))
+    plain.rhs(_Expr("time"), y, p, u, dy)
+    plain.observe(y, p, out, [True] * len(out))
     return dy, out
 
 
