@@ -27,12 +27,6 @@ DOC = ROOT / "docs" / "architecture.md"
 # The one list of edges that break the rules today. Key: (importing module, imported
 # module), both dotted; value: why it is there and what removes it.
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("ketamine_ptsd.store.forecasting", "ketamine_ptsd.calibration.individual"):
-        "the records fit and book the maintenance forecast themselves; issue 16 item 1 moves the "
-        "use case to care/forecast, after which store/ only stores",
-    ("ketamine_ptsd.store.forecasting", "ketamine_ptsd.planning.patient"):
-        "the records book the next session by the personal planner themselves; issue 16 item 1 moves "
-        "the forecast use case to care/forecast",
 }
 
 

@@ -1,6 +1,6 @@
 """``ketamine-ptsd plan``: the personal planner on a recorded patient, the search for
 schedules on a virtual population and strategies compared on virtual patients. Thin: it
-parses options, calls ``ketamine_ptsd.planning`` (and ``store.forecasting``), prints."""
+parses options, calls ``ketamine_ptsd.planning`` (and ``care.forecast``), prints."""
 
 from __future__ import annotations
 
@@ -44,10 +44,10 @@ def patient(
     response at or above the target, with the forecast band with and without that session;
     booked through the course when it books maintenance by forecast."""
     from ketamine_ptsd.calibration.individual import N_DRAWS
+    from ketamine_ptsd.care.forecast import plan_patient
     from ketamine_ptsd.cli_clinic import number
     from ketamine_ptsd.cli_records import print_forecast_basis
     from ketamine_ptsd.cli_store import console, emit, new_table, open_records
-    from ketamine_ptsd.store.forecasting import plan_patient
 
     target = _target(target_probability)
     horizon = number("--horizon-days", horizon_days, "days")

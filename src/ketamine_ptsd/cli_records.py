@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from ketamine_ptsd.care.forecast import forecast_patient
 from ketamine_ptsd.cli_clinic import (
     ANSWERS_HELP,
     INSTRUMENT_HELP,
@@ -53,7 +54,6 @@ from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, route_list
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.files import read_toml
-from ketamine_ptsd.store.forecasting import forecast_patient
 from ketamine_ptsd.store.models import MAINTENANCE_RULES, SEXES
 from ketamine_ptsd.store.records import SESSION_EVENT_KINDS
 

@@ -10,8 +10,9 @@ from typing import Any
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.interop.fhir import bundle, questionnaire_response, vitals_observations
 from ketamine_ptsd.interop.nonmem import course_records
-from ketamine_ptsd.store.forecasting import course_inputs
 from ketamine_ptsd.store.records import Records
+
+from .forecast import course_inputs
 
 
 def patient_fhir_bundle(records: Records, patient_id: Any) -> dict[str, Any]:

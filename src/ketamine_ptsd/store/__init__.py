@@ -10,11 +10,10 @@ Research and decision-support software, not a medical device.
 
 from .backups import backup, restore
 from .database import connect, default_url, resolve_url
-from .forecasting import forecast_patient
 from .migrate import current_revision, downgrade, ensure_current, head_revision, upgrade
 from .records import SESSION_EVENT_KINDS, Records, default_actor
 
 __all__ = [
     "Records", "SESSION_EVENT_KINDS", "backup", "connect", "current_revision", "default_actor", "default_url",
-    "downgrade", "ensure_current", "forecast_patient", "head_revision", "resolve_url", "restore", "upgrade",
+    "downgrade", "ensure_current", "head_revision", "resolve_url", "restore", "upgrade",
 ]

@@ -46,7 +46,7 @@ def course_chart(assessments: Sequence[Mapping[str, Any]], session_times: Sequen
 
     ``assessments`` are dicts with ``instrument``, ``administered_at`` (ISO), ``total`` and
     ``clusters``; ``session_times`` ISO times of the dosing sessions; ``forecast`` the stored
-    result of :func:`ketamine_ptsd.store.forecast_patient` (or None).
+    result of :func:`ketamine_ptsd.care.forecast.forecast_patient` (or None).
     """
     pcl5 = [a for a in assessments if a["instrument"] == "pcl5" and a["total"] is not None]
     madrs = [a for a in assessments if a["instrument"] == "madrs" and a["total"] is not None]

@@ -17,11 +17,12 @@ from fastapi import Path as FastPath
 from pydantic import BaseModel
 
 from ketamine_ptsd.care import whatif
+from ketamine_ptsd.care.forecast import forecast_patient
 from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.instruments import SPECS
 from ketamine_ptsd.clinic.regulatory import PRODUCT_ROUTES, as_of, consent_summary, regulatory_status
 from ketamine_ptsd.clinic.screening import PatientScreeningInput
-from ketamine_ptsd.store import corrections, forecast_patient
+from ketamine_ptsd.store import corrections
 from ketamine_ptsd.store.session_entry import add_event, add_reading
 
 from .. import queries

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from ketamine_ptsd.care import inputs, whatif
+from ketamine_ptsd.care.forecast import forecast_patient
 from ketamine_ptsd.clinic.course import DEFAULT_INTERVAL_DAYS
 from ketamine_ptsd.clinic.instruments import MADRS, PCL5, SPECS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
@@ -26,7 +27,7 @@ from ketamine_ptsd.clinic.regulatory import regulatory_status as status_rows
 from ketamine_ptsd.clinic.screening import parse_patient
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.store import SESSION_EVENT_KINDS, corrections, forecast_patient
+from ketamine_ptsd.store import SESSION_EVENT_KINDS, corrections
 from ketamine_ptsd.store.models import ROLES, SEXES
 from ketamine_ptsd.store.session_entry import add_event, add_reading
 

@@ -1,13 +1,13 @@
 """The personal planner on the patient page: the stored plan (the latest forecast's) and a
-button that plans the next session again (``store.forecasting.plan_patient``)."""
+button that plans the next session again (``care.forecast.plan_patient``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ketamine_ptsd.care.forecast import plan_patient
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.store.forecasting import plan_patient
 
 from ..auth import READ, WRITE, SignedIn, records_for, require
 from . import RecordId, existing_patient

@@ -22,9 +22,8 @@ from typing import Any
 from ketamine_ptsd.clinic.course import course_regimen, day_to_date
 from ketamine_ptsd.dosing import Regimen
 from ketamine_ptsd.errors import InputError
-
-from .models import Course, Patient
-from .records import Records
+from ketamine_ptsd.store.models import Course, Patient
+from ketamine_ptsd.store.records import Records
 
 FORECAST_INSTRUMENTS = ("pcl5", "caps5", "madrs")
 #: Assessments this many days before the first dose still count as the baseline: the PCL-5
