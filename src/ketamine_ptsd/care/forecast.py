@@ -19,7 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ketamine_ptsd.clinic.course import course_regimen, day_to_date
+from ketamine_ptsd.clinic.course import (
+    CourseProgress,
+    ForecastRule,
+    MaintenanceBooking,
+    book_maintenance,
+    course_regimen,
+    day_to_date,
+)
 from ketamine_ptsd.dosing import Regimen
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store.models import Course, Patient
@@ -48,6 +55,7 @@ class CourseInputs:
     covariates: dict[str, float]
     planned_dates: list[str]
     weight_kg: float | None
+    progress: CourseProgress
 
 
 def course_inputs(records: Records, patient_id: Any, include_planned: bool) -> CourseInputs:
@@ -57,13 +65,13 @@ def course_inputs(records: Records, patient_id: Any, include_planned: bool) -> C
     """
     from ketamine_ptsd.calibration.individual import Observation
 
-    patient = records.patient(patient_id)
-    course, sessions, _ = records.course_state(patient.id)
+    snapshot = records.course_snapshot(patient_id)
+    patient, course, sessions = snapshot.patient, snapshot.course, snapshot.sessions
     if not sessions:
         raise InputError("PATIENT_ID", "no dosing session recorded in the current course",
                          "record one with `ketamine-ptsd session record`")
-    plan = records.plan_of(course) if include_planned else None
-    regimen, origin = course_regimen(sessions, plan, records.now())
+    plan = snapshot.plan if include_planned else None
+    regimen, origin = course_regimen(sessions, plan, snapshot.now)
     last_given = max(s.started_at for s in sessions)
     planned = (origin + dt.timedelta(hours=d.time_h) for d in regimen.doses)
     planned_dates = sorted({t.astimezone().date().isoformat() for t in planned if t > last_given})
@@ -76,7 +84,7 @@ def course_inputs(records: Records, patient_id: Any, include_planned: bool) -> C
         covariates["age_years"] = (origin.date() - patient.birth_date).days / 365.25
     observations = []
     earliest = origin - dt.timedelta(days=BASELINE_LOOKBACK_DAYS)
-    for a in records.assessments(patient.id):
+    for a in snapshot.assessments:
         if a.instrument not in FORECAST_INSTRUMENTS or a.total is None or a.administered_at < earliest:
             continue
         time_h = (a.administered_at - origin).total_seconds() / 3600.0
@@ -89,7 +97,7 @@ def course_inputs(records: Records, patient_id: Any, include_planned: bool) -> C
                 covariates.update(zip(_CLUSTER_COVARIATES[a.instrument], (float(clusters[c]) for c in "BCDE"),
                                       strict=True))
     return CourseInputs(patient, course, regimen, origin, observations, covariates, planned_dates,
-                        None if weight is None else float(weight))
+                        None if weight is None else float(weight), snapshot.progress)
 
 
 def _json_ready(value: Any) -> Any:
@@ -139,13 +147,25 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
                   planned_sessions_assumed=inputs.planned_dates, n_observations=len(inputs.observations),
                   booking=None)
     course = inputs.course
+    booking = None
     if course.status == "active" and course.maintenance_rule == "forecast":
-        result["booking"] = records.book_maintenance(inputs.patient.id, rule="forecast", forecast=result,
-                                                     first_dose=inputs.first_dose).to_dict()
+        booking = _forecast_booking(inputs, result)
+        result["booking"] = booking.to_dict()
     if save:
-        stored = records.save_forecast(inputs.patient.id, result, inputs.first_dose, horizon_days, course.id)
+        stored = records.store_forecast(result, booking, course_id=course.id, first_dose_at=inputs.first_dose,
+                                        horizon_days=horizon_days)
         result["forecast_id"] = stored.id
+    elif booking is not None:
+        records.book_maintenance(inputs.patient.id, rule="forecast", forecast=result, first_dose=inputs.first_dose)
     return result
+
+
+def _forecast_booking(inputs: CourseInputs, forecast: Mapping[str, Any]) -> MaintenanceBooking:
+    """The maintenance booking the forecast rule makes from ``forecast`` (its
+    ``recommended_maintenance_day`` in days from the first dose, and ``horizon_days``)."""
+    return book_maintenance(inputs.progress, ForecastRule(), first_dose=inputs.first_dose,
+                            recommended_day=forecast.get("recommended_maintenance_day"),
+                            horizon_days=forecast.get("horizon_days"))
 
 
 def plan_patient(records: Records, patient_id: Any, *, target_probability: float = 0.8,
@@ -181,14 +201,18 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
                 forecast={k: summary[k] for k in ("probability_of_response", "loss_of_response_day",
                                                   "loss_status", "threshold", "fit", "outside_validated_range")})
     course = inputs.course
+    booking = None
     if course.status == "active" and course.maintenance_rule == "forecast":
-        plan["booking"] = records.book_maintenance(
-            inputs.patient.id, rule="forecast", first_dose=inputs.first_dose,
-            forecast={"recommended_maintenance_day": day, "horizon_days": horizon_days}).to_dict()
+        booking = _forecast_booking(inputs, {"recommended_maintenance_day": day, "horizon_days": horizon_days})
+        plan["booking"] = booking.to_dict()
     if save:
         summary["plan"] = {k: v for k, v in plan.items() if k != "forecast"}
-        stored = records.save_forecast(inputs.patient.id, summary, inputs.first_dose, horizon_days, course.id)
+        stored = records.store_forecast(summary, booking, course_id=course.id, first_dose_at=inputs.first_dose,
+                                        horizon_days=horizon_days)
         plan["forecast_id"] = stored.id
+    elif booking is not None:
+        records.book_maintenance(inputs.patient.id, rule="forecast", first_dose=inputs.first_dose,
+                                 forecast={"recommended_maintenance_day": day, "horizon_days": horizon_days})
     if with_samples:
         plan["samples"] = _json_ready(result.samples.to_dict())
     return plan

@@ -38,6 +38,7 @@ from ketamine_ptsd.units import parse_dose
 
 from .audit import ACTOR_KEY, AuditedSession
 from .database import DatabaseRefused, connect
+from .forecasts import ForecastRecords
 from .migrate import ensure_current
 from .models import (
     MAINTENANCE_RULES,
@@ -78,7 +79,7 @@ def _product(product: str) -> str:
     return product
 
 
-class Records(UserAccounts):
+class Records(UserAccounts, ForecastRecords):
     """Reads and writes of the clinic records on one database.
 
     ``actor`` is recorded with every change; ``now`` is the clock that judges "in the
@@ -354,15 +355,27 @@ class Records(UserAccounts):
         return course_logic.InductionPlan(course.started_on, tuple(course.induction_days), course.dose_amount,
                                           course.dose_per_kg, course.route, course.product, course.infusion_min)
 
+    @classmethod
+    def _current_course(cls, session: Session, patient: Patient) -> Course:
+        """The patient's active (else latest) course."""
+        course = cls._active_course(session, patient.id) or session.scalar(
+            select(Course).where(Course.patient_id == patient.id).order_by(Course.id.desc()))
+        if course is None:
+            raise InputError("patient_id", "the patient has no course yet", "start a course or record a session first")
+        return course
+
+    @staticmethod
+    def _set_booking(course: Course, booking: course_logic.MaintenanceBooking) -> None:
+        """Store ``booking`` on the (session-bound) ``course``."""
+        course.maintenance_due_on = booking.due_on
+        course.maintenance_reason = booking.reason
+        if booking.rule != course.maintenance_rule:
+            course.maintenance_rule = booking.rule
+
     def course_state(self, patient_id: Any) -> tuple[Course, list[DosingSession], course_logic.CourseProgress]:
         """The active (else the latest) course, its sessions, and its progress as of today."""
         with self.transaction() as session:
-            patient = self._patient(session, patient_id)
-            course = self._active_course(session, patient.id) or session.scalar(
-                select(Course).where(Course.patient_id == patient.id).order_by(Course.id.desc()))
-            if course is None:
-                raise InputError("patient_id", "the patient has no course yet",
-                                 "start a course or record a session first")
+            course = self._current_course(session, self._patient(session, patient_id))
             sessions = list(course.sessions)
         today = self.now().astimezone().date()
         local_dates = [s.started_at.astimezone().date() for s in sessions]
@@ -395,11 +408,7 @@ class Records(UserAccounts):
         else:
             raise InputError("rule", f"unknown rule {rule!r}", ", ".join(MAINTENANCE_RULES))
         with self.transaction() as session:
-            stored = session.get(Course, course.id)
-            stored.maintenance_due_on = booking.due_on
-            stored.maintenance_reason = booking.reason
-            if rule != stored.maintenance_rule:
-                stored.maintenance_rule = rule
+            self._set_booking(session.get(Course, course.id), booking)
         return booking
 
     # ------------------------------------------------------------------ sessions
@@ -590,26 +599,6 @@ class Records(UserAccounts):
             if instrument is not None:
                 query = query.where(Assessment.instrument == instrument)
             return list(session.scalars(query.order_by(Assessment.administered_at, Assessment.id)))
-
-    # ------------------------------------------------------------------ forecasts
-
-    def save_forecast(self, patient_id: Any, result: Mapping[str, Any], first_dose_at: dt.datetime,
-                      horizon_days: float, course_id: int | None = None) -> Forecast:
-        """Keep a forecast as it was computed (``result`` is JSON-ready)."""
-        with self.transaction() as session:
-            patient = self._patient(session, patient_id)
-            record = Forecast(patient_id=patient.id, course_id=course_id, first_dose_at=first_dose_at,
-                              horizon_days=float(horizon_days), result=dict(result), created_at=utcnow())
-            session.add(record)
-            session.flush()
-        return record
-
-    def latest_forecast(self, patient_id: Any) -> Forecast | None:
-        """The newest stored forecast of the patient, if any."""
-        with self.transaction() as session:
-            patient = self._patient(session, patient_id)
-            return session.scalar(select(Forecast).where(Forecast.patient_id == patient.id)
-                                  .order_by(Forecast.id.desc()))
 
     # ------------------------------------------------------------------ audit
 
