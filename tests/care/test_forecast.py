@@ -13,6 +13,7 @@ import pytest
 from ketamine_ptsd.calibration import individual
 from ketamine_ptsd.care import forecast as care_forecast
 from ketamine_ptsd.care.forecast import course_inputs, forecast_patient
+from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import forecasts as store_forecasts
 from ketamine_ptsd.store.records import Records
 
@@ -137,3 +138,12 @@ def test_the_use_case_lives_in_care_and_the_records_only_store():
 
     assert not hasattr(store, "forecast_patient")
     assert care_forecast.forecast_patient is forecast_patient
+
+
+def test_a_course_without_a_session_is_named_in_the_librarys_terms(records):
+    patient = records.add_patient(name="Not Dosed", sex="male", weight_kg=80.0)
+    records.start_course(patient.id, started_on=dt.date(2025, 2, 27))
+    with pytest.raises(InputError) as err:
+        course_inputs(records, patient.id, include_planned=True)
+    # The field is the library's, not a command-line argument, and no shell command is offered.
+    assert err.value.field == "patient_id" and "ketamine-ptsd" not in str(err.value)

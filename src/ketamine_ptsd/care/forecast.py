@@ -68,8 +68,8 @@ def course_inputs(records: Records, patient_id: Any, include_planned: bool) -> C
     snapshot = records.course_snapshot(patient_id)
     patient, course, sessions = snapshot.patient, snapshot.course, snapshot.sessions
     if not sessions:
-        raise InputError("PATIENT_ID", "no dosing session recorded in the current course",
-                         "record one with `ketamine-ptsd session record`")
+        raise InputError("patient_id", "no dosing session recorded in the current course",
+                         "a patient with a dosing session recorded")
     plan = snapshot.plan if include_planned else None
     regimen, origin = course_regimen(sessions, plan, snapshot.now)
     last_given = max(s.started_at for s in sessions)

@@ -33,9 +33,6 @@ def web_error(exc: InputError, date_field: str = "date", rename: Mapping[str, st
     becomes ``date_field`` (``started_at``, ``administered_at`` ...), and a leading part in
     ``rename`` is replaced (``reading 1`` -> ``pre-dose reading``)."""
     head, _, rest = exc.field.partition(" ")
-    # The forecast (store/forecasting.py) still names the patient as the command line's
-    # argument; issue 16 item 1 moves it to care/ in the library's terms.
-    head = "patient_id" if head == "PATIENT_ID" else head
     field = date_field if head == "date" else head
     field = f"{field} {rest}" if rest else field
     for old, new in (rename or {}).items():
