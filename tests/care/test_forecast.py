@@ -147,3 +147,8 @@ def test_a_course_without_a_session_is_named_in_the_librarys_terms(records):
         course_inputs(records, patient.id, include_planned=True)
     # The field is the library's, not a command-line argument, and no shell command is offered.
     assert err.value.field == "patient_id" and "ketamine-ptsd" not in str(err.value)
+
+
+def test_the_engine_chosen_reaches_the_model(records, patient_id, stand_in):
+    forecast_patient(records, patient_id, horizon_days=84.0, save=False, engine="scipy")
+    assert stand_in.calls[0][3]["engine"] == "scipy"

@@ -44,7 +44,7 @@ import numpy as np
 from ..clinic.instruments import CAPS5, MADRS, PCL5
 from ..clinic.settings import load_settings
 from ..dosing import HOURS_PER_DAY, Regimen
-from ..engine import NumbaEngine
+from ..engine import Engine, NumbaEngine
 from ..errors import InputError
 from ..model.layout import PARAM_NAMES, PATIENT_NAMES
 from ..params import model_table, patient_table
@@ -205,8 +205,10 @@ class CourseModel:
     """
 
     def __init__(self, regimen: Regimen, covariates: Mapping[str, float], given: Mapping[str, bool],
-                 fitted: Sequence[str], resistant=False, others: np.ndarray | None = None):
+                 fitted: Sequence[str], resistant=False, others: np.ndarray | None = None,
+                 engine: Engine | str | None = None):
         self.regimen = regimen
+        self.engine = engine
         self.covariates = dict(covariates)
         self.given = dict(given)
         self.fitted = tuple(fitted)
@@ -257,7 +259,7 @@ class CourseModel:
         population = self.population(parameters)
         # A fit's batch of a few courses gains nothing from threads, and on a busy machine
         # waiting for a descheduled thread costs more than the work (15 ms against 2 ms).
-        engine = NumbaEngine(threads=1) if len(population) < SMALL_BATCH else None
+        engine = self.engine or (NumbaEngine(threads=1) if len(population) < SMALL_BATCH else None)
         trajectory = simulate(self.regimen, population, engine=engine, times=grid, outputs=OUTPUTS,
                               progress=progress)
         return trajectory.values[:, np.searchsorted(grid, np.maximum(times, 0.0))]
@@ -297,11 +299,11 @@ def _starting_point(model: CourseModel, observations: Sequence[Observation]) -> 
 
 
 @lru_cache(maxsize=8)
-def _population_curves(regimen: Regimen, horizon_days: float, population: str | None = None) -> dict:
+def _population_curves(regimen: Regimen, horizon_days: float, population: str | None = None, engine=None) -> dict:
     """Median and predictive band of a virtual population (seed 0) under ``regimen``."""
     days = np.arange(0, math.floor(horizon_days) + 1)
     patients = Population.virtual(POPULATION_SIZE, seed=0, population=population)
-    values = simulate(regimen, patients, times=days * HOURS_PER_DAY, outputs=OUTPUTS).values
+    values = simulate(regimen, patients, engine=engine, times=days * HOURS_PER_DAY, outputs=OUTPUTS).values
     return forecast_curves(values, days, None, observed_scores(values, np.random.default_rng([0, NOISE_STREAM])))
 
 
@@ -426,7 +428,8 @@ def _day(hours: float) -> float:
 
 def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: Mapping[str, float],
              horizon_days: float = 84, threshold: Mapping | None = None, *, seed: int = 0,
-             n_draws: int = N_DRAWS, progress=None, population: str | None = None) -> Forecast:
+             n_draws: int = N_DRAWS, progress=None, population: str | None = None,
+             engine: Engine | str | None = None) -> Forecast:
     """Forecast one patient's course from their doses (``regimen``, hours from the first
     dose) and scores (``observations``).
 
@@ -439,7 +442,8 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     day after the last dose of ``regimen`` (see :func:`_loss_summary`): maintenance by the
     last day on which it is at least 1 - ``maintenance_quantile`` (default 0.8). ``seed``
     fixes the draws; ``progress`` receives the number of courses simulated; ``population``
-    names the model population of the population curve (None: the default).
+    names the model population of the population curve (None: the default); ``engine``
+    integrates every course (an :class:`~ketamine_ptsd.engine.Engine` or its name; None: numba).
     """
     if not isinstance(regimen, Regimen) or not regimen.doses:
         raise InputError("regimen", "no doses", "a regimen with the patient's doses")
@@ -472,7 +476,7 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     fits: list[Laplace] = []
     if basis == "patient":
         for resistant in (False, True):
-            model = CourseModel(regimen, filled, given, fitted, resistant)
+            model = CourseModel(regimen, filled, given, fitted, resistant, engine=engine)
             fits.append(fit_map(_problem(model, observations), _starting_point(model, observations)))
         log_post = np.log(prior_weights) + np.array([f.log_evidence for f in fits])
         fit_weights = np.exp(log_post - log_post.max())
@@ -484,7 +488,7 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     rng = np.random.default_rng(seed)
     x, component, from_prior = proposal.sample(rng, n_draws, len(fitted))
     others = rng.standard_normal((n_draws, len(ETA_NAMES)))
-    draws = CourseModel(regimen, filled, given, fitted, component == 1, others)
+    draws = CourseModel(regimen, filled, given, fitted, component == 1, others, engine)
     grid = np.arange(0.0, horizon_days * HOURS_PER_DAY + 1e-9, GRID_H)
     problem = _problem(draws, observations) if observations else None
     times = np.union1d(grid, problem.times) if problem else grid
@@ -504,7 +508,7 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     updated = forecast_curves(daily, days, weights, observed_scores(daily, noise))
     prior_daily = daily[from_prior]
     covariate_only = forecast_curves(prior_daily, days, None, observed_scores(prior_daily, noise))
-    population_curves = _population_curves(regimen, float(horizon_days), population)
+    population_curves = _population_curves(regimen, float(horizon_days), population, engine)
 
     samples = ResponseSamples.of(daily, days, weights, rule, last_dose_h, basis)
     loss = _loss_summary(samples, rule, horizon_days)
@@ -547,7 +551,8 @@ class Posterior:
 def simulate_posterior(posterior: Posterior, regimen: Regimen, days: np.ndarray) -> np.ndarray:
     """Daily outputs (draws x days x K) of the forecast's draws under ``regimen``."""
     model = posterior.model
-    view = CourseModel(regimen, model.covariates, model.given, model.fitted, model.resistant, model.others)
+    view = CourseModel(regimen, model.covariates, model.given, model.fitted, model.resistant, model.others,
+                       model.engine)
     return view.simulate(posterior.x, np.asarray(days, dtype=float) * HOURS_PER_DAY)
 
 
