@@ -21,8 +21,6 @@ NAMES = set(ins.SPECS) | {a for s in ins.SPECS.values() for a in s.aliases}
 # Files that still restate instrument facts, with the reason and what removes them. A file
 # that no longer restates one must leave this list.
 KNOWN_RESTATEMENTS = {
-    "care/forecast.py": "FORECAST_INSTRUMENTS spells the forecast's instruments as ids; "
-                        "write them as spec ids (PCL5.id ...) in care/forecast (issue 16 item 1)",
     "calibration/individual.py": "LEVELS names the scores sharing a severity level as ids; "
                                  "write them as spec ids (calibration owner)",
     "population.py": "covariate names are matched by instrument prefixes (pcl5, caps5, iesr); "

@@ -27,12 +27,13 @@ from ketamine_ptsd.clinic.course import (
     course_regimen,
     day_to_date,
 )
+from ketamine_ptsd.clinic.instruments import CAPS5, MADRS, PCL5
 from ketamine_ptsd.dosing import Regimen
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store.models import Course, Patient
 from ketamine_ptsd.store.records import Records
 
-FORECAST_INSTRUMENTS = ("pcl5", "caps5", "madrs")
+FORECAST_INSTRUMENTS = (PCL5.id, CAPS5.id, MADRS.id)
 #: Assessments this many days before the first dose still count as the baseline: the PCL-5
 #: and CAPS-5 (past-month versions) ask about the past month (NCPTSD).
 BASELINE_LOOKBACK_DAYS = 31.0
