@@ -7,9 +7,9 @@ Every import counts, wherever it is written: at module level, inside a function 
 import is still a dependency, and it is how cycles usually hide), or under
 ``if TYPE_CHECKING:``. Imports of third-party packages are not checked here.
 
-Today's exceptions are listed once, in ``KNOWN_EXCEPTIONS`` below, each with its reason and
-the item of issue 16 that removes it. A new violation fails the test; an exception that no
-longer occurs fails it too, so the list only shrinks.
+Exceptions, when there are any, are listed once, in ``KNOWN_EXCEPTIONS`` below, each with
+its reason and what removes it (none today). A new violation fails the test; an exception
+that no longer occurs fails it too, so the list only shrinks.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ PACKAGE_DIR = ROOT / "src" / "ketamine_ptsd"
 PACKAGE = "ketamine_ptsd"
 DOC = ROOT / "docs" / "architecture.md"
 
-# The one list of edges that break the rules today. Key: (importing module, imported
-# module), both dotted; value: why it is there and what removes it.
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-}
+# The one list of edges that break the rules (empty today). Key: (importing module,
+# imported module), both dotted; value: why it is there and what removes it.
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:
