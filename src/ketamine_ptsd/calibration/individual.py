@@ -47,7 +47,7 @@ from ..dosing import HOURS_PER_DAY, Regimen
 from ..engine import NumbaEngine
 from ..errors import InputError
 from ..model.layout import PARAM_NAMES, PATIENT_NAMES
-from ..params import model_table, patient_table
+from ..params import DEFAULT_POPULATION, model_table, patient_table, population_spec
 from ..population import Population
 from ..simulation import simulate
 from ..validity import validated_range_warnings
@@ -167,15 +167,30 @@ def loss_rule(threshold: Mapping | None) -> dict:
     return out
 
 
-def _baseline_covariates(covariates: Mapping[str, float], observations: Sequence[Observation]) -> tuple[dict, dict]:
-    """The patient's covariates with every baseline filled in, and which instruments' baselines
-    were given. A baseline not given is the typical one; for the PCL-5 its cluster profile
-    is that of the pre-dose scores when there are any (the level is fitted)."""
+def population_name(population: str | None) -> str:
+    """The name of ``population`` (None: the default's), checked against ``populations.toml``."""
+    population_spec(population)
+    return population or DEFAULT_POPULATION
+
+
+def typical_covariates(population: str | None = None) -> dict[str, float]:
+    """The typical value of each covariate in ``population`` (its median where
+    ``populations.toml`` gives one, else ``patient.toml``'s)."""
     table = patient_table()
+    medians = population_spec(population).get("covariates", {})
+    return {name: float(medians[name]["median"]) if name in medians else table.value(name) for name in PATIENT_NAMES}
+
+
+def _baseline_covariates(covariates: Mapping[str, float], observations: Sequence[Observation],
+                         population: str | None = None) -> tuple[dict, dict]:
+    """The patient's covariates with every baseline filled in, and which instruments' baselines
+    were given. A baseline not given is the population's typical one; for the PCL-5 its
+    cluster profile is that of the pre-dose scores when there are any (the level is fitted)."""
+    typical = typical_covariates(population)
     unknown = sorted(set(covariates) - set(PATIENT_NAMES))
     if unknown:
         raise InputError(f"covariates.{unknown[0]}", "unknown covariate", ", ".join(PATIENT_NAMES))
-    filled = {name: float(covariates.get(name, table.value(name))) for name in PATIENT_NAMES}
+    filled = {name: float(covariates.get(name, typical[name])) for name in PATIENT_NAMES}
     given = {}
     for instrument, names in BASELINES.items():
         present = [n for n in names if n in covariates]
@@ -187,7 +202,7 @@ def _baseline_covariates(covariates: Mapping[str, float], observations: Sequence
     if not given["pcl5"] and profiles:
         mean = {c: np.mean([p[c] for p in profiles]) for c in CLUSTERS}
         total = sum(mean.values())
-        typical_total = sum(table.value(n) for n in BASELINES["pcl5"])
+        typical_total = sum(typical[n] for n in BASELINES["pcl5"])
         if total > 0:
             for c, name in zip(CLUSTERS, BASELINES["pcl5"]):
                 filled[name] = typical_total * mean[c] / total
@@ -202,12 +217,17 @@ class CourseModel:
     severity levels of :data:`LEVELS`, which scale the baselines not given by
     exp(omega x eta)). Every other eta comes from ``others`` (draws x len(ETA_NAMES); zero,
     the typical patient, when None); ``resistant`` marks draws with the treatment-resistant
-    phenotype. Outputs are :data:`OUTPUTS`.
+    phenotype. ``population`` names the population of ``params/populations.toml`` whose
+    phenotype distributions (typical values and spreads) the etas are deviates of, and
+    whose baseline spreads the severity levels use (None: the default population).
+    Outputs are :data:`OUTPUTS`.
     """
 
     def __init__(self, regimen: Regimen, covariates: Mapping[str, float], given: Mapping[str, bool],
-                 fitted: Sequence[str], resistant=False, others: np.ndarray | None = None):
+                 fitted: Sequence[str], resistant=False, others: np.ndarray | None = None,
+                 population: str | None = None):
         self.regimen = regimen
+        self.population_name = population
         self.covariates = dict(covariates)
         self.given = dict(given)
         self.fitted = tuple(fitted)
@@ -217,7 +237,15 @@ class CourseModel:
         table = model_table()
         self.resistant_factor = table.value("resistant_factor")
         patient = patient_table()
-        self.level_omega = {"ptsd_severity": patient["pcl5_b"].omega, "depression_severity": patient["madrs"].omega}
+        spread = population_spec(population).get("covariates", {})
+        self.level_omega = {level: dataclasses.replace(patient[name], iiv_cv=spread[name]["cv"]).omega
+                            if name in spread else patient[name].omega
+                            for level, name in (("ptsd_severity", "pcl5_b"), ("depression_severity", "madrs"))}
+
+    def view(self, regimen: Regimen | None = None, resistant=None, others: np.ndarray | None = None) -> CourseModel:
+        """The same patient and population under ``regimen``, with other phenotypes and etas."""
+        return CourseModel(regimen or self.regimen, self.covariates, self.given, self.fitted,
+                           self.resistant if resistant is None else resistant, others, self.population_name)
 
     def n_parameters(self) -> int:
         return len(self.fitted)
@@ -248,7 +276,8 @@ class CourseModel:
                     covariates[name] = np.minimum(covariates[name] * factor, cap)
         resistant = np.broadcast_to(self.resistant, (n,))
         multipliers = {"response_sensitivity": np.where(resistant, self.resistant_factor, 1.0)}
-        return Population(np.arange(1, n + 1), covariates, etas[:, : len(PARAM_NAMES)], multipliers)
+        return Population(np.arange(1, n + 1), covariates, etas[:, : len(PARAM_NAMES)], multipliers,
+                          population=self.population_name)
 
     def simulate(self, parameters: np.ndarray, times: np.ndarray, progress=None) -> np.ndarray:
         """Outputs (draws x T x K) at ``times`` (h; times before the first dose read as 0,
@@ -411,8 +440,12 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     day after the last dose of ``regimen`` (see :func:`_loss_summary`): maintenance by the
     last day on which it is at least 1 - ``maintenance_quantile`` (default 0.8). ``seed``
     fixes the draws; ``progress`` receives the number of courses simulated; ``population``
-    names the model population of the population curve (None: the default).
+    names the patient's population of ``params/populations.toml`` (None: the default,
+    ``civilian_ptsd``): the prior is that population's (its phenotype distributions, its
+    share of the treatment-resistant phenotype, its typical covariates and baseline
+    spreads), and the population curve is a virtual population of it.
     """
+    population_spec(population)  # an unknown name is an InputError naming ``population``
     if not isinstance(regimen, Regimen) or not regimen.doses:
         raise InputError("regimen", "no doses", "a regimen with the patient's doses")
     observations = list(observations)
@@ -430,21 +463,21 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
                          f"times up to {horizon_days * HOURS_PER_DAY:g} h, or a longer horizon_days")
     n_draws = int(_number(n_draws, "n_draws", 64, 100_000))
     rule = loss_rule(threshold)
-    filled, given = _baseline_covariates(covariates, observations)
+    filled, given = _baseline_covariates(covariates, observations, population)
 
     scored = {o.instrument for o in observations}
     fitted = list(FITTED_PARAMETERS) + (["sensitivity_depression"] if "madrs" in scored else [])
     fitted += [level for level, instruments in LEVELS.items()
                if any(i in scored and not given[i] for i in instruments)]
-    table = model_table()
-    prior_weights = np.array([1 - table.value("resistant_fraction"), table.value("resistant_fraction")])
+    share = population_spec(population).get("resistant_fraction", model_table().value("resistant_fraction"))
+    prior_weights = np.array([1 - share, share])
 
     # Only scores after the first dose inform the response; before it, the population decides.
     basis = "patient" if any(o.time_h > 0 for o in observations) else "population"
     fits: list[Laplace] = []
     if basis == "patient":
         for resistant in (False, True):
-            model = CourseModel(regimen, filled, given, fitted, resistant)
+            model = CourseModel(regimen, filled, given, fitted, resistant, population=population)
             fits.append(fit_map(_problem(model, observations), _starting_point(model, observations)))
         log_post = np.log(prior_weights) + np.array([f.log_evidence for f in fits])
         fit_weights = np.exp(log_post - log_post.max())
@@ -456,7 +489,7 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     rng = np.random.default_rng(seed)
     x, component, from_prior = proposal.sample(rng, n_draws, len(fitted))
     others = rng.standard_normal((n_draws, len(ETA_NAMES)))
-    draws = CourseModel(regimen, filled, given, fitted, component == 1, others)
+    draws = CourseModel(regimen, filled, given, fitted, component == 1, others, population)
     grid = np.arange(0.0, horizon_days * HOURS_PER_DAY + 1e-9, GRID_H)
     problem = _problem(draws, observations) if observations else None
     times = np.union1d(grid, problem.times) if problem else grid
@@ -481,7 +514,7 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     samples = ResponseSamples.of(daily, days, weights, rule, last_dose_h, basis)
     loss = _loss_summary(samples, rule, horizon_days)
 
-    patient = Population.from_patients([filled])
+    patient = Population.from_patients([filled], population)
     warnings = []
     if basis == "population":
         warnings.append("only baseline scores: the forecast is the population's spread for a patient with these "
@@ -497,6 +530,7 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
                         "the patient's course may not be one the model can describe")
     fit = _fit_summary(draws, fitted, fits, fit_weights, x, weights, ess, n_draws)
     fit["basis"] = basis
+    fit["population"] = population_name(population)
     return Forecast(
         **loss, threshold=rule, median=updated["median"], band_low=updated["band_low"], band_high=updated["band_high"],
         population=population_curves, covariate_only=covariate_only,
@@ -518,8 +552,7 @@ class Posterior:
 
 def simulate_posterior(posterior: Posterior, regimen: Regimen, days: np.ndarray) -> np.ndarray:
     """Daily outputs (draws x days x K) of the forecast's draws under ``regimen``."""
-    model = posterior.model
-    view = CourseModel(regimen, model.covariates, model.given, model.fitted, model.resistant, model.others)
+    view = posterior.model.view(regimen, others=posterior.model.others)
     return view.simulate(posterior.x, np.asarray(days, dtype=float) * HOURS_PER_DAY)
 
 
@@ -633,7 +666,7 @@ def _natural(model: CourseModel, parameters: np.ndarray, resistant: np.ndarray,
              others: np.ndarray | None) -> dict[str, np.ndarray]:
     """Fitted quantities in their own units: model parameters as the patient's values, a
     severity level as the baseline total of the first instrument it scales."""
-    view = CourseModel(model.regimen, model.covariates, model.given, model.fitted, resistant, others)
+    view = model.view(resistant=resistant, others=others)
     population = view.population(parameters)
     matrix = population.parameters(model.regimen.pk_product)
     out = {}
