@@ -23,9 +23,10 @@ population's parameters. It is compared with what was held back:
 Usage::
 
     python benchmarks/forecast_accuracy.py [--n 60] [--seed 11] [--horizon-days 84] [--draws 256]
-                                           [--population NAME ...]
+                                           [--population NAME ...] [--out FILE]
 
-Results are printed and written to ``benchmarks/results/forecast_accuracy.json``. This is
+Each population's forecasts use that population's prior (``forecast(..., population=NAME)``).
+Results are printed and written to ``benchmarks/results/forecast_accuracy.json`` (or ``--out``). This is
 a benchmark, not a test.
 """
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -136,6 +138,17 @@ def run_population(population: str | None, args, rng: np.random.Generator, bar: 
     return out
 
 
+def _processor() -> str:
+    """The CPU model (Linux), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=60)
@@ -144,7 +157,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=256)
     parser.add_argument("--population", action="append", default=None,
                         help="a named population of the model (repeatable; default: the default population)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args()
+    started = time.perf_counter()
     populations = args.population or [None]
     rng = np.random.default_rng(args.seed)
     with Progress() as bar:
@@ -152,9 +167,11 @@ def main() -> None:
     result = {"n_patients": args.n, "seed": args.seed, "horizon_days": args.horizon_days, "draws": args.draws,
               "regimen": "induction_series() (Feder 2021)", "visits": list(VISITS),
               "loss_rules": {name: loss_rule(t) for name, t in RULES.items()},
-              "machine": platform.platform(), "python": platform.python_version(), "populations": by_population}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2), encoding="utf-8")
+              "machine": platform.platform(), "processor": _processor(), "cpus": os.cpu_count(),
+              "python": platform.python_version(), "wall_seconds": round(time.perf_counter() - started, 1),
+              "populations": by_population}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
 
     console = Console()
     for population, summary in by_population.items():
@@ -172,7 +189,7 @@ def main() -> None:
                               err, str(r["n_compared"]), f"{r['class_agreement']:.0%}")
         console.print(table)
         console.print(f"median time per forecast {summary['median_seconds_per_forecast']:.2f} s")
-    console.print(f"written to {RESULTS}")
+    console.print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -113,3 +113,26 @@ def test_from_baseline_scores_alone_the_plan_says_so_and_stays_below_the_cap():
     assert any("only baseline scores" in w for w in plan["warnings"])
     assert plan["forecast"]["probability_of_response"] <= 0.95
     assert max(plan["without_session"]["probability_in_response"].values()) <= 0.95
+
+
+def test_the_population_option_sets_the_forecasts_prior_and_a_bad_name_is_one_error(capsys):
+    from ketamine_ptsd.cli import main
+
+    pid = run("patient", "add", "--name", "Veteran Patient", "--weight-kg", "88").strip()
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    run("course", "start", pid, "--date", yesterday.isoformat())
+    run("assess", "record", pid, "pcl5", ",".join(["3"] * 20), "--date", f"{yesterday}T08:00")
+    run("session", "record", pid, "--date", f"{yesterday}T09:00", "--dose", "0.5mg/kg")
+    plans = {name: json.loads(run("plan", "patient", pid, "--json", "--no-save", "--horizon-days", "60",
+                                  *([] if name is None else ["--population", name])))
+             for name in (None, "veteran_ptsd_ad_failure")}
+    assert plans[None]["forecast"]["fit"]["population"] == "civilian_ptsd"
+    assert plans["veteran_ptsd_ad_failure"]["forecast"]["fit"]["population"] == "veteran_ptsd_ad_failure"
+    # params/populations.toml: veterans after antidepressant failure barely respond on the PCL-5.
+    assert (plans["veteran_ptsd_ad_failure"]["forecast"]["probability_of_response"]
+            < plans[None]["forecast"]["probability_of_response"])
+    capsys.readouterr()
+    assert main(["plan", "patient", pid, "--population", "marines"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "population" in err[0]
+    assert all(name in err[0] for name in ("civilian_ptsd", "veteran_ptsd_ad_failure", "trd", "ptsd_trd"))

@@ -397,3 +397,19 @@ class TestDb:
         assert f"schema {head_revision()}" in run("db", "status")
         confirmed = runner.invoke(APP, ["db", "downgrade", "0001"], input="y\n")
         assert confirmed.exit_code == 0 and "schema 0001" in confirmed.stdout
+
+
+def test_forecast_takes_the_patients_population_and_refuses_an_unknown_one():
+    pid = add_patient()
+    run("course", "start", pid, "--date", "2025-01-06", "--days", "0")
+    run("session", "record", pid, "--date", "2025-01-06T09:00", "--dose", "0.5mg/kg")
+    run("assess", "record", pid, "pcl5", PCL5_ALL_2, "--date", "2025-01-05")
+    fails("forecast", pid, "--population", "marines",
+          fragments=("population", "civilian_ptsd", "veteran_ptsd_ad_failure", "trd", "ptsd_trd"))
+    data = run_json("forecast", pid, "--horizon-days", "28", "--population", "trd", "--no-save")
+    assert data["fit"]["population"] == "trd"
+    # With the baseline score only, the treatment-resistant share is the population's (0.5 for TRD).
+    from ketamine_ptsd.params import population_spec
+
+    share = population_spec("trd")["resistant_fraction"]
+    assert data["fit"]["phenotype_probability"]["treatment_resistant"] == pytest.approx(share)

@@ -34,6 +34,9 @@ def patient(
                                            "above this (0.5 to 0.99)"),
     horizon_days: str | None = typer.Option(None, help="forecast to this many days from the first dose "
                                             "(default: 84 days past the last dose or score)"),
+    population: str | None = typer.Option(None, "--population", help="the patient's population, whose prior the "
+                                          "forecast uses: civilian_ptsd (default), veteran_ptsd_ad_failure, trd or "
+                                          "ptsd_trd (params/populations.toml)"),
     save: bool = typer.Option(True, "--save/--no-save", help="keep the forecast and its plan in the records"),
     samples: bool = typer.Option(False, "--samples", help="with --json: the forecast's samples the date was "
                                  "computed from (weights and the rule's instrument per draw and day)"),
@@ -43,7 +46,7 @@ def patient(
     """The latest date for the next session that keeps the probability of staying in
     response at or above the target, with the forecast band with and without that session;
     booked through the course when it books maintenance by forecast."""
-    from ketamine_ptsd.calibration.individual import N_DRAWS
+    from ketamine_ptsd.calibration.individual import N_DRAWS, population_name
     from ketamine_ptsd.care.forecast import plan_patient
     from ketamine_ptsd.cli_clinic import number
     from ketamine_ptsd.cli_records import print_forecast_basis
@@ -51,10 +54,12 @@ def patient(
 
     target = _target(target_probability)
     horizon = number("--horizon-days", horizon_days, "days")
+    population_name(population)  # an unknown name is refused before anything is read
     with open_records(user) as records, Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("forecasting, then planning the next session", total=N_DRAWS)
         result = plan_patient(records, patient_id, target_probability=target, horizon_days=horizon, save=save,
-                              with_samples=samples and as_json, progress=lambda k: bar.advance(task, k))
+                              with_samples=samples and as_json, progress=lambda k: bar.advance(task, k),
+                              population=population)
     if as_json:
         emit(result)
         return

@@ -550,11 +550,16 @@ def course_close(
 # ---------------------------------------------------------------------------
 
 
+POPULATION_HELP = ("the patient's population, whose prior the forecast uses: civilian_ptsd (default), "
+                   "veteran_ptsd_ad_failure, trd or ptsd_trd (params/populations.toml)")
+
+
 def print_forecast_basis(out, result: dict, probability: float) -> None:
     """The lines a personal forecast or plan opens with: first dose, scores used, probability
     of response and the planned sessions it assumes."""
+    population = (result.get("fit") or result.get("forecast", {}).get("fit") or {}).get("population")
     out.print(f"first dose {result['first_dose_at'][:16]}; {result['n_observations']} score(s) used; "
-              f"probability of response {probability:.0%}")
+              f"probability of response {probability:.0%}" + (f"; prior: {population}" if population else ""))
     if result["planned_sessions_assumed"]:
         out.print("assumes the planned sessions on " + ", ".join(result["planned_sessions_assumed"]))
 
@@ -568,6 +573,7 @@ def forecast(
                                            "below this many points (default: NCPTSD reliable change, 5 on PCL-5)"),
     loss_percent: str | None = typer.Option(None, help="... or below this percent reduction from baseline"),
     loss_instrument: str | None = typer.Option(None, help="pcl5 (default), caps5 or madrs"),
+    population: str | None = typer.Option(None, "--population", help=POPULATION_HELP),
     save: bool = typer.Option(True, "--save/--no-save", help="keep the forecast in the records"),
     as_json: bool = typer.Option(False, "--json", help="print JSON: loss_of_response_day, "
                                  "recommended_maintenance_date, median, band_low, band_high (by instrument and day)"),
@@ -576,7 +582,9 @@ def forecast(
     """Personal forecast of PCL-5 (by cluster), CAPS-5 and MADRS from the patient's own doses
     and scores: median and 80 % band, the day the improvement is lost and a recommended
     maintenance date, beside the population and covariate-only curves."""
-    from ketamine_ptsd.calibration.individual import N_DRAWS
+    from ketamine_ptsd.calibration.individual import N_DRAWS, population_name
+
+    population_name(population)  # an unknown name is refused before anything is read
 
     threshold: dict[str, Any] = {}
     if loss_instrument is not None:
@@ -589,7 +597,7 @@ def forecast(
     with open_records(user) as records, Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("fitting, then simulating plausible courses", total=N_DRAWS)
         result = forecast_patient(records, patient_id, horizon_days=horizon, threshold=threshold or None,
-                                  save=save, progress=lambda k: bar.advance(task, k))
+                                  save=save, progress=lambda k: bar.advance(task, k), population=population)
     if as_json:
         emit(result)
         return

@@ -47,11 +47,12 @@ from ..dosing import HOURS_PER_DAY, Regimen
 from ..engine import Engine, NumbaEngine
 from ..errors import InputError
 from ..model.layout import PARAM_NAMES, PATIENT_NAMES
-from ..params import model_table, patient_table
+from ..params import DEFAULT_POPULATION, model_table, patient_table, population_spec
 from ..population import Population
 from ..simulation import simulate
 from ..validity import validated_range_warnings
 from .inference import Laplace, Problem, Proposal, effective_sample_size, fit_map, importance_weights
+from .response import first_day_below, improvement_needed, loss_times  # noqa: F401 (re-exported)
 
 NOTICE = "Research and decision-support software, not a medical device."
 SPECS = {"pcl5": PCL5, "caps5": CAPS5, "madrs": MADRS}
@@ -166,15 +167,30 @@ def loss_rule(threshold: Mapping | None) -> dict:
     return out
 
 
-def _baseline_covariates(covariates: Mapping[str, float], observations: Sequence[Observation]) -> tuple[dict, dict]:
-    """The patient's covariates with every baseline filled in, and which instruments' baselines
-    were given. A baseline not given is the typical one; for the PCL-5 its cluster profile
-    is that of the pre-dose scores when there are any (the level is fitted)."""
+def population_name(population: str | None) -> str:
+    """The name of ``population`` (None: the default's), checked against ``populations.toml``."""
+    population_spec(population)
+    return population or DEFAULT_POPULATION
+
+
+def typical_covariates(population: str | None = None) -> dict[str, float]:
+    """The typical value of each covariate in ``population`` (its median where
+    ``populations.toml`` gives one, else ``patient.toml``'s)."""
     table = patient_table()
+    medians = population_spec(population).get("covariates", {})
+    return {name: float(medians[name]["median"]) if name in medians else table.value(name) for name in PATIENT_NAMES}
+
+
+def _baseline_covariates(covariates: Mapping[str, float], observations: Sequence[Observation],
+                         population: str | None = None) -> tuple[dict, dict]:
+    """The patient's covariates with every baseline filled in, and which instruments' baselines
+    were given. A baseline not given is the population's typical one; for the PCL-5 its
+    cluster profile is that of the pre-dose scores when there are any (the level is fitted)."""
+    typical = typical_covariates(population)
     unknown = sorted(set(covariates) - set(PATIENT_NAMES))
     if unknown:
         raise InputError(f"covariates.{unknown[0]}", "unknown covariate", ", ".join(PATIENT_NAMES))
-    filled = {name: float(covariates.get(name, table.value(name))) for name in PATIENT_NAMES}
+    filled = {name: float(covariates.get(name, typical[name])) for name in PATIENT_NAMES}
     given = {}
     for instrument, names in BASELINES.items():
         present = [n for n in names if n in covariates]
@@ -186,7 +202,7 @@ def _baseline_covariates(covariates: Mapping[str, float], observations: Sequence
     if not given["pcl5"] and profiles:
         mean = {c: np.mean([p[c] for p in profiles]) for c in CLUSTERS}
         total = sum(mean.values())
-        typical_total = sum(table.value(n) for n in BASELINES["pcl5"])
+        typical_total = sum(typical[n] for n in BASELINES["pcl5"])
         if total > 0:
             for c, name in zip(CLUSTERS, BASELINES["pcl5"]):
                 filled[name] = typical_total * mean[c] / total
@@ -201,13 +217,17 @@ class CourseModel:
     severity levels of :data:`LEVELS`, which scale the baselines not given by
     exp(omega x eta)). Every other eta comes from ``others`` (draws x len(ETA_NAMES); zero,
     the typical patient, when None); ``resistant`` marks draws with the treatment-resistant
-    phenotype. Outputs are :data:`OUTPUTS`.
+    phenotype. ``population`` names the population of ``params/populations.toml`` whose
+    phenotype distributions (typical values and spreads) the etas are deviates of, and
+    whose baseline spreads the severity levels use (None: the default population).
+    Outputs are :data:`OUTPUTS`.
     """
 
     def __init__(self, regimen: Regimen, covariates: Mapping[str, float], given: Mapping[str, bool],
                  fitted: Sequence[str], resistant=False, others: np.ndarray | None = None,
-                 engine: Engine | str | None = None):
+                 population: str | None = None, engine: Engine | str | None = None):
         self.regimen = regimen
+        self.population_name = population
         self.engine = engine
         self.covariates = dict(covariates)
         self.given = dict(given)
@@ -218,7 +238,16 @@ class CourseModel:
         table = model_table()
         self.resistant_factor = table.value("resistant_factor")
         patient = patient_table()
-        self.level_omega = {"ptsd_severity": patient["pcl5_b"].omega, "depression_severity": patient["madrs"].omega}
+        spread = population_spec(population).get("covariates", {})
+        self.level_omega = {level: dataclasses.replace(patient[name], iiv_cv=spread[name]["cv"]).omega
+                            if name in spread else patient[name].omega
+                            for level, name in (("ptsd_severity", "pcl5_b"), ("depression_severity", "madrs"))}
+
+    def view(self, regimen: Regimen | None = None, resistant=None, others: np.ndarray | None = None) -> CourseModel:
+        """The same patient and population under ``regimen``, with other phenotypes and etas."""
+        return CourseModel(regimen or self.regimen, self.covariates, self.given, self.fitted,
+                           self.resistant if resistant is None else resistant, others, self.population_name,
+                           self.engine)
 
     def n_parameters(self) -> int:
         return len(self.fitted)
@@ -249,7 +278,8 @@ class CourseModel:
                     covariates[name] = np.minimum(covariates[name] * factor, cap)
         resistant = np.broadcast_to(self.resistant, (n,))
         multipliers = {"response_sensitivity": np.where(resistant, self.resistant_factor, 1.0)}
-        return Population(np.arange(1, n + 1), covariates, etas[:, : len(PARAM_NAMES)], multipliers)
+        return Population(np.arange(1, n + 1), covariates, etas[:, : len(PARAM_NAMES)], multipliers,
+                          population=self.population_name)
 
     def simulate(self, parameters: np.ndarray, times: np.ndarray, progress=None) -> np.ndarray:
         """Outputs (draws x T x K) at ``times`` (h; times before the first dose read as 0,
@@ -341,35 +371,6 @@ def forecast_curves(values: np.ndarray, days: np.ndarray, weights: np.ndarray | 
     return out
 
 
-def improvement_needed(baseline: np.ndarray, rule: dict) -> np.ndarray:
-    """The improvement from ``baseline`` that counts as a response under ``rule``."""
-    if "absolute_reduction" in rule:
-        return np.full(np.shape(baseline), float(rule["absolute_reduction"]))
-    return np.asarray(baseline) * rule["percent_reduction"] / 100.0
-
-
-def loss_times(score: np.ndarray, baseline: np.ndarray, times: np.ndarray, after_h: float, rule: dict) -> np.ndarray:
-    """Hours at which each draw's improvement from baseline is lost: the first time, after
-    its largest improvement since ``after_h`` (the end of the last dose), that the
-    improvement falls below the rule's threshold. NaN when the improvement never reached
-    the threshold after ``after_h`` (no response to lose); +inf when it is not lost
-    by the last time."""
-    needed = improvement_needed(baseline, rule)
-    improved = (baseline[:, None] - score) >= needed[:, None]
-    later = times >= after_h
-    improvement = np.where(later, baseline[:, None] - score, -np.inf)
-    peak = np.argmax(improvement, axis=1)
-    out = np.full(score.shape[0], np.inf)
-    for i in range(score.shape[0]):
-        if not improved[i, peak[i]]:
-            out[i] = np.nan
-            continue
-        lost = np.flatnonzero(~improved[i, peak[i]:])
-        if lost.size:
-            out[i] = times[peak[i] + lost[0]]
-    return out
-
-
 @dataclass(frozen=True)
 class Forecast:
     """A personal forecast; see :func:`forecast` and :meth:`to_dict`."""
@@ -442,9 +443,13 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     day after the last dose of ``regimen`` (see :func:`_loss_summary`): maintenance by the
     last day on which it is at least 1 - ``maintenance_quantile`` (default 0.8). ``seed``
     fixes the draws; ``progress`` receives the number of courses simulated; ``population``
-    names the model population of the population curve (None: the default); ``engine``
+    names the patient's population of ``params/populations.toml`` (None: the default,
+    ``civilian_ptsd``): the prior is that population's (its phenotype distributions, its
+    share of the treatment-resistant phenotype, its typical covariates and baseline
+    spreads), and the population curve is a virtual population of it. ``engine``
     integrates every course (an :class:`~ketamine_ptsd.engine.Engine` or its name; None: numba).
     """
+    population_spec(population)  # an unknown name is an InputError naming ``population``
     if not isinstance(regimen, Regimen) or not regimen.doses:
         raise InputError("regimen", "no doses", "a regimen with the patient's doses")
     observations = list(observations)
@@ -462,21 +467,21 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
                          f"times up to {horizon_days * HOURS_PER_DAY:g} h, or a longer horizon_days")
     n_draws = int(_number(n_draws, "n_draws", 64, 100_000))
     rule = loss_rule(threshold)
-    filled, given = _baseline_covariates(covariates, observations)
+    filled, given = _baseline_covariates(covariates, observations, population)
 
     scored = {o.instrument for o in observations}
     fitted = list(FITTED_PARAMETERS) + (["sensitivity_depression"] if "madrs" in scored else [])
     fitted += [level for level, instruments in LEVELS.items()
                if any(i in scored and not given[i] for i in instruments)]
-    table = model_table()
-    prior_weights = np.array([1 - table.value("resistant_fraction"), table.value("resistant_fraction")])
+    share = population_spec(population).get("resistant_fraction", model_table().value("resistant_fraction"))
+    prior_weights = np.array([1 - share, share])
 
     # Only scores after the first dose inform the response; before it, the population decides.
     basis = "patient" if any(o.time_h > 0 for o in observations) else "population"
     fits: list[Laplace] = []
     if basis == "patient":
         for resistant in (False, True):
-            model = CourseModel(regimen, filled, given, fitted, resistant, engine=engine)
+            model = CourseModel(regimen, filled, given, fitted, resistant, population=population, engine=engine)
             fits.append(fit_map(_problem(model, observations), _starting_point(model, observations)))
         log_post = np.log(prior_weights) + np.array([f.log_evidence for f in fits])
         fit_weights = np.exp(log_post - log_post.max())
@@ -488,7 +493,7 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     rng = np.random.default_rng(seed)
     x, component, from_prior = proposal.sample(rng, n_draws, len(fitted))
     others = rng.standard_normal((n_draws, len(ETA_NAMES)))
-    draws = CourseModel(regimen, filled, given, fitted, component == 1, others, engine)
+    draws = CourseModel(regimen, filled, given, fitted, component == 1, others, population, engine)
     grid = np.arange(0.0, horizon_days * HOURS_PER_DAY + 1e-9, GRID_H)
     problem = _problem(draws, observations) if observations else None
     times = np.union1d(grid, problem.times) if problem else grid
@@ -513,7 +518,7 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     samples = ResponseSamples.of(daily, days, weights, rule, last_dose_h, basis)
     loss = _loss_summary(samples, rule, horizon_days)
 
-    patient = Population.from_patients([filled])
+    patient = Population.from_patients([filled], population)
     warnings = []
     if basis == "population":
         warnings.append("only baseline scores: the forecast is the population's spread for a patient with these "
@@ -529,6 +534,7 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
                         "the patient's course may not be one the model can describe")
     fit = _fit_summary(draws, fitted, fits, fit_weights, x, weights, ess, n_draws)
     fit["basis"] = basis
+    fit["population"] = population_name(population)
     return Forecast(
         **loss, threshold=rule, median=updated["median"], band_low=updated["band_low"], band_high=updated["band_high"],
         population=population_curves, covariate_only=covariate_only,
@@ -550,9 +556,7 @@ class Posterior:
 
 def simulate_posterior(posterior: Posterior, regimen: Regimen, days: np.ndarray) -> np.ndarray:
     """Daily outputs (draws x days x K) of the forecast's draws under ``regimen``."""
-    model = posterior.model
-    view = CourseModel(regimen, model.covariates, model.given, model.fitted, model.resistant, model.others,
-                       model.engine)
+    view = posterior.model.view(regimen, others=posterior.model.others)
     return view.simulate(posterior.x, np.asarray(days, dtype=float) * HOURS_PER_DAY)
 
 
@@ -600,16 +604,6 @@ class ResponseSamples:
         return {"days": self.days.tolist(), "weights": self.weights.tolist(), "score": self.score.tolist(),
                 "baseline": self.baseline.tolist(), "needed": self.needed.tolist(), "start_day": self.start_day,
                 "cap": self.cap}
-
-
-def first_day_below(probability: np.ndarray, days: np.ndarray, start_day: int, level: float) -> int | None:
-    """The first day, after the most probable day of response on or after ``start_day``,
-    on which the probability of being in response is below ``level``; None if it never is
-    by the last day."""
-    after = np.flatnonzero(days >= start_day)
-    peak = after[int(np.argmax(probability[after]))]
-    below = np.flatnonzero(probability[peak:] < level)
-    return int(days[peak + below[0]]) if below.size else None
 
 
 def _loss_summary(samples: ResponseSamples, rule: dict, horizon_days: float) -> dict:
@@ -676,7 +670,7 @@ def _natural(model: CourseModel, parameters: np.ndarray, resistant: np.ndarray,
              others: np.ndarray | None) -> dict[str, np.ndarray]:
     """Fitted quantities in their own units: model parameters as the patient's values, a
     severity level as the baseline total of the first instrument it scales."""
-    view = CourseModel(model.regimen, model.covariates, model.given, model.fitted, resistant, others)
+    view = model.view(resistant=resistant, others=others)
     population = view.population(parameters)
     matrix = population.parameters(model.regimen.pk_product)
     out = {}

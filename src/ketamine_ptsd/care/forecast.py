@@ -120,14 +120,17 @@ def default_horizon_days(inputs: CourseInputs) -> float:
 
 def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float | None = None,
                      threshold: Mapping[str, Any] | None = None, save: bool = True,
-                     progress: Callable[[int], None] | None = None, engine: Any = None) -> dict[str, Any]:
+                     progress: Callable[[int], None] | None = None, population: str | None = None,
+                     engine: Any = None) -> dict[str, Any]:
     """Forecast the patient's PCL-5 (by cluster), CAPS-5 and MADRS from the first dose of the
     current course to ``horizon_days`` after it (default :func:`default_horizon_days`); store
     it and return it as a JSON-ready dict.
 
     ``threshold`` defines the loss of response (``calibration.individual.loss_rule``);
-    ``progress`` receives the number of courses simulated; ``engine`` integrates them (an
-    :class:`~ketamine_ptsd.engine.Engine` or its name; None: numba). Keys: those of
+    ``progress`` receives the number of courses simulated; ``population`` names the patient's
+    population of ``params/populations.toml``, whose prior the forecast uses (None: the default);
+    ``engine`` integrates the courses (an :class:`~ketamine_ptsd.engine.Engine` or its name;
+    None: numba). Keys: those of
     ``Forecast.to_dict()`` (``loss_of_response_day``, ``recommended_maintenance_day``,
     ``median``, ``band_low``, ``band_high``, ``population``, ``covariate_only``,
     ``outside_validated_range``, ``fit`` ...) plus ``first_dose_at``,
@@ -142,7 +145,7 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
         horizon_days = default_horizon_days(inputs)
     result = _json_ready(forecast(inputs.regimen, inputs.observations, inputs.covariates,
                                   horizon_days=horizon_days, threshold=threshold, progress=progress,
-                                  engine=engine).to_dict())
+                                  population=population, engine=engine).to_dict())
     for key in ("loss_of_response", "recommended_maintenance"):
         day = result.get(f"{key}_day")
         result[f"{key}_date"] = None if day is None else day_to_date(inputs.first_dose, day).isoformat()
@@ -173,12 +176,13 @@ def _forecast_booking(inputs: CourseInputs, forecast: Mapping[str, Any]) -> Main
 
 def plan_patient(records: Records, patient_id: Any, *, target_probability: float = 0.8,
                  horizon_days: float | None = None, save: bool = True, with_samples: bool = False,
-                 progress: Callable[[int], None] | None = None, engine: Any = None) -> dict[str, Any]:
+                 progress: Callable[[int], None] | None = None, population: str | None = None,
+                 engine: Any = None) -> dict[str, Any]:
     """The personal planner on the patient's current course: the latest date for the next
     session that keeps the probability of staying in response at or above
     ``target_probability`` (``planning.patient``), with the forecast's band with and without
     that session. The forecast is run as :func:`forecast_patient` does (the planned
-    induction sessions assumed given); when the course books maintenance by forecast, the
+    induction sessions assumed given, ``population`` its prior); when the course books maintenance by forecast, the
     planned date is booked through the course. Returns the plan (``next_session_date``,
     ``next_session_day``, ``status``, ``probability_at_session``, ``without_session``,
     ``with_session``, ``booking``, ``forecast`` (its summary) and, with ``with_samples``,
@@ -192,7 +196,8 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
     if horizon_days is None:
         horizon_days = default_horizon_days(inputs)
     result = forecast(inputs.regimen, inputs.observations, inputs.covariates, horizon_days=horizon_days,
-                      progress=progress, engine=engine)
+                      progress=progress, population=population,
+                      engine=engine)
     today_day = math.ceil((records.now() - inputs.first_dose).total_seconds() / 86400.0 - 1e-9)
     plan = _json_ready(plan_next_session(result, inputs.regimen, today_day, target))
     day = plan["next_session_day"]
