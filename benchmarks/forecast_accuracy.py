@@ -12,6 +12,8 @@ population's parameters. It is compared with what was held back:
 * coverage of the 80 % predictive band: the share of (patient, day) pairs, from the day
   after the last score used to the horizon, whose held-back noisy PCL-5 score (the true
   course plus a fresh instrument error) lies inside the band (75-85 % is the target);
+* the largest probability of response reported (on any day, over all patients), which
+  with the baseline score alone must not exceed 0.95;
 * the day response is lost, by two rules: the forecast's default (the PCL-5 improvement
   from baseline below the 5-point minimum reliable change) and response lost (PCL-5
   reduction below 30 %). The true day is the first day, after the true course's best day
@@ -94,6 +96,7 @@ def run_population(population: str | None, args, rng: np.random.Generator, bar: 
     covered = {k: [0, 0] for k in VISITS}
     predicted = {(k, name): [] for k in VISITS for name in RULES}
     seconds = []
+    top_probability = {k: 0.0 for k in VISITS}
     task = bar.add_task(f"forecasts ({population or 'default population'})", total=args.n * len(VISITS))
     for i in range(args.n):
         visit_truth = truth[i, score_day]
@@ -109,6 +112,8 @@ def run_population(population: str | None, args, rng: np.random.Generator, bar: 
                               n_draws=args.draws, population=population)
             seconds.append(time.perf_counter() - start)
             bar.advance(task)
+            top_probability[k] = max(top_probability[k], result.probability_of_response,
+                                     max(result.probability_in_response.values()))
             later = days[days > score_day[k]]
             low = np.array([result.band_low["pcl5"][int(d)] for d in later])
             high = np.array([result.band_high["pcl5"][int(d)] for d in later])
@@ -121,7 +126,7 @@ def run_population(population: str | None, args, rng: np.random.Generator, bar: 
     out = {"median_seconds_per_forecast": float(np.median(seconds))}
     for k in VISITS:
         entry = out[f"after_{k}_visits"] = {"band_coverage_pcl5": covered[k][0] / covered[k][1],
-                                            "pairs": covered[k][1]}
+                                            "pairs": covered[k][1], "max_probability": top_probability[k]}
         for name in RULES:
             true_class = np.array([c for c, _ in true_loss[name]])
             true_day = np.array([d for _, d in true_loss[name]])
@@ -189,6 +194,8 @@ def main() -> None:
                               err, str(r["n_compared"]), f"{r['class_agreement']:.0%}")
         console.print(table)
         console.print(f"median time per forecast {summary['median_seconds_per_forecast']:.2f} s")
+        console.print("largest probability of response reported, with the baseline score alone: "
+                      f"{summary['after_0_visits']['max_probability']:.3f}")
     console.print(f"written to {args.out}")
 
 
