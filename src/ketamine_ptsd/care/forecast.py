@@ -33,15 +33,12 @@ from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store.models import Course, Patient
 from ketamine_ptsd.store.records import Records
 
+from .inputs import BASELINE_LOOKBACK_DAYS, baseline_covariates, course_weight
+
 FORECAST_INSTRUMENTS = (PCL5.id, CAPS5.id, MADRS.id)
-#: Assessments this many days before the first dose still count as the baseline: the PCL-5
-#: and CAPS-5 (past-month versions) ask about the past month (NCPTSD).
-BASELINE_LOOKBACK_DAYS = 31.0
 #: Forecast horizon: 12 weeks, the span of the post-treatment follow-up in the ketamine PTSD
 #: trials the model is calibrated on (Feder 2021 followed responders to relapse, median 27.5 days).
 DEFAULT_HORIZON_DAYS = 84.0
-_CLUSTER_COVARIATES = {"pcl5": ("pcl5_b", "pcl5_c", "pcl5_d", "pcl5_e"),
-                       "caps5": ("caps5_b", "caps5_c", "caps5_d", "caps5_e")}
 
 
 @dataclass(frozen=True)
@@ -77,12 +74,9 @@ def course_inputs(records: Records, patient_id: Any, include_planned: bool) -> C
     planned = (origin + dt.timedelta(hours=d.time_h) for d in regimen.doses)
     planned_dates = sorted({t.astimezone().date().isoformat() for t in planned if t > last_given})
 
-    weight = next((s.weight_kg for s in reversed(sessions) if s.weight_kg is not None), patient.weight_kg)
-    covariates: dict[str, float] = {}
-    if weight is not None:
-        covariates["weight_kg"] = float(weight)
-    if patient.birth_date is not None:
-        covariates["age_years"] = (origin.date() - patient.birth_date).days / 365.25
+    weight = course_weight(sessions, patient.weight_kg)
+    covariates = baseline_covariates(snapshot.assessments, first_dose=origin, now=snapshot.now, weight_kg=weight,
+                                     birth_date=patient.birth_date)["covariates"]
     observations = []
     earliest = origin - dt.timedelta(days=BASELINE_LOOKBACK_DAYS)
     for a in snapshot.assessments:
@@ -91,14 +85,8 @@ def course_inputs(records: Records, patient_id: Any, include_planned: bool) -> C
         time_h = (a.administered_at - origin).total_seconds() / 3600.0
         clusters = dict(a.clusters) if a.clusters and None not in a.clusters.values() else None
         observations.append(Observation(time_h, a.instrument, float(a.total), clusters))
-        if time_h <= 0:
-            if a.instrument == "madrs":
-                covariates["madrs"] = float(a.total)
-            elif clusters is not None:
-                covariates.update(zip(_CLUSTER_COVARIATES[a.instrument], (float(clusters[c]) for c in "BCDE"),
-                                      strict=True))
-    return CourseInputs(patient, course, regimen, origin, observations, covariates, planned_dates,
-                        None if weight is None else float(weight), snapshot.progress)
+    return CourseInputs(patient, course, regimen, origin, observations, covariates, planned_dates, weight,
+                        snapshot.progress)
 
 
 def _json_ready(value: Any) -> Any:
