@@ -6,8 +6,9 @@ sessions are assumed given as planned, and listed as such); PCL-5, CAPS-5 and MA
 (with DSM-5 clusters) as observations at hours from the first dose; weight, age at the
 first dose and the latest pre-dose scores as covariates. :func:`forecast_patient` runs
 :func:`ketamine_ptsd.calibration.individual.forecast` on them, turns its days from the
-first dose into calendar dates, stores the result, and moves the maintenance booking when
-the course books maintenance by forecast.
+first dose into calendar dates, and (when saved) stores the result and, when the course
+books maintenance by forecast, the booking it makes, in one transaction. Not saved, nothing
+is written: the booking is computed and returned, not made.
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
                      progress: Callable[[int], None] | None = None, population: str | None = None,
                      engine: Any = None) -> dict[str, Any]:
     """Forecast the patient's PCL-5 (by cluster), CAPS-5 and MADRS from the first dose of the
-    current course to ``horizon_days`` after it (default :func:`default_horizon_days`); store
-    it and return it as a JSON-ready dict.
+    current course to ``horizon_days`` after it (default :func:`default_horizon_days`); with
+    ``save``, store it with the maintenance booking it makes (one transaction); return it as a
+    JSON-ready dict. With ``save=False`` nothing is written: ``booking`` is what would be booked.
 
     ``threshold`` defines the loss of response (``calibration.individual.loss_rule``);
     ``progress`` receives the number of courses simulated; ``population`` names the patient's
@@ -149,8 +151,6 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
         stored = records.store_forecast(result, booking, course_id=course.id, first_dose_at=inputs.first_dose,
                                         horizon_days=horizon_days)
         result["forecast_id"] = stored.id
-    elif booking is not None:
-        records.book_maintenance(inputs.patient.id, rule="forecast", forecast=result, first_dose=inputs.first_dose)
     return result
 
 
@@ -170,8 +170,9 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
     session that keeps the probability of staying in response at or above
     ``target_probability`` (``planning.patient``), with the forecast's band with and without
     that session. The forecast is run as :func:`forecast_patient` does (the planned
-    induction sessions assumed given, ``population`` its prior); when the course books maintenance by forecast, the
-    planned date is booked through the course. Returns the plan (``next_session_date``,
+    induction sessions assumed given, ``population`` its prior); when the course books
+    maintenance by forecast, the planned date is booked with the saved forecast (with
+    ``save=False`` nothing is written and ``booking`` is what would be booked). Returns the plan (``next_session_date``,
     ``next_session_day``, ``status``, ``probability_at_session``, ``without_session``,
     ``with_session``, ``booking``, ``forecast`` (its summary) and, with ``with_samples``,
     the ``samples`` the date was computed from). ``engine`` as for :func:`forecast_patient`.
@@ -206,9 +207,6 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
         stored = records.store_forecast(summary, booking, course_id=course.id, first_dose_at=inputs.first_dose,
                                         horizon_days=horizon_days)
         plan["forecast_id"] = stored.id
-    elif booking is not None:
-        records.book_maintenance(inputs.patient.id, rule="forecast", first_dose=inputs.first_dose,
-                                 forecast={"recommended_maintenance_day": day, "horizon_days": horizon_days})
     if with_samples:
         plan["samples"] = _json_ready(result.samples.to_dict())
     return plan
