@@ -108,7 +108,12 @@ def test_from_baseline_scores_alone_the_plan_says_so_and_stays_below_the_cap():
     run("course", "start", pid, "--date", yesterday.isoformat(), "--maintenance", "forecast")
     run("assess", "record", pid, "pcl5", ",".join(["3"] * 20), "--date", f"{yesterday}T08:00")
     run("session", "record", pid, "--date", f"{yesterday}T09:00", "--dose", "0.5mg/kg")
+    before = json.loads(run("course", "show", pid, "--json"))["course"]
     plan = json.loads(run("plan", "patient", pid, "--json", "--no-save", "--horizon-days", "90"))
+    # Not saved: the booking it would make is shown, the course keeps its own.
+    assert plan["booking"] is not None and "forecast_id" not in plan
+    assert json.loads(run("course", "show", pid, "--json"))["course"] == before
+    assert json.loads(run("patient", "show", pid, "--json"))["latest_forecast"] is None
     assert plan["forecast"]["fit"]["basis"] == "population"
     assert any("only baseline scores" in w for w in plan["warnings"])
     assert plan["forecast"]["probability_of_response"] <= 0.95

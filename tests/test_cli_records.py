@@ -313,6 +313,20 @@ def test_forecast_json_keys_and_dates():
     assert stored["result"]["recommended_maintenance_date"] == data["recommended_maintenance_date"]
 
 
+def test_forecast_no_save_writes_neither_forecast_nor_booking():
+    """--no-save shows the booking the forecast would make and leaves the course as it was."""
+    pid = add_patient()
+    run("course", "start", pid, "--date", "2025-01-06", "--days", "0", "--maintenance", "forecast")
+    run("session", "record", pid, "--date", "2025-01-06T09:00", "--dose", "0.5mg/kg")
+    run("assess", "record", pid, "pcl5", PCL5_ALL_2, "--date", "2025-01-05")
+    before = run_json("course", "show", pid)["course"]
+    data = run_json("forecast", pid, "--horizon-days", "28", "--no-save")
+    assert data["booking"]["rule"] == "forecast" and "forecast_id" not in data
+    after = run_json("course", "show", pid)["course"]
+    assert after == before and after["maintenance_due_on"] is None
+    assert run_json("patient", "show", pid)["latest_forecast"] is None
+
+
 def test_export_nonmem():
     pid = add_patient()
     run("session", "record", pid, "--date", "2025-01-06T09:00", "--dose", "0.5mg/kg", "--infusion-min", "40")

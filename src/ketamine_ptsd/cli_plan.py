@@ -37,7 +37,8 @@ def patient(
     population: str | None = typer.Option(None, "--population", help="the patient's population, whose prior the "
                                           "forecast uses: civilian_ptsd (default), veteran_ptsd_ad_failure, trd or "
                                           "ptsd_trd (params/populations.toml)"),
-    save: bool = typer.Option(True, "--save/--no-save", help="keep the forecast and its plan in the records"),
+    save: bool = typer.Option(True, "--save/--no-save", help="keep the forecast, its plan and the "
+                              "maintenance booking in the records; --no-save writes nothing"),
     samples: bool = typer.Option(False, "--samples", help="with --json: the forecast's samples the date was "
                                  "computed from (weights and the rule's instrument per draw and day)"),
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
@@ -74,7 +75,8 @@ def patient(
                   f"in response that day {result['probability_at_session']:.0%}, target "
                   f"{result['target_probability']:.0%}")
     if result["booking"]:
-        out.print(f"booked: {result['booking']['due_on']} ({result['booking']['reason']})")
+        verb = "booked" if "forecast_id" in result else "would book (not saved, nothing booked)"
+        out.print(f"{verb}: {result['booking']['due_on']} ({result['booking']['reason']})")
     without, with_ = result["without_session"], result["with_session"]
     table = new_table(f"{result['instrument']}: median and 80 % band without and with the session",
                    "day", "without", "band", "P(in response)", "with", "band", "P(in response)")

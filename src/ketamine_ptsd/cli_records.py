@@ -574,7 +574,8 @@ def forecast(
     loss_percent: str | None = typer.Option(None, help="... or below this percent reduction from baseline"),
     loss_instrument: str | None = typer.Option(None, help="pcl5 (default), caps5 or madrs"),
     population: str | None = typer.Option(None, "--population", help=POPULATION_HELP),
-    save: bool = typer.Option(True, "--save/--no-save", help="keep the forecast in the records"),
+    save: bool = typer.Option(True, "--save/--no-save", help="keep the forecast (and the maintenance "
+                              "booking it makes) in the records; --no-save writes nothing"),
     as_json: bool = typer.Option(False, "--json", help="print JSON: loss_of_response_day, "
                                  "recommended_maintenance_date, median, band_low, band_high (by instrument and day)"),
     user: str | None = USER_OPTION,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .clinic.instruments.specs import CAPS5, IESR, PCL5
 from .errors import InputError
 from .model.layout import PARAM_NAMES, PATIENT_NAMES
 from .params import ParameterTable, model_table, patient_table, pk_table, population_spec
@@ -240,6 +241,10 @@ COVARIATE_BOUNDS = {
 }
 
 
+#: The PTSD scales whose baselines (covariates named ``<id>_...``) share one severity factor.
+PTSD_SCALES = (PCL5.id, CAPS5.id, IESR.id)
+
+
 def sample_covariates(seed: int, ids: np.ndarray, fixed: Mapping[str, float] | None = None,
                       distributions: Mapping[str, tuple[float, float]] | None = None) -> dict:
     """Log-normal covariates around the typical patient, clipped to plausible ranges.
@@ -265,7 +270,7 @@ def sample_covariates(seed: int, ids: np.ndarray, fixed: Mapping[str, float] | N
             median, cv = distributions[p.name]
             p = replace(p, value=float(median), iiv_cv=float(cv))
         omega = p.omega
-        shared = p.name.startswith(("pcl5", "caps5", "iesr"))
+        shared = p.name.startswith(PTSD_SCALES)
         dev = 0.8 * severity + 0.6 * z[:, col] if shared else z[:, col]
         lo, hi = COVARIATE_BOUNDS[p.name]
         cov[p.name] = np.clip(p.value * np.exp(omega * dev), lo, hi)

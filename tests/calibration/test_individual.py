@@ -1,5 +1,5 @@
-"""Personal forecasts: input checks, the loss-of-response rule, the inference machinery on a
-problem with a known answer, and forecasts of virtual patients whose parameters are known."""
+"""Personal forecasts: input checks, the loss-of-response rule, and forecasts of virtual
+patients whose parameters are known (the inference machinery is in test_inference.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from ketamine_ptsd import Population, simulate
 from ketamine_ptsd.calibration.individual import Observation, forecast, loss_rule, loss_times
-from ketamine_ptsd.calibration.inference import Problem, Proposal, effective_sample_size, fit_map, importance_weights
 from ketamine_ptsd.dosing import Regimen, induction_series
 from ketamine_ptsd.errors import InputError
 
@@ -118,51 +117,6 @@ def test_loss_time_is_the_first_time_after_the_peak_below_the_threshold():
     assert lost[3] == 7.0
     by_percent = loss_times(score[:1], baseline[:1], times, after_h=0.0, rule={"percent_reduction": 20})
     assert by_percent[0] == 5.0
-
-
-# --------------------------------------------------------------------------- inference
-
-
-class LinearModel:
-    """y(t) = a + b t for parameters (a, b): a model whose posterior is known exactly."""
-
-    def n_parameters(self):
-        return 2
-
-    def n_outputs(self):
-        return 1
-
-    def simulate(self, parameters, times):
-        p = np.atleast_2d(parameters)
-        return (p[:, :1] + p[:, 1:] * np.asarray(times)[None, :])[:, :, None]
-
-
-def test_map_and_laplace_match_the_exact_posterior_of_a_linear_model():
-    times = np.array([0.0, 1.0, 2.0, 3.0])
-    values = np.array([0.5, 1.1, 2.2, 2.4])
-    sigma = np.full(4, 0.5)
-    problem = Problem(LinearModel(), times, np.arange(4), np.zeros(4, dtype=int), values, sigma)
-    design = np.stack([np.ones(4), times], axis=1) / sigma[:, None]
-    precision = design.T @ design + np.eye(2)
-    exact_mean = np.linalg.solve(precision, design.T @ (values / sigma))
-    fit = fit_map(problem)
-    assert np.allclose(fit.mode, exact_mean, atol=1e-6)
-    assert np.allclose(fit.covariance, np.linalg.inv(precision), rtol=1e-6)
-
-
-def test_importance_sampling_recovers_the_exact_posterior_mean():
-    times = np.array([0.0, 1.0, 2.0])
-    values = np.array([1.0, 0.2, -0.7])
-    problem = Problem(LinearModel(), times, np.arange(3), np.zeros(3, dtype=int), values, np.full(3, 0.4))
-    design = np.stack([np.ones(3), times], axis=1) / 0.4
-    exact = np.linalg.solve(design.T @ design + np.eye(2), design.T @ (values / 0.4))
-    fit = fit_map(problem)
-    proposal = Proposal(np.array([1.0]), (fit,), np.array([1.0]), prior_share=0.25)
-    x, component, _ = proposal.sample(np.random.default_rng(3), 4000, 2)
-    log_likelihood = -0.5 * np.sum(problem.residuals(x) ** 2, axis=1)
-    w = importance_weights(log_likelihood, proposal.log_target_prior(x, component), proposal.log_density(x, component))
-    assert effective_sample_size(w) > 1000
-    assert np.allclose(w @ x, exact, atol=0.03)
 
 
 # --------------------------------------------------------------------------- forecasts

@@ -1,7 +1,7 @@
 """The inference machinery of calibration/inference.py on problems whose answers are known in
 closed form: the Laplace evidence of a linear-Gaussian model, the prior bound on the fit,
-the proposal's fixed allocation of draws, and the importance weights (the fit and the
-sampler against an exact posterior are in test_individual.py)."""
+the proposal's fixed allocation of draws, the importance weights, and the fit and the
+sampler against the exact posterior of a linear model."""
 
 from __future__ import annotations
 
@@ -95,3 +95,31 @@ def test_importance_weights_are_normalised_without_overflow():
     assert w.tolist() == pytest.approx([0.25, 0.75])
     assert effective_sample_size(np.full(50, 1 / 50)) == pytest.approx(50.0)
     assert effective_sample_size(np.array([1.0, 0.0, 0.0])) == 1.0
+
+
+def test_map_and_laplace_match_the_exact_posterior_of_a_linear_model():
+    times = np.array([0.0, 1.0, 2.0, 3.0])
+    values = np.array([0.5, 1.1, 2.2, 2.4])
+    sigma = np.full(4, 0.5)
+    problem = Problem(LinearModel(), times, np.arange(4), np.zeros(4, dtype=int), values, sigma)
+    design = np.stack([np.ones(4), times], axis=1) / sigma[:, None]
+    precision = design.T @ design + np.eye(2)
+    exact_mean = np.linalg.solve(precision, design.T @ (values / sigma))
+    fit = fit_map(problem)
+    assert np.allclose(fit.mode, exact_mean, atol=1e-6)
+    assert np.allclose(fit.covariance, np.linalg.inv(precision), rtol=1e-6)
+
+
+def test_importance_sampling_recovers_the_exact_posterior_mean():
+    times = np.array([0.0, 1.0, 2.0])
+    values = np.array([1.0, 0.2, -0.7])
+    problem = Problem(LinearModel(), times, np.arange(3), np.zeros(3, dtype=int), values, np.full(3, 0.4))
+    design = np.stack([np.ones(3), times], axis=1) / 0.4
+    exact = np.linalg.solve(design.T @ design + np.eye(2), design.T @ (values / 0.4))
+    fit = fit_map(problem)
+    proposal = Proposal(np.array([1.0]), (fit,), np.array([1.0]), prior_share=0.25)
+    x, component, _ = proposal.sample(np.random.default_rng(3), 4000, 2)
+    log_likelihood = -0.5 * np.sum(problem.residuals(x) ** 2, axis=1)
+    w = importance_weights(log_likelihood, proposal.log_target_prior(x, component), proposal.log_density(x, component))
+    assert effective_sample_size(w) > 1000
+    assert np.allclose(w @ x, exact, atol=0.03)

@@ -127,10 +127,36 @@ def test_a_failed_save_leaves_neither_forecast_nor_booking(records, patient_id, 
     assert records.latest_forecast(patient_id) is None
 
 
-def test_a_forecast_not_kept_still_books_as_before(records, patient_id, stand_in):
+def test_a_forecast_not_kept_writes_nothing_and_returns_the_booking_it_would_make(records, patient_id, stand_in,
+                                                                                  monkeypatch):
+    before = records.course_state(patient_id)[0]
+    calls = counting(monkeypatch, records, ["store_forecast", "book_maintenance", "save_forecast"])
     result = forecast_patient(records, patient_id, horizon_days=84.0, save=False)
+    assert calls == {"store_forecast": 0, "book_maintenance": 0, "save_forecast": 0}
     assert "forecast_id" not in result and records.latest_forecast(patient_id) is None
-    assert records.course_state(patient_id)[0].maintenance_due_on == dt.date(2025, 3, 16)
+    assert result["booking"]["due_on"] == "2025-03-16"  # computed and returned ...
+    after = records.course_state(patient_id)[0]  # ... not booked
+    assert (after.maintenance_due_on, after.maintenance_reason) == (before.maintenance_due_on, None)
+    assert after.maintenance_due_on is None
+
+
+def test_a_plan_not_kept_writes_nothing(records, patient_id, monkeypatch):
+    from ketamine_ptsd.care.forecast import plan_patient
+
+    class PlanStandIn(StandIn):
+        def to_dict(self):
+            return {**super().to_dict(), "notice": "", "warnings": [], "probability_of_response": 0.5,
+                    "loss_status": "lost", "threshold": {}, "fit": {}, "outside_validated_range": []}
+
+    monkeypatch.setattr(individual, "forecast", PlanStandIn())
+    monkeypatch.setattr("ketamine_ptsd.planning.patient.plan_next_session",
+                        lambda result, regimen, today, target: {"next_session_day": 20})
+    calls = counting(monkeypatch, records, ["store_forecast", "book_maintenance", "save_forecast"])
+    plan = plan_patient(records, patient_id, horizon_days=84.0, save=False)
+    assert calls == {"store_forecast": 0, "book_maintenance": 0, "save_forecast": 0}
+    assert plan["booking"]["due_on"] == "2025-03-16"  # day 20 from 24 Feb
+    assert records.course_state(patient_id)[0].maintenance_due_on is None
+    assert records.latest_forecast(patient_id) is None
 
 
 def test_the_use_case_lives_in_care_and_the_records_only_store():

@@ -1,8 +1,9 @@
 """The what-if use case (care/whatif.py) against a real SQLite database, with the simulation
 replaced by a stand-in (these tests are about the record in and the summary out, not the
-model): the baseline and covariates are the latest scores before the first dose, clipped
-into the model's covariate range; the clinician's changes are the values that differ; each
-protocol is simulated on the same virtual patients; the summary reads the curves."""
+model): the baseline and covariates are the latest scores before the first dose (the rule
+of care/inputs.py, tested there), clipped into the model's covariate range; the
+clinician's changes are the values that differ; each protocol is simulated on the same
+virtual patients; the summary reads the curves."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def request(*protocols, baseline=None, horizon_days=14.0):
 def test_the_baseline_is_the_latest_scores_before_the_first_dose(records, patient_id, stand_in):
     result = whatif.compare(records, patient_id, request())
     baseline = result["baseline"]
-    assert baseline["covariates"] == {"weight_kg": 70.0, "age_years": pytest.approx(40.0),  # 14,610 days
+    # Age at the first dose: 1985-02-28 to 2025-02-20 is 14,602 days (40 years only on 2025-02-28).
+    assert baseline["covariates"] == {"weight_kg": 70.0, "age_years": pytest.approx(14602 / 365.25),
                                       "pcl5_b": 15.0, "pcl5_c": 6.0, "pcl5_d": 14.0, "pcl5_e": 12.0, "madrs": 0.0}
     assert {k: v["total"] for k, v in baseline["sources"].items()} == {"pcl5": 47, "madrs": 0}
     assert baseline["first_dose_at"] == FIRST_DOSE.isoformat()

@@ -20,12 +20,7 @@ NAMES = set(ins.SPECS) | {a for s in ins.SPECS.values() for a in s.aliases}
 
 # Files that still restate instrument facts, with the reason and what removes them. A file
 # that no longer restates one must leave this list.
-KNOWN_RESTATEMENTS = {
-    "calibration/individual.py": "LEVELS names the scores sharing a severity level as ids; "
-                                 "write them as spec ids (calibration owner)",
-    "population.py": "covariate names are matched by instrument prefixes (pcl5, caps5, iesr); "
-                     "the model's covariate table should say which scores share a baseline (model owner)",
-}
+KNOWN_RESTATEMENTS: dict[str, str] = {}
 
 
 def restatements(path: Path) -> list[str]:

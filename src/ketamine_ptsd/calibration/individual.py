@@ -55,7 +55,7 @@ from .inference import Laplace, Problem, Proposal, effective_sample_size, fit_ma
 from .response import first_day_below, improvement_needed, loss_times  # noqa: F401 (re-exported)
 
 NOTICE = "Research and decision-support software, not a medical device."
-SPECS = {"pcl5": PCL5, "caps5": CAPS5, "madrs": MADRS}
+SPECS = {spec.id: spec for spec in (PCL5, CAPS5, MADRS)}
 CLUSTERS = tuple(PCL5.clusters)
 #: Forecast keys and the model outputs they read.
 FORECAST_OUTPUTS = {"pcl5": "pcl5_total", "pcl5_b": "pcl5_b", "pcl5_c": "pcl5_c", "pcl5_d": "pcl5_d",
@@ -68,7 +68,7 @@ BASELINES = {"pcl5": tuple(f"pcl5_{c.lower()}" for c in CLUSTERS),
 FITTED_PARAMETERS = ("response_sensitivity", "spine_formation_rate", "labile_tau", "stable_tau", "set_point",
                      "expectancy_gain")
 #: Baseline severity levels (log scale factors on the baseline covariates), fitted when not given.
-LEVELS = {"ptsd_severity": ("pcl5", "caps5"), "depression_severity": ("madrs",)}
+LEVELS = {"ptsd_severity": (PCL5.id, CAPS5.id), "depression_severity": (MADRS.id,)}
 ETA_NAMES = PARAM_NAMES + tuple(LEVELS)
 
 # Algorithm settings (not clinical numbers): draws for SIR, of which a quarter from the prior

@@ -6,8 +6,9 @@ sessions are assumed given as planned, and listed as such); PCL-5, CAPS-5 and MA
 (with DSM-5 clusters) as observations at hours from the first dose; weight, age at the
 first dose and the latest pre-dose scores as covariates. :func:`forecast_patient` runs
 :func:`ketamine_ptsd.calibration.individual.forecast` on them, turns its days from the
-first dose into calendar dates, stores the result, and moves the maintenance booking when
-the course books maintenance by forecast.
+first dose into calendar dates, and (when saved) stores the result and, when the course
+books maintenance by forecast, the booking it makes, in one transaction. Not saved, nothing
+is written: the booking is computed and returned, not made.
 """
 
 from __future__ import annotations
@@ -33,15 +34,12 @@ from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store.models import Course, Patient
 from ketamine_ptsd.store.records import Records
 
+from .inputs import BASELINE_LOOKBACK_DAYS, baseline_covariates, course_weight
+
 FORECAST_INSTRUMENTS = (PCL5.id, CAPS5.id, MADRS.id)
-#: Assessments this many days before the first dose still count as the baseline: the PCL-5
-#: and CAPS-5 (past-month versions) ask about the past month (NCPTSD).
-BASELINE_LOOKBACK_DAYS = 31.0
 #: Forecast horizon: 12 weeks, the span of the post-treatment follow-up in the ketamine PTSD
 #: trials the model is calibrated on (Feder 2021 followed responders to relapse, median 27.5 days).
 DEFAULT_HORIZON_DAYS = 84.0
-_CLUSTER_COVARIATES = {"pcl5": ("pcl5_b", "pcl5_c", "pcl5_d", "pcl5_e"),
-                       "caps5": ("caps5_b", "caps5_c", "caps5_d", "caps5_e")}
 
 
 @dataclass(frozen=True)
@@ -77,12 +75,9 @@ def course_inputs(records: Records, patient_id: Any, include_planned: bool) -> C
     planned = (origin + dt.timedelta(hours=d.time_h) for d in regimen.doses)
     planned_dates = sorted({t.astimezone().date().isoformat() for t in planned if t > last_given})
 
-    weight = next((s.weight_kg for s in reversed(sessions) if s.weight_kg is not None), patient.weight_kg)
-    covariates: dict[str, float] = {}
-    if weight is not None:
-        covariates["weight_kg"] = float(weight)
-    if patient.birth_date is not None:
-        covariates["age_years"] = (origin.date() - patient.birth_date).days / 365.25
+    weight = course_weight(sessions, patient.weight_kg)
+    covariates = baseline_covariates(snapshot.assessments, first_dose=origin, now=snapshot.now, weight_kg=weight,
+                                     birth_date=patient.birth_date)["covariates"]
     observations = []
     earliest = origin - dt.timedelta(days=BASELINE_LOOKBACK_DAYS)
     for a in snapshot.assessments:
@@ -91,14 +86,8 @@ def course_inputs(records: Records, patient_id: Any, include_planned: bool) -> C
         time_h = (a.administered_at - origin).total_seconds() / 3600.0
         clusters = dict(a.clusters) if a.clusters and None not in a.clusters.values() else None
         observations.append(Observation(time_h, a.instrument, float(a.total), clusters))
-        if time_h <= 0:
-            if a.instrument == "madrs":
-                covariates["madrs"] = float(a.total)
-            elif clusters is not None:
-                covariates.update(zip(_CLUSTER_COVARIATES[a.instrument], (float(clusters[c]) for c in "BCDE"),
-                                      strict=True))
-    return CourseInputs(patient, course, regimen, origin, observations, covariates, planned_dates,
-                        None if weight is None else float(weight), snapshot.progress)
+    return CourseInputs(patient, course, regimen, origin, observations, covariates, planned_dates, weight,
+                        snapshot.progress)
 
 
 def _json_ready(value: Any) -> Any:
@@ -123,8 +112,9 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
                      progress: Callable[[int], None] | None = None, population: str | None = None,
                      engine: Any = None) -> dict[str, Any]:
     """Forecast the patient's PCL-5 (by cluster), CAPS-5 and MADRS from the first dose of the
-    current course to ``horizon_days`` after it (default :func:`default_horizon_days`); store
-    it and return it as a JSON-ready dict.
+    current course to ``horizon_days`` after it (default :func:`default_horizon_days`); with
+    ``save``, store it with the maintenance booking it makes (one transaction); return it as a
+    JSON-ready dict. With ``save=False`` nothing is written: ``booking`` is what would be booked.
 
     ``threshold`` defines the loss of response (``calibration.individual.loss_rule``);
     ``progress`` receives the number of courses simulated; ``population`` names the patient's
@@ -161,8 +151,6 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
         stored = records.store_forecast(result, booking, course_id=course.id, first_dose_at=inputs.first_dose,
                                         horizon_days=horizon_days)
         result["forecast_id"] = stored.id
-    elif booking is not None:
-        records.book_maintenance(inputs.patient.id, rule="forecast", forecast=result, first_dose=inputs.first_dose)
     return result
 
 
@@ -182,8 +170,9 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
     session that keeps the probability of staying in response at or above
     ``target_probability`` (``planning.patient``), with the forecast's band with and without
     that session. The forecast is run as :func:`forecast_patient` does (the planned
-    induction sessions assumed given, ``population`` its prior); when the course books maintenance by forecast, the
-    planned date is booked through the course. Returns the plan (``next_session_date``,
+    induction sessions assumed given, ``population`` its prior); when the course books
+    maintenance by forecast, the planned date is booked with the saved forecast (with
+    ``save=False`` nothing is written and ``booking`` is what would be booked). Returns the plan (``next_session_date``,
     ``next_session_day``, ``status``, ``probability_at_session``, ``without_session``,
     ``with_session``, ``booking``, ``forecast`` (its summary) and, with ``with_samples``,
     the ``samples`` the date was computed from). ``engine`` as for :func:`forecast_patient`.
@@ -218,9 +207,6 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
         stored = records.store_forecast(summary, booking, course_id=course.id, first_dose_at=inputs.first_dose,
                                         horizon_days=horizon_days)
         plan["forecast_id"] = stored.id
-    elif booking is not None:
-        records.book_maintenance(inputs.patient.id, rule="forecast", first_dose=inputs.first_dose,
-                                 forecast={"recommended_maintenance_day": day, "horizon_days": horizon_days})
     if with_samples:
         plan["samples"] = _json_ready(result.samples.to_dict())
     return plan
