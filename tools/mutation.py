@@ -32,31 +32,63 @@ BUILD = ROOT / "build" / "mutation"
 
 @dataclass(frozen=True)
 class Module:
-    """One core module: its file, which of its functions to mutate (mutmut name globs; all
-    when empty) and the tests that guard it."""
+    """One core module: its file (or files), which of their functions to mutate (mutmut name
+    globs; all when empty), the tests that guard it and environment variables its tests run
+    with."""
 
-    path: str
+    path: str | tuple[str, ...]
     tests: tuple[str, ...]
     functions: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self.path,) if isinstance(self.path, str) else self.path
+
+    @property
+    def label(self) -> str:
+        files = [f.removeprefix("src/") for f in self.files]
+        return f"`{files[0]}`" if len(files) == 1 else f"`{files[0].rsplit('/', 1)[0]}/` ({len(files)} files)"
 
 
 MODULES = {
-    "instruments": Module("src/ketamine_ptsd/clinic/instruments/scorers.py",
+    # The instrument package: specs, results, item handling, the PTSD and other scorers and
+    # the change rules (one file, clinic/instruments.py, before the package was split).
+    "instruments": Module(tuple(f"src/ketamine_ptsd/clinic/instruments/{f}.py"
+                                for f in ("scorers", "ptsd", "items", "change", "results", "specs")),
                           ("tests/clinic/test_instruments.py", "tests/clinic/test_instrument_results.py",
-                           "tests/clinic/test_properties.py")),
+                           "tests/clinic/test_properties.py", "tests/clinic/test_instrument_facts.py")),
     "screening": Module("src/ketamine_ptsd/clinic/screening.py",
                         ("tests/clinic/test_screening.py", "tests/clinic/test_screening_details.py")),
     "monitoring": Module("src/ketamine_ptsd/clinic/monitoring.py",
                          ("tests/clinic/test_monitoring.py", "tests/clinic/test_monitoring_details.py")),
     "dosing": Module("src/ketamine_ptsd/dosing.py", ("tests/test_dosing.py",)),
     "trial_endpoints": Module(
-        "src/ketamine_ptsd/trials/statistics.py", ("tests/test_trial_endpoints.py", "tests/test_trial.py"),
+        ("src/ketamine_ptsd/trials/statistics.py", "src/ketamine_ptsd/trials/measures.py"),
+        ("tests/test_trial_endpoints.py", "tests/test_trial.py"),
         ("*reduction*", "*days_to_loss_of_response*", "*responder_rate*", "*remission_rate*", "*_is_responder*",
-         "*loss_of_response*", "*change_from_baseline*", "*mean_score*", "*observed_scores*", "*cohen_d*",
-         "*_nanmean*")),
+         "*loss_of_response*", "*kaplan_meier*", "*change_from_baseline*", "*mean_score*", "*observed_scores*",
+         "*cohen_d*", "*_nanmean*")),
     "auth_csrf": Module("src/ketamine_ptsd/web/csrf.py", ("tests/web/test_csrf.py",)),
     "auth": Module("src/ketamine_ptsd/web/auth.py", ("tests/web/test_auth_rules.py", "tests/web/test_signin.py",
                                                       "tests/web/test_authorization.py", "tests/web/test_csrf.py")),
+    # The PK functions are numba-compiled; mutmut replaces each by a plain-Python trampoline
+    # that numba cannot compile, so their tests run the whole engine as Python
+    # (NUMBA_DISABLE_JIT): the same code, slower, with no compilation per mutant. The exact
+    # solutions are checked with all three compartments (the one- and two-compartment
+    # variants of the same cases exercise no further code), ~30 s of CPU per mutant.
+    "pk": Module("src/ketamine_ptsd/model/pk.py", (
+        *(f"tests/model/test_pk_golden.py::test_states_match_exact_solution[{case}-3]"
+          for case in ("iv_bolus", "iv_bolus_repeated", "infusion_per_kg", "overlapping_infusions", "im_repeated",
+                       "oral", "intranasal_56mg", "sublingual")),
+        *(f"tests/model/test_pk_golden.py::test_concentrations_match_exact_solution[{case}-3]"
+          for case in ("iv_bolus_repeated", "overlapping_infusions", "intranasal_56mg")),
+        "tests/model/test_pk_golden.py::test_racemic_states_match_exact_solution_for_both_enantiomers",
+        "tests/model/test_pk_golden.py::test_racemic_concentrations_match_exact_solution",
+        "tests/model/test_pk_golden.py::test_midazolam_follows_one_compartment_infusion",
+        "tests/model/test_pk_golden.py::test_racemic_bolus_splits_evenly_between_enantiomers",
+        "tests/model/test_pk_golden.py::test_first_order_absorption_with_lag_and_bioavailability[3]",
+        "tests/model/test_mass_balance.py"), env=(("NUMBA_DISABLE_JIT", "1"),)),
     "forecast_loss_rule": Module(
         "src/ketamine_ptsd/calibration/individual.py",
         ("tests/calibration/test_loss_rule.py",
@@ -78,7 +110,7 @@ def prepare(name: str, module: Module) -> Path:
         shutil.copytree(ROOT / folder, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     section = {
         "source_paths": ["src"],
-        "only_mutate": [module.path],
+        "only_mutate": list(module.files),
         "pytest_add_cli_args": ["-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
         "pytest_add_cli_args_test_selection": list(module.tests),
         "do_not_mutate_patterns": [r"^\s*(logger|log)\.", r"raise InputError\(", r"^\s*__all__"],
@@ -89,11 +121,12 @@ def prepare(name: str, module: Module) -> Path:
     return work
 
 
-def mutmut(work: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+def mutmut(work: Path, *args: str, capture: bool = False, extra_env=()) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # mutmut forks a child per mutant: numba's OpenMP/TBB thread pools do not survive a fork,
     # so the simulations in the tests use numba's own single work queue there.
     env.update(NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="1")
+    env.update(dict(extra_env))
     exe = Path(sys.executable).with_name("mutmut")
     return subprocess.run([str(exe), *args], cwd=work, env=env, text=True,
                           capture_output=capture, check=False)
@@ -138,7 +171,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown module {unknown[0]!r}; allowed: {', '.join(MODULES)}")
     if args.list:
         for name, m in MODULES.items():
-            print(f"{name}: {m.path} {' '.join(m.functions)}\n    tests: {' '.join(m.tests)}")
+            print(f"{name}: {' '.join(m.files)} {' '.join(m.functions)}\n    tests: {' '.join(m.tests)}")
         return 0
     scores_path = BUILD / "scores.json"
     scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
@@ -152,12 +185,12 @@ def main(argv=None) -> int:
             if args.fresh:
                 shutil.rmtree(BUILD / name / "mutants", ignore_errors=True)
             work = prepare(name, module)
-            print(f"== {name}: {module.path}", flush=True)
-            selection = [f"ketamine_ptsd.{Path(module.path).relative_to('src/ketamine_ptsd').with_suffix('')}"
-                         .replace("/", ".") + f".{f}" for f in module.functions]
+            print(f"== {name}: {' '.join(module.files)}", flush=True)
+            selection = [f"ketamine_ptsd.{Path(path).relative_to('src/ketamine_ptsd').with_suffix('')}"
+                         .replace("/", ".") + f".{f}" for path in module.files for f in module.functions]
             if args.survivors:
                 selection = results(work, module)["not_killed"] or selection
-            mutmut(work, "run", "--max-children", "1", *selection)
+            mutmut(work, "run", "--max-children", "1", *selection, extra_env=module.env)
         scores[name] = results(work, module)
         s = scores[name]
         print(f"{name}: {s['killed']} of {s['tested']} killed ({s['score']} %), {s['counts']}")
@@ -168,7 +201,7 @@ def main(argv=None) -> int:
         print("\n| module | file | killed | survived | no tests | abnormal | score |\n|---|---|---|---|---|---|---|")
         for name, s in scores.items():
             c = s["counts"]
-            print(f"| {name} | `{MODULES[name].path.removeprefix('src/')}` | {s['killed']} | {c.get('survived', 0)} "
+            print(f"| {name} | {MODULES[name].label} | {s['killed']} | {c.get('survived', 0)} "
                   f"| {c.get('no tests', 0)} | {c.get('suspicious', 0)} | {s['score']} % |")
     return 0
 
