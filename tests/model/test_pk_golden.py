@@ -522,3 +522,65 @@ def test_midazolam_follows_one_compartment_infusion():
     assert_rel_close(got_mg, amount[:, None], ("midazolam_mg",))
     assert_rel_close(got[:, :1], 1000.0 * amount[:, None] / v, ("midazolam_ng_ml",))
     assert np.all(got[:, 1] == 0.0)
+
+
+# --------------------------------------------------------------------------- the equations themselves
+# The exact solutions above judge the PK through the solver. These check the right-hand side and
+# the concentrations directly at arbitrary states, against the same compartment diagram, so that a
+# wrong term shows at once and whatever its effect on a course.
+
+CL_MDZ, V_MDZ = 30.0, 90.0
+
+
+def pk_working_vector() -> np.ndarray:
+    """One patient's working vector (parameters and derived constants) with the values above."""
+    p = racemic_params()
+    p[:, L.P_CL_MDZ], p[:, L.P_V_MDZ] = CL_MDZ, V_MDZ
+    return MODEL.prepare(p)[0]
+
+
+def test_pk_right_hand_side_is_the_compartment_diagram():
+    """Guards every term of the PK equations (absorption from each depot, the S/R split of what
+    reaches the circulation, distribution, elimination, norketamine formation including first
+    pass, effect sites, the eliminated accumulator, midazolam) and that each PK rate is written
+    afresh rather than added to what was there."""
+    from ketamine_ptsd.model.pk import pk_rhs
+
+    p = pk_working_vector()
+    A = racemic_matrix()
+    index = [L.STATE_NAMES.index(name) for name in RAC_STATES]
+    rng = np.random.default_rng(19)
+    for _ in range(5):
+        y = rng.uniform(0.5, 50.0, L.N_STATES)
+        u = np.zeros(L.N_INPUTS)
+        u[[L.U_IV, L.U_GUT, L.U_MDZ]] = rng.uniform(1.0, 40.0, 3)
+        dy = np.full(L.N_STATES, 1e6)  # stale values must not leak into the rates
+        pk_rhs(y, p, u, dy)
+        b = np.zeros(len(RAC_STATES))
+        b[GUT] = u[L.U_GUT]
+        b[S1], b[R1] = S_SHARE * u[L.U_IV], (1.0 - S_SHARE) * u[L.U_IV]
+        x = y[index]
+        scale = np.abs(A) @ np.abs(x) + np.abs(b)
+        bad = np.abs(dy[index] - (A @ x + b)) > 1e-12 * scale
+        assert not bad.any(), [RAC_STATES[k] for k in np.flatnonzero(bad)]
+        assert dy[L.X_MDZ] == pytest.approx(u[L.U_MDZ] - CL_MDZ / V_MDZ * y[L.X_MDZ], rel=1e-12)
+
+
+def test_concentrations_are_the_amounts_over_their_volumes_and_never_negative():
+    """Guards each plasma concentration (S and R ketamine, S and R norketamine in ng/mL of
+    norketamine, midazolam) and that an amount the solver has undershot below zero reads as
+    no drug."""
+    from ketamine_ptsd.model import pk
+
+    p = pk_working_vector()
+    y = np.zeros(L.N_STATES)
+    amounts = {L.X_S1: 12.0, L.X_R1: 7.0, L.X_NKS: 3.0, L.X_NKR: 5.0, L.X_MDZ: 2.0}
+    for i, a in amounts.items():
+        y[i] = a
+    nk_per_mg = 1000.0 / KETAMINE_G_PER_MOL * NORKETAMINE_G_PER_MOL / BASE["v_nk"]
+    expected = {pk.s_ketamine_ng_ml: 1000.0 * 12.0 / V_S["v1"], pk.r_ketamine_ng_ml: 1000.0 * 7.0 / V_R["v1"],
+                pk.s_norketamine_ng_ml: 3.0 * nk_per_mg, pk.r_norketamine_ng_ml: 5.0 * nk_per_mg,
+                pk.midazolam_ng_ml: 1000.0 * 2.0 / V_MDZ}
+    for func, value in expected.items():
+        assert func(y, p) == pytest.approx(value, rel=1e-12), func.__name__
+        assert func(-y, p) == 0.0, func.__name__
