@@ -234,3 +234,18 @@ def test_iesr_cutoff_flag_configured_cutoff_and_missing_items():
     undecided = ins.score_iesr([1] * 20 + [None, None])  # 20 to 28: negative either way
     assert undecided.provisional_diagnosis == "negative"
     assert ins.score_iesr([2] * 16 + [None] * 6).provisional_diagnosis == "indeterminate"  # 32 to 56
+
+
+def test_madrs_fields_item10_flags_and_no_proration_by_default():
+    """Guards the MADRS result fields and the wording of its item-10 flags (prompt a C-SSRS
+    from 2, a suicide-risk review from 4, both quoting the rating and the threshold), and
+    that a missing item leaves no total unless proration is asked for."""
+    r = ins.score_madrs([1] * 9 + [4])
+    assert common(r) == {
+        "instrument": "madrs", "name": "MADRS", "time_frame": "past week", "items": [1] * 9 + [4], "total": 13,
+        "flags": ["cssrs_prompt", "suicide_review"],
+        "notes": ["cssrs_prompt: item 10 = 4 (>= 2): administer the C-SSRS",
+                  "suicide_review: item 10 = 4 (>= 4): suicide-risk review"],
+        "prorated": False, "n_missing": 0, "loinc": EMPTY_LOINC, "is_complete": True}
+    missing = ins.score_madrs([1] * 8 + [None, 0])
+    assert (missing.total, missing.prorated, missing.n_missing) == (None, False, 1)
