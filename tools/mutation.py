@@ -54,12 +54,16 @@ class Module:
 MODULES = {
     # The instrument package: specs, results, item handling, the PTSD and other scorers and
     # the change rules (one file, clinic/instruments.py, before the package was split). Not
-    # test_instrument_facts.py: it scans the source for restated instrument lists (~4 s per
-    # mutant), which guards where facts live, not how scores are computed.
+    # the scans of test_instrument_facts.py for restated instrument lists (~4 s per mutant):
+    # they guard where facts live, not how scores are computed; its unit tests of the specs are.
     "instruments": Module(tuple(f"src/ketamine_ptsd/clinic/instruments/{f}.py"
                                 for f in ("scorers", "ptsd", "items", "change", "results", "specs")),
                           ("tests/clinic/test_instruments.py", "tests/clinic/test_instrument_results.py",
-                           "tests/clinic/test_properties.py")),
+                           "tests/clinic/test_properties.py",
+                           *(f"tests/clinic/test_instrument_facts.py::{t}" for t in (
+                               "test_every_instrument_has_a_scorer", "test_prorates_matches_the_scorer",
+                               "test_prorated_total_follows_the_spec", "test_yes_no_and_named_answers",
+                               "test_spec_for_reads_ids_and_aliases")))),
     "screening": Module("src/ketamine_ptsd/clinic/screening.py",
                         ("tests/clinic/test_screening.py", "tests/clinic/test_screening_details.py")),
     "monitoring": Module("src/ketamine_ptsd/clinic/monitoring.py",
@@ -155,13 +159,42 @@ def results(work: Path, module: Module) -> dict:
             "not_killed": sorted(k for k, v in statuses.items() if v in ("survived", "no tests", "suspicious"))}
 
 
+RETEST = """
+import json, os, sys
+import pytest
+names, tests = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+out = {}
+for name in names:
+    os.environ["MUTANT_UNDER_TEST"] = name
+    code = pytest.main([*tests, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"])
+    out[name] = "killed" if code == 1 else "survived" if code == 0 else f"exit {int(code)}"
+print("RETEST " + json.dumps(out))
+"""
+
+
+def retest(work: Path, module: Module, names: list[str], tests=None) -> dict[str, str]:
+    """Run the module's current tests (or ``tests``) against each mutant ``names`` in one
+    process, with mutmut's switch ``MUTANT_UNDER_TEST``: mutmut itself keeps a mutant's
+    verdict when only the tests changed."""
+    shutil.copytree(work / "tests", work / "mutants" / "tests", dirs_exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="1", PYTHONPATH="src", **dict(module.env))
+    run = subprocess.run([sys.executable, "-c", RETEST, json.dumps(names), json.dumps(list(tests or module.tests))],
+                         cwd=work / "mutants", env=env, text=True, capture_output=True, check=False)
+    line = [x for x in run.stdout.splitlines() if x.startswith("RETEST ")]
+    if not line:
+        raise SystemExit(f"retest failed:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+    return json.loads(line[-1][len("RETEST "):])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)}")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
     parser.add_argument("--report", action="store_true", help="only recount the results of earlier runs")
     parser.add_argument("--survivors", action="store_true",
-                        help="retest only the mutants not killed last time (after adding tests)")
+                        help="retest the mutants not killed by mutmut's run against the current tests "
+                             "(after adding tests); the score then counts those now killed")
     parser.add_argument("--fresh", action="store_true",
                         help="forget earlier results (mutmut keeps them when only the tests changed)")
     args = parser.parse_args(argv)
@@ -187,21 +220,31 @@ def main(argv=None) -> int:
             print(f"== {name}: {' '.join(module.files)}", flush=True)
             selection = [f"ketamine_ptsd.{Path(path).relative_to('src/ketamine_ptsd').with_suffix('')}"
                          .replace("/", ".") + f".{f}" for path in module.files for f in module.functions]
-            if args.survivors:
-                selection = results(work, module)["not_killed"] or selection
-            mutmut(work, "run", "--max-children", "1", *selection, extra_env=module.env)
-        scores[name] = results(work, module)
-        s = scores[name]
-        print(f"{name}: {s['killed']} of {s['tested']} killed ({s['score']} %), {s['counts']}")
+            if not args.survivors:
+                mutmut(work, "run", "--max-children", "1", *selection, extra_env=module.env)
+        s = results(work, module)
+        if args.survivors:
+            verdicts = retest(work, module, s["not_killed"])
+            s["killed_after_run"] = sorted(k for k, v in verdicts.items() if v == "killed")
+            s["survived"] = sorted(k for k, v in verdicts.items() if v != "killed")
+        elif name in scores and "killed_after_run" in scores[name] and not args.fresh:
+            s["killed_after_run"] = scores[name]["killed_after_run"]
+        s["killed_now"] = s["killed"] + len(s.get("killed_after_run", []))
+        scores[name] = s
+        print(f"{name}: {s['killed']} of {s['tested']} killed ({s['score']} %), {s['counts']}; "
+              f"with the current tests {s['killed_now']} of {s['tested']}")
         for mutant in s["survived"]:
             print("  survived:", mutant)
         scores_path.write_text(json.dumps(scores, indent=2), encoding="utf-8")
     if args.report:
-        print("\n| module | file | killed | survived | no tests | abnormal | score |\n|---|---|---|---|---|---|---|")
+        print("\n| module | file | killed | survived | no tests | abnormal | score | killed with the current tests |"
+              "\n|---|---|---|---|---|---|---|---|")
         for name, s in scores.items():
             c = s["counts"]
+            now = s.get("killed_now", s["killed"])
             print(f"| {name} | {MODULES[name].label} | {s['killed']} | {c.get('survived', 0)} "
-                  f"| {c.get('no tests', 0)} | {c.get('suspicious', 0)} | {s['score']} % |")
+                  f"| {c.get('no tests', 0)} | {c.get('suspicious', 0)} | {s['score']} % "
+                  f"| {now} ({round(100.0 * now / s['tested'], 1) if s['tested'] else None} %) |")
     return 0
 
 
