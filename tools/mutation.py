@@ -228,7 +228,8 @@ def main(argv=None) -> int:
             s["killed_after_run"] = sorted(k for k, v in verdicts.items() if v == "killed")
             s["survived"] = sorted(k for k, v in verdicts.items() if v != "killed")
         elif name in scores and "killed_after_run" in scores[name] and not args.fresh:
-            s["killed_after_run"] = scores[name]["killed_after_run"]
+            s["killed_after_run"] = [k for k in scores[name]["killed_after_run"] if k in s["not_killed"]]
+            s["survived"] = sorted(set(s["not_killed"]) - set(s["killed_after_run"]))
         s["killed_now"] = s["killed"] + len(s.get("killed_after_run", []))
         scores[name] = s
         print(f"{name}: {s['killed']} of {s['tested']} killed ({s['score']} %), {s['counts']}; "
