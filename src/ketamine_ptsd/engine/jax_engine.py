@@ -102,10 +102,19 @@ def _is_numba_decorator(node: ast.expr) -> bool:
     return name in {"njit", "jit", "vectorize"}
 
 
+def _is_numba_compilation(node: ast.stmt) -> bool:
+    """``name = njit(name, ...)``: a function compiled after its definition (``model/pk.py``),
+    dropped like a decorator."""
+    return (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Call) and _is_numba_decorator(node.value) and node.value.args
+            and isinstance(node.value.args[0], ast.Name) and node.value.args[0].id == node.targets[0].id)
+
+
 @cache
 def _translated_module(module_name: str) -> types.ModuleType:
-    """``module_name`` (a model module) executed from its source without numba, with its
-    imports from sibling model modules bound to their translated versions too."""
+    """``module_name`` (a model module) executed from its source without numba (decorators and
+    ``name = njit(name)`` statements removed), with its imports from sibling model modules
+    bound to their translated versions too."""
     real = importlib.import_module(module_name)
     folder = Path(real.__file__).parent
     package = real.__package__
@@ -114,6 +123,7 @@ def _translated_module(module_name: str) -> types.ModuleType:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef):
             node.decorator_list = [d for d in node.decorator_list if not _is_numba_decorator(d)]
+    tree.body = [node for node in tree.body if not _is_numba_compilation(node)]
     module = types.ModuleType(module_name)
     module.__file__ = str(path)
     module.__package__ = package
