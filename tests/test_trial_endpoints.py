@@ -77,6 +77,9 @@ def test_loss_of_response_at_exactly_30_percent_is_not_a_loss():
     loss, lost = days_to_loss_of_response(red[:, :2], days[:2], 14.0, 30.0)
     np.testing.assert_array_equal(loss, [0, 0, 0])
     assert not lost.any()
+    # ... and "lost" is still a yes/no mask that selects patients (as the Kaplan-Meier input
+    # and the arm data use it), not numbers.
+    assert lost.dtype == bool and loss[lost].size == 0
 
 
 def test_kaplan_meier_counts_only_responders_at_the_boundary():

@@ -215,3 +215,37 @@ def test_caps5_versions_and_bad_extra_items():
         with pytest.raises(InputError) as err:
             ins.score_caps5(CAPS5_DIAGNOSTIC, **kwargs)
         assert err.value.field == field and err.value.allowed.endswith("integers 0-4")
+
+
+def test_iesr_cutoff_flag_configured_cutoff_and_missing_items():
+    """Guards the IES-R's probable-PTSD flag and its note, a configured cut-off, and what a
+    missing item does without proration: no total, the bounds (0 or 4 for the missing item)
+    still decide the cut-off when they agree, the subscale missing an item has no mean while
+    the complete ones keep theirs, and there is no total mean (found by mutation testing)."""
+    r = ins.score_iesr([2] * 22)  # 44 >= 33
+    assert r.flags == ("cutoff_positive",)
+    assert r.notes == ("cutoff_positive: sum >= 33 (probable PTSD)",)
+    custom = ins.score_iesr([2] * 22, settings={"iesr.cutoff.at_or_above": 45})
+    assert (custom.provisional_diagnosis, custom.flags) == ("negative", ())
+    r = ins.score_iesr([4] * 21 + [None])  # item 22 is an avoidance item
+    assert (r.total, r.prorated, r.provisional_diagnosis) == (None, False, "positive")  # 84 or 88
+    assert r.subscale_means == {"intrusion": 4.0, "avoidance": None, "hyperarousal": 4.0}
+    assert r.total_mean is None
+    undecided = ins.score_iesr([1] * 20 + [None, None])  # 20 to 28: negative either way
+    assert undecided.provisional_diagnosis == "negative"
+    assert ins.score_iesr([2] * 16 + [None] * 6).provisional_diagnosis == "indeterminate"  # 32 to 56
+
+
+def test_madrs_fields_item10_flags_and_no_proration_by_default():
+    """Guards the MADRS result fields and the wording of its item-10 flags (prompt a C-SSRS
+    from 2, a suicide-risk review from 4, both quoting the rating and the threshold), and
+    that a missing item leaves no total unless proration is asked for."""
+    r = ins.score_madrs([1] * 9 + [4])
+    assert common(r) == {
+        "instrument": "madrs", "name": "MADRS", "time_frame": "past week", "items": [1] * 9 + [4], "total": 13,
+        "flags": ["cssrs_prompt", "suicide_review"],
+        "notes": ["cssrs_prompt: item 10 = 4 (>= 2): administer the C-SSRS",
+                  "suicide_review: item 10 = 4 (>= 4): suicide-risk review"],
+        "prorated": False, "n_missing": 0, "loinc": EMPTY_LOINC, "is_complete": True}
+    missing = ins.score_madrs([1] * 8 + [None, 0])
+    assert (missing.total, missing.prorated, missing.n_missing) == (None, False, 1)

@@ -407,3 +407,180 @@ def test_racemic_bolus_splits_evenly_between_enantiomers():
         x = exact_solution(system_matrix(v), [(0.0, C1, 20.0)], [(5.0, 6.0, C1, 10.0)], times)
         assert_rel_close(got[:, k:k + 1], 1000 * x[:, C1:C1 + 1] / v["v1"], (("S", "R")[k],))
     np.testing.assert_allclose(got[:, 2], got[:, 0] + got[:, 1], rtol=1e-14)
+
+
+# --------------------------------------------------------------------------- both enantiomers, midazolam
+# The cases above give esketamine only (one enantiomer). Racemic ketamine splits everything that
+# reaches the circulation between S and R by the S fraction; each enantiomer has its own three
+# compartments, norketamine and effect site, and every mg eliminated other than as norketamine,
+# and all norketamine eliminated, goes to the eliminated accumulator.
+
+RAC_STATES = ("depot_im_mg", "depot_nasal_mg", "depot_sl_mg", "depot_gut_mg",
+              "s_central_mg", "s_periph1_mg", "s_periph2_mg", "r_central_mg", "r_periph1_mg", "r_periph2_mg",
+              "s_norketamine_mg", "r_norketamine_mg", "s_effect_site_ng_ml", "r_effect_site_ng_ml", "eliminated_mg")
+S1, S2, S3, R1, R2, R3, NKS, NKR, CES, CER, ELIM = range(4, 15)
+# An S fraction other than one half, so that the S and R shares cannot be swapped unnoticed; R
+# disposition values unlike the S ones, so that an S/R parameter mix-up cannot pass either.
+S_SHARE = 0.4
+V_S = dict(BASE)
+V_R = dict(BASE, cl=70.0, v1=80.0, q2=40.0, v2=150.0, q3=15.0, v3=300.0)
+
+
+def racemic_params(v_s=V_S, v_r=V_R, s_share=S_SHARE) -> np.ndarray:
+    p = param_matrix(v_s)
+    p[:, L.P_S_FRACTION] = s_share
+    for col, key in ((L.P_CL_R, "cl"), (L.P_V1_R, "v1"), (L.P_Q2_R, "q2"), (L.P_V2_R, "v2"), (L.P_Q3_R, "q3"),
+                     (L.P_V3_R, "v3")):
+        p[:, col] = v_r[key]
+    return p
+
+
+def racemic_matrix(v_s=V_S, v_r=V_R, s_share=S_SHARE) -> np.ndarray:
+    """dx/dt = A x for the states of ``RAC_STATES``, from the compartment diagram."""
+    b = v_s  # the shared values (absorption, norketamine, effect site) are those of BASE in both
+    A = np.zeros((15, 15))
+    for depot, ka in ((IM, b["ka_im"]), (NASAL, b["ka_nasal"]), (SL, b["ka_sl"]), (GUT, b["ka_gut"])):
+        A[depot, depot] = -ka
+    to_blood = {IM: b["ka_im"], NASAL: b["ka_nasal"], SL: b["ka_sl"], GUT: b["f_gut"] * b["ka_gut"]}
+    first_pass = (1.0 - b["f_gut"]) * b["ka_gut"]
+    k_nk = b["cl_nk"] / b["v_nk"]
+    for share, v, (c1, p1, p2, nk, ce) in ((s_share, v_s, (S1, S2, S3, NKS, CES)),
+                                           (1.0 - s_share, v_r, (R1, R2, R3, NKR, CER))):
+        for depot, rate in to_blood.items():
+            A[c1, depot] = share * rate
+        A[c1, c1] = -(v["cl"] + v["q2"] + v["q3"]) / v["v1"]
+        A[c1, p1], A[p1, c1], A[p1, p1] = v["q2"] / v["v2"], v["q2"] / v["v1"], -v["q2"] / v["v2"]
+        A[c1, p2], A[p2, c1], A[p2, p2] = v["q3"] / v["v3"], v["q3"] / v["v1"], -v["q3"] / v["v3"]
+        A[nk, c1] = b["fm"] * v["cl"] / v["v1"]
+        A[nk, GUT] = b["fm"] * share * first_pass
+        A[nk, nk] = -k_nk
+        A[ce, c1] = b["ke0"] * 1000.0 / v["v1"]
+        A[ce, ce] = -b["ke0"]
+        A[ELIM, c1] = (1.0 - b["fm"]) * v["cl"] / v["v1"]
+        A[ELIM, GUT] += (1.0 - b["fm"]) * share * first_pass
+        A[ELIM, nk] = k_nk
+    return A
+
+
+def racemic_case():
+    """Every route of racemic ketamine in one course, with its jumps and inputs by hand from
+    the racemic route rules (IM F 0.93; intranasal 0.3125 nasal, the rest swallowed over
+    0.53 h; oral all swallowed at once; sublingual 0.125 mucosal, the rest swallowed; an IV
+    infusion enters the circulation and is split like absorbed drug)."""
+    regimen = Regimen((Dose(0.0, 40.0, "im"), Dose(2.0, 50.0, "intranasal"), Dose(4.0, 60.0, "oral"),
+                       Dose(6.0, 30.0, "sublingual"), Dose(8.0, 30.0, "iv_infusion", duration_h=1.0)))
+    jumps = [(0.0, IM, F_IM * 40.0), (2.0, NASAL, 0.3125 * 50.0), (4.0, GUT, 60.0), (6.0, SL, 0.125 * 30.0),
+             (6.0, GUT, 0.875 * 30.0)]
+    rates = [(2.0, 2.53, GUT, 0.6875 * 50.0 / 0.53), (8.0, 9.0, S1, S_SHARE * 30.0),
+             (8.0, 9.0, R1, (1.0 - S_SHARE) * 30.0)]
+    return regimen, jumps, rates, 36.0
+
+
+def test_racemic_states_match_exact_solution_for_both_enantiomers():
+    """Guards the split of absorbed and infused drug by the S fraction, the R enantiomer's
+    own three compartments, norketamine (including first pass) and effect site, and the
+    eliminated accumulator, on every route."""
+    regimen, jumps, rates, horizon = racemic_case()
+    times = output_grid(horizon, event_times(jumps, rates))
+    exact = exact_solution(racemic_matrix(), jumps, rates, times)
+    got = run_engine(regimen, racemic_params(), times, RAC_STATES, record_states=True)
+    assert_rel_close(got, exact, RAC_STATES)
+    # The same course swallowed and absorbed is all accounted for at the end (mass balance of
+    # the reference: F_IM of the IM dose, everything else).
+    assert exact[-1].sum() - exact[-1, CES] - exact[-1, CER] == pytest.approx(F_IM * 40.0 + 170.0, rel=1e-9)
+
+
+def test_racemic_concentrations_match_exact_solution():
+    """Guards the concentration outputs of each enantiomer and of norketamine (S and R summed,
+    converted to norketamine's molar mass) and the effect site summed over both."""
+    regimen, jumps, rates, horizon = racemic_case()
+    times = output_grid(horizon, event_times(jumps, rates))
+    x = exact_solution(racemic_matrix(), jumps, rates, times)
+    s_plasma = 1000.0 * x[:, S1] / V_S["v1"]
+    r_plasma = 1000.0 * x[:, R1] / V_R["v1"]
+    nk = 1000.0 * (x[:, NKS] + x[:, NKR]) / KETAMINE_G_PER_MOL * NORKETAMINE_G_PER_MOL / BASE["v_nk"]
+    names = ("s_ketamine_ng_ml", "r_ketamine_ng_ml", "ketamine_ng_ml", "norketamine_ng_ml", "effect_site_ng_ml")
+    expected = np.column_stack([s_plasma, r_plasma, s_plasma + r_plasma, nk, x[:, CES] + x[:, CER]])
+    got = run_engine(regimen, racemic_params(), times, names, record_states=False)
+    assert_rel_close(got, expected, names)
+
+
+def test_midazolam_follows_one_compartment_infusion():
+    """Guards midazolam's own one-compartment disposition and its plasma concentration
+    (the active placebo: 0.045 mg/kg over 40 min), with clearance and volume set here."""
+    cl, v = 30.0, 90.0
+    regimen = Regimen((Dose(1.0, 0.045, "iv_infusion", "midazolam", per_kg=True),))
+    p = Population.typical(weight_kg=WEIGHT).parameters(regimen.pk_product)
+    p[:, L.P_CL_MDZ], p[:, L.P_V_MDZ] = cl, v
+    rate, t0, t1 = 0.045 * WEIGHT / (40 * MIN), 1.0, 1.0 + 40 * MIN
+    times = output_grid(12.0, [t0, t1])
+    k = cl / v
+    during = rate / k * (1.0 - np.exp(-k * np.clip(times - t0, 0.0, t1 - t0)))
+    amount = during * np.exp(-k * np.maximum(times - t1, 0.0))
+    got_mg = run_engine(regimen, p, times, ("midazolam_mg",), record_states=True)
+    got = run_engine(regimen, p, times, ("midazolam_ng_ml", "ketamine_ng_ml"), record_states=False)
+    assert_rel_close(got_mg, amount[:, None], ("midazolam_mg",))
+    assert_rel_close(got[:, :1], 1000.0 * amount[:, None] / v, ("midazolam_ng_ml",))
+    assert np.all(got[:, 1] == 0.0)
+
+
+# --------------------------------------------------------------------------- the equations themselves
+# The exact solutions above judge the PK through the solver. These check the right-hand side and
+# the concentrations directly at arbitrary states, against the same compartment diagram, so that a
+# wrong term shows at once and whatever its effect on a course.
+
+CL_MDZ, V_MDZ = 30.0, 90.0
+
+
+def pk_working_vector() -> np.ndarray:
+    """One patient's working vector (parameters and derived constants) with the values above."""
+    p = racemic_params()
+    p[:, L.P_CL_MDZ], p[:, L.P_V_MDZ] = CL_MDZ, V_MDZ
+    return MODEL.prepare(p)[0]
+
+
+def test_pk_right_hand_side_is_the_compartment_diagram():
+    """Guards every term of the PK equations (absorption from each depot, the S/R split of what
+    reaches the circulation, distribution, elimination, norketamine formation including first
+    pass, effect sites, the eliminated accumulator, midazolam) and that each PK rate is written
+    afresh rather than added to what was there."""
+    from ketamine_ptsd.model.pk import pk_rhs
+
+    p = pk_working_vector()
+    A = racemic_matrix()
+    index = [L.STATE_NAMES.index(name) for name in RAC_STATES]
+    rng = np.random.default_rng(19)
+    for _ in range(5):
+        y = rng.uniform(0.5, 50.0, L.N_STATES)
+        u = np.zeros(L.N_INPUTS)
+        u[[L.U_IV, L.U_GUT, L.U_MDZ]] = rng.uniform(1.0, 40.0, 3)
+        dy = np.full(L.N_STATES, 1e6)  # stale values must not leak into the rates
+        pk_rhs(y, p, u, dy)
+        b = np.zeros(len(RAC_STATES))
+        b[GUT] = u[L.U_GUT]
+        b[S1], b[R1] = S_SHARE * u[L.U_IV], (1.0 - S_SHARE) * u[L.U_IV]
+        x = y[index]
+        scale = np.abs(A) @ np.abs(x) + np.abs(b)
+        bad = np.abs(dy[index] - (A @ x + b)) > 1e-12 * scale
+        assert not bad.any(), [RAC_STATES[k] for k in np.flatnonzero(bad)]
+        assert dy[L.X_MDZ] == pytest.approx(u[L.U_MDZ] - CL_MDZ / V_MDZ * y[L.X_MDZ], rel=1e-12)
+
+
+def test_concentrations_are_the_amounts_over_their_volumes_and_never_negative():
+    """Guards each plasma concentration (S and R ketamine, S and R norketamine in ng/mL of
+    norketamine, midazolam) and that an amount the solver has undershot below zero reads as
+    no drug."""
+    from ketamine_ptsd.model import pk
+
+    p = pk_working_vector()
+    y = np.zeros(L.N_STATES)
+    amounts = {L.X_S1: 12.0, L.X_R1: 7.0, L.X_NKS: 3.0, L.X_NKR: 5.0, L.X_MDZ: 2.0}
+    for i, a in amounts.items():
+        y[i] = a
+    nk_per_mg = 1000.0 / KETAMINE_G_PER_MOL * NORKETAMINE_G_PER_MOL / BASE["v_nk"]
+    expected = {pk.s_ketamine_ng_ml: 1000.0 * 12.0 / V_S["v1"], pk.r_ketamine_ng_ml: 1000.0 * 7.0 / V_R["v1"],
+                pk.s_norketamine_ng_ml: 3.0 * nk_per_mg, pk.r_norketamine_ng_ml: 5.0 * nk_per_mg,
+                pk.midazolam_ng_ml: 1000.0 * 2.0 / V_MDZ}
+    for func, value in expected.items():
+        assert func(y, p) == pytest.approx(value, rel=1e-12), func.__name__
+        assert func(-y, p) == 0.0, func.__name__

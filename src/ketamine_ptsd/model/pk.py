@@ -56,7 +56,6 @@ from .layout import (
 )
 
 
-@njit(inline="always")
 def _enantiomer(y, dy, share, systemic_in, first_pass_loss, fm, cl, inv_v1, q2, inv_v2, q3, inv_v3,
                 i1, i2, i3, i_nk):
     """One enantiomer's three compartments (volumes given as reciprocals); returns the amount
@@ -73,7 +72,6 @@ def _enantiomer(y, dy, share, systemic_in, first_pass_loss, fm, cl, inv_v1, q2, 
     return (1.0 - fm) * metabolised
 
 
-@njit
 def pk_rhs(y, p, u, dy):
     """Right-hand side of the PK states (writes the PK entries of ``dy``)."""
     ka_im = p[P_KA_IM]
@@ -107,31 +105,37 @@ def pk_rhs(y, p, u, dy):
     dy[X_MDZ] = u[U_MDZ] - p[D_K_MDZ] * y[X_MDZ]
 
 
-@njit(inline="always")
 def s_ketamine_ng_ml(y, p):
     """Plasma S-ketamine, ng/mL."""
     return MG_L_TO_NG_ML * max(y[X_S1], 0.0) * p[D_INV_V1_S]
 
 
-@njit(inline="always")
 def r_ketamine_ng_ml(y, p):
     """Plasma R-ketamine, ng/mL."""
     return MG_L_TO_NG_ML * max(y[X_R1], 0.0) * p[D_INV_V1_R]
 
 
-@njit(inline="always")
 def s_norketamine_ng_ml(y, p):
     """Plasma S-norketamine, ng/mL of norketamine."""
     return max(y[X_NKS], 0.0) * p[D_NK_NG_ML]
 
 
-@njit(inline="always")
 def r_norketamine_ng_ml(y, p):
     """Plasma R-norketamine, ng/mL of norketamine."""
     return max(y[X_NKR], 0.0) * p[D_NK_NG_ML]
 
 
-@njit(inline="always")
 def midazolam_ng_ml(y, p):
     """Plasma midazolam, ng/mL."""
     return MG_L_TO_NG_ML * max(y[X_MDZ], 0.0) * p[D_INV_V_MDZ]
+
+
+# Compiled here rather than with decorators, so that each function is also a plain Python
+# function a mutation-testing tool can rewrite (docs/testing.md); numba compiles the same code.
+_enantiomer = njit(_enantiomer, inline="always")
+pk_rhs = njit(pk_rhs)
+s_ketamine_ng_ml = njit(s_ketamine_ng_ml, inline="always")
+r_ketamine_ng_ml = njit(r_ketamine_ng_ml, inline="always")
+s_norketamine_ng_ml = njit(s_norketamine_ng_ml, inline="always")
+r_norketamine_ng_ml = njit(r_norketamine_ng_ml, inline="always")
+midazolam_ng_ml = njit(midazolam_ng_ml, inline="always")
