@@ -118,7 +118,8 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
 
     ``threshold`` defines the loss of response (``calibration.individual.loss_rule``);
     ``progress`` receives the number of courses simulated; ``population`` names the patient's
-    population of ``params/populations.toml``, whose prior the forecast uses (None: the default);
+    population of ``params/populations.toml``, whose prior the forecast uses (None: the one
+    stored with the patient, else the default);
     ``engine`` integrates the courses (an :class:`~ketamine_ptsd.engine.Engine` or its name;
     None: numba). Keys: those of
     ``Forecast.to_dict()`` (``loss_of_response_day``, ``recommended_maintenance_day``,
@@ -131,6 +132,7 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
     from ketamine_ptsd.calibration.individual import forecast
 
     inputs = course_inputs(records, patient_id, include_planned=True)
+    population = population or inputs.patient.population
     if horizon_days is None:
         horizon_days = default_horizon_days(inputs)
     result = _json_ready(forecast(inputs.regimen, inputs.observations, inputs.covariates,
@@ -170,7 +172,7 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
     session that keeps the probability of staying in response at or above
     ``target_probability`` (``planning.patient``), with the forecast's band with and without
     that session. The forecast is run as :func:`forecast_patient` does (the planned
-    induction sessions assumed given, ``population`` its prior); when the course books
+    induction sessions assumed given, ``population`` its prior, else the patient's stored one); when the course books
     maintenance by forecast, the planned date is booked with the saved forecast (with
     ``save=False`` nothing is written and ``booking`` is what would be booked). Returns the plan (``next_session_date``,
     ``next_session_day``, ``status``, ``probability_at_session``, ``without_session``,
@@ -182,6 +184,7 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
 
     target = check_target(target_probability)
     inputs = course_inputs(records, patient_id, include_planned=True)
+    population = population or inputs.patient.population
     if horizon_days is None:
         horizon_days = default_horizon_days(inputs)
     result = forecast(inputs.regimen, inputs.observations, inputs.covariates, horizon_days=horizon_days,
