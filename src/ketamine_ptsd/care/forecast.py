@@ -138,12 +138,7 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
     result = _json_ready(forecast(inputs.regimen, inputs.observations, inputs.covariates,
                                   horizon_days=horizon_days, threshold=threshold, progress=progress,
                                   population=population, engine=engine).to_dict())
-    for key in ("loss_of_response", "recommended_maintenance"):
-        day = result.get(f"{key}_day")
-        result[f"{key}_date"] = None if day is None else day_to_date(inputs.first_dose, day).isoformat()
-    result.update(first_dose_at=inputs.first_dose.isoformat(), horizon_days=float(horizon_days),
-                  planned_sessions_assumed=inputs.planned_dates, n_observations=len(inputs.observations),
-                  booking=None)
+    _dated(result, inputs, horizon_days)
     course = inputs.course
     booking = None
     if course.status == "active" and course.maintenance_rule == "forecast":
@@ -154,6 +149,17 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
                                         horizon_days=horizon_days)
         result["forecast_id"] = stored.id
     return result
+
+
+def _dated(result: dict[str, Any], inputs: CourseInputs, horizon_days: float) -> None:
+    """Add to a forecast's dict the calendar dates of its days and what it was based on (the
+    patient page draws a stored forecast from these)."""
+    for key in ("loss_of_response", "recommended_maintenance"):
+        day = result.get(f"{key}_day")
+        result[f"{key}_date"] = None if day is None else day_to_date(inputs.first_dose, day).isoformat()
+    result.update(first_dose_at=inputs.first_dose.isoformat(), horizon_days=float(horizon_days),
+                  planned_sessions_assumed=inputs.planned_dates, n_observations=len(inputs.observations),
+                  booking=None)
 
 
 def _forecast_booking(inputs: CourseInputs, forecast: Mapping[str, Any]) -> MaintenanceBooking:
@@ -206,6 +212,9 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
         booking = _forecast_booking(inputs, {"recommended_maintenance_day": day, "horizon_days": horizon_days})
         plan["booking"] = booking.to_dict()
     if save:
+        # Stored as a forecast is (the patient page draws it), with the plan.
+        _dated(summary, inputs, horizon_days)
+        summary["booking"] = plan["booking"]
         summary["plan"] = {k: v for k, v in plan.items() if k != "forecast"}
         stored = records.store_forecast(summary, booking, course_id=course.id, first_dose_at=inputs.first_dose,
                                         horizon_days=horizon_days)
