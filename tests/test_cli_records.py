@@ -427,3 +427,40 @@ def test_forecast_takes_the_patients_population_and_refuses_an_unknown_one():
 
     share = population_spec("trd")["resistant_fraction"]
     assert data["fit"]["phenotype_probability"]["treatment_resistant"] == pytest.approx(share)
+
+
+class TestPatientPopulation:
+    def test_set_on_add_changed_on_update_and_shown(self):
+        pid = add_patient("--population", "veteran_ptsd_ad_failure")
+        assert run_json("patient", "show", pid)["patient"]["population"] == "veteran_ptsd_ad_failure"
+        assert "population veteran_ptsd_ad_failure" in run("patient", "show", pid)
+        assert "population" in run("patient", "update", pid, "--population", "trd")
+        assert run_json("patient", "show", pid)["patient"]["population"] == "trd"
+        run("patient", "update", pid, "--population", "")  # back to the default
+        assert run_json("patient", "show", pid)["patient"]["population"] is None
+        assert "population civilian_ptsd (default)" in run("patient", "show", pid)
+
+    @pytest.mark.parametrize("command", ["add", "update"])
+    def test_an_unknown_population_is_refused_naming_the_allowed_ones(self, command):
+        pid = add_patient()
+        args = ("patient", "add", "--name", "Other") if command == "add" else ("patient", "update", pid)
+        fails(*args, "--population", "veterans",
+              fragments=("--population", "veterans", "civilian_ptsd, veteran_ptsd_ad_failure, trd, ptsd_trd"))
+        assert [p["population"] for p in run_json("patient", "list")] == [None]
+
+    def test_the_forecast_uses_the_stored_population_unless_one_is_named(self):
+        from ketamine_ptsd.params import population_spec
+
+        pid = add_patient("--population", "trd")
+        run("course", "start", pid, "--date", "2025-01-06", "--days", "0")
+        run("session", "record", pid, "--date", "2025-01-06T09:00", "--dose", "0.5mg/kg")
+        run("assess", "record", pid, "pcl5", PCL5_ALL_2, "--date", "2025-01-05")
+        stored = run_json("forecast", pid, "--horizon-days", "28", "--no-save")
+        assert stored["fit"]["population"] == "trd"
+        # The prior is TRD's, not only its name: its treatment-resistant share (0.5).
+        assert stored["fit"]["phenotype_probability"]["treatment_resistant"] == \
+            pytest.approx(population_spec("trd")["resistant_fraction"])
+        named = run_json("forecast", pid, "--horizon-days", "28", "--no-save", "--population", "civilian_ptsd")
+        assert named["fit"]["population"] == "civilian_ptsd"
+        assert named["fit"]["phenotype_probability"]["treatment_resistant"] != \
+            pytest.approx(population_spec("trd")["resistant_fraction"])

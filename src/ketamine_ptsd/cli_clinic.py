@@ -113,6 +113,7 @@ RECORD_FLAGS = {
     "mrn": "--mrn",
     "name": "--name",
     "patient_id": "PATIENT_ID",
+    "population": "--population",
     "product": "--drug",
     "prorate": "--prorate",
     "readings": "--readings",

@@ -34,9 +34,10 @@ def patient(
                                            "above this (0.5 to 0.99)"),
     horizon_days: str | None = typer.Option(None, help="forecast to this many days from the first dose "
                                             "(default: 84 days past the last dose or score)"),
-    population: str | None = typer.Option(None, "--population", help="the patient's population, whose prior the "
-                                          "forecast uses: civilian_ptsd (default), veteran_ptsd_ad_failure, trd or "
-                                          "ptsd_trd (params/populations.toml)"),
+    population: str | None = typer.Option(None, "--population", help="the population whose prior the forecast "
+                                          "uses: civilian_ptsd, veteran_ptsd_ad_failure, trd or ptsd_trd "
+                                          "(params/populations.toml); default: the one stored with the patient "
+                                          "(patient update --population), else civilian_ptsd"),
     save: bool = typer.Option(True, "--save/--no-save", help="keep the forecast, its plan and the "
                               "maintenance booking in the records; --no-save writes nothing"),
     samples: bool = typer.Option(False, "--samples", help="with --json: the forecast's samples the date was "

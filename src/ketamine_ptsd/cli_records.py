@@ -112,6 +112,9 @@ def _instrument(text: str) -> str:
 # patient
 # ---------------------------------------------------------------------------
 
+POPULATION_HELP = ("the patient's population, whose prior the forecast uses: civilian_ptsd (default), "
+                   "veteran_ptsd_ad_failure, trd or ptsd_trd (params/populations.toml)")
+
 
 @patient_app.command("add")
 @guarded
@@ -124,13 +127,14 @@ def patient_add(
     height_cm: str | None = typer.Option(None, help="height, cm"),
     note: str | None = typer.Option(None, help="free text"),
     pseudonym: bool = typer.Option(False, "--pseudonym", help="the name is a pseudonym chosen by the clinic"),
+    population: str | None = typer.Option(None, "--population", help=POPULATION_HELP),
     user: str | None = USER_OPTION,
 ) -> None:
     """Register a patient (a name, or a pseudonym with --pseudonym, is needed) and print the
     new patient's id (only the id, for scripts)."""
     with open_records(user) as records:
         patient = records.add_patient(
-            name=name, mrn=mrn, sex=sex, note=note, pseudonym=pseudonym,
+            name=name, mrn=mrn, sex=sex, note=note, pseudonym=pseudonym, population=population,
             birth_date=None if birth_date is None else parse_day(birth_date, "--birth-date"),
             weight_kg=number("--weight-kg", weight_kg, "kg"), height_cm=number("--height-cm", height_cm, "cm"))
     typer.echo(patient.id)
@@ -147,11 +151,12 @@ def patient_update(
     weight_kg: str | None = typer.Option(None, help="kg"),
     height_cm: str | None = typer.Option(None, help="cm"),
     note: str | None = typer.Option(None),
+    population: str | None = typer.Option(None, "--population", help=POPULATION_HELP + "; '' for the default"),
     user: str | None = USER_OPTION,
 ) -> None:
     """Change a patient's details (each change goes to the audit trail with old and new value)."""
-    changes: dict[str, Any] = {k: v for k, v in (("name", name), ("mrn", mrn), ("sex", sex), ("note", note))
-                               if v is not None}
+    changes: dict[str, Any] = {k: v for k, v in (("name", name), ("mrn", mrn), ("sex", sex), ("note", note),
+                                                 ("population", population)) if v is not None}
     if birth_date is not None:
         changes["birth_date"] = parse_day(birth_date, "--birth-date")
     if weight_kg is not None:
@@ -160,7 +165,7 @@ def patient_update(
         changes["height_cm"] = number("--height-cm", height_cm, "cm")
     if not changes:
         raise InputError("options", "nothing to change", "--name, --mrn, --birth-date, --sex, --weight-kg, "
-                         "--height-cm or --note")
+                         "--height-cm, --note or --population")
     with open_records(user) as records:
         patient = records.update_patient(patient_id, **changes)
     typer.echo(f"patient {patient.id} updated: {', '.join(sorted(changes))}")
@@ -197,7 +202,8 @@ def patient_show(
     out = console()
     p = data["patient"]
     out.print(f"[bold]Patient {p['id']}[/bold] {p['name'] or ''} (mrn {shown(p['mrn'])}), {p['sex']}, born "
-              f"{shown(p['birth_date'])}, {shown(p['weight_kg'])} kg, {shown(p['height_cm'])} cm")
+              f"{shown(p['birth_date'])}, {shown(p['weight_kg'])} kg, {shown(p['height_cm'])} cm; "
+              f"population {p['population'] or 'civilian_ptsd (default)'}")
     for s in data["screenings"]:
         out.print(f"screening {s['screened_on']}: {s['decision']} ({s['product']})")
     for c in data["courses"]:
@@ -550,10 +556,6 @@ def course_close(
 # ---------------------------------------------------------------------------
 
 
-POPULATION_HELP = ("the patient's population, whose prior the forecast uses: civilian_ptsd (default), "
-                   "veteran_ptsd_ad_failure, trd or ptsd_trd (params/populations.toml)")
-
-
 def print_forecast_basis(out, result: dict, probability: float) -> None:
     """The lines a personal forecast or plan opens with: first dose, scores used, probability
     of response and the planned sessions it assumes."""
@@ -573,7 +575,7 @@ def forecast(
                                            "below this many points (default: NCPTSD reliable change, 5 on PCL-5)"),
     loss_percent: str | None = typer.Option(None, help="... or below this percent reduction from baseline"),
     loss_instrument: str | None = typer.Option(None, help="pcl5 (default), caps5 or madrs"),
-    population: str | None = typer.Option(None, "--population", help=POPULATION_HELP),
+    population: str | None = typer.Option(None, "--population", help=POPULATION_HELP + "; overrides the patient's"),
     save: bool = typer.Option(True, "--save/--no-save", help="keep the forecast (and the maintenance "
                               "booking it makes) in the records; --no-save writes nothing"),
     as_json: bool = typer.Option(False, "--json", help="print JSON: loss_of_response_day, "

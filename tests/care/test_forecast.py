@@ -178,3 +178,28 @@ def test_a_course_without_a_session_is_named_in_the_librarys_terms(records):
 def test_the_engine_chosen_reaches_the_model(records, patient_id, stand_in):
     forecast_patient(records, patient_id, horizon_days=84.0, save=False, engine="scipy")
     assert stand_in.calls[0][3]["engine"] == "scipy"
+
+
+def test_the_patients_stored_population_is_the_prior_unless_another_is_named(records, patient_id, stand_in):
+    forecast_patient(records, patient_id, horizon_days=84.0, save=False)
+    records.update_patient(patient_id, population="veteran_ptsd_ad_failure")
+    forecast_patient(records, patient_id, horizon_days=84.0, save=False)
+    forecast_patient(records, patient_id, horizon_days=84.0, save=False, population="trd")
+    assert [call[3]["population"] for call in stand_in.calls] == [None, "veteran_ptsd_ad_failure", "trd"]
+
+
+def test_the_plan_uses_the_stored_population_too(records, patient_id, monkeypatch):
+    from ketamine_ptsd.care.forecast import plan_patient
+
+    given = []
+
+    def stand_in(*args, population=None, **options):
+        given.append(population)
+        raise InputError("stop", "the stand-in stops here")
+
+    monkeypatch.setattr(individual, "forecast", stand_in)
+    records.update_patient(patient_id, population="ptsd_trd")
+    for explicit in (None, "civilian_ptsd"):
+        with pytest.raises(InputError, match="stand-in"):
+            plan_patient(records, patient_id, horizon_days=84.0, save=False, population=explicit)
+    assert given == ["ptsd_trd", "civilian_ptsd"]

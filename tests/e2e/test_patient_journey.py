@@ -58,6 +58,7 @@ def test_clinician_journey(page, server, tmp_path):
     page.fill("input[name=birth_date]", "1979-06-01")
     page.select_option("select[name=sex]", "female")
     page.fill("input[name=weight_kg]", "72")
+    page.select_option("select[name=population]", "ptsd_trd")
     page.click("button:has-text('Add the patient')")
     page.wait_for_url(re.compile(r"/patients/\d+$"))
     patient_url = page.url
@@ -107,6 +108,7 @@ def test_clinician_journey(page, server, tmp_path):
     maintenance = page.inner_text("#maintenance-date")
     assert re.search(r"\d{4}-\d{2}-\d{2}|none within the horizon", maintenance)
     assert "not a medical device" in page.inner_text("#forecast")
+    assert page.inner_text("#forecast-prior").startswith("ptsd_trd population")  # the patient's, chosen above
 
     shot = DOCS_SCREENSHOT if os.environ.get("KETAMINE_PTSD_UPDATE_DOCS") else tmp_path / "patient-page.png"
     shot.parent.mkdir(parents=True, exist_ok=True)

@@ -129,3 +129,27 @@ def test_a_foreign_database_is_refused(engine):
 def test_unknown_revision(engine):
     with pytest.raises(InputError, match="REVISION"):
         upgrade(engine, "9999")
+
+
+def _patient_columns(engine) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns("patients")}
+
+
+def test_patient_population_up_and_down(engine):
+    upgrade(engine, "0004")
+    _insert_0001_records(engine)
+    assert "population" not in _patient_columns(engine)
+
+    upgrade(engine, "0005")
+    records = Records(engine, "clinician_b", now=lambda: NOW)
+    # An existing patient has none stored: the default population.
+    assert records.patient(1).population is None
+    records.update_patient(1, population="veteran_ptsd_ad_failure")
+    assert records.patient(1).population == "veteran_ptsd_ad_failure"
+
+    downgrade(engine, "0004")
+    assert "population" not in _patient_columns(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT name, weight_kg FROM patients")).all() == [("P", 80.0)]
+    upgrade(engine)
+    assert Records(engine, "c").patient(1).population is None

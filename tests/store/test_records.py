@@ -75,6 +75,21 @@ class TestPatients:
         assert row_counts(records)["patients"] == 0
         assert records.add_patient(name="Blue Heron", pseudonym=True).pseudonym is True
 
+    def test_population_is_stored_checked_and_audited(self, records, patient):
+        assert patient.population is None  # the default population
+        assert records.add_patient(name="Veteran", population="veteran_ptsd_ad_failure").population == \
+            "veteran_ptsd_ad_failure"
+        records.update_patient(patient.id, population="trd")
+        update = records.audit_trail("patients", patient.id)[-1]
+        assert (update.field, update.old_value, json.loads(update.new_value)) == ("population", None, "trd")
+        with pytest.raises(InputError) as info:
+            records.update_patient(patient.id, population="veterans")
+        assert info.value.field == "population"
+        assert "civilian_ptsd, veteran_ptsd_ad_failure, trd, ptsd_trd" in info.value.allowed
+        assert records.patient(patient.id).population == "trd"
+        records.update_patient(patient.id, population="")  # back to the default
+        assert records.patient(patient.id).population is None
+
     def test_unknown_patient(self, records):
         with pytest.raises(InputError, match="no patient with id 99"):
             records.patient(99)

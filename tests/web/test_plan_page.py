@@ -36,3 +36,6 @@ def test_the_plan_page_plans_books_and_shows_the_next_session(app):
     stored = records.latest_forecast(patient.id).to_dict()["result"]["plan"]
     assert stored["next_session_date"] in page
     assert stored["booking"]["due_on"] in page
+    # The plan's forecast is stored as a forecast is: the patient page draws it.
+    patient_page = client.get(f"/patients/{patient.id}")
+    assert patient_page.status_code == 200 and 'id="maintenance-date"' in patient_page.text

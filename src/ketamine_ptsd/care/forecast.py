@@ -118,7 +118,8 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
 
     ``threshold`` defines the loss of response (``calibration.individual.loss_rule``);
     ``progress`` receives the number of courses simulated; ``population`` names the patient's
-    population of ``params/populations.toml``, whose prior the forecast uses (None: the default);
+    population of ``params/populations.toml``, whose prior the forecast uses (None: the one
+    stored with the patient, else the default);
     ``engine`` integrates the courses (an :class:`~ketamine_ptsd.engine.Engine` or its name;
     None: numba). Keys: those of
     ``Forecast.to_dict()`` (``loss_of_response_day``, ``recommended_maintenance_day``,
@@ -131,17 +132,13 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
     from ketamine_ptsd.calibration.individual import forecast
 
     inputs = course_inputs(records, patient_id, include_planned=True)
+    population = population or inputs.patient.population
     if horizon_days is None:
         horizon_days = default_horizon_days(inputs)
     result = _json_ready(forecast(inputs.regimen, inputs.observations, inputs.covariates,
                                   horizon_days=horizon_days, threshold=threshold, progress=progress,
                                   population=population, engine=engine).to_dict())
-    for key in ("loss_of_response", "recommended_maintenance"):
-        day = result.get(f"{key}_day")
-        result[f"{key}_date"] = None if day is None else day_to_date(inputs.first_dose, day).isoformat()
-    result.update(first_dose_at=inputs.first_dose.isoformat(), horizon_days=float(horizon_days),
-                  planned_sessions_assumed=inputs.planned_dates, n_observations=len(inputs.observations),
-                  booking=None)
+    _dated(result, inputs, horizon_days)
     course = inputs.course
     booking = None
     if course.status == "active" and course.maintenance_rule == "forecast":
@@ -152,6 +149,17 @@ def forecast_patient(records: Records, patient_id: Any, *, horizon_days: float |
                                         horizon_days=horizon_days)
         result["forecast_id"] = stored.id
     return result
+
+
+def _dated(result: dict[str, Any], inputs: CourseInputs, horizon_days: float) -> None:
+    """Add to a forecast's dict the calendar dates of its days and what it was based on (the
+    patient page draws a stored forecast from these)."""
+    for key in ("loss_of_response", "recommended_maintenance"):
+        day = result.get(f"{key}_day")
+        result[f"{key}_date"] = None if day is None else day_to_date(inputs.first_dose, day).isoformat()
+    result.update(first_dose_at=inputs.first_dose.isoformat(), horizon_days=float(horizon_days),
+                  planned_sessions_assumed=inputs.planned_dates, n_observations=len(inputs.observations),
+                  booking=None)
 
 
 def _forecast_booking(inputs: CourseInputs, forecast: Mapping[str, Any]) -> MaintenanceBooking:
@@ -170,7 +178,7 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
     session that keeps the probability of staying in response at or above
     ``target_probability`` (``planning.patient``), with the forecast's band with and without
     that session. The forecast is run as :func:`forecast_patient` does (the planned
-    induction sessions assumed given, ``population`` its prior); when the course books
+    induction sessions assumed given, ``population`` its prior, else the patient's stored one); when the course books
     maintenance by forecast, the planned date is booked with the saved forecast (with
     ``save=False`` nothing is written and ``booking`` is what would be booked). Returns the plan (``next_session_date``,
     ``next_session_day``, ``status``, ``probability_at_session``, ``without_session``,
@@ -182,6 +190,7 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
 
     target = check_target(target_probability)
     inputs = course_inputs(records, patient_id, include_planned=True)
+    population = population or inputs.patient.population
     if horizon_days is None:
         horizon_days = default_horizon_days(inputs)
     result = forecast(inputs.regimen, inputs.observations, inputs.covariates, horizon_days=horizon_days,
@@ -203,6 +212,9 @@ def plan_patient(records: Records, patient_id: Any, *, target_probability: float
         booking = _forecast_booking(inputs, {"recommended_maintenance_day": day, "horizon_days": horizon_days})
         plan["booking"] = booking.to_dict()
     if save:
+        # Stored as a forecast is (the patient page draws it), with the plan.
+        _dated(summary, inputs, horizon_days)
+        summary["booking"] = plan["booking"]
         summary["plan"] = {k: v for k, v in plan.items() if k != "forecast"}
         stored = records.store_forecast(summary, booking, course_id=course.id, first_dose_at=inputs.first_dose,
                                         horizon_days=horizon_days)

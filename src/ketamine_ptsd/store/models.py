@@ -127,6 +127,9 @@ class Patient(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     #: The name is a pseudonym chosen on purpose (not the patient's real name).
     pseudonym: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The population of ``params/populations.toml`` the patient belongs to by diagnosis and
+    #: treatment history, whose prior the personal forecast uses; None: the default population.
+    population: Mapped[str | None] = mapped_column(String(40))
 
     courses: Mapped[list[Course]] = relationship(back_populates="patient", order_by="Course.started_on")
     #: The assessments in force (a withdrawn one is kept, but not here).

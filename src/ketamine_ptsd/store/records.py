@@ -34,6 +34,7 @@ from ketamine_ptsd.clinic.screening import screen
 from ketamine_ptsd.clinic.settings import Settings, resolve
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS, PRODUCT_ROUTES, Dose
 from ketamine_ptsd.errors import InputError, RecordNotFound
+from ketamine_ptsd.params import population_names
 from ketamine_ptsd.units import parse_dose
 
 from .audit import ACTOR_KEY, AuditedSession
@@ -66,6 +67,16 @@ _NO_PATIENT_HINT = "the id of a recorded patient"
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 #: What a clinic course doses (controls such as midazolam belong to trials, not records).
 PRODUCTS = tuple(PRODUCT_ROUTES)
+
+
+def _population(name: Any) -> str | None:
+    """A population name of ``params/populations.toml``, or None (empty: the default)."""
+    if name is None or not str(name).strip():
+        return None
+    name = str(name).strip()
+    if name not in population_names():
+        raise InputError("population", f"unknown population {name!r}", ", ".join(population_names()))
+    return name
 
 
 def default_actor() -> str:
@@ -196,6 +207,8 @@ class Records(UserAccounts, ForecastRecords):
             lo, hi = self.settings["input.limits"]["age_years"]
             if not lo <= age <= hi:
                 raise InputError("birth_date", f"gives an age of {age:.0f} years", f"ages {lo}-{hi} years")
+        if "population" in out:
+            out["population"] = _population(out["population"])
         if "weight_kg" in out:
             out["weight_kg"] = self._limit("weight_kg", out["weight_kg"], "weight_kg", "kg")
         if "height_cm" in out:
@@ -214,13 +227,15 @@ class Records(UserAccounts, ForecastRecords):
 
     def add_patient(self, *, name: str | None = None, mrn: str | None = None, birth_date: dt.date | None = None,
                     sex: str = "unknown", weight_kg: float | None = None, height_cm: float | None = None,
-                    note: str | None = None, pseudonym: bool = False) -> Patient:
+                    note: str | None = None, pseudonym: bool = False, population: str | None = None) -> Patient:
         """Register a patient; returns the new record (its ``id`` names the patient from now on).
 
         A patient needs a name: the real one, or a pseudonym (``pseudonym=True``) where the
-        clinic records patients under chosen names."""
+        clinic records patients under chosen names. ``population`` names the patient's
+        population of ``params/populations.toml`` (None: the default)."""
         values = self._patient_fields({"name": name, "mrn": mrn, "birth_date": birth_date, "sex": sex,
-                                       "weight_kg": weight_kg, "height_cm": height_cm, "note": note})
+                                       "weight_kg": weight_kg, "height_cm": height_cm, "note": note,
+                                       "population": population})
         values["pseudonym"] = bool(pseudonym)
         try:
             with self.transaction() as session:
@@ -236,8 +251,9 @@ class Records(UserAccounts, ForecastRecords):
             raise InputError("mrn", "already used by another patient", "a record number not yet in use") from None
 
     def update_patient(self, patient_id: Any, **changes: Any) -> Patient:
-        """Change some of a patient's fields (name, mrn, birth_date, sex, weight_kg, height_cm, note)."""
-        allowed = ("name", "mrn", "birth_date", "sex", "weight_kg", "height_cm", "note", "pseudonym")
+        """Change some of a patient's fields (name, mrn, birth_date, sex, weight_kg, height_cm, note,
+        pseudonym, population; an empty population returns the patient to the default)."""
+        allowed = ("name", "mrn", "birth_date", "sex", "weight_kg", "height_cm", "note", "pseudonym", "population")
         unknown = set(changes) - set(allowed)
         if unknown:
             raise InputError(sorted(unknown)[0], "not a patient field", ", ".join(allowed))

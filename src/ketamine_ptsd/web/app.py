@@ -31,6 +31,7 @@ from ketamine_ptsd.clinic import NOT_A_MEDICAL_DEVICE
 from ketamine_ptsd.clinic.settings import Settings, resolve
 from ketamine_ptsd.dosing import CLINIC_ROUTES
 from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.params import DEFAULT_POPULATION
 from ketamine_ptsd.store import connect, ensure_current
 from ketamine_ptsd.store.models import utcnow
 from ketamine_ptsd.store.records import DatabaseRefused
@@ -213,7 +214,8 @@ def create_app(db_url: str | None = None, *, config: WebConfig | None = None,
     templates.env.filters["pretty_json"] = pretty_json
     templates.env.globals.update(csrf_token=csrf_token, notice=NOT_A_MEDICAL_DEVICE, version=__version__,
                                  induction_days=pages.INDUCTION_DAYS_TEXT, clinic_routes=CLINIC_ROUTES,
-                                 other_instruments=pages.OTHER_INSTRUMENTS)
+                                 other_instruments=pages.OTHER_INSTRUMENTS, populations=pages.POPULATIONS,
+                                 default_population=DEFAULT_POPULATION)
     app.state.engine = engine
     app.state.read_engine = reader
     app.state.write_lock = write_lock(engine)

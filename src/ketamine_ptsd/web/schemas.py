@@ -24,6 +24,7 @@ from ketamine_ptsd.clinic.instruments import BPRS_CONVENTIONS, SCORERS
 from ketamine_ptsd.clinic.monitoring import CONCOMITANT, LABELS
 from ketamine_ptsd.clinic.settings import load_settings
 from ketamine_ptsd.dosing import CLINIC_ROUTES, DEFAULT_INDUCTION_DAYS, PRODUCT_ROUTES
+from ketamine_ptsd.params import population_names
 from ketamine_ptsd.store import SESSION_EVENT_KINDS
 from ketamine_ptsd.store.models import ROLES, SEXES
 
@@ -41,6 +42,8 @@ Instrument = Literal[tuple(SCORERS)]
 EventKind = Literal[SESSION_EVENT_KINDS]
 Concomitant = Literal[CONCOMITANT]
 ReadingLabel = Literal[LABELS]
+#: A population of ``params/populations.toml`` (whose prior the personal forecast uses).
+Population = Literal[population_names()]
 
 
 #: Infusion length, minutes: the packaged clinic plausibility bounds (settings
@@ -120,6 +123,14 @@ class PatientRequest(Strict):
     weight_kg: Number | None = None
     height_cm: Number | None = None
     note: LongText | None = None
+    #: The patient's population (diagnosis and treatment history); None: the default, civilian_ptsd.
+    population: Population | None = None
+
+
+class PatientPopulationRequest(Strict):
+    """A change of the patient's population; None returns the patient to the default."""
+
+    population: Population | None = None
 
 
 class PatientOut(Row):
@@ -134,6 +145,7 @@ class PatientOut(Row):
     weight_kg: float | None
     height_cm: float | None
     note: str | None
+    population: str | None
     created_at: dt.datetime
 
 

@@ -27,6 +27,7 @@ from ketamine_ptsd.clinic.regulatory import regulatory_status as status_rows
 from ketamine_ptsd.clinic.screening import parse_patient
 from ketamine_ptsd.dosing import DEFAULT_INDUCTION_DAYS
 from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.params import population_names, population_spec
 from ketamine_ptsd.store import SESSION_EVENT_KINDS, corrections
 from ketamine_ptsd.store.models import ROLES, SEXES
 from ketamine_ptsd.store.session_entry import add_event, add_reading
@@ -51,6 +52,7 @@ from ..csrf import check_csrf
 from ..dashboard import most_severe, patient_overview
 from ..schemas import (
     AssessmentCorrection,
+    PatientPopulationRequest,
     PatientRequest,
     ReadingCorrection,
     ReadingRequest,
@@ -75,6 +77,9 @@ INDUCTION_DAYS_TEXT = ",".join(f"{d:g}" for d in DEFAULT_INDUCTION_DAYS)
 #: The instruments the patient page links under "Other instruments": every one but the two
 #: it offers as buttons (PCL-5 and MADRS), in the specs' order.
 OTHER_INSTRUMENTS = tuple(i for i in SPECS if i not in (PCL5.id, MADRS.id))
+#: The populations a patient may belong to (``params/populations.toml``), with their
+#: descriptions, for the patient forms; none chosen is the default population.
+POPULATIONS = tuple((name, population_spec(name)["description"]) for name in population_names())
 #: The what-if form starts with these protocols: the Feder et al. 2021 induction; the same
 #: with maintenance at the course's default interval (SPRAVATO's every 2 weeks); with
 #: therapy the day after each dose (the usual KAP timing, see ``dosing.with_therapy``).
@@ -162,6 +167,21 @@ def patient_create(request: Request, user: SignedIn = require(WRITE), form: Form
         return render(request, user, "patient_new.html", 422, sexes=SEXES, values=values,
                       error=forms.web_error(exc))
     return _see(f"/patients/{patient.id}")
+
+
+@router.post("/patients/{patient_id}/population", response_class=HTMLResponse)
+def patient_population(request: Request, patient_id: RecordId, user: SignedIn = require(WRITE),
+                       form: FormData = FORM) -> Response:
+    """Change the patient's population (audited like every change; empty: the default)."""
+    records = records_for(request, user)
+    existing_patient(records, patient_id)
+    try:
+        body = forms.validated(PatientPopulationRequest, forms.given(form, ["population"]))
+        records.update_patient(patient_id, population=body.population)
+    except InputError as exc:
+        return render(request, user, "patient.html", 422, o=patient_overview(records, patient_id),
+                      population_error=forms.web_error(exc))
+    return _see(f"/patients/{patient_id}#population")
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)

@@ -15,14 +15,19 @@ from . import RecordId, existing_patient
 router = APIRouter(include_in_schema=False)
 
 
-def _page(request: Request, user: SignedIn, patient, plan, status: int = 200, error=None) -> HTMLResponse:
+def _page(request: Request, user: SignedIn, patient, stored, status: int = 200, error=None) -> HTMLResponse:
+    plan, prior = stored
     return request.app.state.templates.TemplateResponse(
-        request, "plan.html", {"user": user, "patient": patient, "plan": plan, "error": error}, status_code=status)
+        request, "plan.html", {"user": user, "patient": patient, "plan": plan, "prior": prior, "error": error},
+        status_code=status)
 
 
-def _stored_plan(records, patient_id: int):
+def _stored_plan(records, patient_id: int) -> tuple[dict | None, str | None]:
+    """The latest plan and the population whose prior its forecast used (None: none stored,
+    or a forecast from before the population was recorded, which used the default)."""
     latest = records.latest_forecast(patient_id)
-    return None if latest is None else (latest.to_dict().get("result") or {}).get("plan")
+    result = {} if latest is None else latest.to_dict().get("result") or {}
+    return result.get("plan"), (result.get("fit") or {}).get("population")
 
 
 @router.get("/patients/{patient_id}/plan", response_class=HTMLResponse)
