@@ -26,7 +26,6 @@ import numpy as np
 
 from ketamine_ptsd.clinic.instruments import CAPS5, MADRS, PCL5
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.population import COVARIATE_BOUNDS
 from ketamine_ptsd.store import Records
 
 #: Assessments this many days before the first dose still count as the baseline: the PCL-5
@@ -100,6 +99,10 @@ def pretreatment_baseline(records: Records, patient_id: Any) -> dict[str, Any]:
 
 def model_covariates(covariates: dict[str, float]) -> dict[str, float]:
     """Each covariate clipped into the model's covariate range."""
+    # Imported here: the population module loads the model (numba), which the record commands
+    # that import this module must not pay for at start-up.
+    from ketamine_ptsd.population import COVARIATE_BOUNDS
+
     return {k: float(np.clip(v, *COVARIATE_BOUNDS[k])) for k, v in covariates.items()}
 
 
