@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from ketamine_ptsd.care.course import course_overview
-from ketamine_ptsd.store.records import Records
 
 START = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def records(tmp_path):
-    service = Records.open(f"sqlite:///{tmp_path / 'records.sqlite'}", actor="tester")
-    yield service
-    service.close()
 
 
 def test_bladder_indices_on_record_reach_the_course_risk(records):

@@ -15,13 +15,6 @@ from ketamine_ptsd.store.records import Records
 START = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def records(tmp_path):
-    service = Records.open(f"sqlite:///{tmp_path / 'records.sqlite'}", actor="tester")
-    yield service
-    service.close()
-
-
 def _course(records: Records, weight_kg: float | None) -> int:
     patient = records.add_patient(name="Test Patient", sex="female", weight_kg=weight_kg)
     records.record_session(patient.id, started_at=START, dose="56mg", route="intranasal", product="esketamine")

@@ -15,7 +15,6 @@ from ketamine_ptsd.care import forecast as care_forecast
 from ketamine_ptsd.care.forecast import course_inputs, forecast_patient
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.store import forecasts as store_forecasts
-from ketamine_ptsd.store.records import Records
 
 UTC = dt.UTC
 #: The records' clock: a fixed "now", two days after the second session.
@@ -24,14 +23,6 @@ FIRST_DOSE = dt.datetime(2025, 2, 24, 9, 0, tzinfo=UTC)
 #: The stand-in forecast's recommended maintenance day: 20 days after the first dose is
 #: 16 March 2025, 09:00 UTC (the same calendar day in every time zone from UTC-9 to UTC+14).
 RECOMMENDED_DAY = 20.0
-
-
-@pytest.fixture
-def records(tmp_path):
-    service = Records.open(f"sqlite:///{tmp_path / 'records.sqlite'}", actor="tester")
-    service.now = lambda: NOW
-    yield service
-    service.close()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import pytest
 
 from ketamine_ptsd.care import whatif
 from ketamine_ptsd.errors import InputError
-from ketamine_ptsd.store.records import Records
 
 UTC = dt.UTC
 NOW = dt.datetime(2025, 2, 28, 12, 0, tzinfo=UTC)
@@ -25,14 +24,6 @@ FIRST_DOSE = dt.datetime(2025, 2, 20, 9, 0, tzinfo=UTC)
 def pcl5(b: int, c: int, d: int, e: int) -> list[int]:
     """PCL-5 answers with every item of a cluster equal (clusters: 5, 2, 7 and 6 items)."""
     return [b] * 5 + [c] * 2 + [d] * 7 + [e] * 6
-
-
-@pytest.fixture
-def records(tmp_path):
-    service = Records.open(f"sqlite:///{tmp_path / 'records.sqlite'}", actor="tester")
-    service.now = lambda: NOW
-    yield service
-    service.close()
 
 
 @pytest.fixture
