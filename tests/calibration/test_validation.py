@@ -38,13 +38,7 @@ def validation():
 #: Quantities the model does not yet bring into their band, each with the reason (shown as
 #: failing in docs/validation.md too). The list only shrinks: a listed quantity that comes
 #: into its band fails ``test_known_misses_still_miss`` until it is removed here.
-KNOWN_MISSES = {
-    "clinical.cochrane2021_24h_response.response_midazolam":
-        "the expectancy response varies between patients on a log-normal scale, so when the mean "
-        "midazolam change matches Murrough 2013 (-8.8 MADRS) too few patients pass a 50 % reduction "
-        "(0.16 against 0.20-0.32); raising midazolam's expectancy moves Fava 2018 and Feder 2014 "
-        "out of band (docs/validation.md, 'What fails and why')",
-}
+KNOWN_MISSES: dict[str, str] = {}
 
 
 def test_every_published_target_is_in_its_band(validation):

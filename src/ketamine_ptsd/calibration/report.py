@@ -196,19 +196,7 @@ def generalisation_figures(results, folder: Path) -> list[tuple[str, str]]:
 
 
 #: Why a quantity still fails, shown while it does.
-FAILURE_NOTES = {
-    "clinical.cochrane2021_24h_response.response_midazolam": (
-        "the model gives about 16 % responders on midazolam at 24 h against 26 % (band 20-32 %). The "
-        "expectancy response enters each patient's improvement as a log-normal gain in the exponent "
-        "of the MADRS mapping, so its distribution of 24-h reductions is skewed: a mean reduction near "
-        "the published one (Murrough 2013: -8.8 points, about 27 %) leaves few patients past 50 %, and "
-        "raising the midazolam expectancy or the gain's spread lowers the Fava 2018 effect sizes and "
-        "the Feder 2014 IES-R difference (both near the low edge of their bands) before the response "
-        "reaches 20 %. Among those tried: midazolam context 1.8 (19.6 %), gain 1.2 with CV 0.6 (18 %), "
-        "a narrower spread of the irreducible fraction (15 %). Reaching it needs a placebo response "
-        "that is wider and less skewed than the drug's (for instance a mixture of placebo responders "
-        "and non-responders, as growth-mixture analyses of antidepressant trials find), not done yet."),
-}
+FAILURE_NOTES: dict[str, str] = {}
 
 
 def training_section(results) -> list[str]:
