@@ -62,6 +62,28 @@ def test_every_target_of_the_file_is_validated(validation):
     assert len({r.id for r in validation}) == len(validation)
 
 
+def test_summary_by_target_puts_published_and_simulated_side_by_side_with_the_role():
+    from ketamine_ptsd.calibration.report import summary_by_target
+    from ketamine_ptsd.calibration.validation import TargetResult
+
+    rows = [
+        TargetResult("a.x", "pass", 0.25, 0.2, 0.32, value=0.259, target="a", role="fitted"),
+        TargetResult("a.y", "fail", 0.5, None, 0.3, target="a", role="fitted"),
+        TargetResult("b.z", "pass", 3.0, 2.0, None, target="b", role="predicted (not fitted)"),
+        TargetResult("b.w", "pass", 4.0, 2.0, 6.0, target="b", role="predicted (not fitted)"),
+    ]
+    lines = summary_by_target(rows)
+    assert lines[-2] == "| `a` | 0.259 / <= 0.3 | 0.25 / 0.5 | fitted | 1/2 |"
+    assert lines[-1] == "| `b` | >= 2 / 2-6 | 3 / 4 | predicted (not fitted) | 2/2 |"
+
+
+def test_validate_json_names_target_published_value_and_role():
+    from ketamine_ptsd.calibration.validation import TargetResult
+
+    d = TargetResult("a.x", "pass", 0.25, 0.2, 0.32, value=0.259, target="a", role="fitted").to_dict()
+    assert (d["target"], d["published"], d["role"], d["simulated"]) == ("a", 0.259, "fitted", 0.25)
+
+
 # --------------------------------------------------------------------------- check()
 
 

@@ -199,6 +199,33 @@ def generalisation_figures(results, folder: Path) -> list[tuple[str, str]]:
 FAILURE_NOTES: dict[str, str] = {}
 
 
+def published_text(r) -> str:
+    """The published value of one quantity, else its band (``>= low``, ``<= high``, ``low-high``)."""
+    if r.value is not None:
+        return format_value(r.value)
+    if r.low is not None and r.high is not None:
+        return f"{format_value(r.low)}-{format_value(r.high)}"
+    return f">= {format_value(r.low)}" if r.low is not None else f"<= {format_value(r.high)}"
+
+
+def summary_by_target(results) -> list[str]:
+    """One row per target: its quantities' published values (or bands) and simulated values,
+    in the same order, whether the target was fitted or is a prediction, and how many of its
+    quantities pass."""
+    lines = ["", "## Summary by target", "",
+             "Quantities of one target in the same order in both columns (published value, else the band).", "",
+             "| target | published | simulated | fitted or predicted | pass |", "|---|---|---|---|---|"]
+    targets: dict[str, list] = {}
+    for r in results:
+        targets.setdefault(r.target, []).append(r)
+    for target, rows in targets.items():
+        published = " / ".join(published_text(r) for r in rows)
+        simulated = " / ".join(format_value(r.simulated, "-") for r in rows)
+        passed = sum(r.status == "pass" for r in rows)
+        lines.append(f"| `{target}` | {published} | {simulated} | {rows[0].role} | {passed}/{len(rows)} |")
+    return lines
+
+
 def training_section(results) -> list[str]:
     """Which targets ``calibrate`` fits and which it holds out (targets.toml ``role``)."""
     from .validation import TEST, target_roles
@@ -274,6 +301,7 @@ def validation_markdown(results, docs_folder: Path, params=None) -> str:
     for r in results:
         cells = " | ".join(format_value(v) for v in (r.simulated, r.low, r.high, r.value))
         lines.append(f"| `{r.id}` | {r.status} | {r.role} | {cells} | {r.definition} |")
+    lines += summary_by_target(results)
     failing = [r for r in results if r.status == "fail"]
     if failing:
         lines += ["", "## What fails and why", ""]
