@@ -11,7 +11,7 @@ import pytest
 from ketamine_ptsd import Population, induction_series, simulate
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.model.layout import P_CL_S, P_V1_S, PARAM_NAMES, PATIENT_NAMES
-from ketamine_ptsd.params import patient_table, pk_table
+from ketamine_ptsd.params import model_table, patient_table, pk_table
 from ketamine_ptsd.population import COVARIATE_BOUNDS, patient_normals, patient_uniforms
 
 TIMES = np.arange(0.0, 24.0 * 14, 1.0)
@@ -145,6 +145,35 @@ def test_between_patient_variability_is_log_normal_with_the_tabled_cv():
     cl = np.log(p[:, PARAM_NAMES.index("cl_s")])
     v1 = np.log(p[:, PARAM_NAMES.index("v1_s")])
     assert abs(np.corrcoef(cl, v1)[0, 1]) < 0.03
+
+
+def test_strong_placebo_responders_are_the_tabled_share_with_the_tabled_gain():
+    """The expectancy gain is a two-component mixture: a share ``placebo_responder_fraction``
+    of seeded virtual patients has ``placebo_responder_factor`` times the gain of the others,
+    each component log-normal with the tabled CV. Read back from the parameter matrix of a
+    large population: the share above the geometric midpoint of the two medians is the tabled
+    share within 4 binomial SDs, and each component's median is its tabled value."""
+    n = 40000
+    table = model_table()
+    share, factor = table.value("placebo_responder_fraction"), table.value("placebo_responder_factor")
+    typical, cv = table.value("expectancy_gain"), table["expectancy_gain"].iiv_cv
+    pop = Population.virtual(n, seed=2024)
+    gain = pop.parameters("racemic")[:, PARAM_NAMES.index("expectancy_gain")]
+    strong = gain > typical * math.sqrt(factor)
+    assert abs(strong.mean() - share) < 4 * math.sqrt(share * (1 - share) / n)
+    assert np.array_equal(strong, pop.placebo_responders())
+    omega = math.sqrt(math.log(1.0 + cv**2))
+    for members, median in ((~strong, typical), (strong, typical * factor)):
+        log_ratio = np.log(gain[members] / median)
+        assert abs(np.median(log_ratio)) < 4 * 1.25 * omega / math.sqrt(members.sum())
+    # Independent of the treatment-resistant phenotype (its own random stream).
+    resistant = pop.resistant()
+    assert abs(strong[resistant].mean() - strong[~resistant].mean()) < 4 * math.sqrt(
+        share * (1 - share) * (1 / resistant.sum() + 1 / (~resistant).sum()))
+    # Typical patients (no seed) are not in the strong component.
+    one = Population.typical()
+    assert not one.placebo_responders().any()
+    assert one.parameters("racemic")[0, PARAM_NAMES.index("expectancy_gain")] == pytest.approx(typical)
 
 
 def test_multipliers_scale_one_parameter_per_patient():

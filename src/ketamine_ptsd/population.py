@@ -18,7 +18,7 @@ from .model.layout import PARAM_NAMES, PATIENT_NAMES
 from .params import ParameterTable, model_table, patient_table, pk_table, population_spec
 from .streams import patient_normals, patient_uniforms  # noqa: F401 (part of this module's API)
 
-STREAM_ETAS, STREAM_COVARIATES, STREAM_PHENOTYPE, STREAM_SEX = 1, 2, 3, 4
+STREAM_ETAS, STREAM_COVARIATES, STREAM_PHENOTYPE, STREAM_SEX, STREAM_PLACEBO = 1, 2, 3, 4, 5
 
 #: Share of women when a population does not say: 23 of 30 participants of Feder et al. 2021
 #: (Am J Psychiatry 178:193), the trial the symptom model is calibrated to.
@@ -212,7 +212,22 @@ class Population:
             # Virtual populations include the treatment-resistant phenotype (MODEL.md §4).
             resistant = self.resistant(model_params)
             out[resistant, PARAM_NAMES.index("response_sensitivity")] *= lookup["resistant_factor"].value
+            # ... and the strong placebo responders (a two-component mixture of the expectancy gain).
+            strong = self.placebo_responders(model_params)
+            out[strong, PARAM_NAMES.index("expectancy_gain")] *= lookup["placebo_responder_factor"].value
         return out
+
+    def placebo_responders(self, model_params: ParameterTable | None = None) -> np.ndarray:
+        """Which patients are strong placebo (expectancy) responders (boolean per patient): a
+        share ``placebo_responder_fraction`` (the population's, else the model table's) of
+        seeded virtual patients, drawn from its own random stream (independent of the
+        treatment-resistant phenotype); none among typical patients."""
+        if self.seed is None or self.etas is None:
+            return np.zeros(len(self), dtype=bool)
+        fraction = population_spec(self.population).get("placebo_responder_fraction")
+        if fraction is None:
+            fraction = (model_params or model_table()).value("placebo_responder_fraction")
+        return patient_uniforms(self.seed, self.ids, 1, STREAM_PLACEBO)[:, 0] < fraction
 
     def resistant(self, model_params: ParameterTable | None = None) -> np.ndarray:
         """Which patients have the treatment-resistant phenotype (boolean per patient)."""

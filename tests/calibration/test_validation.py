@@ -38,13 +38,7 @@ def validation():
 #: Quantities the model does not yet bring into their band, each with the reason (shown as
 #: failing in docs/validation.md too). The list only shrinks: a listed quantity that comes
 #: into its band fails ``test_known_misses_still_miss`` until it is removed here.
-KNOWN_MISSES = {
-    "clinical.cochrane2021_24h_response.response_midazolam":
-        "the expectancy response varies between patients on a log-normal scale, so when the mean "
-        "midazolam change matches Murrough 2013 (-8.8 MADRS) too few patients pass a 50 % reduction "
-        "(0.16 against 0.20-0.32); raising midazolam's expectancy moves Fava 2018 and Feder 2014 "
-        "out of band (docs/validation.md, 'What fails and why')",
-}
+KNOWN_MISSES: dict[str, str] = {}
 
 
 def test_every_published_target_is_in_its_band(validation):
@@ -66,6 +60,28 @@ def test_every_target_of_the_file_is_validated(validation):
     checked = {r.target for r in validation}
     assert {t["id"] for t in load_targets()} <= checked
     assert len({r.id for r in validation}) == len(validation)
+
+
+def test_summary_by_target_puts_published_and_simulated_side_by_side_with_the_role():
+    from ketamine_ptsd.calibration.report import summary_by_target
+    from ketamine_ptsd.calibration.validation import TargetResult
+
+    rows = [
+        TargetResult("a.x", "pass", 0.25, 0.2, 0.32, value=0.259, target="a", role="fitted"),
+        TargetResult("a.y", "fail", 0.5, None, 0.3, target="a", role="fitted"),
+        TargetResult("b.z", "pass", 3.0, 2.0, None, target="b", role="predicted (not fitted)"),
+        TargetResult("b.w", "pass", 4.0, 2.0, 6.0, target="b", role="predicted (not fitted)"),
+    ]
+    lines = summary_by_target(rows)
+    assert lines[-2] == "| `a` | 0.259 / <= 0.3 | 0.25 / 0.5 | fitted | 1/2 |"
+    assert lines[-1] == "| `b` | >= 2 / 2-6 | 3 / 4 | predicted (not fitted) | 2/2 |"
+
+
+def test_validate_json_names_target_published_value_and_role():
+    from ketamine_ptsd.calibration.validation import TargetResult
+
+    d = TargetResult("a.x", "pass", 0.25, 0.2, 0.32, value=0.259, target="a", role="fitted").to_dict()
+    assert (d["target"], d["published"], d["role"], d["simulated"]) == ("a", 0.259, "fitted", 0.25)
 
 
 # --------------------------------------------------------------------------- check()

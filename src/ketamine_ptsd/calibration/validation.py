@@ -55,8 +55,8 @@ class TargetResult:
         sim = self.simulated
         if isinstance(sim, float) and not math.isfinite(sim):
             sim = None
-        return {"id": self.id, "status": self.status, "simulated": sim, "low": self.low, "high": self.high,
-                "role": self.role}
+        return {"id": self.id, "target": self.target, "status": self.status, "simulated": sim,
+                "published": self.value, "low": self.low, "high": self.high, "role": self.role}
 
     def full(self) -> dict:
         return asdict(self)

@@ -123,14 +123,16 @@ class EventTable:
 
 def session_expectancy(dose: Dose, open_label: bool, table: ParameterTable | None = None) -> float:
     """Expectancy a session adds, by its context: the product and route given (ketamine,
-    midazolam, saline IV, placebo nasal spray) and whether the treatment is open label."""
+    esketamine nasal spray, midazolam, saline IV, placebo nasal spray) and whether the
+    treatment is open label."""
     table = table or model_table()
+    spray = dose.route is Route.INTRANASAL
     if dose.product is Product.SALINE:
-        key = "placebo_spray" if dose.route is Route.INTRANASAL else "saline"
+        key = "placebo_spray" if spray else "saline"
     elif dose.product is Product.MIDAZOLAM:
         key = "midazolam"
     else:
-        key = "ketamine"
+        key = "esketamine_spray" if spray else "ketamine"
     weight = table.value(f"session_expectancy_{key}")
     return weight * (table.value("open_label_expectancy") if open_label else 1.0)
 
