@@ -73,7 +73,7 @@ def _enantiomer(y, dy, share, systemic_in, first_pass_loss, fm, cl, inv_v1, q2, 
     return (1.0 - fm) * metabolised
 
 
-@njit
+@njit(inline="always")
 def pk_rhs(y, p, u, dy):
     """Right-hand side of the PK states (writes the PK entries of ``dy``)."""
     ka_im = p[P_KA_IM]
