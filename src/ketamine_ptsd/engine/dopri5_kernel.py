@@ -11,6 +11,13 @@ from numba import njit, prange
 
 # Imported as a plain module (the JAX backend reads the tableau from it), there is no model.
 FASTMATH = globals().get("FASTMATH", frozenset())
+if "rhs" in globals():
+    # The solver's own dispatchers of the model's functions: compiled only as callees of the
+    # solver, never as entry points. numba keeps the reference counting of an entry-point
+    # compile in the copy linked into a later caller, so an ``rhs`` already called from Python
+    # in this process would bring its atomic counts into every stage.
+    rhs = njit(fastmath=set(FASTMATH))(rhs.py_func)
+    observe = njit(fastmath=set(FASTMATH))(observe.py_func)
 
 # Dormand & Prince 1980 tableau; dense output of Shampine 1986 (the coefficients scipy's RK45 uses).
 A21 = 1.0 / 5.0
