@@ -92,6 +92,9 @@ class ChunkedRun:
             chunk = min(chunk, max(1, chunk_bytes // per_patient))
         self.chunk = max(1, min(chunk, len(self.population)))
         self.failed = 0
+        #: The type the engine writes each chunk's outputs in (``write`` sets float32 for a
+        #: float32 file, so Arrow takes each column without a conversion).
+        self.dtype = np.float64
 
     def __len__(self) -> int:
         return len(self.population)
@@ -102,7 +105,7 @@ class ChunkedRun:
         params = population.parameters(self.regimen.pk_product, self.model_params)
         # Outputs-major: each output's values of a chunk are one contiguous column (patient by
         # patient, time by time), the long format's column, which Arrow takes without a copy.
-        buffer = np.empty((self.out_sel.size, self.chunk, times.size))
+        buffer = np.empty((self.out_sel.size, self.chunk, times.size), dtype=self.dtype)
         self.failed = 0
         for start in range(0, len(population), self.chunk):
             stop = min(start + self.chunk, len(population))
@@ -137,6 +140,9 @@ class ChunkedRun:
         band = np.empty((kept.size, times.size, len(keep)), dtype=np.float32)
         summaries = []
         writer = TrajectoryWriter(folder / f"trajectory.{fmt}", fmt, self.names, precision)
+        # The engine rounds each value to the file's precision as it stores it: the same values
+        # as converting afterwards, without a float64 buffer and a copy of every column.
+        self.dtype = np.float32 if precision == "float32" else np.float64
         try:
             for start, chunk in self:
                 writer.write(chunk.ids, times, chunk.values)
@@ -253,11 +259,15 @@ def simulate(
 
 
 def compile_solvers(model=MODEL) -> None:
-    """Compile (or load from the disk cache) the solver for both ways results are written: a
-    whole result in memory (:func:`simulate`) and chunk by chunk (:class:`ChunkedRun`), so that
+    """Compile (or load from the disk cache) the solver for the ways results are written: a
+    whole result in memory (:func:`simulate`) and chunk by chunk (:class:`ChunkedRun`, in float64
+    and in float32), so that
     the first simulation after installation does not wait for the compiler."""
     from .dosing import single_dose
 
     simulate(single_dose(0.5), Population.typical(), model, times=[0.0, 1.0])
-    for _ in ChunkedRun(single_dose(0.5), Population.typical(), model, times=[0.0, 1.0]):
-        pass
+    for dtype in (np.float64, np.float32):  # float32: what a file of that precision is written from
+        run = ChunkedRun(single_dose(0.5), Population.typical(), model, times=[0.0, 1.0])
+        run.dtype = dtype
+        for _ in run:
+            pass

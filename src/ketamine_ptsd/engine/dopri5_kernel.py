@@ -11,6 +11,13 @@ from numba import njit, prange
 
 # Imported as a plain module (the JAX backend reads the tableau from it), there is no model.
 FASTMATH = globals().get("FASTMATH", frozenset())
+if "rhs" in globals():
+    # The solver's own dispatchers of the model's functions: compiled only as callees of the
+    # solver, never as entry points. numba keeps the reference counting of an entry-point
+    # compile in the copy linked into a later caller, so an ``rhs`` already called from Python
+    # in this process would bring its atomic counts into every stage.
+    rhs = njit(fastmath=set(FASTMATH))(rhs.py_func)
+    observe = njit(fastmath=set(FASTMATH))(observe.py_func)
 
 # Dormand & Prince 1980 tableau; dense output of Shampine 1986 (the coefficients scipy's RK45 uses).
 A21 = 1.0 / 5.0
@@ -63,45 +70,44 @@ def _initial_step(t, y, f0, p, u, rtol, atol, span, ytmp, f1):
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
-def _record(j, x, h, y_old, k, out_row, obs, need, p, out_sel, record_states, ytmp):
-    """Write outputs at fraction ``x`` of the current step into ``out_row``."""
-    n = y_old.size
-    if x == 0.0:
-        for i in range(n):
-            ytmp[i] = y_old[i]
-    else:
-        x2 = x * x
-        x3 = x2 * x
-        x4 = x3 * x
-        # The stage weights at x are the same for every state: computed once, not n times.
-        w0 = DENSE[0, 0] * x + DENSE[0, 1] * x2 + DENSE[0, 2] * x3 + DENSE[0, 3] * x4
-        w2 = DENSE[2, 0] * x + DENSE[2, 1] * x2 + DENSE[2, 2] * x3 + DENSE[2, 3] * x4
-        w3 = DENSE[3, 0] * x + DENSE[3, 1] * x2 + DENSE[3, 2] * x3 + DENSE[3, 3] * x4
-        w4 = DENSE[4, 0] * x + DENSE[4, 1] * x2 + DENSE[4, 2] * x3 + DENSE[4, 3] * x4
-        w5 = DENSE[5, 0] * x + DENSE[5, 1] * x2 + DENSE[5, 2] * x3 + DENSE[5, 3] * x4
-        w6 = DENSE[6, 0] * x + DENSE[6, 1] * x2 + DENSE[6, 2] * x3 + DENSE[6, 3] * x4
-        for i in range(n):
-            # Stage 2 has no weight in the dense output (row 1 of DENSE is zero).
-            acc = k[0, i] * w0 + k[2, i] * w2 + k[3, i] * w3 + k[4, i] * w4 + k[5, i] * w5 + k[6, i] * w6
-            ytmp[i] = y_old[i] + h * acc
-    if record_states:
-        for m in range(out_sel.size):
-            out_row[m] = ytmp[out_sel[m]]
-    else:
-        observe(ytmp, p, obs, need)
-        for m in range(out_sel.size):
-            out_row[m] = obs[out_sel[m]]
+def _dense(x, h, y_old, k0, k2, k3, k4, k5, k6, ytmp):
+    """The state at fraction ``x`` of the current step, into ``ytmp``."""
+    x2 = x * x
+    x3 = x2 * x
+    x4 = x3 * x
+    # The stage weights at x are the same for every state: computed once, not n times.
+    w0 = DENSE[0, 0] * x + DENSE[0, 1] * x2 + DENSE[0, 2] * x3 + DENSE[0, 3] * x4
+    w2 = DENSE[2, 0] * x + DENSE[2, 1] * x2 + DENSE[2, 2] * x3 + DENSE[2, 3] * x4
+    w3 = DENSE[3, 0] * x + DENSE[3, 1] * x2 + DENSE[3, 2] * x3 + DENSE[3, 3] * x4
+    w4 = DENSE[4, 0] * x + DENSE[4, 1] * x2 + DENSE[4, 2] * x3 + DENSE[4, 3] * x4
+    w5 = DENSE[5, 0] * x + DENSE[5, 1] * x2 + DENSE[5, 2] * x3 + DENSE[5, 3] * x4
+    w6 = DENSE[6, 0] * x + DENSE[6, 1] * x2 + DENSE[6, 2] * x3 + DENSE[6, 3] * x4
+    for i in range(y_old.size):
+        # Stage 2 has no weight in the dense output (row 1 of DENSE is zero).
+        acc = k0[i] * w0 + k2[i] * w2 + k3[i] * w3 + k4[i] * w4 + k5[i] * w5 + k6[i] * w6
+        ytmp[i] = y_old[i] + h * acc
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_out, out_sel,
               record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out):
     """Integrate one patient; fill ``out`` (T x K). Returns the number of accepted steps,
-    or -1 if ``max_steps`` was exceeded (``out`` is then NaN from that point)."""
+    or -1 if ``max_steps`` was exceeded (``out`` is then NaN from that point).
+
+    The stages are seven separate vectors and every helper called per step is a leaf (the
+    model's parts are inlined into ``rhs`` and ``observe``): a view of a larger array, or an
+    array passed on to a further call, costs an atomic reference-count increment and
+    decrement, which were a third of a course's time."""
     n = y0.size
     y = y0.copy()
     u = np.zeros(n_inputs)
-    k = np.zeros((7, n))
+    k0 = np.zeros(n)
+    k1 = np.zeros(n)
+    k2 = np.zeros(n)
+    k3 = np.zeros(n)
+    k4 = np.zeros(n)
+    k5 = np.zeros(n)
+    k6 = np.zeros(n)
     ynew = np.empty(n)
     ytmp = np.empty(n)
     err = np.empty(n)
@@ -135,49 +141,59 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                 if abs(u[i]) < 1e-12:
                     u[i] = 0.0
         while j < n_t and t_out[j] <= t:
-            _record(j, 0.0, 0.0, y, k, out[j], obs, need, p, out_sel, record_states, ytmp)
+            if record_states:
+                for m in range(out_sel.size):
+                    out[j, m] = y[out_sel[m]]
+            else:
+                observe(y, p, obs, need)
+                for m in range(out_sel.size):
+                    out[j, m] = obs[out_sel[m]]
             j += 1
         if j >= n_t:
             return steps
         t_next = t_end
         if e < n_ev and ev_time[e] < t_next:
             t_next = ev_time[e]
-        rhs(t, y, p, u, k[0])
+        rhs(t, y, p, u, k0)
         span = t_next - t
-        h = _initial_step(t, y, k[0], p, u, rtol, atol, span, ytmp, err)
+        h = _initial_step(t, y, k0, p, u, rtol, atol, span, ytmp, err)
         while t < t_next:
             last = False
             if t + h >= t_next - 1e-12 * max(1.0, abs(t_next)):
                 h = t_next - t
                 last = True
             for i in range(n):
-                ytmp[i] = y[i] + h * A21 * k[0, i]
-            rhs(t + C2 * h, ytmp, p, u, k[1])
+                ytmp[i] = y[i] + h * A21 * k0[i]
+            rhs(t + C2 * h, ytmp, p, u, k1)
             for i in range(n):
-                ytmp[i] = y[i] + h * (A31 * k[0, i] + A32 * k[1, i])
-            rhs(t + C3 * h, ytmp, p, u, k[2])
+                ytmp[i] = y[i] + h * (A31 * k0[i] + A32 * k1[i])
+            rhs(t + C3 * h, ytmp, p, u, k2)
             for i in range(n):
-                ytmp[i] = y[i] + h * (A41 * k[0, i] + A42 * k[1, i] + A43 * k[2, i])
-            rhs(t + C4 * h, ytmp, p, u, k[3])
+                ytmp[i] = y[i] + h * (A41 * k0[i] + A42 * k1[i] + A43 * k2[i])
+            rhs(t + C4 * h, ytmp, p, u, k3)
             for i in range(n):
-                ytmp[i] = y[i] + h * (A51 * k[0, i] + A52 * k[1, i] + A53 * k[2, i] + A54 * k[3, i])
-            rhs(t + C5 * h, ytmp, p, u, k[4])
+                ytmp[i] = y[i] + h * (A51 * k0[i] + A52 * k1[i] + A53 * k2[i] + A54 * k3[i])
+            rhs(t + C5 * h, ytmp, p, u, k4)
             for i in range(n):
-                ytmp[i] = y[i] + h * (A61 * k[0, i] + A62 * k[1, i] + A63 * k[2, i] + A64 * k[3, i]
-                                      + A65 * k[4, i])
-            rhs(t + h, ytmp, p, u, k[5])
+                ytmp[i] = y[i] + h * (A61 * k0[i] + A62 * k1[i] + A63 * k2[i] + A64 * k3[i] + A65 * k4[i])
+            rhs(t + h, ytmp, p, u, k5)
             for i in range(n):
-                ynew[i] = y[i] + h * (B1 * k[0, i] + B3 * k[2, i] + B4 * k[3, i] + B5 * k[4, i]
-                                      + B6 * k[5, i])
-            rhs(t + h, ynew, p, u, k[6])
+                ynew[i] = y[i] + h * (B1 * k0[i] + B3 * k2[i] + B4 * k3[i] + B5 * k4[i] + B6 * k5[i])
+            rhs(t + h, ynew, p, u, k6)
             for i in range(n):
-                err[i] = h * (E1 * k[0, i] + E3 * k[2, i] + E4 * k[3, i] + E5 * k[4, i]
-                              + E6 * k[5, i] + E7 * k[6, i])
+                err[i] = h * (E1 * k0[i] + E3 * k2[i] + E4 * k3[i] + E5 * k4[i] + E6 * k5[i] + E7 * k6[i])
             err_norm = _rms(err, y, ynew, rtol, atol)
             if err_norm <= 1.0:
                 t_new = t_next if last else t + h
                 while j < n_t and t_out[j] < t_new:
-                    _record(j, (t_out[j] - t) / h, h, y, k, out[j], obs, need, p, out_sel, record_states, ytmp)
+                    _dense((t_out[j] - t) / h, h, y, k0, k2, k3, k4, k5, k6, ytmp)
+                    if record_states:
+                        for m in range(out_sel.size):
+                            out[j, m] = ytmp[out_sel[m]]
+                    else:
+                        observe(ytmp, p, obs, need)
+                        for m in range(out_sel.size):
+                            out[j, m] = obs[out_sel[m]]
                     j += 1
                 t = t_new
                 flushed = False
@@ -188,9 +204,9 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                         ynew[i] = 0.0
                         flushed = True
                     y[i] = ynew[i]
-                    k[0, i] = k[6, i]
+                    k0[i] = k6[i]
                 if flushed:
-                    rhs(t, y, p, u, k[0])
+                    rhs(t, y, p, u, k0)
                 steps += 1
                 factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * err_norm ** -0.2)
                 h *= factor

@@ -191,7 +191,7 @@ def _population_solver(model_module: str, state_names: tuple, output_names: tupl
         return _rms(jnp, v, y, y2, rtol, atol)
 
     def output_row(x, wy, wk, wh, p):
-        """One output row at fraction ``x`` of the recorded step (the kernel's ``_record``)."""
+        """One output row at fraction ``x`` of the recorded step (the kernel's dense output)."""
         x2 = x * x
         x3 = x2 * x
         x4 = x3 * x

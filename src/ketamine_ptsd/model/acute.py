@@ -37,7 +37,7 @@ def s_equivalent_ng_ml(y, p):
     return max(y[X_CES], 0.0) + p[P_R_POTENCY] * max(y[X_CER], 0.0)
 
 
-@njit
+@njit(inline="always")
 def acute_rhs(y, p, dy):
     """Tolerance of dissociation: across sessions it builds with exposure toward a plateau
     and fades slowly; within a session, the adaptation follows the concentration with a lag

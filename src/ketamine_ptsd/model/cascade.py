@@ -97,7 +97,7 @@ def synaptic_density(y, p):
     return p[P_SET_POINT] + max(y[X_LABILE], 0.0) + max(y[X_STABLE], 0.0)
 
 
-@njit
+@njit(inline="always")
 def cascade_rhs(y, p, occupancy, dy):
     """Right-hand side of the cascade states; returns the spine-formation flux (the
     plasticity window's input), so the caller need not compute it again."""

@@ -133,7 +133,7 @@ def midazolam_ng_ml(y, p):
 # Compiled here rather than with decorators, so that each function is also a plain Python
 # function a mutation-testing tool can rewrite (docs/testing.md); numba compiles the same code.
 _enantiomer = njit(_enantiomer, inline="always")
-pk_rhs = njit(pk_rhs)
+pk_rhs = njit(pk_rhs, inline="always")
 s_ketamine_ng_ml = njit(s_ketamine_ng_ml, inline="always")
 r_ketamine_ng_ml = njit(r_ketamine_ng_ml, inline="always")
 s_norketamine_ng_ml = njit(s_norketamine_ng_ml, inline="always")

@@ -76,7 +76,7 @@ from .layout import (
 )
 
 
-@njit
+@njit(inline="always")
 def symptom_rhs(y, p, u, plasticity_now, dy):
     """Right-hand side of the symptom states."""
     # The functional response builds within hours and outlasts the BDNF pulse by about a day:

@@ -36,6 +36,10 @@ from .symptoms import madrs_score, ptsd_scores, symptom_rhs, treatment_drives
 # The model's numba functions are deliberately not cached one by one: numba keys a cache on
 # the file of the cached function only, so a change in ``layout`` would leave stale copies.
 # The engine caches its compiled kernel, keyed on the hash of every model source file.
+# The parts of ``rhs`` (``pk_rhs``, ``acute_rhs``, ``cascade_rhs``, ``symptom_rhs``) are inlined
+# (``inline="always"``) so that ``rhs`` is a leaf: compiled code that passes an array on to a
+# further compiled call takes an atomic reference count on it, and those counts were a third of
+# a course's time (measured with perf). Keep new parts of ``rhs`` inlined too.
 
 #: Event kinds of the event table.
 JUMP, RATE = 0, 1

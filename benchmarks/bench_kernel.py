@@ -1,0 +1,67 @@
+"""CPU time per course of the engine alone, one thread: for comparing kernels or commits.
+
+Integrates N virtual patients (``Population.virtual(N, 0)``) on the induction series over 56
+days with ``NumbaEngine(threads=1).solve`` on prepared parameters (no simulate wrapper, no
+file writing) and prints one JSON line: the smallest CPU time per course over ``--reps``
+repetitions in this process, the mean accepted steps, failures and a checksum of the last
+output row (equal checksums: equal results). To compare commits, run it alternately with each
+commit's ``src`` first on ``PYTHONPATH`` (and its own ``KETAMINE_PTSD_CACHE``) and take the
+minimum per commit: CPU time varies far less than wall time on a loaded machine.
+
+Usage::
+
+    python benchmarks/bench_kernel.py [--n 2000] [--reps 3] [--dt-h 1.0]
+                                      [--outputs ketamine_ng_ml,cadss,pcl5_total]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="courses per repetition")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions in this process (the minimum is kept)")
+    parser.add_argument("--dt-h", type=float, default=1.0, help="hours between output times")
+    parser.add_argument("--outputs", default="ketamine_ng_ml,cadss,pcl5_total", help="comma-separated outputs")
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.reps < 1 or not args.dt_h > 0:
+        parser.error("--n and --reps must be positive, --dt-h above 0")
+
+    import numba
+
+    from ketamine_ptsd import Population, induction_series
+    from ketamine_ptsd.engine import NumbaEngine
+    from ketamine_ptsd.model import MODEL
+
+    numba.set_num_threads(1)
+    regimen = induction_series()
+    times = np.arange(0.0, 56 * 24.0 + 1e-9, args.dt_h)
+    params = Population.virtual(args.n, 0).parameters(regimen.pk_product, None)
+    events = MODEL.events(regimen)
+    names = [x.strip() for x in args.outputs.split(",") if x.strip()]
+    unknown = [x for x in names if x not in MODEL.output_names]
+    if unknown:
+        parser.error(f"--outputs: unknown {unknown[0]!r}; choose from {', '.join(MODEL.output_names)}")
+    sel = np.array([MODEL.output_names.index(x) for x in names], np.int64)
+    engine = NumbaEngine(threads=1)
+    engine.solve(MODEL, params[:2], events, times, sel)  # compile or load, not timed
+    best = float("inf")
+    for _ in range(args.reps):
+        start = time.process_time()
+        out, steps = engine.solve(MODEL, params, events, times, sel)
+        best = min(best, time.process_time() - start)
+    print(json.dumps({"cpu_ms_per_course": 1e3 * best / args.n, "mean_steps": float(steps.mean()),
+                      "failed": int((steps < 0).sum()), "checksum": float(np.nansum(out[:, -1, :])),
+                      "n": args.n, "dt_h": args.dt_h, "outputs": names}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

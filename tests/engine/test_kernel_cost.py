@@ -1,0 +1,60 @@
+"""The solver's hot path stays free of reference counting.
+
+numba takes an atomic reference count on every array view it makes and on every array a
+compiled function passes on to a further (not inlined) compiled call. In the right-hand side,
+called 7-8 times per step, those counts were a third of a course's time; the model's parts are
+therefore inlined into ``rhs``. This test fails when a part of ``rhs`` is no longer inlined
+(or ``rhs`` otherwise starts counting references), before a benchmark would show it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from numba import njit
+
+from ketamine_ptsd.model import MODEL
+from ketamine_ptsd.model.system import FASTMATH, rhs
+
+# A dispatcher of its own, as the solver makes (``engine/dopri5_kernel.py``): the model's
+# ``rhs`` may have been called from Python by another test, and an entry-point compile keeps
+# its reference counts in the copy linked into later callers.
+_rhs = njit(fastmath=set(FASTMATH))(rhs.py_func)
+
+FUNCTION = re.compile(r"^(_ZN[\w$]*|cfunc\.[\w$]+|NRT_\w+):$")
+
+
+def reference_counts_by_function(asm: str) -> dict[str, int]:
+    """Calls to numba's reference counting named in each function of ``asm``."""
+    counts, current = {}, None
+    for line in asm.splitlines():
+        match = FUNCTION.match(line)
+        if match:
+            current = match.group(1)
+            counts[current] = 0
+        elif line.startswith(".Lfunc_end"):
+            current = None
+        elif current is not None and ("NRT_incref" in line or "NRT_decref" in line):
+            counts[current] += 1
+    return counts
+
+
+@njit(error_model="numpy", fastmath=set(FASTMATH))
+def _stages(y, p, u, dy):
+    """Calls ``rhs`` as the solver does: from a compiled caller, on its own vectors."""
+    _rhs(0.0, y, p, u, dy)
+    _rhs(0.1, dy, p, u, y)
+
+
+def test_rhs_takes_no_reference_counts():
+    n = len(MODEL.state_names)
+    y, dy = np.zeros(n), np.zeros(n)
+    p = np.ones(len(MODEL.param_names) + 40)
+    u = np.zeros(len(MODEL.input_names))
+    _stages(y, p, u, dy)
+    counts = reference_counts_by_function(_stages.inspect_asm(_stages.signatures[0]))
+    rhs_counts = {name: c for name, c in counts.items() if "6system3rhs" in name}
+    assert rhs_counts, f"no compiled rhs among {sorted(counts)}"
+    assert not any(rhs_counts.values()), \
+        "rhs takes reference counts: inline (inline='always') the model function it now calls"
