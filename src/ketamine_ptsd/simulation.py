@@ -101,7 +101,7 @@ class ChunkedRun:
 
     def __iter__(self):
         population, times = self.population, self.times
-        events = self.model.events(self.regimen)
+        events = self.model.events(self.regimen, self.model_params)
         params = population.parameters(self.regimen.pk_product, self.model_params)
         # Outputs-major: each output's values of a chunk are one contiguous column (patient by
         # patient, time by time), the long format's column, which Arrow takes without a copy.
@@ -243,7 +243,7 @@ def simulate(
                          f"{times.size} times x {run.out_sel.size} variables)",
                          f"at most {MAX_RESULT_GIB} GiB: fewer patients, variables or output times "
                          "(for large populations use the trial command, which reduces chunk by chunk)")
-    events = model.events(regimen)
+    events = model.events(regimen, model_params)
     params = population.parameters(regimen.pk_product, model_params)
     values = np.empty((len(population), times.size, run.out_sel.size))
     steps = np.empty(len(population), np.int64)

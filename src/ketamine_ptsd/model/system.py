@@ -141,9 +141,12 @@ def session_expectancy(dose: Dose, open_label: bool, table: ParameterTable | Non
     return weight * (table.value("open_label_expectancy") if open_label else 1.0)
 
 
-def build_events(regimen: Regimen) -> EventTable:
+def build_events(regimen: Regimen, table: ParameterTable | None = None) -> EventTable:
     """Map a regimen's administrations, therapy sessions and concomitant oral
-    antidepressant onto model events."""
+    antidepressant onto model events; each session's expectancy weight comes from the model
+    parameter table ``table`` (default: the packaged ``model.toml``), so a calibrated or
+    overridden table reaches the sessions as it reaches the patients' parameters."""
+    table = table or model_table()
     s_fraction = pk_table(regimen.pk_product).value("s_fraction")
     rows: list[tuple[float, int, int, float, float]] = []
 
@@ -157,7 +160,7 @@ def build_events(regimen: Regimen) -> EventTable:
     }
     rate_targets = {"iv": L.U_IV, "gut_rate": L.U_GUT, "midazolam_rate": L.U_MDZ}
     for dose in regimen.doses:
-        rows.append((dose.time_h, JUMP, L.X_EXPECT_PENDING, session_expectancy(dose, regimen.open_label), 0.0))
+        rows.append((dose.time_h, JUMP, L.X_EXPECT_PENDING, session_expectancy(dose, regimen.open_label, table), 0.0))
     if regimen.oral_ad == "new":
         rows.append((0.0, RATE, L.U_ORAL_AD, 1.0, 0.0))
     for a in administrations(regimen):
@@ -232,9 +235,10 @@ class Model:
         """Untreated baseline: no drug, cascade and symptoms at the patient's set-points."""
         return np.zeros((n, len(self.state_names)))
 
-    def events(self, regimen: Regimen) -> EventTable:
-        """The event table of ``regimen``."""
-        return build_events(regimen)
+    def events(self, regimen: Regimen, table: ParameterTable | None = None) -> EventTable:
+        """The event table of ``regimen`` under model parameter table ``table`` (default: the
+        packaged one): the session expectancy weights are read from it."""
+        return build_events(regimen, table)
 
 
 _HERE = Path(__file__).resolve().parent
