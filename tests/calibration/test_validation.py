@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from handmade import arm_data, trial_result  # tests/handmade.py
-from ketamine_ptsd.calibration import scenarios
+from ketamine_ptsd.calibration import generalisation, scenarios
 from ketamine_ptsd.calibration.fit import residual
 from ketamine_ptsd.calibration.validation import Band, bands, check, load_targets, run_validation
 from ketamine_ptsd.dosing import Product, Route
@@ -364,3 +364,36 @@ def test_feder2014_and_depression_quantities_of_hand_made_scores(hand_made_trial
     # Day 1: reductions 50 % (exactly the cut-off) and 33 %; day 7: 33 % and 53 %.
     assert q[d + "response_24h"] == 0.5
     assert q[d + "response_7d"] == 0.5
+
+
+# --------------------------------------------------------------------------- a table's context weights
+
+
+def test_validation_scenario_with_a_table_uses_its_midazolam_weight():
+    """The Feder 2014 crossover of ``validate``/``calibrate`` (``compute_quantities`` with a
+    table, which runs the built-in trial with ``model_params``): a doubled midazolam weight
+    deepens the midazolam arm's 24-h MADRS change and narrows the IES-R difference; the
+    ketamine arm, whose sessions carry the ketamine weight, is the same patient for patient."""
+    settings = scenarios.Settings(n_per_arm=40, seed=11)
+    table = model_table()
+    doubled_table = table.replace(session_expectancy_midazolam=2 * table.value("session_expectancy_midazolam"))
+    packaged = scenarios.compute_quantities(table, settings, groups=("trial1",))
+    doubled = scenarios.compute_quantities(doubled_table, settings, groups=("trial1",))
+    key = "clinical.depression_single_infusion.madrs_change_24h_"
+    assert doubled[key + "ketamine"] == packaged[key + "ketamine"]
+    assert doubled[key + "midazolam"] < packaged[key + "midazolam"] - 0.5
+    ies = "clinical.feder2014_single_infusion.ies_r_difference_24h"
+    assert doubled[ies] < packaged[ies]
+
+
+def test_cochrane_saline_response_follows_the_saline_weight_of_the_table():
+    """The training target that identifies the saline weight: the Cochrane 24-h response on
+    saline rises with ``session_expectancy_saline`` of the table passed; the midazolam arm,
+    same patients and measurement errors, does not move."""
+    packaged_table = model_table()
+    saline = packaged_table.value("session_expectancy_saline")
+    key = "clinical.cochrane2021_24h_response.response_"
+    packaged = generalisation.cochrane2021(packaged_table, 300, 5)
+    tripled = generalisation.cochrane2021(packaged_table.replace(session_expectancy_saline=3 * saline), 300, 5)
+    assert tripled[key + "midazolam"] == packaged[key + "midazolam"]
+    assert tripled[key + "saline"] > packaged[key + "saline"]

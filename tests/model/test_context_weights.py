@@ -91,3 +91,4 @@ def test_midazolam_weight_leaves_a_ketamine_session_alone():
     packaged = madrs(single_dose())
     other = madrs(single_dose(), doubled_midazolam_weight())
     np.testing.assert_array_equal(other, packaged)
+
