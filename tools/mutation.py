@@ -92,12 +92,15 @@ MODULES = {
             "test_racemic_concentrations_match_exact_solution",
             "test_midazolam_follows_one_compartment_infusion")),
         env=(("NUMBA_DISABLE_JIT", "1"),)),
+    # The rule is chosen and summarised in calibration/individual.py; the pure functions it
+    # reads (the improvement that counts, the time of loss, the first day below a level) live
+    # in calibration/response.py, which the planners share.
     "forecast_loss_rule": Module(
-        "src/ketamine_ptsd/calibration/individual.py",
+        ("src/ketamine_ptsd/calibration/individual.py", "src/ketamine_ptsd/calibration/response.py"),
         ("tests/calibration/test_loss_rule.py",
          "tests/calibration/test_individual.py::test_loss_rule_defaults_to_the_clinic_reliable_change_of_5_points",
          "tests/calibration/test_individual.py::test_loss_time_is_the_first_time_after_the_peak_below_the_threshold"),
-        ("*loss_rule*", "*loss_times*", "*_loss_summary*")),
+        ("*loss_rule*", "*loss_times*", "*_loss_summary*", "*improvement_needed*", "*first_day_below*")),
 }
 
 

@@ -79,3 +79,45 @@ def test_an_unknown_population_is_refused_naming_the_field_and_the_names():
     assert err.value.field == "population"
     for name in ("civilian_ptsd", VETERANS, "trd", "ptsd_trd"):
         assert name in err.value.allowed
+
+
+def test_strong_placebo_responders_are_a_prior_component_with_the_populations_share():
+    # Virtual populations draw strong placebo (expectancy) responders at a share of
+    # placebo_responder_fraction (model.toml), independent of the resistant phenotype; the
+    # prior must hold the same mixture, so baseline-only weights are the products of shares.
+    placebo = model_table().value("placebo_responder_fraction")
+    resistant = model_table().value("resistant_fraction")
+    result = forecast(REGIMEN, BASELINE, COVARIATES, 28, n_draws=64)
+    probability = result.fit["phenotype_probability"]
+    assert probability["strong_placebo_responder"] == pytest.approx(placebo, abs=1e-3)
+    assert probability["typical"] == pytest.approx((1 - placebo) * (1 - resistant), abs=1e-3)
+    assert probability["components"]["treatment_resistant+strong_placebo_responder"] == \
+        pytest.approx(placebo * resistant, abs=1e-3)
+    assert sum(probability["components"].values()) == pytest.approx(1.0, abs=2e-3)
+
+
+def test_a_placebo_responder_draw_has_the_factor_times_the_expectancy_gain():
+    # The component must act on the same parameter, by the same factor, as in a virtual
+    # population: expectancy_gain x placebo_responder_factor, the response sensitivity untouched.
+    from ketamine_ptsd.calibration.individual import CourseModel, _baseline_covariates
+    from ketamine_ptsd.model.layout import PARAM_NAMES
+
+    factor = model_table().value("placebo_responder_factor")
+    covariates, given = _baseline_covariates(COVARIATES, BASELINE, None)
+    model = CourseModel(REGIMEN, covariates, given, ("expectancy_gain",), placebo=np.array([False, True]))
+    matrix = model.population(np.zeros((2, 1))).parameters(REGIMEN.pk_product)
+    gain = matrix[:, PARAM_NAMES.index("expectancy_gain")]
+    assert gain[1] == pytest.approx(factor * gain[0])
+    sensitivity = matrix[:, PARAM_NAMES.index("response_sensitivity")]
+    assert sensitivity[1] == pytest.approx(sensitivity[0])
+
+
+def test_scores_of_a_strong_placebo_responder_move_the_posterior_towards_that_component():
+    # A patient whose PCL-5 falls far more 24 h after the first infusion than a typical
+    # patient's does is more likely a strong expectancy responder than the prior says: the
+    # posterior weight of that component rises above its prior share.
+    placebo = model_table().value("placebo_responder_fraction")
+    scores = BASELINE + [Observation(24.0, "pcl5", 20.0, {"B": 5, "C": 2, "D": 7, "E": 6})]
+    result = forecast(REGIMEN, scores, COVARIATES, 28, n_draws=128, seed=1)
+    assert result.fit["basis"] == "patient"
+    assert result.fit["phenotype_probability"]["strong_placebo_responder"] > placebo

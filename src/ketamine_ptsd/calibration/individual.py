@@ -5,7 +5,8 @@
 ``labile_tau``, synaptic set-point, expectancy response, depression sensitivity when MADRS
 is scored, and the baseline severities the clinic did not give) by maximum a posteriori,
 with the population model (each parameter's between-patient variability in the parameter
-tables, and the treatment-resistant phenotype as a second prior component) as the prior,
+tables, and the treatment-resistant and strong-placebo-responder phenotypes as discrete
+prior components, ``calibration.mixture``) as the prior,
 from the patient's doses and scores. Scores scatter around the model with each
 instrument's standard error of measurement (``individual.toml``).
 
@@ -47,10 +48,11 @@ from ..dosing import HOURS_PER_DAY, Regimen
 from ..engine import Engine, NumbaEngine
 from ..errors import InputError
 from ..model.layout import PARAM_NAMES, PATIENT_NAMES
-from ..params import DEFAULT_POPULATION, model_table, patient_table, population_spec
+from ..params import DEFAULT_POPULATION, patient_table, population_spec
 from ..population import Population
 from ..simulation import simulate
 from ..validity import validated_range_warnings
+from . import mixture
 from .inference import Laplace, Problem, Proposal, effective_sample_size, fit_map, importance_weights
 from .response import first_day_below, improvement_needed, loss_times  # noqa: F401 (re-exported)
 
@@ -216,16 +218,17 @@ class CourseModel:
     :data:`ETA_NAMES`: model parameters, whose value is typical x exp(omega x eta), or the
     severity levels of :data:`LEVELS`, which scale the baselines not given by
     exp(omega x eta)). Every other eta comes from ``others`` (draws x len(ETA_NAMES); zero,
-    the typical patient, when None); ``resistant`` marks draws with the treatment-resistant
-    phenotype. ``population`` names the population of ``params/populations.toml`` whose
-    phenotype distributions (typical values and spreads) the etas are deviates of, and
+    the typical patient, when None); ``resistant`` and ``placebo`` mark draws with the
+    treatment-resistant phenotype and the strong placebo responders (``calibration.mixture``).
+    ``population`` names the population of ``params/populations.toml`` whose phenotype
+    distributions (typical values and spreads) the etas are deviates of, and
     whose baseline spreads the severity levels use (None: the default population).
     Outputs are :data:`OUTPUTS`.
     """
 
     def __init__(self, regimen: Regimen, covariates: Mapping[str, float], given: Mapping[str, bool],
                  fitted: Sequence[str], resistant=False, others: np.ndarray | None = None,
-                 population: str | None = None, engine: Engine | str | None = None):
+                 population: str | None = None, engine: Engine | str | None = None, placebo=False):
         self.regimen = regimen
         self.population_name = population
         self.engine = engine
@@ -234,20 +237,20 @@ class CourseModel:
         self.fitted = tuple(fitted)
         self.columns = np.array([ETA_NAMES.index(n) for n in self.fitted], dtype=np.int64)
         self.resistant = np.atleast_1d(np.asarray(resistant, dtype=bool))
+        self.placebo = np.atleast_1d(np.asarray(placebo, dtype=bool))
         self.others = np.zeros((1, len(ETA_NAMES))) if others is None else np.atleast_2d(others)
-        table = model_table()
-        self.resistant_factor = table.value("resistant_factor")
         patient = patient_table()
         spread = population_spec(population).get("covariates", {})
         self.level_omega = {level: dataclasses.replace(patient[name], iiv_cv=spread[name]["cv"]).omega
                             if name in spread else patient[name].omega
                             for level, name in (("ptsd_severity", "pcl5_b"), ("depression_severity", "madrs"))}
 
-    def view(self, regimen: Regimen | None = None, resistant=None, others: np.ndarray | None = None) -> CourseModel:
+    def view(self, regimen: Regimen | None = None, resistant=None, others: np.ndarray | None = None,
+             placebo=None) -> CourseModel:
         """The same patient and population under ``regimen``, with other phenotypes and etas."""
         return CourseModel(regimen or self.regimen, self.covariates, self.given, self.fitted,
                            self.resistant if resistant is None else resistant, others, self.population_name,
-                           self.engine)
+                           self.engine, self.placebo if placebo is None else placebo)
 
     def n_parameters(self) -> int:
         return len(self.fitted)
@@ -276,9 +279,8 @@ class CourseModel:
                 caps = [spec.scale[1] * len(items) for items in spec.clusters.values()] or [spec.max_total]
                 for name, cap in zip(BASELINES[instrument], caps):
                     covariates[name] = np.minimum(covariates[name] * factor, cap)
-        resistant = np.broadcast_to(self.resistant, (n,))
-        multipliers = {"response_sensitivity": np.where(resistant, self.resistant_factor, 1.0)}
-        return Population(np.arange(1, n + 1), covariates, etas[:, : len(PARAM_NAMES)], multipliers,
+        return Population(np.arange(1, n + 1), covariates, etas[:, : len(PARAM_NAMES)],
+                          mixture.multipliers(self.resistant, self.placebo, n),
                           population=self.population_name)
 
     def simulate(self, parameters: np.ndarray, times: np.ndarray, progress=None) -> np.ndarray:
@@ -445,8 +447,8 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     fixes the draws; ``progress`` receives the number of courses simulated; ``population``
     names the patient's population of ``params/populations.toml`` (None: the default,
     ``civilian_ptsd``): the prior is that population's (its phenotype distributions, its
-    share of the treatment-resistant phenotype, its typical covariates and baseline
-    spreads), and the population curve is a virtual population of it. ``engine``
+    shares of the treatment-resistant phenotype and of strong placebo responders, its typical
+    covariates and baseline spreads), and the population curve is a virtual population of it. ``engine``
     integrates every course (an :class:`~ketamine_ptsd.engine.Engine` or its name; None: numba).
     """
     population_spec(population)  # an unknown name is an InputError naming ``population``
@@ -473,15 +475,16 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     fitted = list(FITTED_PARAMETERS) + (["sensitivity_depression"] if "madrs" in scored else [])
     fitted += [level for level, instruments in LEVELS.items()
                if any(i in scored and not given[i] for i in instruments)]
-    share = population_spec(population).get("resistant_fraction", model_table().value("resistant_fraction"))
-    prior_weights = np.array([1 - share, share])
+    components = mixture.phenotypes(population)
+    prior_weights = np.array([c.weight for c in components])
 
     # Only scores after the first dose inform the response; before it, the population decides.
     basis = "patient" if any(o.time_h > 0 for o in observations) else "population"
     fits: list[Laplace] = []
     if basis == "patient":
-        for resistant in (False, True):
-            model = CourseModel(regimen, filled, given, fitted, resistant, population=population, engine=engine)
+        for c in components:
+            model = CourseModel(regimen, filled, given, fitted, c.resistant, population=population, engine=engine,
+                                placebo=c.placebo_responder)
             fits.append(fit_map(_problem(model, observations), _starting_point(model, observations)))
         log_post = np.log(prior_weights) + np.array([f.log_evidence for f in fits])
         fit_weights = np.exp(log_post - log_post.max())
@@ -493,7 +496,8 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     rng = np.random.default_rng(seed)
     x, component, from_prior = proposal.sample(rng, n_draws, len(fitted))
     others = rng.standard_normal((n_draws, len(ETA_NAMES)))
-    draws = CourseModel(regimen, filled, given, fitted, component == 1, others, population, engine)
+    resistant, placebo = mixture.flags(components, component)
+    draws = CourseModel(regimen, filled, given, fitted, resistant, others, population, engine, placebo)
     grid = np.arange(0.0, horizon_days * HOURS_PER_DAY + 1e-9, GRID_H)
     problem = _problem(draws, observations) if observations else None
     times = np.union1d(grid, problem.times) if problem else grid
@@ -532,7 +536,7 @@ def forecast(regimen: Regimen, observations: Sequence[Observation], covariates: 
     if fits and fits[best].max_residual > 3:
         warnings.append(f"a score lies {fits[best].max_residual:.1f} residual SDs from the best fit: "
                         "the patient's course may not be one the model can describe")
-    fit = _fit_summary(draws, fitted, fits, fit_weights, x, weights, ess, n_draws)
+    fit = _fit_summary(draws, fitted, fits, components, fit_weights, x, weights, ess, n_draws)
     fit["basis"] = basis
     fit["population"] = population_name(population)
     return Forecast(
@@ -640,12 +644,14 @@ def _loss_summary(samples: ResponseSamples, rule: dict, horizon_days: float) -> 
     return out
 
 
-def _fit_summary(model: CourseModel, fitted: Sequence[str], fits: Sequence[Laplace], fit_weights: np.ndarray,
+def _fit_summary(model: CourseModel, fitted: Sequence[str], fits: Sequence[Laplace],
+                 components: tuple[mixture.Phenotype, ...], fit_weights: np.ndarray,
                  x: np.ndarray, weights: np.ndarray, ess: float, n_draws: int) -> dict:
-    """MAP values (natural units) of the more probable phenotype, Laplace SDs (in prior SDs)
+    """MAP values (natural units) of the most probable phenotype, Laplace SDs (in prior SDs)
     and the weighted 10th-90th percentiles of the draws."""
-    out = {"phenotype_probability": {"typical": round(float(fit_weights[0]), 3),
-                                     "treatment_resistant": round(float(fit_weights[1]), 3)},
+    probability = mixture.marginals(components, fit_weights)
+    probability["components"] = {k: round(v, 3) for k, v in probability["components"].items()}
+    out = {"phenotype_probability": {k: v if isinstance(v, dict) else round(v, 3) for k, v in probability.items()},
            "effective_sample_size": round(ess, 1), "n_draws": n_draws,
            "residual_sd": {k: {kk: vv for kk, vv in v.items() if kk not in ("source", "tag")}
                            for k, v in forecast_table()["residual_sd"].items()},
@@ -655,8 +661,9 @@ def _fit_summary(model: CourseModel, fitted: Sequence[str], fits: Sequence[Lapla
     best = int(np.argmax(fit_weights))
     fit = fits[best]
     out.update(objective=round(fit.objective, 3), evaluations=sum(f.evaluations for f in fits))
-    mode_values = _natural(model, fit.mode[None, :], np.array([best == 1]), None)
-    draw_values = _natural(model, x, model.resistant, model.others)
+    mode_values = _natural(model, fit.mode[None, :], components[best].resistant, None,
+                           components[best].placebo_responder)
+    draw_values = _natural(model, x, model.resistant, model.others, model.placebo)
     for i, name in enumerate(fitted):
         low, high = np.quantile(draw_values[name], (BAND[0], BAND[2]), weights=weights, method="inverted_cdf")
         out["parameters"][name] = {"map": round(float(mode_values[name][0]), 4),
@@ -667,10 +674,10 @@ def _fit_summary(model: CourseModel, fitted: Sequence[str], fits: Sequence[Lapla
 
 
 def _natural(model: CourseModel, parameters: np.ndarray, resistant: np.ndarray,
-             others: np.ndarray | None) -> dict[str, np.ndarray]:
+             others: np.ndarray | None, placebo: np.ndarray) -> dict[str, np.ndarray]:
     """Fitted quantities in their own units: model parameters as the patient's values, a
     severity level as the baseline total of the first instrument it scales."""
-    view = model.view(resistant=resistant, others=others)
+    view = model.view(resistant=resistant, others=others, placebo=placebo)
     population = view.population(parameters)
     matrix = population.parameters(model.regimen.pk_product)
     out = {}
