@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ketamine_ptsd.calibration.individual import ResponseSamples, _loss_summary, loss_rule, loss_times
+from ketamine_ptsd.calibration.response import first_day_below
 from ketamine_ptsd.errors import InputError
 
 TIMES = np.arange(0.0, 8.0)
@@ -168,3 +169,22 @@ def test_edges_of_the_rule_and_the_weights():
         "loss of response: improvement of PCL-5 from baseline below 5 points; the day of loss is the first day "
         "after the most probable day of response on which the probability of being in response is below 50 %; "
         "book maintenance by the last day on which it is at least 80%")
+
+
+def test_the_peak_of_the_probability_is_searched_on_and_after_the_start_day():
+    """Found by mutation testing: the most probable day of response is the largest
+    probability on or after the start day (the day the last dose ends), not the start day
+    itself, and the start day is included."""
+    days = np.arange(8)
+    # Rising after the start day (2): 0.3 on day 2, peak 0.95 on day 4, below 0.5 from day 6.
+    rising = np.array([0.0, 0.0, 0.3, 0.7, 0.95, 0.8, 0.4, 0.1])
+    assert first_day_below(rising, days, 2, 0.5) == 6
+    # Peak exactly on the start day, then a dip and a second, lower rise: the first day below
+    # 0.5 after the peak is the dip (day 3), not the day after the second rise.
+    at_start = np.array([0.0, 0.0, 0.9, 0.4, 0.6, 0.2, 0.1, 0.0])
+    assert first_day_below(at_start, days, 2, 0.5) == 3
+    # The summary's probability of response is that peak on the start day.
+    in_response = np.array([[True, True, True, False, False, False, False, False]])
+    draws = np.vstack([in_response] * 9 + [np.zeros_like(in_response)])
+    out = _loss_summary(samples(draws, np.full(10, 0.1), start_day=2), RULE, 7)
+    assert out["probability_of_response"] == 0.9
