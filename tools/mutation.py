@@ -68,7 +68,11 @@ MODULES = {
                         ("tests/clinic/test_screening.py", "tests/clinic/test_screening_details.py")),
     "monitoring": Module("src/ketamine_ptsd/clinic/monitoring.py",
                          ("tests/clinic/test_monitoring.py", "tests/clinic/test_monitoring_details.py")),
-    "dosing": Module("src/ketamine_ptsd/dosing.py", ("tests/test_dosing.py",)),
+    # The protocol builder and the route list are tested beside the route facts (not the
+    # source scan of that file, which guards where the list lives).
+    "dosing": Module("src/ketamine_ptsd/dosing.py",
+                     ("tests/test_dosing.py", "tests/test_route_facts.py::test_clinic_routes_are_routes_of_the_model",
+                      "tests/test_route_facts.py::test_protocol_regimen_matches_the_builders_by_hand")),
     "trial_endpoints": Module(
         ("src/ketamine_ptsd/trials/statistics.py", "src/ketamine_ptsd/trials/measures.py"),
         ("tests/test_trial_endpoints.py", "tests/test_trial.py"),
@@ -77,7 +81,8 @@ MODULES = {
          "*cohen_d*", "*_nanmean*")),
     "auth_csrf": Module("src/ketamine_ptsd/web/csrf.py", ("tests/web/test_csrf.py",)),
     "auth": Module("src/ketamine_ptsd/web/auth.py", ("tests/web/test_auth_rules.py", "tests/web/test_signin.py",
-                                                      "tests/web/test_authorization.py", "tests/web/test_csrf.py")),
+                                                      "tests/web/test_authorization.py", "tests/web/test_csrf.py",
+                                                      "tests/web/test_user_admin.py", "tests/web/test_audit_reads.py")),
     # The PK functions are numba-compiled; mutmut replaces each by a plain-Python trampoline
     # that numba cannot compile, so their tests run the whole engine as Python
     # (NUMBA_DISABLE_JIT): the same code, slower, with no compilation per mutant. The direct
