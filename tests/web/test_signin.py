@@ -192,3 +192,51 @@ def test_signing_in_again_ends_the_previous_session(app):
     assert client.get("/api/session").json()["name"] == "cleo"
     replay = TestClient(app, cookies={COOKIE_NAME: old_cookie})
     assert replay.get("/api/session").status_code == 401
+
+
+def test_an_unlock_clears_the_hold_and_is_audited_under_the_admins_name(tmp_path):
+    """Found by mutation testing: the unlock must clear the named account (not another, not
+    none), and its audit entry must say who unlocked which account and how many addresses
+    were held."""
+    import json
+
+    app = make_app(tmp_path, users={"ada": "admin", "rita": "readonly", "cleo": "clinician"}, login_max_failures=1)
+    for address in ("10.0.0.31", "10.0.0.32"):
+        TestClient(app, client=(address, 5000)).post("/api/session", json={"name": "rita", "password": "guess"})
+    TestClient(app, client=("10.0.0.33", 5000)).post("/api/session", json={"name": "cleo", "password": "guess"})
+    admin = TestClient(app)
+    token = admin.post("/api/session", json={"name": "ada", "password": PASSWORDS["ada"]}).json()["csrf_token"]
+    assert {e["name"] for e in admin.get("/api/users/locked").json()} == {"rita", "cleo"}
+    assert admin.post("/api/users/rita/unlock", headers={"X-CSRF-Token": token}).status_code == 204
+    # Only rita is released; cleo is still held.
+    assert [e["name"] for e in admin.get("/api/users/locked").json()] == ["cleo"]
+    unlocks = admin.get("/api/audit", params={"limit": 1000, "action": "unlock"}).json()
+    assert [(e["actor"], e["table_name"], e["record_id"], json.loads(e["new_value"])) for e in unlocks] == \
+        [("ada", "users", "rita", {"addresses": 2})]
+
+
+def test_a_successful_sign_in_forgets_that_accounts_failures_from_that_address(tmp_path):
+    """Found by mutation testing: after a right password, the earlier failures of that name
+    from that address no longer count. With 3 failures allowed: two wrong guesses, the right
+    password, then two more wrong guesses are still answered (401); without the reset the
+    fourth failure in the window would be held back (429)."""
+    app = make_app(tmp_path, users={"rita": "readonly"}, login_max_failures=3)
+    client = TestClient(app, client=("10.0.0.41", 5000))
+    wrong = {"name": "rita", "password": "guess"}
+    assert [client.post("/api/session", json=wrong).status_code for _ in range(2)] == [401, 401]
+    assert client.post("/api/session", json={"name": "rita", "password": PASSWORDS["rita"]}).status_code == 200
+    assert [client.post("/api/session", json=wrong).status_code for _ in range(4)] == [401, 401, 401, 429]
+
+
+def test_a_failed_sign_in_is_audited_on_the_users_table_with_the_name_tried(tmp_path):
+    """Found by mutation testing: the failed sign-in's audit entry is on the users table and
+    its details keep the name as typed."""
+    import json
+
+    app = make_app(tmp_path, users={"ada": "admin"})
+    TestClient(app, client=("10.0.0.42", 5000)).post("/api/session", json={"name": "Nobody", "password": "x"})
+    admin = TestClient(app)
+    admin.post("/api/session", json={"name": "ada", "password": PASSWORDS["ada"]})
+    failed = admin.get("/api/audit", params={"limit": 1000, "action": "sign_in_failed"}).json()
+    assert [(e["table_name"], e["record_id"], json.loads(e["new_value"])["name"]) for e in failed] == \
+        [("users", "Nobody", "Nobody")]
