@@ -224,9 +224,7 @@ class Population:
         treatment-resistant phenotype); none among typical patients."""
         if self.seed is None or self.etas is None:
             return np.zeros(len(self), dtype=bool)
-        fraction = population_spec(self.population).get("placebo_responder_fraction")
-        if fraction is None:
-            fraction = (model_params or model_table()).value("placebo_responder_fraction")
+        fraction = phenotype_share("placebo_responder_fraction", self.population, model_params)
         return patient_uniforms(self.seed, self.ids, 1, STREAM_PLACEBO)[:, 0] < fraction
 
     def resistant(self, model_params: ParameterTable | None = None) -> np.ndarray:
@@ -235,10 +233,16 @@ class Population:
             return np.zeros(len(self), dtype=bool)
         fraction = self.resistant_fraction
         if fraction is None:
-            fraction = population_spec(self.population).get("resistant_fraction")
-        if fraction is None:
-            fraction = (model_params or model_table()).value("resistant_fraction")
+            fraction = phenotype_share("resistant_fraction", self.population, model_params)
         return patient_uniforms(self.seed, self.ids, 1, STREAM_PHENOTYPE)[:, 0] < fraction
+
+
+def phenotype_share(name: str, population: str | None = None, model_params: ParameterTable | None = None) -> float:
+    """The share of a two-point phenotype mixture (``resistant_fraction`` or
+    ``placebo_responder_fraction``) in the named population: the population's own value in
+    ``params/populations.toml``, else the model table's."""
+    share = population_spec(population).get(name)
+    return (model_params or model_table()).value(name) if share is None else share
 
 
 #: Irreducible fractions of symptom severity, kept in [0, RESIDUAL_MAX] (log-normal spread).

@@ -649,9 +649,7 @@ def _fit_summary(model: CourseModel, fitted: Sequence[str], fits: Sequence[Lapla
                  x: np.ndarray, weights: np.ndarray, ess: float, n_draws: int) -> dict:
     """MAP values (natural units) of the most probable phenotype, Laplace SDs (in prior SDs)
     and the weighted 10th-90th percentiles of the draws."""
-    probability = mixture.marginals(components, fit_weights)
-    probability["components"] = {k: round(v, 3) for k, v in probability["components"].items()}
-    out = {"phenotype_probability": {k: v if isinstance(v, dict) else round(v, 3) for k, v in probability.items()},
+    out = {"phenotype_probability": mixture.marginals(components, fit_weights),
            "effective_sample_size": round(ess, 1), "n_draws": n_draws,
            "residual_sd": {k: {kk: vv for kk, vv in v.items() if kk not in ("source", "tag")}
                            for k, v in forecast_table()["residual_sd"].items()},

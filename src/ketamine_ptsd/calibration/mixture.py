@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import model_table, population_spec
+from ..params import model_table
+from ..population import phenotype_share
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,7 @@ class Phenotype:
 def shares(population: str | None = None) -> tuple[float, float]:
     """The population's share of the treatment-resistant phenotype and of strong placebo
     responders (each the model table's when the population does not give its own)."""
-    spec, table = population_spec(population), model_table()
-    return (spec.get("resistant_fraction", table.value("resistant_fraction")),
-            spec.get("placebo_responder_fraction", table.value("placebo_responder_fraction")))
+    return phenotype_share("resistant_fraction", population), phenotype_share("placebo_responder_fraction", population)
 
 
 def phenotypes(population: str | None = None) -> tuple[Phenotype, ...]:
@@ -66,13 +65,15 @@ def multipliers(resistant: np.ndarray, placebo: np.ndarray, n: int) -> dict[str,
             "expectancy_gain": np.where(placebo, table.value("placebo_responder_factor"), 1.0)}
 
 
-def marginals(components: tuple[Phenotype, ...], weights: np.ndarray) -> dict[str, float]:
-    """Posterior (or prior) probability of each phenotype from component ``weights``:
-    ``typical`` (neither), ``treatment_resistant`` and ``strong_placebo_responder`` (each
-    summed over the other mixture), and each of the four components."""
+def marginals(components: tuple[Phenotype, ...], weights: np.ndarray, digits: int = 3) -> dict:
+    """Posterior (or prior) probability of each phenotype from component ``weights``, rounded
+    to ``digits``: ``typical`` (neither), ``treatment_resistant`` and
+    ``strong_placebo_responder`` (each summed over the other mixture), and ``components``,
+    each of the four."""
     weights = np.asarray(weights, dtype=float)
-    out = {"typical": float(weights[0]),
-           "treatment_resistant": float(sum(w for c, w in zip(components, weights) if c.resistant)),
-           "strong_placebo_responder": float(sum(w for c, w in zip(components, weights) if c.placebo_responder))}
-    out["components"] = {c.name: float(w) for c, w in zip(components, weights)}
+    out = {"typical": weights[0],
+           "treatment_resistant": sum(w for c, w in zip(components, weights) if c.resistant),
+           "strong_placebo_responder": sum(w for c, w in zip(components, weights) if c.placebo_responder)}
+    out = {k: round(float(v), digits) for k, v in out.items()}
+    out["components"] = {c.name: round(float(w), digits) for c, w in zip(components, weights)}
     return out
