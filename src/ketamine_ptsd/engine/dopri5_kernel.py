@@ -187,6 +187,8 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                 t_new = t_next if last else t + h
                 while j < n_t and t_out[j] < t_new:
                     _dense((t_out[j] - t) / h, h, y, k0, k2, k3, k4, k5, k6, ytmp)
+                    # The same recording as at the top of the segment, written out on purpose:
+                    # one shared helper (inlined, no array views) made a course 13-18 % slower.
                     if record_states:
                         for m in range(out_sel.size):
                             out[j, m] = ytmp[out_sel[m]]
