@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .dependencies import states_read
 
 
 def cache_dir() -> Path:
@@ -115,7 +116,7 @@ class NumbaEngine:
             np.ascontiguousarray(y0, dtype=np.float64),
             model.prepare(params),
             events.time_h, events.kind, events.index, events.fixed, events.per_kg,
-            weight_col, times, out_sel, bool(record_states),
+            weight_col, times, out_sel, states_read(model, out_sel, record_states), bool(record_states),
             len(model.input_names), len(model.output_names), float(self.rtol), float(self.atol),
             float(self.flush_below), int(self.max_steps), out,
         )

@@ -15,8 +15,9 @@ import importlib
 import types
 from typing import Any
 
-#: The names a model function may read that another library replaces.
-REBINDABLE = frozenset({"max", "min", "math"})
+#: The names a model function may read that another library replaces, and the model's
+#: numerical settings that an export may turn off (``DRIVE_FLOOR``, see ``model.cascade``).
+REBINDABLE = frozenset({"max", "min", "math", "DRIVE_FLOOR"})
 
 
 def _rebound(func, names: dict[str, Any], done: dict[int, types.FunctionType]) -> types.FunctionType:
@@ -36,7 +37,7 @@ def _rebound(func, names: dict[str, Any], done: dict[int, types.FunctionType]) -
 def plain_functions(module_name: str, **names: Any) -> types.SimpleNamespace:
     """Every numba function of the model module ``module_name`` (``Model.module``, e.g.
     ``rhs`` and ``observe``) as plain Python, with ``names`` (some of ``max``, ``min``,
-    ``math``) bound to the caller's versions in it and in every numba function it calls."""
+    ``math``, ``DRIVE_FLOOR``) bound to the caller's versions in it and in every numba function it calls."""
     unknown = set(names) - REBINDABLE
     if unknown:
         raise ValueError(f"only {sorted(REBINDABLE)} can be rebound, not {sorted(unknown)}")

@@ -170,7 +170,8 @@ def sbml_ids(model=MODEL) -> dict[str, dict[str, str]]:
 
 def _equations(model, ids) -> tuple[list, list]:
     """Rate of every state and value of every output, as formulas."""
-    plain = plain_functions(model.module, max=_max, min=_min, math=_SYMBOLIC_MATH)
+    # Without the solver-side drive floor (model.cascade.DRIVE_FLOOR), as without the flush.
+    plain = plain_functions(model.module, max=_max, min=_min, math=_SYMBOLIC_MATH, DRIVE_FLOOR=0.0)
     y = [_Expr(ids["state"][n]) for n in model.state_names]
     # The working vector: the parameters, then the derived constants as formulas of them
     # (written into every formula that uses one, so the SBML has no hidden quantities).

@@ -38,6 +38,19 @@ from .layout import (
     X_STABLE,
 )
 
+#: Disinhibition below this (a fraction of its maximum) is no drive at all: the glutamate
+#: surge, mTOR and BDNF then decay to exactly zero (the solver's flush) and stay there, where a
+#: drug nearly eliminated, whose occupancy falls for days, would keep refilling them with values
+#: near 1e-12 that the solver flushed again after every second step, each time at the cost of a
+#: further right-hand side (with it, 193 instead of 586 extra right-hand sides per induction
+#: course). A numerical setting, not a parameter: it is subtracted, so the drive stays
+#: continuous, and it moves a course's outputs by at most 1.6e-6 of their maximum (plasticity;
+#: 2e-7 for the PTSD scores), the size of the solver's rtol, through the steps it takes.
+#: The SBML export sets it to 0, as it leaves out the flush: the kink at 1e-10 holds CVODE at
+#: its tightest tolerances (atol 1e-12) to its smallest step, and a general tool's integrator
+#: needs neither.
+DRIVE_FLOOR = 1e-10
+
 
 @njit(inline="always")
 def nmda_occupancy(y, p, s_nk_ng_ml, r_nk_ng_ml):
@@ -58,6 +71,8 @@ def disinhibition(occupancy, p):
     dose-ranging trials (0.1 and 0.2 mg/kg IV and 28 mg esketamine weak, 0.5 and 1.0 mg/kg
     and 84 mg strong), the fall lies above them."""
     a = power(occupancy * p[D_INV_OCC_HALF], p[P_DRIVE_HILL])
+    if DRIVE_FLOOR > 0.0:  # a constant: compiled code keeps only the branch taken
+        a = max(a - DRIVE_FLOOR, 0.0)
     b = power(occupancy * p[D_INV_OCC_BLOCK], p[P_BLOCK_HILL])
     inv = 1.0 / ((1.0 + a) * (1.0 + b))
     return a * (1.0 + b) * inv, (1.0 + a) * inv

@@ -64,27 +64,38 @@ def rhs(t, y, p, u, dy):
 @njit
 def observe(y, p, out, need):
     """The outputs (``layout.OUTPUT_NAMES``) for state ``y``: every output ``k`` with
-    ``need[k]`` true is written (others may be too); the groups that cost a division, a
-    power or an exponential (occupancy and glutamate, plasticity, CADSS, vital signs,
-    sedation, the PTSD scores, MADRS) are computed only when one of their outputs is needed."""
-    s_ket = s_ketamine_ng_ml(y, p)
-    r_ket = r_ketamine_ng_ml(y, p)
-    s_nk = s_norketamine_ng_ml(y, p)
-    r_nk = r_norketamine_ng_ml(y, p)
-    mdz = midazolam_ng_ml(y, p)
-    out[L.Y_KET] = s_ket + r_ket
-    out[L.Y_SKET] = s_ket
-    out[L.Y_RKET] = r_ket
-    out[L.Y_NK] = s_nk + r_nk
-    out[L.Y_CE] = max(y[L.X_CES], 0.0) + max(y[L.X_CER], 0.0)
-    out[L.Y_MDZ] = mdz
+    ``need[k]`` true is written (others of its group may be too). Each group is computed, and
+    its states read, only when one of its outputs is needed, so the solver interpolates only
+    the states that the requested outputs read (``engine.dependencies``)."""
+    if need[L.Y_KET] or need[L.Y_SKET] or need[L.Y_RKET]:
+        s_ket = s_ketamine_ng_ml(y, p)
+        r_ket = r_ketamine_ng_ml(y, p)
+        out[L.Y_KET] = s_ket + r_ket
+        out[L.Y_SKET] = s_ket
+        out[L.Y_RKET] = r_ket
+    s_nk = 0.0
+    r_nk = 0.0
+    if need[L.Y_NK] or need[L.Y_OCC] or need[L.Y_GLU] or need[L.Y_SBP] or need[L.Y_DBP] or need[L.Y_HR]:
+        s_nk = s_norketamine_ng_ml(y, p)
+        r_nk = r_norketamine_ng_ml(y, p)
+        out[L.Y_NK] = s_nk + r_nk
+    if need[L.Y_CE]:
+        out[L.Y_CE] = max(y[L.X_CES], 0.0) + max(y[L.X_CER], 0.0)
+    if need[L.Y_MDZ] or need[L.Y_SED]:
+        mdz = midazolam_ng_ml(y, p)
+        out[L.Y_MDZ] = mdz
+        if need[L.Y_SED]:
+            out[L.Y_SED] = sedation(mdz, p)
     if need[L.Y_OCC] or need[L.Y_GLU]:
         occupancy = nmda_occupancy(y, p, s_nk, r_nk)
         out[L.Y_OCC] = occupancy
         out[L.Y_GLU] = 1.0 + glutamate_rise(y, p, occupancy)
-    out[L.Y_MTOR] = max(y[L.X_MTOR], 0.0)
-    out[L.Y_BDNF] = max(y[L.X_BDNF], 0.0)
-    out[L.Y_SYN] = synaptic_density(y, p)
+    if need[L.Y_MTOR]:
+        out[L.Y_MTOR] = max(y[L.X_MTOR], 0.0)
+    if need[L.Y_BDNF]:
+        out[L.Y_BDNF] = max(y[L.X_BDNF], 0.0)
+    if need[L.Y_SYN]:
+        out[L.Y_SYN] = synaptic_density(y, p)
     if need[L.Y_PLAST]:
         out[L.Y_PLAST] = plasticity(y, p)
     if need[L.Y_CADSS]:
@@ -94,8 +105,6 @@ def observe(y, p, out, need):
         out[L.Y_SBP] = sbp
         out[L.Y_DBP] = dbp
         out[L.Y_HR] = hr
-    if need[L.Y_SED]:
-        out[L.Y_SED] = sedation(mdz, p)
     ptsd = (need[L.Y_PCL5] or need[L.Y_PCL5_B] or need[L.Y_PCL5_C] or need[L.Y_PCL5_D] or need[L.Y_PCL5_E]
             or need[L.Y_CAPS5] or need[L.Y_IESR])
     if ptsd or need[L.Y_MADRS]:
