@@ -73,9 +73,11 @@ def observe(y, p, out, need):
         out[L.Y_KET] = s_ket + r_ket
         out[L.Y_SKET] = s_ket
         out[L.Y_RKET] = r_ket
+    occupancy_group = need[L.Y_OCC] or need[L.Y_GLU]
+    vitals_group = need[L.Y_SBP] or need[L.Y_DBP] or need[L.Y_HR]
     s_nk = 0.0
     r_nk = 0.0
-    if need[L.Y_NK] or need[L.Y_OCC] or need[L.Y_GLU] or need[L.Y_SBP] or need[L.Y_DBP] or need[L.Y_HR]:
+    if need[L.Y_NK] or occupancy_group or vitals_group:
         s_nk = s_norketamine_ng_ml(y, p)
         r_nk = r_norketamine_ng_ml(y, p)
         out[L.Y_NK] = s_nk + r_nk
@@ -86,7 +88,7 @@ def observe(y, p, out, need):
         out[L.Y_MDZ] = mdz
         if need[L.Y_SED]:
             out[L.Y_SED] = sedation(mdz, p)
-    if need[L.Y_OCC] or need[L.Y_GLU]:
+    if occupancy_group:
         occupancy = nmda_occupancy(y, p, s_nk, r_nk)
         out[L.Y_OCC] = occupancy
         out[L.Y_GLU] = 1.0 + glutamate_rise(y, p, occupancy)
@@ -100,7 +102,7 @@ def observe(y, p, out, need):
         out[L.Y_PLAST] = plasticity(y, p)
     if need[L.Y_CADSS]:
         out[L.Y_CADSS] = cadss(y, p)
-    if need[L.Y_SBP] or need[L.Y_DBP] or need[L.Y_HR]:
+    if vitals_group:
         sbp, dbp, hr = vitals(y, p, s_nk)
         out[L.Y_SBP] = sbp
         out[L.Y_DBP] = dbp
