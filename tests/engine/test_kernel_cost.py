@@ -58,3 +58,19 @@ def test_rhs_takes_no_reference_counts():
     assert rhs_counts, f"no compiled rhs among {sorted(counts)}"
     assert not any(rhs_counts.values()), \
         "rhs takes reference counts: inline (inline='always') the model function it now calls"
+
+
+def test_borrowed_view_shares_the_data_without_an_owner():
+    from ketamine_ptsd.engine.numba_engine import kernel
+
+    borrowed = kernel(MODEL)._borrowed
+
+    @njit
+    def write_through(a):
+        view = borrowed(a)
+        view[1] = 5.0
+        return view.shape[0], view.strides[0], view[2]
+
+    a = np.arange(4.0)
+    assert write_through(a) == (4, 8, 2.0)
+    assert a.tolist() == [0.0, 5.0, 2.0, 3.0]
