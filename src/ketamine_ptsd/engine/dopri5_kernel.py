@@ -272,7 +272,7 @@ def solve_population(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weig
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_population_into(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
                           out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps,
-                          out):
+                          out, n_threads):
     """``solve_population`` for an ``out`` of any other layout or precision (the streaming
     writer's float32 columns): each patient is solved into a float64 row buffer and copied, so
     ``solve_one`` is the one compiled for ``solve_population`` and every layout gets the same
@@ -282,13 +282,20 @@ def solve_population_into(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg,
     steps = np.empty(n_pat, np.int64)
     n_t = t_out.size
     n_k = out_sel.size
-    for i in prange(n_pat):
+    # One buffer per thread's share of the patients (patients b, b + n_share, ...), not per
+    # patient: a buffer of a few hundred kB allocated per patient went to the operating system
+    # and back each time, and its fresh pages doubled the cost of a course.
+    # (``n_threads`` is numba's thread count, an argument: read inside, it would keep this
+    # function out of the cache.)
+    n_share = max(1, min(n_pat, n_threads))
+    for b in prange(n_share):
         rec = np.empty((n_t, n_k))
-        steps[i] = solve_one(Y0[i], P[i], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg,
-                             P[i, weight_col], t_out, out_sel, dense_sel, record_states, n_inputs, n_obs,
-                             rtol, atol, flush_below, max_steps, rec)
-        dest = out[i]
-        for jj in range(n_t):
-            for m in range(n_k):
-                dest[jj, m] = rec[jj, m]
+        for i in range(b, n_pat, n_share):
+            steps[i] = solve_one(Y0[i], P[i], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg,
+                                 P[i, weight_col], t_out, out_sel, dense_sel, record_states, n_inputs, n_obs,
+                                 rtol, atol, flush_below, max_steps, rec)
+            dest = out[i]
+            for jj in range(n_t):
+                for m in range(n_k):
+                    dest[jj, m] = rec[jj, m]
     return steps

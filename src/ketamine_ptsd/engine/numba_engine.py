@@ -112,8 +112,7 @@ class NumbaEngine:
         times = np.ascontiguousarray(times, dtype=np.float64)
         out_sel = np.ascontiguousarray(out_sel, dtype=np.int64)
         out = output_array(out, params.shape[0], times.size, out_sel.size)
-        direct = out.dtype == np.float64 and out.flags.c_contiguous
-        steps = (mod.solve_population if direct else mod.solve_population_into)(
+        args = (
             np.ascontiguousarray(y0, dtype=np.float64),
             model.prepare(params),
             events.time_h, events.kind, events.index, events.fixed, events.per_kg,
@@ -121,4 +120,8 @@ class NumbaEngine:
             len(model.input_names), len(model.output_names), float(self.rtol), float(self.atol),
             float(self.flush_below), int(self.max_steps), out,
         )
+        if out.dtype == np.float64 and out.flags.c_contiguous:
+            steps = mod.solve_population(*args)
+        else:
+            steps = mod.solve_population_into(*args, numba.get_num_threads())
         return out, steps
