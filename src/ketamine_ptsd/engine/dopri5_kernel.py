@@ -19,7 +19,7 @@ if "rhs" in globals():
     # compile in the copy linked into a later caller, so an ``rhs`` already called from Python
     # in this process would bring its atomic counts into every stage.
     rhs = njit(fastmath=set(FASTMATH))(rhs.py_func)
-    observe = njit(fastmath=set(FASTMATH), inline="always")(observe.py_func)
+    observe = njit(fastmath=set(FASTMATH))(observe.py_func)
 
 
 @intrinsic
@@ -223,9 +223,12 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                         for m in range(out_sel.size):
                             out[j, m] = ytmp[out_sel[m]]
                     else:
-                        # observe is inlined, and numba counts references on an inlined
-                        # function's array arguments: owner-less views make those counts free
-                        # (they were 8 atomic operations per output time, 7 % of a course).
+                        # Owner-less views: numba counts references on the arrays a compiled
+                        # call is given, atomically unless they have no owner (those counts
+                        # were 8 atomic operations per output time, 7 % of a course). observe
+                        # stays a call: inlined into solve_one, it rounded some outputs
+                        # differently in the last bit depending on which specialisations of
+                        # the solver a process had compiled or loaded from the cache.
                         observe(_borrowed(ytmp), _borrowed(p), _borrowed(obs), _borrowed(need))
                         for m in range(out_sel.size):
                             out[j, m] = obs[out_sel[m]]
@@ -258,44 +261,12 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
 def solve_population(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
                      out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out):
     """Integrate every patient (row of ``P``) in parallel, writing outputs into ``out``
-    (N x T x K float64, C order: each thread touches its patients' rows first, so even fresh
-    memory is filled in parallel); returns the accepted steps per patient."""
+    (N x T x K: each thread touches its patients' rows first, so even fresh memory is filled in
+    parallel); returns the accepted steps per patient."""
     n_pat = P.shape[0]
     steps = np.empty(n_pat, np.int64)
     for i in prange(n_pat):
         steps[i] = solve_one(Y0[i], P[i], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg,
                              P[i, weight_col], t_out, out_sel, dense_sel, record_states, n_inputs, n_obs,
                              rtol, atol, flush_below, max_steps, out[i])
-    return steps
-
-
-@njit(cache=True, parallel=True, error_model="numpy", fastmath=set(FASTMATH))
-def solve_population_into(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
-                          out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps,
-                          out, n_threads):
-    """``solve_population`` for an ``out`` of any other layout or precision (the streaming
-    writer's float32 columns): each patient is solved into a float64 row buffer and copied, so
-    ``solve_one`` is the one compiled for ``solve_population`` and every layout gets the same
-    values (observe is inlined into ``solve_one``, and a second compile of it may round
-    differently in the last bit)."""
-    n_pat = P.shape[0]
-    steps = np.empty(n_pat, np.int64)
-    n_t = t_out.size
-    n_k = out_sel.size
-    # One buffer per thread's share of the patients (patients b, b + n_share, ...), not per
-    # patient: a buffer of a few hundred kB allocated per patient went to the operating system
-    # and back each time, and its fresh pages doubled the cost of a course.
-    # (``n_threads`` is numba's thread count, an argument: read inside, it would keep this
-    # function out of the cache.)
-    n_share = max(1, min(n_pat, n_threads))
-    for b in prange(n_share):
-        rec = np.empty((n_t, n_k))
-        for i in range(b, n_pat, n_share):
-            steps[i] = solve_one(Y0[i], P[i], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg,
-                                 P[i, weight_col], t_out, out_sel, dense_sel, record_states, n_inputs, n_obs,
-                                 rtol, atol, flush_below, max_steps, rec)
-            dest = out[i]
-            for jj in range(n_t):
-                for m in range(n_k):
-                    dest[jj, m] = rec[jj, m]
     return steps

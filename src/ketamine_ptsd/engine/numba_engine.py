@@ -61,8 +61,8 @@ def output_array(out, n_patients: int, n_times: int, n_outputs: int) -> np.ndarr
     """``out`` checked to be a writable float64 or float32 array of the engines' output shape
     (patients x times x outputs), or a new float64 one when ``out`` is None. Any memory layout
     is accepted: the streaming writer passes a view of an outputs x patients x times float32
-    buffer, so that each output's column is filled in place, ready for Arrow (through a float64
-    row buffer per patient, so that every layout gets the values of the float64 one)."""
+    buffer, so that each output's column is filled in place, ready for Arrow without a copy
+    (the kernel is compiled once more for that layout, and cached)."""
     shape = (n_patients, n_times, n_outputs)
     if out is None:
         return np.empty(shape)
@@ -112,7 +112,7 @@ class NumbaEngine:
         times = np.ascontiguousarray(times, dtype=np.float64)
         out_sel = np.ascontiguousarray(out_sel, dtype=np.int64)
         out = output_array(out, params.shape[0], times.size, out_sel.size)
-        args = (
+        steps = mod.solve_population(
             np.ascontiguousarray(y0, dtype=np.float64),
             model.prepare(params),
             events.time_h, events.kind, events.index, events.fixed, events.per_kg,
@@ -120,8 +120,4 @@ class NumbaEngine:
             len(model.input_names), len(model.output_names), float(self.rtol), float(self.atol),
             float(self.flush_below), int(self.max_steps), out,
         )
-        if out.dtype == np.float64 and out.flags.c_contiguous:
-            steps = mod.solve_population(*args)
-        else:
-            steps = mod.solve_population_into(*args, numba.get_num_threads())
         return out, steps
