@@ -60,7 +60,7 @@ def test_rhs_takes_no_reference_counts():
         "rhs takes reference counts: inline (inline='always') the model function it now calls"
 
 
-def test_borrowed_view_shares_the_data_without_an_owner():
+def test_borrowed_view_reads_and_writes_the_same_data():
     from ketamine_ptsd.engine.numba_engine import kernel
 
     borrowed = kernel(MODEL)._borrowed
