@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 from ..trajectory import Trajectory
 from .figures import chain_figure
@@ -45,7 +45,7 @@ def _table_rows(table: pd.DataFrame) -> dict:
 
 def write_report(traj: Trajectory, path: str | Path, title: str = "ketamine-ptsd simulation",
                  table: pd.DataFrame | None = None, bands_from: str | None = None) -> Path:
-    """Write the HTML report (summary, four-panel figure, regimen, run metadata).
+    """Write the HTML report (summary, four-panel figure as inline SVG, regimen, run metadata).
 
     The figure's bands are drawn from the patients of ``traj``; for a large run pass a sample,
     the summary ``table`` of all patients (:func:`summary_table`) and ``bands_from``, which
@@ -65,7 +65,7 @@ def write_report(traj: Trajectory, path: str | Path, title: str = "ketamine-ptsd
         doses=md.get("doses", []),
         therapy=md.get("therapy_sessions_h", []),
         summary=_table_rows(table),
-        figure=base64.b64encode(chain_figure(traj, title)).decode(),
+        figure=Markup(chain_figure(traj, title)),
         run=run,
     )
     tmp = path.with_suffix(".tmp")
