@@ -40,6 +40,17 @@ def test_light_commands_do_not_import_the_simulator(args):
     assert result["heavy"] == []
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
+def test_simulate_imports_neither_pandas_nor_matplotlib(tmp_path, fmt):
+    """The simulate path writes through Arrow and draws its SVG figure itself: pandas (and the
+    pyarrow.compute it pulls in) and matplotlib would be a third of a small run's CPU."""
+    args = ["simulate", "--n", "3", "--horizon-days", "1", "--format", fmt, "--out", str(tmp_path / fmt)]
+    result = run_fresh(RUN_CLI.format(args=args, heavy=("pandas", "matplotlib", "pyarrow.compute")))
+    assert result["rc"] == 0
+    assert result["heavy"] == []
+    assert (tmp_path / fmt / f"trajectory.{fmt}").is_file()
+
+
 def test_help_lists_the_commands_loaded_on_demand():
     result = run_fresh(RUN_CLI.format(args=["--help"], heavy=HEAVY))
     for command in ("simulate", "trial", "sensitivity", "clinic", "patient"):

@@ -276,8 +276,8 @@ def simulate(
     table_view.add_column("measure")
     for col in table.columns:
         table_view.add_column(str(col), justify="right")
-    for name, row in table.iterrows():
-        table_view.add_row(str(name), *[("-" if v != v else f"{v:.3g}") for v in row.values])
+    for name, row in table.rows:
+        table_view.add_row(name, *[("-" if v != v else f"{v:.3g}") for v in row])
     console.print(table_view)
     console.print(f"wrote {out / written.name} and {out / 'report.html'}")
     console.print(NOTICE)

@@ -137,7 +137,9 @@ class ChunkedRun:
         fit = sample_bytes // max(1, times.size * len(keep) * 4)
         every = math.ceil(n / max(1, min(n, sample, fit)))
         kept = np.arange(0, n, every)
-        band = np.empty((kept.size, times.size, len(keep)), dtype=np.float32)
+        # Variables-major, as the chunks are: each variable's rows are copied whole, and each
+        # variable of the sample is one contiguous patients x times block for the percentiles.
+        band = np.empty((len(keep), kept.size, times.size), dtype=np.float32)
         summaries = []
         writer = TrajectoryWriter(folder / f"trajectory.{fmt}", fmt, self.names, precision)
         # The engine rounds each value to the file's precision as it stores it: the same values
@@ -149,7 +151,10 @@ class ChunkedRun:
                 if summarise is not None:
                     summaries.append(summarise(chunk))
                 local = kept[(kept >= start) & (kept < start + len(chunk.ids))]
-                band[np.searchsorted(kept, local)] = chunk.values[local - start][:, :, keep]
+                rows = np.searchsorted(kept, local)
+                by_output = np.moveaxis(chunk.values, 2, 0)  # the engine's outputs x patients x times
+                for j, k in enumerate(keep):
+                    band[j, rows] = by_output[k, local - start]
                 if progress is not None:
                     progress(len(chunk.ids))
             metadata = {**self.metadata(), "precision": precision}
@@ -158,12 +163,10 @@ class ChunkedRun:
             writer.abort()
             raise
         write_metadata(folder, metadata)
-        import pandas as pd
-
-        sample_traj = Trajectory(self.population.ids[kept], times, tuple(drawn), band, metadata)
+        sample_traj = Trajectory(self.population.ids[kept], times, tuple(drawn), band.transpose(1, 2, 0), metadata)
         note = (f"all {n:,} patients" if every == 1 else
                 f"{kept.size:,} of {n:,} patients (every {every:,}th, from the first)")
-        summary = pd.concat(summaries, ignore_index=True) if summaries else None
+        summary = {k: np.concatenate([s[k] for s in summaries]) for k in summaries[0]} if summaries else None
         return RunFiles(path, summary, sample_traj, note, metadata)
 
 

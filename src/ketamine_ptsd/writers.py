@@ -47,9 +47,19 @@ def record_batch(ids: np.ndarray, times: np.ndarray, values: np.ndarray, sch: pa
     m, t, k = values.shape
     dtype = np.float32 if k and sch.field(2).type == pa.float32() else np.float64
     columns = values.transpose(2, 0, 1)
-    arrays = [pa.array(np.repeat(np.asarray(ids, dtype=np.int64), t)), pa.array(np.tile(times, m))]
-    arrays += [pa.array(np.ascontiguousarray(columns[c], dtype=dtype).reshape(-1)) for c in range(k)]
+    arrays = [_arrow(np.repeat(np.asarray(ids, dtype=np.int64), t)), _arrow(np.tile(np.asarray(times, float), m))]
+    arrays += [_arrow(np.ascontiguousarray(columns[c], dtype=dtype).reshape(-1)) for c in range(k)]
     return pa.RecordBatch.from_arrays(arrays, schema=sch)
+
+
+_ARROW_TYPES = {np.dtype(np.int64): pa.int64(), np.dtype(np.float64): pa.float64(), np.dtype(np.float32): pa.float32()}
+
+
+def _arrow(a: np.ndarray) -> pa.Array:
+    """A contiguous 1-D numpy array as an Arrow array on the same memory, no nulls (NaN stays
+    a value, as ``pa.array`` keeps it). ``pa.array`` would do the same but imports pandas on its
+    first call, to check whether it was given pandas data: 0.3 s of CPU for every run."""
+    return pa.Array.from_buffers(_ARROW_TYPES[a.dtype], a.size, [None, pa.py_buffer(a)])
 
 
 _INTEGRAL = re.compile(rb"^(-?\d+)$", re.MULTILINE)

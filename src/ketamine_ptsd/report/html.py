@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
-import pandas as pd
 from markupsafe import Markup
 
 from ..trajectory import Trajectory
 from .figures import chain_figure
-from .summary import describe, summarise
+from .summary import SummaryTable, describe, single, summarise
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("ketamine_ptsd.report", "templates"),
@@ -18,33 +17,31 @@ _ENV = jinja2.Environment(
 )
 
 
-def summary_table(traj: Trajectory | None = None, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+def summary_table(traj: Trajectory | None = None, summary: dict | None = None) -> SummaryTable:
     """The summary shown on screen and in the report: one row per measure (a single
     patient's values, or median and 5-95 % across a population), from ``traj`` or from its
     per-patient ``summary`` (:func:`~.summary.summarise`, computed chunk by chunk for a large run)."""
     if summary is None:
         summary = summarise(traj)
-    if len(summary) == 1:
-        row = summary.drop(columns="id").iloc[0]
-        return row.to_frame("value")
+    if len(summary["id"]) == 1:
+        return single(summary)
     return describe(summary)
 
 
 def _cell(value) -> str:
     """A summary value as shown: 3 significant digits, "-" when missing."""
-    if pd.isna(value):
+    if value != value:  # NaN
         return "-"
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _table_rows(table: pd.DataFrame) -> dict:
+def _table_rows(table: SummaryTable) -> dict:
     """The summary as a header and rows of text, rendered (and escaped) by the template."""
-    return {"columns": [str(c) for c in table.columns],
-            "rows": [(str(index), [_cell(v) for v in row]) for index, row in zip(table.index, table.itertuples(False))]}
+    return {"columns": list(table.columns), "rows": [(name, [_cell(v) for v in row]) for name, row in table.rows]}
 
 
 def write_report(traj: Trajectory, path: str | Path, title: str = "ketamine-ptsd simulation",
-                 table: pd.DataFrame | None = None, bands_from: str | None = None) -> Path:
+                 table: SummaryTable | None = None, bands_from: str | None = None) -> Path:
     """Write the HTML report (summary, four-panel figure as inline SVG, regimen, run metadata).
 
     The figure's bands are drawn from the patients of ``traj``; for a large run pass a sample,

@@ -4,8 +4,10 @@ day the improvement is lost)."""
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
-import pandas as pd
 
 from ..trajectory import Trajectory
 
@@ -23,8 +25,9 @@ def _first_after(mask: np.ndarray, start: np.ndarray) -> np.ndarray:
     return first
 
 
-def summarise(traj: Trajectory, reliable_change: float = PCL5_RELIABLE_CHANGE) -> pd.DataFrame:
-    """One row per patient with the summary measures whose variables are present."""
+def summarise(traj: Trajectory, reliable_change: float = PCL5_RELIABLE_CHANGE) -> dict[str, np.ndarray]:
+    """The summary measures whose variables are present, one value per patient: columns by
+    name, ``id`` first (``pandas.DataFrame(summarise(traj))`` for a frame)."""
     times = traj.times_h
     rows = {"id": traj.ids}
     names = set(traj.names)
@@ -53,13 +56,38 @@ def summarise(traj: Trajectory, reliable_change: float = PCL5_RELIABLE_CHANGE) -
         madrs = traj["madrs"]
         rows["madrs_baseline"] = madrs[:, 0]
         rows["madrs_nadir"] = madrs.min(axis=1)
-    return pd.DataFrame(rows)
+    return rows
 
 
-def describe(summary: pd.DataFrame) -> pd.DataFrame:
-    """Median and 5th-95th percentiles of each summary measure across patients."""
-    cols = [c for c in summary.columns if c != "id"]
-    q = summary[cols].quantile([0.05, 0.5, 0.95]).T
-    q.columns = ["p5", "median", "p95"]
-    q["missing"] = summary[cols].isna().sum()
-    return q
+@dataclass(frozen=True)
+class SummaryTable:
+    """The summary as shown: one row of values per measure, under ``columns``."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[float, ...]], ...]
+
+    def to_pandas(self):
+        """The table as a ``pandas.DataFrame`` indexed by measure."""
+        import pandas as pd
+
+        return pd.DataFrame([v for _, v in self.rows], index=[m for m, _ in self.rows], columns=list(self.columns))
+
+
+def single(summary: dict[str, np.ndarray]) -> SummaryTable:
+    """The measures of a one-patient summary."""
+    return SummaryTable(("value",), tuple((k, (float(v[0]),)) for k, v in summary.items() if k != "id"))
+
+
+def describe(summary: dict[str, np.ndarray]) -> SummaryTable:
+    """Median and 5th-95th percentiles (linear interpolation, missing values left out) of each
+    summary measure across patients, and the count of patients for whom it is missing."""
+    rows = []
+    for k, v in summary.items():
+        if k == "id":
+            continue
+        v = np.asarray(v, dtype=float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all missing: NaN, as wanted
+            p5, median, p95 = np.nanpercentile(v, [5, 50, 95])
+        rows.append((k, (float(p5), float(median), float(p95), int(np.isnan(v).sum()))))
+    return SummaryTable(("p5", "median", "p95", "missing"), tuple(rows))
