@@ -123,6 +123,11 @@ def test_column_percentiles_match_numpy_with_missing_values():
     np.testing.assert_allclose(column_percentiles(values, [10, 50, 90]), expected, rtol=0, atol=1e-12)
     full = rng.normal(size=(9, 50))
     np.testing.assert_allclose(column_percentiles(full, [25, 75]), np.percentile(full, [25, 75], axis=0))
+    # float32 input (the report's band sample): the float32 values' percentiles, in float64
+    single = values.astype(np.float32)
+    with pytest.warns(RuntimeWarning):
+        expected = np.nanpercentile(single.astype(float), [10, 50, 90], axis=0)
+    np.testing.assert_allclose(column_percentiles(single, [10, 50, 90]), expected, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("args", [["--n", "100000000"], ["--dt-min", "0.001"]])

@@ -37,22 +37,22 @@ BIN_PX = 2.0
 
 def column_percentiles(values: np.ndarray, q) -> np.ndarray:
     """``np.nanpercentile(values, q, axis=0)`` (linear interpolation, NaN ignored, all-NaN
-    columns NaN) for a patients x times array, in a few whole-array passes: numpy's version
-    calls a one-column function per time (thousands of calls per variable)."""
+    columns NaN) for a patients x times array, as float64 in any input precision. Each time's
+    values are sorted as one contiguous row (numpy's vectorised sort; NaN sorts last), about 3x
+    cheaper than ``np.percentile`` along the patient axis and 100x than ``np.nanpercentile``,
+    which calls a one-column function per time."""
     q = np.asarray(q, dtype=float) / 100.0
-    if not np.isnan(values).any():
-        return np.percentile(values, 100.0 * q, axis=0)
-    ordered = np.sort(values, axis=0)  # NaN sorts last
-    count = np.sum(~np.isnan(values), axis=0)
-    pos = q[:, None] * np.maximum(count - 1, 0)[None, :]
+    rows = np.sort(np.ascontiguousarray(np.asarray(values).T), axis=1)  # times x patients
+    count = rows.shape[1] - np.count_nonzero(np.isnan(rows), axis=1)
+    last = np.maximum(count - 1, 0)[:, None]
+    pos = q[None, :] * last
     lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, np.maximum(count - 1, 0)[None, :])
-    frac = pos - lo
-    low = np.take_along_axis(ordered, lo, axis=0)
-    high = np.take_along_axis(ordered, hi, axis=0)
-    out = low + (high - low) * frac
-    out[:, count == 0] = np.nan
-    return out
+    hi = np.minimum(lo + 1, last)
+    low = np.take_along_axis(rows, lo, axis=1).astype(float)
+    high = np.take_along_axis(rows, hi, axis=1).astype(float)
+    out = low + (high - low) * (pos - lo)
+    out[count == 0] = np.nan
+    return out.T
 
 
 def band_variables(names) -> list[str]:
@@ -147,7 +147,7 @@ def _curves(traj: Trajectory, name: str, variables) -> list:
     present = [v for v in variables if v in traj.names]
     curves = []
     for v in present:
-        values = np.asarray(traj[v], dtype=float)
+        values = traj[v]
         if name == "Cascade":
             # The cascade signals differ in scale; show them relative to their own maxima.
             if v == "glutamate":
