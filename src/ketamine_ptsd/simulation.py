@@ -264,8 +264,9 @@ def simulate(
 def compile_solvers(model=MODEL) -> None:
     """Compile (or load from the disk cache) the solver for the ways results are written: a
     whole result in memory (:func:`simulate`) and chunk by chunk (:class:`ChunkedRun`, in float64
-    and in float32), so that
-    the first simulation after installation does not wait for the compiler."""
+    and in float32), and the CSV formatter (compiled on import), so that the first simulation
+    after installation does not wait for the compiler."""
+    from . import csvtext  # noqa: F401
     from .dosing import single_dose
 
     simulate(single_dose(0.5), Population.typical(), model, times=[0.0, 1.0])

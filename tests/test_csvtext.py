@@ -1,0 +1,106 @@
+"""The compiled CSV formatter writes what Arrow's CSV writer writes, byte for byte: Arrow's
+float-to-text (double-conversion's shortest) is the oracle, on random bit patterns (every
+exponent, subnormals, NaN and infinities), on model-like values, and on whole files."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pytest
+
+from ketamine_ptsd.csvtext import format_rows
+from ketamine_ptsd.writers import TrajectoryWriter, record_batch, schema
+
+EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, 1e-5, 1.2e-5, 1e-6, 9.99e-7, 1e-7, 1.5e-7, 2.5e-6, 123456.7, 1234567.0,
+         12345678.0, 123456789.0, 1e9, 9.5e9, 1e10, 1.5e10, 1e15, 1e21, 3.4028235e38, 1.17549435e-38, 1.4e-45,
+         np.nan, np.inf, -np.inf, 16777216.0, 16777217.0, 0.1, 0.2, 0.3, 1 / 3]
+
+
+def arrow_lines(values: np.ndarray) -> list[bytes]:
+    buf = io.BytesIO()
+    pcsv.write_csv(pa.table({"x": pa.array(values)}), buf, write_options=pcsv.WriteOptions(include_header=False))
+    return buf.getvalue().split(b"\n")[:-1]
+
+
+def our_lines(values: np.ndarray) -> list[bytes]:
+    """Each value formatted as the third field of a row ``7,0,value``."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).reshape(1, 1, -1)
+    out = np.empty(bits.size * 40 + 64, dtype=np.uint8)
+    time_text = np.frombuffer(b"0" * bits.shape[2], dtype=np.uint8).copy()
+    starts = np.arange(bits.shape[2] + 1, dtype=np.int64)
+    n = format_rows(np.array([7], dtype=np.int64), time_text, starts, bits, out)
+    rows = out[:n].tobytes().split(b"\n")[:-1]
+    assert all(r.startswith(b"7,0,") for r in rows)
+    return [r[4:] for r in rows]
+
+
+def test_edge_values_are_written_as_arrow_writes_them():
+    values = np.array(EDGES + [-v for v in EDGES], dtype=np.float32)
+    assert our_lines(values) == arrow_lines(values)
+
+
+def test_random_bit_patterns_as_arrow():
+    rng = np.random.default_rng(11)
+    values = rng.integers(0, 2**32, 400_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    ours, arrow = our_lines(values), arrow_lines(values)
+    wrong = [(values[i], arrow[i], ours[i]) for i in range(values.size) if ours[i] != arrow[i]]
+    assert not wrong, wrong[:5]
+
+
+def test_model_like_values_as_arrow_and_reading_back_exactly():
+    rng = np.random.default_rng(12)
+    values = np.concatenate([
+        rng.lognormal(0.0, 4.0, 200_000) * rng.choice([-1.0, 1.0], 200_000),  # concentrations, signals
+        np.round(rng.uniform(0, 80, 100_000), 3),  # scores with few decimals
+        rng.uniform(0, 1e-6, 50_000),  # near zero
+    ]).astype(np.float32)
+    ours = our_lines(values)
+    assert ours == arrow_lines(values)
+    back = np.array([float(x) for x in ours]).astype(np.float32)
+    np.testing.assert_array_equal(back, values)
+
+
+@pytest.mark.parametrize("layout", ["outputs-major", "patients-major"])
+def test_whole_file_equals_arrows_csv_writer(tmp_path, layout):
+    rng = np.random.default_rng(13)
+    names = ("a", "b_ng_ml", "pcl5_total")
+    times = np.array([0.0, 0.25, 1.0, 24.5, 1344.0, 1e-3])
+    chunks = []
+    for first in (1, 40, 2**40):
+        ids = np.arange(first, first + 37, dtype=np.int64) * (-1 if first == 40 else 1)
+        if layout == "outputs-major":  # as the engine writes a chunk for a file
+            values = np.moveaxis(rng.lognormal(0, 3, (len(names), ids.size, times.size)).astype(np.float32), 0, 2)
+        else:
+            values = rng.lognormal(0, 3, (ids.size, times.size, len(names))).astype(np.float32)
+        values[3, 2, 1] = np.nan
+        chunks.append((ids, values))
+    ours = TrajectoryWriter(tmp_path / "ours.csv", "csv", names, "float32")
+    sch = schema(names, "float32")
+    arrow = pcsv.CSVWriter(str(tmp_path / "arrow.csv"), sch, write_options=pcsv.WriteOptions(quoting_header="none"))
+    for ids, values in chunks:
+        ours.write(ids, times, values)
+        arrow.write_batch(record_batch(ids, times, values, sch))
+    ours.close({})
+    arrow.close()
+    assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "arrow.csv").read_bytes()
+    assert ours.rows == 3 * 37 * times.size
+
+
+def test_blocks_of_patients_join_into_the_same_file(tmp_path, monkeypatch):
+    """A chunk larger than one block of text is formatted in blocks of patients."""
+    from ketamine_ptsd import writers
+
+    rng = np.random.default_rng(14)
+    ids, times = np.arange(50, dtype=np.int64), np.arange(0.0, 30.0)
+    values = rng.normal(size=(50, 30, 2)).astype(np.float32)
+    whole = TrajectoryWriter(tmp_path / "whole.csv", "csv", ("x", "y"), "float32")
+    whole.write(ids, times, values)
+    whole.close({})
+    monkeypatch.setattr(writers._Float32Csv, "BLOCK", 3000)  # a few patients per block
+    blocks = TrajectoryWriter(tmp_path / "blocks.csv", "csv", ("x", "y"), "float32")
+    blocks.write(ids, times, values)
+    blocks.close({})
+    assert (tmp_path / "blocks.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
