@@ -55,6 +55,13 @@ def _pow5_factor(v):
     return count
 
 
+@numba.njit(inline="always")
+def _drop_digit(vr, vp, vm):
+    """The last digit of ``vr``, and ``vr``, ``vp``, ``vm`` without their last digit."""
+    ten = np.uint64(10)
+    return int(vr % ten), vr // ten, vp // ten, vm // ten
+
+
 @numba.njit
 def shortest(bits):
     """The shortest decimal ``digits * 10**exponent`` that rounds to the positive finite float32
@@ -119,28 +126,19 @@ def shortest(bits):
         while vp // ten > vm // ten:
             vm_zeros = vm_zeros and vm % ten == np.uint64(0)
             vr_zeros = vr_zeros and last == 0
-            last = int(vr % ten)
-            vr //= ten
-            vp //= ten
-            vm //= ten
+            last, vr, vp, vm = _drop_digit(vr, vp, vm)
             removed += 1
         if vm_zeros:
             while vm % ten == np.uint64(0):
                 vr_zeros = vr_zeros and last == 0
-                last = int(vr % ten)
-                vr //= ten
-                vp //= ten
-                vm //= ten
+                last, vr, vp, vm = _drop_digit(vr, vp, vm)
                 removed += 1
         if vr_zeros and last == 5 and vr % np.uint64(2) == np.uint64(0):
             last = 4  # round half to even
         up = (vr == vm and (not accept or not vm_zeros)) or last >= 5
     else:
         while vp // ten > vm // ten:
-            last = int(vr % ten)
-            vr //= ten
-            vp //= ten
-            vm //= ten
+            last, vr, vp, vm = _drop_digit(vr, vp, vm)
             removed += 1
         up = vr == vm or last >= 5
     return vr + (np.uint64(1) if up else np.uint64(0)), e10 + removed
