@@ -104,3 +104,33 @@ def test_blocks_of_patients_join_into_the_same_file(tmp_path, monkeypatch):
     blocks.write(ids, times, values)
     blocks.close({})
     assert (tmp_path / "blocks.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+
+
+def test_json_numbers_as_the_arrow_path_writes_them():
+    """float32 JSON columns go through the compiled formatter; float64 ones (and ids, times)
+    through Arrow's text and a rewrite to JSON's tokens, which serves as the oracle here."""
+    from ketamine_ptsd.writers import _json_float32, _json_numbers
+
+    rng = np.random.default_rng(15)
+    values = np.concatenate([np.array(EDGES + [-v for v in EDGES], dtype=np.float32),
+                             rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+                             rng.lognormal(0, 3, 100_000).astype(np.float32)])
+    batch = pa.RecordBatch.from_arrays([pa.array(values)], names=["x"])
+    assert bytes(_json_float32(batch.column(0))) == _json_numbers(batch, 0)
+    part = batch.slice(17, 1000)  # a column that starts inside its buffer
+    assert bytes(_json_float32(part.column(0))) == _json_numbers(part, 0)
+
+
+def test_json_file_reads_back_the_float32_values(tmp_path):
+    import json
+
+    rng = np.random.default_rng(16)
+    values = rng.lognormal(0, 3, (4, 5, 2)).astype(np.float32)
+    values[0, 0, 0], values[1, 1, 1], values[2, 2, 0] = np.nan, np.inf, 3.0
+    writer = TrajectoryWriter(tmp_path / "t.json", "json", ("a", "b"), "float32")
+    writer.write(np.arange(4), np.arange(5.0), values)
+    writer.close({"k": 1})
+    doc = json.loads((tmp_path / "t.json").read_text())
+    back = np.stack([np.array(doc["data"][n], dtype=np.float32).reshape(4, 5) for n in ("a", "b")], axis=-1)
+    np.testing.assert_array_equal(back, values)
+    assert isinstance(doc["data"]["a"][doc["data"]["a"].index(3.0)], float)

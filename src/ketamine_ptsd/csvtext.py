@@ -1,5 +1,5 @@
 """The long format as CSV text, compiled: rows ``id,time_h,value,...`` straight from the
-engine's outputs-major chunk buffer.
+engine's outputs-major chunk buffer; and float32 columns as JSON numbers.
 
 Each float32 value is written as its shortest decimal text that reads back to the same float32
 (Ryu, Ulf Adams, "Ryū: fast float-to-string conversion", PLDI 2018, its 32-bit variant ``f2s``),
@@ -296,7 +296,42 @@ def format_rows(ids, time_text, time_start, by_output, out):
     return pos
 
 
-#: Longest text of one value and its comma: "-1.1754944e-38" or "-0.0000012345678", plus one.
+
+@numba.njit("int64(uint32[::1], uint8[::1])", cache=True, nogil=True)
+def format_json_numbers(bits, out):
+    """The float32 values whose bits are ``bits`` as JSON numbers as Python's ``json`` writes
+    floats (``1.0``, never ``1``; ``NaN``, ``Infinity``, ``-Infinity``), each followed by a comma,
+    into ``out``; returns the number of bytes written."""
+    pos = 0
+    for i in range(bits.size):
+        raw = np.int64(bits[i])
+        if (raw >> 23) & 0xFF == 0xFF:
+            if raw & 0x7FFFFF:
+                token = "NaN,"
+            elif raw >> 31:
+                token = "-Infinity,"
+            else:
+                token = "Infinity,"
+            for ch in token:
+                out[pos] = ord(ch)
+                pos += 1
+            continue
+        start = pos
+        pos = put_float32(out, pos, raw)
+        plain = True
+        for k in range(start, pos):
+            if out[k] == 46 or out[k] == 101:  # '.' or 'e'
+                plain = False
+        if plain:
+            out[pos] = 46
+            out[pos + 1] = 48
+            pos += 2
+        out[pos] = 44
+        pos += 1
+    return pos
+
+#: Longest text of one value and its comma: "-1.1754944e-38" or "-0.0000012345678", plus one
+#: (JSON: "-Infinity," or a value and ".0,").
 VALUE_BYTES = 17
 #: Longest text of an int64 id and its comma.
 ID_BYTES = 21
