@@ -212,7 +212,7 @@ def chain_figure(traj: Trajectory, title: str = "") -> str:
                    f'{escape(unit)}</text>')
         x, row = float(panel.x0), 0
         for k, (label, *_) in enumerate(curves):  # legend: up to two rows above the plot area
-            width = 30 + 6.6 * len(label)
+            width = 34 + 7.0 * len(label)  # a generous width per character of the 11 px font
             if x + width > panel.x1 and x > panel.x0:
                 x, row = float(panel.x0), row + 1
             y = panel.y1 - 22 + 15 * min(row, 1)
