@@ -51,6 +51,24 @@ def test_simulate_imports_neither_pandas_nor_matplotlib(tmp_path, fmt):
     assert (tmp_path / fmt / f"trajectory.{fmt}").is_file()
 
 
+@pytest.mark.parametrize(("preset", "expected"), [(None, "1"), ("3", "3")])
+def test_the_command_line_asks_for_one_blas_thread_unless_told(preset, expected):
+    """Set before numpy is first imported, so OpenBLAS starts no idle threads that spin."""
+    import json
+    import os
+
+    code = ("import os, sys, json\nfrom ketamine_ptsd.cli import main\n"
+            "before = 'numpy' in sys.modules\nrc = main(['clinic', 'score', 'pcl5', '" + ",".join(["2"] * 20) + "'])\n"
+            "print(json.dumps({'rc': rc, 'before': before, 'value': os.environ.get('OPENBLAS_NUM_THREADS')}))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"rc": 0, "before": False, "value": expected}
+
+
 def test_help_lists_the_commands_loaded_on_demand():
     result = run_fresh(RUN_CLI.format(args=["--help"], heavy=HEAVY))
     for command in ("simulate", "trial", "sensitivity", "clinic", "patient"):
