@@ -134,3 +134,14 @@ def test_json_file_reads_back_the_float32_values(tmp_path):
     back = np.stack([np.array(doc["data"][n], dtype=np.float32).reshape(4, 5) for n in ("a", "b")], axis=-1)
     np.testing.assert_array_equal(back, values)
     assert isinstance(doc["data"]["a"][doc["data"]["a"].index(3.0)], float)
+
+
+def test_the_longest_value_text_fits_the_buffer_bound():
+    """Every negative float32 written once gave 16 bytes at most, reached at -1.0000001e-06; the
+    writers size their buffers with VALUE_BYTES per value (no bounds checks in compiled code)."""
+    from ketamine_ptsd.csvtext import VALUE_BYTES
+
+    first, last = np.array([1e-6, 1e-5], dtype=np.float32).view(np.uint32)
+    bits = np.arange(first, last, 7, dtype=np.uint32) | np.uint32(1 << 31)  # the binade of 1e-6, negative
+    longest = max(len(x) for x in our_lines(bits.view(np.float32)))
+    assert longest == 16 and longest + 1 <= VALUE_BYTES

@@ -480,18 +480,14 @@ def calibrate(
     console.print(f"wrote {out}")
 
 
-#: One BLAS thread unless the user says otherwise (read when numpy, and scipy with its own
-#: OpenBLAS, are first imported, which no command has done before ``main``). Our BLAS work is on
-#: small matrices; each OpenBLAS pool thread spins for about 0.1 s of CPU when it starts and
-#: after every call (its THREAD_TIMEOUT), on the core numba's threads integrate on: 0.3 to 0.5 s
-#: of a 4,000-patient simulate's 5 s.
-BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
-
-
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: turns bad input into one line on stderr and exit code 2."""
-    for name, value in BLAS_THREADS.items():
-        os.environ.setdefault(name, value)
+    # One BLAS thread unless the user says otherwise (read when numpy, and scipy with its own
+    # OpenBLAS, are first imported, which no command has done before this). Our BLAS work is on
+    # small matrices; each OpenBLAS pool thread spins for about 0.1 s of CPU when it starts and
+    # after every call (its THREAD_TIMEOUT), on the core numba's threads integrate on: 0.2 to
+    # 0.5 s of a 4,000-patient simulate's 5 s (docs/benchmarks.md, "One BLAS thread").
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         rc = app(args=argv, prog_name="ketamine-ptsd", standalone_mode=False)
     except InputError as exc:

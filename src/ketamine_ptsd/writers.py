@@ -89,7 +89,7 @@ def _json_float32(column: pa.Array) -> memoryview:
 
     bits = np.frombuffer(column.buffers()[1], dtype=np.uint32, count=len(column), offset=4 * column.offset)
     out = np.empty(bits.size * VALUE_BYTES, dtype=np.uint8)
-    return memoryview(out)[:format_json_numbers(np.ascontiguousarray(bits), out)]
+    return memoryview(out)[:format_json_numbers(bits, out)]
 
 
 class _Float32Csv:

@@ -3,9 +3,9 @@
 Written directly (no plotting library): the report of ``simulate`` draws four panels of at
 most a few dozen curves, and importing and rendering with matplotlib cost about as much CPU as
 the simulation of 2,000 patients. SVG is vector (it prints and zooms sharply) and its text is
-searchable. Each curve is thinned to what the plot's pixels can show: per pixel column the
-first, lowest, highest and last point, so a one-hour concentration peak in a 56-day course is
-drawn at its full height.
+searchable. Each curve is thinned to what the plot's pixels can show: per two pixel columns
+the lowest and the highest point (:func:`thin`), so a one-hour concentration peak in a 56-day
+course is drawn at its full height.
 """
 
 from __future__ import annotations
