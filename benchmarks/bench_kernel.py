@@ -14,6 +14,7 @@ Usage::
 
     python benchmarks/bench_kernel.py [--n 2000] [--reps 3] [--dt-h 1.0]
                                       [--outputs ketamine_ng_ml,cadss,pcl5_total]
+                                      [--kernel patient|lockstep|auto]
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions in this process (the minimum is kept)")
     parser.add_argument("--dt-h", type=float, default=1.0, help="hours between output times")
     parser.add_argument("--outputs", default="ketamine_ng_ml,cadss,pcl5_total", help="comma-separated outputs")
+    parser.add_argument("--kernel", help="NumbaEngine's kernel: patient, lockstep or auto (default: the engine's "
+                        "own; left unset for commits before the lockstep kernel)")
     args = parser.parse_args(argv)
     if args.n < 1 or args.reps < 1 or not args.dt_h > 0:
         parser.error("--n and --reps must be positive, --dt-h above 0")
@@ -53,7 +56,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"--outputs: unknown {unknown[0]!r}; choose from {', '.join(MODEL.output_names)}")
     sel = np.array([MODEL.output_names.index(x) for x in names], np.int64)
-    engine = NumbaEngine(threads=1)
+    engine = NumbaEngine(threads=1, **({"kernel": args.kernel} if args.kernel else {}))
     engine.solve(MODEL, params[:2], events, times, sel)  # compile or load, not timed
     best = None  # (CPU, user, system) seconds of the cheapest repetition
     for _ in range(args.reps):
@@ -68,7 +71,8 @@ def main(argv=None) -> int:
     cpu, user, system = (1e3 * x / args.n for x in best)
     print(json.dumps({"cpu_ms_per_course": cpu, "user_ms_per_course": user, "system_ms_per_course": system,
                       "mean_steps": float(steps.mean()), "failed": int((steps < 0).sum()), "checksum": checksum,
-                      "n": args.n, "dt_h": args.dt_h, "outputs": names, "cpu": cpu_name()}))
+                      "n": args.n, "dt_h": args.dt_h, "outputs": names, "kernel": args.kernel,
+                      "cpu": cpu_name()}))
     return 0
 
 

@@ -8,7 +8,6 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -27,10 +26,22 @@ def cache_dir() -> Path:
     return Path(xdg or Path.home() / ".cache") / "ketamine-ptsd"
 
 
-@cache
-def _kernel_for(module: str, source_files: tuple[Path, ...]):
-    template = resources.files(__package__).joinpath("dopri5_kernel.py").read_text(encoding="utf-8")
-    digest = hashlib.sha256(template.encode())
+#: Patients per lockstep group: two AVX2 or one AVX-512 register of doubles.
+LANES = 16
+
+#: The files whose text makes up the compiled kernel module, besides the model's own.
+_KERNEL_FILES = ("dopri5_kernel.py", "lockstep_kernel.py", "lanes.py", "plain.py")
+
+
+_KERNELS: dict = {}
+
+
+def _kernel_for(module: str, source_files: tuple[Path, ...], model):
+    here = resources.files(__package__)
+    texts = {name: here.joinpath(name).read_text(encoding="utf-8") for name in _KERNEL_FILES}
+    digest = hashlib.sha256(f"lanes={LANES}".encode())
+    for text in texts.values():
+        digest.update(text.encode())
     for f in source_files:
         digest.update(Path(f).read_bytes())
     key = digest.hexdigest()[:16]
@@ -38,8 +49,13 @@ def _kernel_for(module: str, source_files: tuple[Path, ...]):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"dopri5_{key}.py"
     if not path.exists():
+        from .lanes import lane_source
+
+        lanes = lane_source(model, LANES)
+        text = (f"from {module} import FASTMATH, observe, power, rhs\n{texts['dopri5_kernel.py']}\n\n"
+                f"POWER_PARAMS = {lanes.power_exponents!r}\n{lanes.source}\n\n{texts['lockstep_kernel.py']}")
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(f"from {module} import FASTMATH, observe, rhs\n{template}", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     name = f"_ketamine_ptsd_solver_{key}"
     if name in sys.modules:
@@ -54,7 +70,25 @@ def _kernel_for(module: str, source_files: tuple[Path, ...]):
 def kernel(model):
     """The compiled kernel module for ``model`` (compiled once per model source, then cached
     on disk)."""
-    return _kernel_for(model.module, tuple(model.source_files))
+    key = (model.module, tuple(model.source_files))
+    if key not in _KERNELS:
+        _KERNELS[key] = _kernel_for(model.module, tuple(model.source_files), model)
+    return _KERNELS[key]
+
+
+#: The population kernels: one integrator per patient, patients in lockstep SIMD lanes, or
+#: lockstep where there are at least two lane groups.
+KERNELS = ("patient", "lockstep", "auto")
+
+
+def lockstep_order(model, prepared: np.ndarray) -> np.ndarray:
+    """The order in which patients are grouped into lanes: sorted by the model's
+    ``stiffness_params`` (the first the primary key), so that each group's patients need
+    similar step sizes; as given when the model names none."""
+    columns = [prepared[:, model.param_names.index(name)] for name in reversed(model.stiffness_params)]
+    if not columns:
+        return np.arange(prepared.shape[0], dtype=np.int64)
+    return np.lexsort(columns).astype(np.int64)
 
 
 def output_array(out, n_patients: int, n_times: int, n_outputs: int) -> np.ndarray:
@@ -82,6 +116,15 @@ class NumbaEngine:
     1e-8 saves as many steps) are set to zero, so an eliminated drug does not keep the step size
     at the stability limit of the fast PK (0 turns this off, as the tight reference tests do);
     ``threads`` limits numba's thread pool (None: all cores); ``chunk_size`` bounds memory per call.
+
+    ``kernel`` chooses how patients are integrated: ``patient`` (the default), one integrator
+    per patient, so a patient's course never depends on who else is simulated; ``lockstep``,
+    groups of ``LANES`` patients (sorted by the model's ``stiffness_params``) sharing time
+    and step size so that the model's arithmetic runs in SIMD lanes, each patient still held
+    to its own error tolerance, and a course moving by up to about the tolerance with its
+    group; ``auto``, lockstep from two groups of patients on. Lockstep needs the exponents
+    the lane code takes as whole numbers (``POWER_PARAMS`` of the compiled module) to be
+    whole numbers 0-31 for every patient, and otherwise integrates per patient.
     """
 
     rtol: float = 1e-6
@@ -90,6 +133,7 @@ class NumbaEngine:
     chunk_size: int = 4096
     max_steps: int = 200_000
     flush_below: float = 1e-8
+    kernel: str = "patient"
     name: str = "numba-dopri5"
 
     def __post_init__(self):
@@ -97,6 +141,8 @@ class NumbaEngine:
             value = getattr(self, field_name)
             if not (value > 0 and np.isfinite(value)):
                 raise InputError(field_name, f"must be a positive number, got {value}", "> 0")
+        if self.kernel not in KERNELS:
+            raise InputError("kernel", f"unknown kernel {self.kernel!r}", ", ".join(KERNELS))
 
     def solve(self, model, params, events, times, out_sel, record_states=False, y0=None, out=None):
         """Integrate patients ``params`` (N x P) over ``times`` (h); returns outputs
@@ -109,15 +155,29 @@ class NumbaEngine:
         numba.set_num_threads(min(max(1, self.threads or most), most))
         weight_col = model.param_names.index("weight_kg")
         y0 = model.initial_state(params.shape[0]) if y0 is None else y0
+        if np.shape(y0) != (params.shape[0], len(model.state_names)):
+            raise InputError("y0", f"need {params.shape[0]} x {len(model.state_names)} initial states, got shape "
+                             f"{np.shape(y0)}", "one row per patient, one column per model state")
         times = np.ascontiguousarray(times, dtype=np.float64)
         out_sel = np.ascontiguousarray(out_sel, dtype=np.int64)
         out = output_array(out, params.shape[0], times.size, out_sel.size)
-        steps = mod.solve_population(
-            np.ascontiguousarray(y0, dtype=np.float64),
-            model.prepare(params),
-            events.time_h, events.kind, events.index, events.fixed, events.per_kg,
-            weight_col, times, out_sel, states_read(model, out_sel, record_states), bool(record_states),
-            len(model.input_names), len(model.output_names), float(self.rtol), float(self.atol),
-            float(self.flush_below), int(self.max_steps), out,
-        )
+        prepared = model.prepare(params)
+        shared = (events.time_h, events.kind, events.index, events.fixed, events.per_kg, weight_col, times, out_sel,
+                  states_read(model, out_sel, record_states), bool(record_states), len(model.input_names),
+                  len(model.output_names), float(self.rtol), float(self.atol), float(self.flush_below),
+                  int(self.max_steps), out)
+        y0 = np.ascontiguousarray(y0, dtype=np.float64)
+        if self._lockstep(mod, prepared):
+            steps = mod.solve_population_lanes(y0, prepared, lockstep_order(model, prepared), *shared)
+        else:
+            steps = mod.solve_population(y0, prepared, *shared)
         return out, steps
+
+    def _lockstep(self, mod, prepared: np.ndarray) -> bool:
+        """Whether these patients go through the lockstep kernel: asked for (or ``auto`` with
+        at least two lane groups), and every exponent the lane code takes as a whole number is
+        one (0-31) for every patient."""
+        if self.kernel == "patient" or (self.kernel == "auto" and prepared.shape[0] < 2 * LANES):
+            return False
+        exponents = prepared[:, list(mod.POWER_PARAMS)]
+        return bool(np.all((exponents == np.round(exponents)) & (exponents >= 0) & (exponents < 32)))

@@ -1,0 +1,362 @@
+"""The model's right-hand side and outputs flattened into loops over SIMD lanes, generated
+from the model's own source for the lockstep kernel (``lockstep_kernel.py``).
+
+The model's functions are run once as plain Python (:mod:`ketamine_ptsd.engine.plain`, as the
+JAX backend and the SBML export run them) on symbolic values that write down every operation
+they see as one line of straight-line code: states, parameters and inputs are loaded from
+lane arrays laid out by variable and lane (``Y[i * LANES + l]``), every call of a model
+function disappears (its body is traced where it is called), ``max`` and ``min`` become
+numba's two-argument selects and ``power(x, h)`` with a parameter exponent becomes
+multiplications and selects over the exponent's binary digits (exact for whole exponents
+0-31; the engine checks the patients' exponents before it uses this kernel). The result is
+one loop over the lanes with no calls, which LLVM vectorises (a test reads the compiled code
+for packed double-precision arithmetic). The lane count is passed in (``nl``) rather than
+fixed: with a constant trip count LLVM unrolls the loop completely and then cannot prove the
+arrays apart, so nothing vectorises.
+
+``observe`` is traced once per output group (the outputs it writes together when one of them
+is asked for), each group becoming its own lane loop behind the ``need`` flags. ``exp`` is
+written as a Cody-Waite reduction and a polynomial in straight-line code (within 2 units in
+the last place of ``math.exp``; a test), since this LLVM has no vector ``exp`` (no SVML), so
+the PTSD and depression scores vectorise too; a power with a fractional exponent (the CADSS
+curve) calls the model's compiled ``power`` and leaves its group's loop scalar.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+#: Bits of a whole power exponent that the lane code handles (exponents 0 to 2**bits - 1).
+POWER_BITS = 5
+
+# exp(x) = 2**k exp(r), r = x - k ln 2 with |r| <= ln(2)/2 (Cody & Waite 1980); exp(r) by its
+# Taylor series to r**13 / 13!, whose remainder is below 2e-17 relative on that interval.
+_LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of ln 2: k * LN2_HI is exact for |k| < 2**20
+_LN2_LO = 1.90821492927058770002e-10
+_LOG2E = 1.4426950408889634
+_EXP_TERMS = 13
+#: exp's range: below it the result would be subnormal and is 0, above it infinite.
+_EXP_LOW, _EXP_HIGH = -708.39, 709.782712893384
+
+
+def _text(value) -> str:
+    if isinstance(value, Sym):
+        return value.name
+    if isinstance(value, bool):
+        raise TypeError("a boolean in model arithmetic cannot be traced")
+    text = repr(float(value))
+    return f"({text})" if text.startswith("-") else text
+
+
+@dataclass
+class Tape:
+    """Straight-line code being written: one assignment per line, repeated expressions
+    written once."""
+
+    lines: list[str] = field(default_factory=list)
+    seen: dict[str, Sym] = field(default_factory=dict)
+    power_exponents: set[int] = field(default_factory=set)
+    whole_powers: bool = True
+    count: int = 0
+
+    def emit(self, expr: str) -> Sym:
+        if expr in self.seen:
+            return self.seen[expr]
+        name = f"v{self.count}"
+        self.count += 1
+        self.lines.append(f"{name} = {expr}")
+        sym = Sym(self, name)
+        self.seen[expr] = sym
+        return sym
+
+    def binary(self, a, op: str, b) -> Sym:
+        return self.emit(f"{_text(a)} {op} {_text(b)}")
+
+
+class Sym:
+    """A value of the traced code: the name of the variable that holds it."""
+
+    __slots__ = ("tape", "name", "param")
+
+    def __init__(self, tape: Tape, name: str, param: int | None = None):
+        self.tape, self.name, self.param = tape, name, param
+
+    def __add__(self, other):
+        return self.tape.binary(self, "+", other)
+
+    def __radd__(self, other):
+        return self.tape.binary(other, "+", self)
+
+    def __sub__(self, other):
+        return self.tape.binary(self, "-", other)
+
+    def __rsub__(self, other):
+        return self.tape.binary(other, "-", self)
+
+    def __mul__(self, other):
+        return self.tape.binary(self, "*", other)
+
+    def __rmul__(self, other):
+        return self.tape.binary(other, "*", self)
+
+    def __truediv__(self, other):
+        return self.tape.binary(self, "/", other)
+
+    def __rtruediv__(self, other):
+        return self.tape.binary(other, "/", self)
+
+    def __neg__(self):
+        return self.tape.emit(f"-{self.name}")
+
+    def __abs__(self):
+        return self.tape.emit(f"abs({self.name})")
+
+    def __pow__(self, exponent):
+        return _power(self.tape, self, exponent)
+
+    def __rpow__(self, base):
+        raise TypeError("a number raised to a traced power cannot be traced")
+
+    def __bool__(self):
+        raise TypeError("model code branches on a state or parameter value; the lane generator needs "
+                        "branch-free arithmetic (use max/min)")
+
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = lambda self, other: self.__bool__()
+    __hash__ = object.__hash__
+
+
+def _tape_of(values) -> Tape:
+    for v in values:
+        if isinstance(v, Sym):
+            return v.tape
+    raise TypeError("no traced value")
+
+
+def _select_reduce(kind: str, values):
+    values = list(values)
+    if len(values) == 1 and not isinstance(values[0], Sym):
+        values = list(values[0])
+    if not any(isinstance(v, Sym) for v in values):
+        return (max if kind == "max" else min)(values)
+    tape = _tape_of(values)
+    acc = values[0]
+    for v in values[1:]:
+        acc = tape.emit(f"{kind}({_text(acc)}, {_text(v)})")
+    return acc
+
+
+def sym_max(*values):
+    return _select_reduce("max", values)
+
+
+def sym_min(*values):
+    return _select_reduce("min", values)
+
+
+def _power(tape: Tape, x, h):
+    """``x ** h`` for a whole exponent 0-31 as the product of x**(2**b) over the exponent's
+    binary digits b: with a constant exponent the products themselves, with a parameter one
+    as selects (the squarings are those of the compiled shortcuts for 2, 4 and 12, so those
+    powers agree bit for bit)."""
+    if not isinstance(h, Sym):
+        if not (float(h) == int(h) and 0 <= h < 2 ** POWER_BITS):
+            raise TypeError(f"a constant power {h!r} other than a whole number 0-31 cannot be vectorised")
+        result, square, rest = None, x, int(h)
+        while rest:
+            if rest & 1:
+                result = square if result is None else result * square
+            rest >>= 1
+            if rest:
+                square = square * square
+        return 1.0 if result is None else result
+    if not tape.whole_powers:
+        return tape.emit(f"power({_text(x)}, {_text(h)})")
+    if h.param is None:
+        raise TypeError("the lane generator handles powers whose exponent is a parameter")
+    tape.power_exponents.add(h.param)
+    squares = [x]
+    for _ in range(POWER_BITS - 1):
+        squares.append(squares[-1] * squares[-1])
+    result, rest = None, h
+    for b in range(POWER_BITS - 1, -1, -1):
+        weight = float(2 ** b)
+        take = tape.emit(f"{_text(rest)} >= {weight!r}")
+        rest = tape.emit(f"{_text(rest)} - {weight!r} if {take.name} else {_text(rest)}")
+        factor = tape.emit(f"{_text(squares[b])} if {take.name} else 1.0")
+        result = factor if result is None else result * factor
+    return result
+
+
+def _exp(tape: Tape, x):
+    """exp(x) as straight-line arithmetic (see the module's docstring): 2**k is made by
+    writing k + 1023 into a double's exponent bits (``_pow2``, generated beside the lane
+    functions), which vectorises as an integer conversion, a shift and a bit cast."""
+    if not isinstance(x, Sym):
+        return math.exp(x)
+    xc = tape.emit(f"min(max({x.name}, {_EXP_LOW!r}), {_EXP_HIGH!r})")
+    k = tape.emit(f"math.floor({xc.name} * {_LOG2E!r} + 0.5)")
+    r = tape.emit(f"({xc.name} - {k.name} * {_LN2_HI!r}) - {k.name} * {_LN2_LO!r}")
+    poly = tape.emit(f"{1.0 / math.factorial(_EXP_TERMS)!r}")
+    for n in range(_EXP_TERMS - 1, -1, -1):
+        poly = tape.emit(f"{poly.name} * {r.name} + {1.0 / math.factorial(n)!r}")
+    # 2**k for k up to 1024 (2**1024 itself overflows while exp(709.7) does not): as 2 * 2**(k-1)
+    # above zero, where k - 1 stays a normal exponent.
+    value = tape.emit(f"({poly.name} * 2.0) * _pow2({k.name} - 1.0) if {k.name} > 0.0 "
+                      f"else {poly.name} * _pow2({k.name})")
+    # Below the smallest normal result 0, above the largest double infinity, NaN stays NaN.
+    value = tape.emit(f"0.0 if {x.name} < {_EXP_LOW!r} else {value.name}")
+    value = tape.emit(f"math.inf if {x.name} > {_EXP_HIGH!r} else {value.name}")
+    return tape.emit(f"{x.name} if {x.name} != {x.name} else {value.name}")
+
+
+#: The generated source's imports (it also reads the model's ``FASTMATH`` and ``power``) and
+#: ``_pow2``: 2.0 ** k for a whole k in [-1022, 1023], given as a double.
+_PREAMBLE = """
+import math
+
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def _pow2(typingctx, k):
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        biased = builder.add(builder.fptosi(args[0], i64), ir.Constant(i64, 1023))
+        return builder.bitcast(builder.shl(biased, ir.Constant(i64, 52)), ir.DoubleType())
+
+    return types.float64(types.float64), codegen
+"""
+
+
+class _Loads:
+    """A lane array read by the model: ``v[i]`` loads ``NAME[i * LANES + l]`` once."""
+
+    def __init__(self, tape: Tape, array: str, prefix: str, is_param: bool = False):
+        self.tape, self.array, self.prefix, self.is_param = tape, array, prefix, is_param
+        self.loaded: dict[int, Sym] = {}
+        self.read: list[int] = []
+
+    def __getitem__(self, index):
+        i = int(index)
+        if i not in self.loaded:
+            name = f"{self.prefix}{i}"
+            self.tape.lines.append(f"{name} = {self.array}[{i} * LANES + l]")
+            self.loaded[i] = Sym(self.tape, name, i if self.is_param else None)
+            self.read.append(i)
+        return self.loaded[i]
+
+
+class _Outputs(list):
+    """A list to write into that reads back what was written (``dy[i] += ...``)."""
+
+    def __getitem__(self, index):
+        value = super().__getitem__(int(index))
+        if value is None:
+            raise TypeError(f"entry {int(index)} read before it was written")
+        return value
+
+    def __setitem__(self, index, value):
+        super().__setitem__(int(index), value)
+
+
+def _stored(values, array: str) -> list[str]:
+    return [f"{array}[{i} * LANES + l] = {_text(v)}" for i, v in enumerate(values) if v is not None]
+
+
+def _lane_sums_source(lanes: int) -> str:
+    """``_lane_sums(a, acc, n)``: acc[l] = sum over i < n of a[i * LANES + l], with one local
+    accumulator per lane, which LLVM keeps in vector registers (an ``acc`` array updated in
+    the loop is stored and reloaded every time)."""
+    sums = range(int(lanes))
+    lines = ["@njit(inline='always', error_model='numpy', fastmath=set(FASTMATH))",
+             "def _lane_sums(a, acc, n):",
+             "    " + " = ".join(f"s{l}" for l in sums) + " = 0.0",
+             "    for i in range(n):",
+             "        b = i * LANES"]
+    lines += [f"        s{l} += a[b + {l}]" for l in sums]
+    lines += [f"    acc[{l}] = s{l}" for l in sums]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class LaneSource:
+    """Generated lane code: ``source`` defines ``rhs_lanes(t, Y, P, U, DY)`` and
+    ``observe_lanes(Y, P, OUT, need)`` for ``LANES`` lanes; ``power_exponents`` are the
+    parameter indices used as whole-number exponents in the right-hand side."""
+
+    source: str
+    power_exponents: tuple[int, ...]
+
+
+def lane_source(model, lanes: int) -> LaneSource:
+    """The lane functions of ``model`` for ``lanes`` lanes, as Python source for numba."""
+    from .plain import plain_functions
+
+    n_states, n_outputs = len(model.state_names), len(model.output_names)
+    box: list[Tape] = []
+    module = plain_functions(model.module, max=sym_max, min=sym_min, math=_MathProxy(box))
+    rhs_tape = _traced_rhs(module, box, n_states)
+    # observe, one block per group of outputs written together
+    groups: dict[tuple[int, ...], tuple[list[int], list[str]]] = {}
+    for k in range(n_outputs):
+        box.clear()
+        tape = Tape(whole_powers=False)
+        box.append(tape)
+        y = _Loads(tape, "Y", "y")
+        p = _Loads(tape, "P", "p", is_param=True)
+        out = _Outputs([None] * n_outputs)
+        module.observe(y, p, out, [j == k for j in range(n_outputs)])
+        written = tuple(j for j, v in enumerate(out) if v is not None)
+        if written in groups:
+            groups[written][0].append(k)
+            continue
+        groups[written] = ([k], tape.lines + _stored(out, "OUT"))
+
+    src = [f"LANES = {int(lanes)}", _PREAMBLE, _lane_sums_source(lanes), "",
+           "@njit(cache=True, error_model='numpy', fastmath=set(FASTMATH))",
+           "def rhs_lanes(t, Y, P, U, DY, nl):",
+           "    for l in range(nl):"]
+    src += [f"        {line}" for line in rhs_tape.lines]
+    # Without reassociation, which would merge exp's two-part ln 2 and cost up to 200 units in
+    # the last place at large arguments; the outputs have no sums for it to speed up.
+    src += ["", "", "@njit(cache=True, error_model='numpy', fastmath=set(FASTMATH) - {'reassoc'})",
+            "def observe_lanes(Y, P, OUT, need, nl):"]
+    for triggers, lines in groups.values():
+        cond = " or ".join(f"need[{k}]" for k in triggers)
+        src.append(f"    if {cond}:")
+        src.append("        for l in range(nl):")
+        src += [f"            {line}" for line in lines]
+    src.append("")
+    return LaneSource("\n".join(src), tuple(sorted(rhs_tape.power_exponents)))
+
+
+class _MathProxy:
+    """``math`` for traced code: ``exp`` of the tape being written (the last in ``box``)."""
+
+    def __init__(self, box: list):
+        self.box = box
+
+    def exp(self, x):
+        return _exp(x.tape if isinstance(x, Sym) else self.box[-1], x)
+
+    def __getattr__(self, name):
+        raise TypeError(f"math.{name} is not handled by the lane generator")
+
+
+def _traced_rhs(module, box: list, n_states: int) -> Tape:
+    """The tape of ``rhs`` with the derivatives stored into ``DY``."""
+    tape = Tape()
+    box.append(tape)
+    y = _Loads(tape, "Y", "y")
+    p = _Loads(tape, "P", "p", is_param=True)
+    u = _Loads(tape, "U", "u")
+    dy = _Outputs([None] * n_states)
+    module.rhs(Sym(tape, "t"), y, p, u, dy)
+    unset = [i for i, v in enumerate(dy) if v is None]
+    if unset:
+        raise TypeError(f"rhs left the derivative of state {unset[0]} unset")
+    tape.lines += _stored(dy, "DY")
+    return tape

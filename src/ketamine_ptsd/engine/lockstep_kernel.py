@@ -1,0 +1,272 @@
+# ruff: noqa: F821  (the names below are bound when the engine compiles this template)
+# Lockstep population kernel: the Dormand-Prince 5(4) of ``dopri5_kernel.py`` with LANES
+# patients stepped together, so that the model's arithmetic runs in SIMD lanes. This file is
+# a template: the engine compiles it in one module after ``dopri5_kernel.py`` (its tableau,
+# ``solve_one`` and ``_borrowed``) and the lane functions that ``lanes.py`` generates from the
+# model's source (``LANES``, ``rhs_lanes``, ``observe_lanes``).
+#
+# Every lane array is laid out by variable and lane: variable i of lane l is ``a[i * LANES + l]``,
+# so each update below is one flat loop that LLVM vectorises, and the generated functions'
+# loops over lanes have a trip count (``nl``, always LANES) that LLVM does not unroll away.
+# The lanes share time, step size, events and output times; a step is accepted when every
+# lane's own error norm (the per-patient kernel's) is within tolerance, so each patient is
+# integrated at least as accurately as alone, at the price of the steps its group's hardest
+# patient needs. A group that fails (step limit, or a step size of zero) is integrated again
+# one patient at a time by ``solve_one``, so a failure is the patient's own.
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _lane_norms(v, y, y2, rtol, atol, acc, n, tmp):
+    """Each lane's RMS norm of ``v`` scaled by the mixed tolerance, into ``acc`` (``tmp``:
+    scratch of the lane arrays' size). The scaled squares are one flat loop that vectorises,
+    then summed by lane. The reciprocal of each scale is taken in single precision, where a
+    vector division costs a third, and refined by one Newton step to about 1e-14: double
+    divisions were most of the norm's cost, and the norm only decides steps."""
+    for q in range(n * LANES):
+        scale = atol + rtol * max(abs(y[q]), abs(y2[q]))
+        inv = np.float64(np.float32(1.0) / np.float32(scale))
+        inv = inv * (2.0 - scale * inv)
+        r = v[q] * inv
+        tmp[q] = r * r
+    _lane_sums(tmp, acc, n)
+    for l in range(LANES):
+        acc[l] = math.sqrt(acc[l] / n)
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _worst(acc):
+    """The largest lane norm (NaN if any lane's is NaN)."""
+    worst = 0.0
+    for l in range(LANES):
+        a = acc[l]
+        if a != a:
+            return a
+        if a > worst:
+            worst = a
+    return worst
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _initial_step_lanes(t, y, f0, p, u, rtol, atol, span, ytmp, f1, acc, n, tmp):
+    """The per-patient kernel's starting step (Hairer, Norsett & Wanner II.4) for each lane,
+    the smallest of them shared."""
+    size = n * LANES
+    d0 = np.empty(LANES)
+    d1 = np.empty(LANES)
+    _lane_norms(y, y, y, rtol, atol, acc, n, tmp)
+    d0[:] = acc
+    _lane_norms(f0, y, y, rtol, atol, acc, n, tmp)
+    d1[:] = acc
+    h0 = span
+    for l in range(LANES):
+        h_l = 1e-6 if (d0[l] < 1e-5 or d1[l] < 1e-5) else 0.01 * d0[l] / d1[l]
+        h0 = min(h0, h_l)
+    for q in range(size):
+        ytmp[q] = y[q] + h0 * f0[q]
+    rhs_lanes(t + h0, ytmp, p, u, f1, LANES)
+    for q in range(size):
+        f1[q] = f1[q] - f0[q]
+    _lane_norms(f1, y, y, rtol, atol, acc, n, tmp)
+    h = min(100.0 * h0, span)
+    for l in range(LANES):
+        big = max(d1[l], acc[l] / h0)
+        h1 = max(1e-6, h0 * 1e-3) if big <= 1e-15 else (0.01 / big) ** 0.2
+        h = min(h, h1)
+    return h
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _record_lanes(src, out, j, out_sel, rows, nl):
+    for l in range(nl):
+        r = rows[l]
+        for m in range(out_sel.size):
+            out[r, j, m] = src[out_sel[m] * LANES + l]
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, t_out, out_sel, dense_sel,
+                record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, rows):
+    """Integrate LANES patients in lockstep (lane arrays ``y0``, ``p``, ``weight``); write the
+    outputs of the first ``nl`` lanes into ``out[rows[l]]``. Returns the accepted steps, or -1
+    if ``max_steps`` was exceeded or the step size fell to zero (``out`` is then incomplete)."""
+    n = y0.size // LANES
+    size = n * LANES
+    y = y0.copy()
+    u = np.zeros(n_inputs * LANES)
+    k0 = np.zeros(size)
+    k1 = np.zeros(size)
+    k2 = np.zeros(size)
+    k3 = np.zeros(size)
+    k4 = np.zeros(size)
+    k5 = np.zeros(size)
+    k6 = np.zeros(size)
+    ynew = np.empty(size)
+    ytmp = np.zeros(size)
+    err = np.empty(size)
+    c1 = np.zeros(size)
+    c2 = np.zeros(size)
+    c3 = np.zeros(size)
+    c4 = np.zeros(size)
+    acc = np.zeros(LANES)
+    scratch = np.empty(size)
+    obs = np.zeros(n_obs * LANES)
+    need = np.zeros(n_obs, np.bool_)
+    if not record_states:
+        for m in range(out_sel.size):
+            need[out_sel[m]] = True
+    n_ev = ev_time.size
+    n_t = t_out.size
+    t = t_out[0]
+    if n_ev > 0 and ev_time[0] < t:
+        t = ev_time[0]
+    t_end = t_out[n_t - 1]
+    e = 0
+    j = 0
+    steps = 0
+    h = 0.0
+    while True:
+        changed = False
+        while e < n_ev and ev_time[e] <= t:
+            base = ev_index[e] * LANES
+            for l in range(LANES):
+                amount = ev_fixed[e] + ev_perkg[e] * weight[l]
+                if ev_kind[e] == 0:
+                    y[base + l] += amount
+                else:
+                    u[base + l] += amount
+            changed = True
+            e += 1
+        if changed:
+            for q in range(n_inputs * LANES):
+                if abs(u[q]) < 1e-12:
+                    u[q] = 0.0
+        while j < n_t and t_out[j] <= t:
+            if record_states:
+                _record_lanes(y, out, j, out_sel, rows, nl)
+            else:
+                observe_lanes(y, p, obs, need, LANES)
+                _record_lanes(obs, out, j, out_sel, rows, nl)
+            j += 1
+        if j >= n_t:
+            return steps
+        t_next = t_end
+        if e < n_ev and ev_time[e] < t_next:
+            t_next = ev_time[e]
+        rhs_lanes(t, y, p, u, k0, LANES)
+        span = t_next - t
+        h = _initial_step_lanes(t, y, k0, p, u, rtol, atol, span, ytmp, err, acc, n, scratch)
+        while t < t_next:
+            last = False
+            if t + h >= t_next - 1e-12 * max(1.0, abs(t_next)):
+                h = t_next - t
+                last = True
+            for q in range(size):
+                ytmp[q] = y[q] + h * A21 * k0[q]
+            rhs_lanes(t + C2 * h, ytmp, p, u, k1, LANES)
+            for q in range(size):
+                ytmp[q] = y[q] + h * (A31 * k0[q] + A32 * k1[q])
+            rhs_lanes(t + C3 * h, ytmp, p, u, k2, LANES)
+            for q in range(size):
+                ytmp[q] = y[q] + h * (A41 * k0[q] + A42 * k1[q] + A43 * k2[q])
+            rhs_lanes(t + C4 * h, ytmp, p, u, k3, LANES)
+            for q in range(size):
+                ytmp[q] = y[q] + h * (A51 * k0[q] + A52 * k1[q] + A53 * k2[q] + A54 * k3[q])
+            rhs_lanes(t + C5 * h, ytmp, p, u, k4, LANES)
+            for q in range(size):
+                ytmp[q] = y[q] + h * (A61 * k0[q] + A62 * k1[q] + A63 * k2[q] + A64 * k3[q] + A65 * k4[q])
+            rhs_lanes(t + h, ytmp, p, u, k5, LANES)
+            for q in range(size):
+                ynew[q] = y[q] + h * (B1 * k0[q] + B3 * k2[q] + B4 * k3[q] + B5 * k4[q] + B6 * k5[q])
+            rhs_lanes(t + h, ynew, p, u, k6, LANES)
+            for q in range(size):
+                err[q] = h * (E1 * k0[q] + E3 * k2[q] + E4 * k3[q] + E5 * k4[q] + E6 * k5[q] + E7 * k6[q])
+            _lane_norms(err, y, ynew, rtol, atol, acc, n, scratch)
+            err_norm = _worst(acc)
+            if err_norm <= 1.0:
+                t_new = t_next if last else t + h
+                if j < n_t and t_out[j] < t_new:
+                    for m in range(dense_sel.size):
+                        base = dense_sel[m] * LANES
+                        for l in range(LANES):
+                            q = base + l
+                            c1[q] = h * (DENSE[0, 0] * k0[q] + DENSE[2, 0] * k2[q] + DENSE[3, 0] * k3[q]
+                                         + DENSE[4, 0] * k4[q] + DENSE[5, 0] * k5[q] + DENSE[6, 0] * k6[q])
+                            c2[q] = h * (DENSE[0, 1] * k0[q] + DENSE[2, 1] * k2[q] + DENSE[3, 1] * k3[q]
+                                         + DENSE[4, 1] * k4[q] + DENSE[5, 1] * k5[q] + DENSE[6, 1] * k6[q])
+                            c3[q] = h * (DENSE[0, 2] * k0[q] + DENSE[2, 2] * k2[q] + DENSE[3, 2] * k3[q]
+                                         + DENSE[4, 2] * k4[q] + DENSE[5, 2] * k5[q] + DENSE[6, 2] * k6[q])
+                            c4[q] = h * (DENSE[0, 3] * k0[q] + DENSE[2, 3] * k2[q] + DENSE[3, 3] * k3[q]
+                                         + DENSE[4, 3] * k4[q] + DENSE[5, 3] * k5[q] + DENSE[6, 3] * k6[q])
+                while j < n_t and t_out[j] < t_new:
+                    x = (t_out[j] - t) / h
+                    for m in range(dense_sel.size):
+                        base = dense_sel[m] * LANES
+                        for l in range(LANES):
+                            q = base + l
+                            ytmp[q] = y[q] + x * (c1[q] + x * (c2[q] + x * (c3[q] + x * c4[q])))
+                    if record_states:
+                        _record_lanes(ytmp, out, j, out_sel, rows, nl)
+                    else:
+                        observe_lanes(ytmp, p, obs, need, LANES)
+                        _record_lanes(obs, out, j, out_sel, rows, nl)
+                    j += 1
+                t = t_new
+                flushed = False
+                for q in range(size):
+                    # As in the per-patient kernel: a state decayed below flush_below is zero.
+                    if ynew[q] != 0.0 and abs(ynew[q]) < flush_below:
+                        ynew[q] = 0.0
+                        flushed = True
+                    y[q] = ynew[q]
+                    k0[q] = k6[q]
+                if flushed:
+                    rhs_lanes(t, y, p, u, k0, LANES)
+                steps += 1
+                factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * err_norm ** -0.2)
+                h *= factor
+            else:
+                h *= max(MIN_FACTOR, SAFETY * err_norm ** -0.2)
+            if steps > max_steps or not (h > 0.0):
+                return -1
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=set(FASTMATH))
+def solve_population_lanes(Y0, P, order, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
+                           out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps,
+                           out):
+    """Integrate every patient (row of ``P``) in groups of LANES taken in the given ``order``,
+    the groups in parallel, writing outputs into ``out`` (N x T x K); returns the accepted
+    steps per patient (its group's, or its own where the group was integrated again one
+    patient at a time; negative where that failed too). A last group short of LANES patients
+    repeats its first patient in the spare lanes, whose outputs are not written."""
+    n_pat = P.shape[0]
+    n = Y0.shape[1]
+    n_p = P.shape[1]
+    n_groups = (n_pat + LANES - 1) // LANES
+    steps = np.empty(n_pat, np.int64)
+    for g in prange(n_groups):
+        start = g * LANES
+        nl = min(LANES, n_pat - start)
+        rows = np.empty(LANES, np.int64)
+        y0 = np.empty(n * LANES)
+        p = np.empty(n_p * LANES)
+        weight = np.empty(LANES)
+        for l in range(LANES):
+            r = order[start + (l if l < nl else 0)]
+            rows[l] = r
+            for i in range(n):
+                y0[i * LANES + l] = Y0[r, i]
+            for i in range(n_p):
+                p[i * LANES + l] = P[r, i]
+            weight[l] = P[r, weight_col]
+        s = solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, t_out, out_sel,
+                        dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, rows)
+        for l in range(nl):
+            r = rows[l]
+            if s >= 0:
+                steps[r] = s
+            else:
+                steps[r] = solve_one(Y0[r], P[r], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, P[r, weight_col],
+                                     t_out, out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol,
+                                     flush_below, max_steps, out[r])
+    return steps

@@ -1,0 +1,260 @@
+"""The lockstep kernel: lane code generated from the model's source, and patients stepped
+together in SIMD lanes.
+
+The lane functions are held to the model's own compiled ``rhs`` and ``observe`` (the scalar
+code the per-patient kernel runs), the generated ``exp`` to ``numpy.exp`` in units in the last
+place, the compiled lane code to packed (SIMD) arithmetic, and the lockstep solver to the
+DOP853 reference and to the per-patient kernel.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import re
+
+import numpy as np
+import pytest
+
+from ketamine_ptsd import Population, induction_series, simulate
+from ketamine_ptsd.engine import NumbaEngine, ScipyEngine
+from ketamine_ptsd.engine import lanes as lane_gen
+from ketamine_ptsd.engine.numba_engine import LANES, kernel, lockstep_order
+from ketamine_ptsd.errors import InputError
+from ketamine_ptsd.model import MODEL
+from ketamine_ptsd.model.system import FASTMATH, observe, power, rhs
+
+N_STATES, N_INPUTS, N_OUTPUTS = len(MODEL.state_names), len(MODEL.input_names), len(MODEL.output_names)
+OUTPUTS = ["ketamine_ng_ml", "norketamine_ng_ml", "cadss", "sbp_mmhg", "plasticity", "pcl5_total", "madrs"]
+
+
+def compiled(source: str) -> dict:
+    """Generated lane source compiled here, uncached, so that its machine code can be read."""
+    namespace = {"FASTMATH": FASTMATH, "power": power}
+    exec(compile(source.replace("cache=True", "cache=False"), "<lanes>", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def lane_functions():
+    return compiled(lane_gen.lane_source(MODEL, LANES).source)
+
+
+@pytest.fixture(scope="module")
+def patients():
+    regimen = induction_series()
+    return MODEL.prepare(Population.virtual(LANES, seed=5).parameters(regimen.pk_product, None))
+
+
+def by_lane(rows: np.ndarray) -> np.ndarray:
+    """Per-patient rows as one lane array (variable-major, lane-minor)."""
+    return np.ascontiguousarray(np.asarray(rows, dtype=np.float64).T).ravel()
+
+
+def test_lane_rhs_equals_the_model_rhs(lane_functions, patients):
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        y = rng.uniform(-0.2, 3.0, (LANES, N_STATES))
+        y[:, rng.integers(0, N_STATES, 5)] = 0.0  # exact zeros take the shortcuts of max and power
+        u = rng.uniform(0.0, 2.0, (LANES, N_INPUTS))
+        expected = np.zeros((LANES, N_STATES))
+        for lane in range(LANES):
+            rhs(0.0, y[lane], patients[lane], u[lane], expected[lane])
+        got = np.zeros(N_STATES * LANES)
+        lane_functions["rhs_lanes"](0.0, by_lane(y), by_lane(patients), by_lane(u), got, LANES)
+        np.testing.assert_allclose(got.reshape(N_STATES, LANES).T, expected, rtol=1e-13, atol=1e-300)
+
+
+def test_lane_outputs_equal_the_model_outputs(lane_functions, patients):
+    rng = np.random.default_rng(4)
+    y = rng.uniform(0.0, 2.0, (LANES, N_STATES))
+    cases = [np.ones(N_OUTPUTS, np.bool_)] + [np.arange(N_OUTPUTS) == k for k in range(N_OUTPUTS)]
+    for need in cases:
+        expected = np.full((LANES, N_OUTPUTS), np.nan)
+        for lane in range(LANES):
+            observe(y[lane], patients[lane], expected[lane], need)
+        got = np.full(N_OUTPUTS * LANES, np.nan)
+        lane_functions["observe_lanes"](by_lane(y), by_lane(patients), got, need, LANES)
+        got = got.reshape(N_OUTPUTS, LANES).T
+        np.testing.assert_allclose(got[:, need], expected[:, need], rtol=2e-15, atol=1e-300)
+
+
+def one_lane_function(tape, result, arguments: str, fastmath: str = "set(FASTMATH)"):
+    """The traced ``tape`` compiled as ``f(<arguments>, OUT, nl)`` writing ``result`` per lane."""
+    body = "".join(f"        {line}\n" for line in tape.lines)
+    source = (f"LANES = 1\n{lane_gen._PREAMBLE}\n@njit(fastmath={fastmath})\ndef f({arguments}, OUT, nl):\n"
+              f"    for l in range(nl):\n{body}        OUT[l] = {result.name}\n")
+    return compiled(source)["f"]
+
+
+def test_generated_exp_is_within_two_units_in_the_last_place():
+    tape = lane_gen.Tape()
+    x = lane_gen._Loads(tape, "Y", "y")[0]
+    # compiled as observe_lanes is, without reassociation
+    lane_exp = one_lane_function(tape, lane_gen._exp(tape, x), "Y", "set(FASTMATH) - {'reassoc'}")
+
+    def run(values):
+        values = np.asarray(values, dtype=np.float64)
+        out = np.empty_like(values)
+        # LANES = 1: every value is its own lane array of one variable
+        for i in range(values.size):
+            one = np.empty(1)
+            lane_exp(values[i:i + 1], one, 1)
+            out[i] = one[0]
+        return out
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-30.0, 5.0, 4000), rng.uniform(-708.0, 709.0, 2000),
+                        np.linspace(-1.0, 1.0, 201), [0.0, -0.0, 709.7, -708.3, math.log(2.0) / 2]])
+    got, ref = run(x), np.exp(x)
+    ulps = np.abs(got - ref) / np.spacing(ref)
+    assert ulps.max() <= 2.0, f"{ulps.max():.1f} ulp at x = {x[ulps.argmax()]!r}"
+    special = run([np.nan, np.inf, -np.inf, 710.0, -709.0, -800.0])
+    assert np.isnan(special[0]) and special[1] == np.inf and special[2] == 0.0
+    assert special[3] == np.inf and special[4] == 0.0 and special[5] == 0.0
+
+
+PACKED = re.compile(r"\bv(?:add|sub|mul|div|max|min|fn?madd\w*|fn?msub\w*)pd\b")
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86 machine code")
+def test_lane_code_is_vectorised(lane_functions, patients):
+    """LLVM's loop vectoriser turned the generated loops into packed double-precision
+    arithmetic (it would leave them scalar if, say, a call or an unprovable alias were in the
+    way; then this count is a handful at most)."""
+    y, u = np.ones(N_STATES * LANES), np.zeros(N_INPUTS * LANES)
+    need = np.zeros(N_OUTPUTS, np.bool_)
+    need[MODEL.output_names.index("pcl5_total")] = True
+    lane_functions["rhs_lanes"](0.0, y, by_lane(patients), u, np.zeros(N_STATES * LANES), LANES)
+    lane_functions["observe_lanes"](y, by_lane(patients), np.zeros(N_OUTPUTS * LANES), need, LANES)
+    for name, least in (("rhs_lanes", 100), ("observe_lanes", 100)):
+        asm = "\n".join(lane_functions[name].inspect_asm().values())
+        packed = len(PACKED.findall(asm))
+        assert packed >= least, f"{name}: {packed} packed double-precision instructions"
+
+
+def test_power_of_a_parameter_exponent_is_exact_for_whole_exponents():
+    tape = lane_gen.Tape()
+    x = lane_gen._Loads(tape, "Y", "y")[0]
+    h = lane_gen._Loads(tape, "P", "p", is_param=True)[0]
+    lane_power = one_lane_function(tape, lane_gen._power(tape, x, h), "Y, P")
+    assert tape.power_exponents == {0}
+    out = np.empty(1)
+    for base in (0.0, 0.37, 1.0, 1.9):
+        for exponent in range(32):
+            lane_power(np.array([base]), np.array([float(exponent)]), out, 1)
+            assert out[0] == pytest.approx(base ** exponent, rel=1e-14, abs=0.0), (base, exponent)
+
+
+def test_model_code_that_branches_on_values_is_refused():
+    tape = lane_gen.Tape()
+    x = lane_gen._Loads(tape, "Y", "y")[0]
+    with pytest.raises(TypeError, match="branch"):
+        if x > 0.0:
+            pass
+
+
+# -- the solver ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def course():
+    regimen = induction_series()
+    times = np.unique(np.concatenate([np.arange(0.0, 24.0 * 28 + 1, 2.0), np.arange(0.0, 2.0, 0.1)]))
+    return regimen, times
+
+
+def relative_error(got, ref):
+    """Largest |got - ref| per output over patients and times, relative to the output's
+    largest magnitude for that patient (outputs that stay below 1e-9 are skipped)."""
+    scale = np.max(np.abs(ref), axis=1, keepdims=True)
+    ok = np.broadcast_to(scale > 1e-9, ref.shape)
+    return float(np.max(np.where(ok, np.abs(got - ref) / np.where(scale > 0, scale, 1.0), 0.0)))
+
+
+def test_lockstep_within_1e4_of_the_dop853_reference(course):
+    regimen, times = course
+    population = Population.virtual(5, seed=11)
+    ref = simulate(regimen, population, engine=ScipyEngine(method="DOP853", rtol=1e-12, atol=1e-14), times=times,
+                   outputs=OUTPUTS)
+    got = simulate(regimen, population, engine=NumbaEngine(kernel="lockstep"), times=times, outputs=OUTPUTS)
+    assert np.all(got.steps > 0)
+    assert relative_error(got.values, ref.values) < 1e-4
+
+
+def test_lockstep_agrees_with_the_per_patient_kernel_over_several_groups(course):
+    regimen, times = course
+    population = Population.virtual(2 * LANES + 5, seed=2)  # two full groups and a partial one
+    one = simulate(regimen, population, engine=NumbaEngine(kernel="patient"), times=times, outputs=OUTPUTS)
+    lock = simulate(regimen, population, engine=NumbaEngine(kernel="lockstep"), times=times, outputs=OUTPUTS)
+    assert np.all(np.isfinite(lock.values))
+    assert relative_error(lock.values, one.values) < 2e-4
+    # A group steps at its hardest patient's pace: never fewer steps than the group's easiest.
+    assert lock.steps.mean() >= one.steps.mean()
+
+
+def test_groups_follow_the_stiffness_order(patients):
+    column = MODEL.param_names.index(MODEL.stiffness_params[0])
+    order = lockstep_order(MODEL, patients)
+    assert sorted(order.tolist()) == list(range(len(patients)))
+    assert np.all(np.diff(patients[order, column]) >= 0)
+
+
+def test_fractional_power_exponent_falls_back_to_the_per_patient_kernel(course):
+    regimen, times = course
+    params = Population.virtual(LANES + 2, seed=3).parameters(regimen.pk_product, None)
+    params[1, MODEL.param_names.index("drive_hill")] = 4.5
+    events, sel = MODEL.events(regimen), np.array([MODEL.output_names.index("pcl5_total")])
+    one, steps_one = NumbaEngine(kernel="patient").solve(MODEL, params, events, times, sel)
+    lock, steps_lock = NumbaEngine(kernel="lockstep").solve(MODEL, params, events, times, sel)
+    np.testing.assert_array_equal(lock, one)
+    np.testing.assert_array_equal(steps_lock, steps_one)
+
+
+def test_a_failed_group_is_integrated_again_one_patient_at_a_time(course):
+    regimen, times = course
+    params = Population.virtual(LANES + 3, seed=4).parameters(regimen.pk_product, None)
+    events, sel = MODEL.events(regimen), np.array([MODEL.output_names.index("ketamine_ng_ml")])
+    one, steps_one = NumbaEngine(kernel="patient", max_steps=60).solve(MODEL, params, events, times, sel)
+    lock, steps_lock = NumbaEngine(kernel="lockstep", max_steps=60).solve(MODEL, params, events, times, sel)
+    assert np.all(steps_one == -1)
+    np.testing.assert_array_equal(steps_lock, steps_one)
+    np.testing.assert_array_equal(lock, one)  # NaN where the patient failed, equal elsewhere
+
+
+def test_lockstep_records_states_into_float32_in_any_layout(course):
+    regimen, times = course
+    params = Population.virtual(LANES + 1, seed=6).parameters(regimen.pk_product, None)
+    events = MODEL.events(regimen)
+    sel = np.array([MODEL.state_names.index(s) for s in ("s_central_mg", "bdnf")])
+    one, _ = NumbaEngine(kernel="patient").solve(MODEL, params, events, times, sel, record_states=True)
+    buffer = np.full((sel.size, params.shape[0], times.size), np.nan, dtype=np.float32)
+    out = buffer.transpose(1, 2, 0)
+    got, steps = NumbaEngine(kernel="lockstep").solve(MODEL, params, events, times, sel, record_states=True,
+                                                       out=out)
+    assert got is out and np.all(steps > 0)
+    assert relative_error(out.astype(np.float64), one) < 2e-4
+
+
+def test_auto_integrates_small_populations_per_patient(course):
+    regimen, times = course
+    params = Population.virtual(LANES, seed=7).parameters(regimen.pk_product, None)
+    events, sel = MODEL.events(regimen), np.array([MODEL.output_names.index("madrs")])
+    one, _ = NumbaEngine(kernel="patient").solve(MODEL, params, events, times, sel)
+    auto, _ = NumbaEngine(kernel="auto").solve(MODEL, params, events, times, sel)
+    np.testing.assert_array_equal(auto, one)
+
+
+def test_unknown_kernel_and_wrong_initial_states_are_refused(course):
+    with pytest.raises(InputError, match="kernel"):
+        NumbaEngine(kernel="simd")
+    regimen, times = course
+    params = Population.virtual(3, seed=1).parameters(regimen.pk_product, None)
+    with pytest.raises(InputError, match="y0"):
+        NumbaEngine(kernel="lockstep").solve(MODEL, params, MODEL.events(regimen), times, np.array([0]),
+                                             y0=np.zeros((3, N_STATES - 2)))
+
+
+def test_the_compiled_module_names_the_whole_number_exponents():
+    names = {MODEL.param_names[i] for i in kernel(MODEL).POWER_PARAMS}
+    assert names == {"drive_hill", "drive_block_hill"}
