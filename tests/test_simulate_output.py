@@ -257,3 +257,25 @@ def test_written_folder_has_the_usual_permissions(tmp_path, capsys):
     mask = os.umask(0)
     os.umask(mask)
     assert Path(tmp_path / "o").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+def test_lockstep_kernel_on_the_command_line(tmp_path, capsys):
+    """``--kernel lockstep`` integrates the same patients within the solver's tolerance of the
+    default per-patient kernel (two full lane groups and a partial one), says so in the
+    metadata, and an unknown kernel exits 2 naming the flag."""
+    common = ["simulate", "--horizon-days", "14", "--dt-min", "60", "--n", "37", "--format", "parquet",
+              "--precision", "float64", "--outputs", "ketamine_ng_ml,pcl5_total,madrs"]
+    frames = {}
+    for kernel in ("patient", "lockstep"):
+        rc, _, err = run([*common, "--out", str(tmp_path / kernel), "--kernel", kernel], capsys)
+        assert rc == 0, err
+        frames[kernel] = pd.read_parquet(tmp_path / kernel / "trajectory.parquet")
+        meta = json.loads((tmp_path / kernel / "metadata.json").read_text())
+        assert meta["kernel"] == kernel
+    one, lock = frames["patient"], frames["lockstep"]
+    assert one.shape == lock.shape and list(one.columns) == list(lock.columns)
+    for name in ("ketamine_ng_ml", "pcl5_total", "madrs"):
+        scale = one.groupby("id")[name].transform(lambda c: c.abs().max())
+        assert float(((lock[name] - one[name]).abs() / scale).max()) < 2e-4, name
+    rc, _, err = run([*common, "--out", str(tmp_path / "x"), "--kernel", "simd"], capsys)
+    assert rc == 2 and "--kernel" in err and not (tmp_path / "x").exists()

@@ -136,6 +136,12 @@ class PrecisionOption(str, Enum):
     float64 = "float64"
 
 
+class KernelOption(str, Enum):
+    patient = "patient"
+    lockstep = "lockstep"
+    auto = "auto"
+
+
 class FormatOption(str, Enum):
     csv = "csv"
     parquet = "parquet"
@@ -214,6 +220,11 @@ def simulate(
     oral_ad: Annotated[OralAdOption, typer.Option(
         help="concomitant oral antidepressant: none, stable (taken throughout) or new (started on day 0)")]
         = OralAdOption.none,
+    kernel: Annotated[KernelOption, typer.Option(
+        help="how patients are integrated: patient (each alone: a course never depends on the others "
+             "simulated), lockstep (16 at a time in SIMD lanes, about twice the throughput; a course may "
+             "move within the tolerance with its group) or auto (lockstep from 32 patients)")]
+        = KernelOption.patient,
 ):
     """Simulate a regimen: dose -> concentration -> cascade -> symptoms -> vitals.
 
@@ -268,7 +279,8 @@ def simulate(
     try:
         with staged_folder(out, "--out", staged) as folder:
             written, table = _simulate_into(folder, regimen, n, seed, weight_kg, population_name, names,
-                                            horizon_days, dt_min, format.value, precision.value, estimate)
+                                            horizon_days, dt_min, format.value, precision.value, estimate,
+                                            kernel.value)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -284,11 +296,12 @@ def simulate(
 
 
 def _simulate_into(folder: Path, regimen, n, seed, weight_kg, population_name, names, horizon_days, dt_min, fmt,
-                   precision, estimate):
+                   precision, estimate, kernel="patient"):
     """Run the simulation chunk by chunk into ``folder``: trajectory, metadata and report.
     Returns the trajectory file and the summary table."""
     from rich.progress import Progress
 
+    from .engine import NumbaEngine
     from .population import Population
     from .report.figures import band_variables
     from .report.html import summary_table, write_report
@@ -299,7 +312,8 @@ def _simulate_into(folder: Path, regimen, n, seed, weight_kg, population_name, n
         population = Population.typical(population=population_name, weight_kg=weight_kg)
     else:
         population = Population.virtual(n, seed, population=population_name, weight_kg=weight_kg)
-    run = ChunkedRun(regimen, population, times=output_times(horizon_days, dt_min), outputs=names)
+    run = ChunkedRun(regimen, population, engine=NumbaEngine(kernel=kernel), times=output_times(horizon_days, dt_min),
+                     outputs=names)
     show = len(population) >= 2000 or estimate.cpu_s > 10
     if show:
         err_console.print(f"estimate: {estimate.describe()}", highlight=False)

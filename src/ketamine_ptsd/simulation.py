@@ -196,6 +196,7 @@ def run_metadata(regimen: Regimen, population: Population, model, engine, names:
         "engine": getattr(engine, "name", type(engine).__name__),
         "rtol": getattr(engine, "rtol", None),
         "atol": getattr(engine, "atol", None),
+        "kernel": getattr(engine, "kernel", None),
         "product": regimen.pk_product,
         "n_patients": len(population),
         "seed": population.seed,
