@@ -15,20 +15,30 @@
 # one patient at a time by ``solve_one``, so a failure is the patient's own.
 
 
+@njit(inline="always", error_model="numpy", fastmath=set(FASTMATH))
+def _inv_scale(a, b, rtol, atol):
+    """1 / (atol + rtol max(|a|, |b|)), the reciprocal taken in single precision, where a
+    vector division costs a third, and refined by one Newton step to about 1e-14: double
+    divisions were most of the error norm's cost, and the norm only decides steps."""
+    scale = atol + rtol * max(abs(a), abs(b))
+    inv = np.float64(np.float32(1.0) / np.float32(scale))
+    return inv * (2.0 - scale * inv)
+
+
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def _lane_norms(v, y, y2, rtol, atol, acc, n, tmp):
     """Each lane's RMS norm of ``v`` scaled by the mixed tolerance, into ``acc`` (``tmp``:
-    scratch of the lane arrays' size). The scaled squares are one flat loop that vectorises,
-    then summed by lane. The reciprocal of each scale is taken in single precision, where a
-    vector division costs a third, and refined by one Newton step to about 1e-14: double
-    divisions were most of the norm's cost, and the norm only decides steps."""
+    scratch of the lane arrays' size): the scaled squares in one flat loop that vectorises,
+    then summed by lane."""
     for q in range(n * LANES):
-        scale = atol + rtol * max(abs(y[q]), abs(y2[q]))
-        inv = np.float64(np.float32(1.0) / np.float32(scale))
-        inv = inv * (2.0 - scale * inv)
-        r = v[q] * inv
+        r = v[q] * _inv_scale(y[q], y2[q], rtol, atol)
         tmp[q] = r * r
-    _lane_sums(tmp, acc, n)
+    _lane_rms(tmp, acc, n)
+
+
+@njit(inline="always", error_model="numpy", fastmath=set(FASTMATH))
+def _lane_rms(squares, acc, n):
+    _lane_sums(squares, acc, n)
     for l in range(LANES):
         acc[l] = math.sqrt(acc[l] / n)
 
@@ -102,7 +112,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
     k6 = np.zeros(size)
     ynew = np.empty(size)
     ytmp = np.zeros(size)
-    err = np.empty(size)
+    f1 = np.empty(size)  # the starting step's second derivative evaluation
     c1 = np.zeros(size)
     c2 = np.zeros(size)
     c3 = np.zeros(size)
@@ -154,7 +164,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
             t_next = ev_time[e]
         rhs_lanes(t, y, p, u, k0, LANES)
         span = t_next - t
-        h = _initial_step_lanes(t, y, k0, p, u, rtol, atol, span, ytmp, err, acc, n, scratch)
+        h = _initial_step_lanes(t, y, k0, p, u, rtol, atol, span, ytmp, f1, acc, n, scratch)
         while t < t_next:
             last = False
             if t + h >= t_next - 1e-12 * max(1.0, abs(t_next)):
@@ -178,9 +188,11 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
             for q in range(size):
                 ynew[q] = y[q] + h * (B1 * k0[q] + B3 * k2[q] + B4 * k3[q] + B5 * k4[q] + B6 * k5[q])
             rhs_lanes(t + h, ynew, p, u, k6, LANES)
-            for q in range(size):
-                err[q] = h * (E1 * k0[q] + E3 * k2[q] + E4 * k3[q] + E5 * k4[q] + E6 * k5[q] + E7 * k6[q])
-            _lane_norms(err, y, ynew, rtol, atol, acc, n, scratch)
+            for q in range(size):  # the error estimate, scaled and squared in one pass
+                r = (h * (E1 * k0[q] + E3 * k2[q] + E4 * k3[q] + E5 * k4[q] + E6 * k5[q] + E7 * k6[q])
+                     * _inv_scale(y[q], ynew[q], rtol, atol))
+                scratch[q] = r * r
+            _lane_rms(scratch, acc, n)
             err_norm = _worst(acc)
             if err_norm <= 1.0:
                 t_new = t_next if last else t + h
@@ -217,8 +229,9 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                     if ynew[q] != 0.0 and abs(ynew[q]) < flush_below:
                         ynew[q] = 0.0
                         flushed = True
-                    y[q] = ynew[q]
-                    k0[q] = k6[q]
+                # The new state and its derivative become the current ones by exchanging arrays.
+                y, ynew = ynew, y
+                k0, k6 = k6, k0
                 if flushed:
                     rhs_lanes(t, y, p, u, k0, LANES)
                 steps += 1
