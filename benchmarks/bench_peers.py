@@ -6,8 +6,8 @@ patients of ``Population.virtual`` (seeded), plasma ketamine and PCL-5 total eve
 rtol 1e-6 and atol 1e-9 for every engine:
 
 * ``numba``: our engine (``NumbaEngine``) with one and with two threads, N patients in
-  chunks; each chunk is reduced to endpoints (peak ketamine, final PCL-5), so memory stays
-  flat in N;
+  chunks, with each of its kernels (``--kernels``: per patient, and lockstep in SIMD lanes);
+  each chunk is reduced to endpoints (peak ketamine, final PCL-5), so memory stays flat in N;
 * ``lsoda``: a per-patient loop of ``scipy.integrate.solve_ivp`` (LSODA) on the same
   right-hand side (the project's ``ScipyEngine``), on a subsample, scaled to courses per
   second;
@@ -31,6 +31,7 @@ Usage::
     python benchmarks/bench_peers.py [--n 1000,10000,100000,1000000] [--one-thread-max 100000]
         [--lsoda-sample 20] [--roadrunner-sample 200] [--accuracy-sample 4] [--jax-n 512]
         [--chunk 2048] [--seed 2024] [--engines accuracy,numba,lsoda,roadrunner,jax]
+        [--kernels patient,lockstep]
         [--out benchmarks/results/peers.json]
 
 ``--quick`` runs a small version (minutes). Results are printed as a table and written as
@@ -115,7 +116,8 @@ def run_numba(spec: dict) -> dict:
     from ketamine_ptsd.engine import NumbaEngine
 
     regimen, times = course()
-    engine = NumbaEngine(rtol=RTOL, atol=ATOL, threads=spec["threads"], chunk_size=spec["chunk"])
+    engine = NumbaEngine(rtol=RTOL, atol=ATOL, threads=spec["threads"], chunk_size=spec["chunk"],
+                         **({"kernel": spec["kernel"]} if "kernel" in spec else {}))
     _, compile_s, _ = timed(lambda: simulate(regimen, Population.virtual(2, spec["seed"]), engine=engine,
                                              times=times, outputs=OUTPUTS))
     n, chunk = spec["n"], spec["chunk"]
@@ -333,6 +335,9 @@ def run_accuracy(spec: dict) -> dict:
     engines = {"numba": NumbaEngine(rtol=RTOL, atol=ATOL),
                "numba-1-thread": NumbaEngine(rtol=RTOL, atol=ATOL, threads=1),
                "lsoda": ScipyEngine(method="LSODA", rtol=RTOL, atol=ATOL)}
+    for kernel in spec.get("kernels", ()):
+        if kernel != "patient":
+            engines[f"numba-{kernel}"] = NumbaEngine(rtol=RTOL, atol=ATOL, kernel=kernel)
     if spec["jax"]:
         from ketamine_ptsd.engine.jax_engine import JaxEngine
 
@@ -429,17 +434,18 @@ def measure(kind: str, spec: dict, cache: Path) -> dict:
 
 def plan(args) -> list[tuple[str, dict]]:
     seed, chunk = args.seed, args.chunk
-    runs = [("accuracy", {"n": args.accuracy_sample, "seed": seed,
+    runs = [("accuracy", {"n": args.accuracy_sample, "seed": seed, "kernels": args.kernels,
                           "jax": importlib.util.find_spec("jax") is not None}),
             ("lsoda", {"n": args.lsoda_sample, "seed": seed}),
             ("roadrunner", {"n": args.roadrunner_sample, "seed": seed, "processes": 1}),
             ("roadrunner", {"n": args.roadrunner_sample, "seed": seed, "processes": 2}),
             ("jax", {"n": args.jax_n, "seed": seed, "lanes": args.jax_n})]
-    for n in args.sizes:
-        for threads in (1, 2):
-            if threads == 1 and n > args.one_thread_max:
-                continue
-            runs.append(("numba", {"n": n, "threads": threads, "chunk": chunk, "seed": seed}))
+    for kernel in args.kernels:
+        for n in args.sizes:
+            for threads in (1, 2):
+                if threads == 1 and n > args.one_thread_max:
+                    continue
+                runs.append(("numba", {"n": n, "threads": threads, "chunk": chunk, "seed": seed, "kernel": kernel}))
     return [(kind, spec) for kind, spec in runs if kind in args.engines]
 
 
@@ -454,9 +460,11 @@ def table(results: list[dict], flops: dict | None) -> str:
     for r in results:
         if r["kind"] == "accuracy" or "error" in r:
             continue
-        name = {"numba": f"numba DP5, {r.get('threads')} thread(s)", "lsoda": "solve_ivp LSODA loop",
+        name = {"numba": f"numba DP5 {r.get('kernel')}, {r.get('threads')} thread(s)", "lsoda": "solve_ivp LSODA loop",
                 "roadrunner": f"libRoadRunner, {r.get('processes')} process(es)", "jax": "JAX backend (CPU)"}[r["kind"]]
-        acc = accuracy.get("numba" if r["kind"] == "numba" else r["kind"], {}).get("max", float("nan"))
+        key = ("numba" if r.get("kernel") == "patient" else f"numba-{r.get('kernel')}") if r["kind"] == "numba" \
+            else r["kind"]
+        acc = accuracy.get(key, {}).get("max", float("nan"))
         lines.append(f"| {name} | {r['courses']:,} | {rate(r):,.1f} | {1e3 * r['cpu_s'] / r['courses']:.2f} | "
                      f"{r['compile_s']:.2f} | {r['peak_rss_mb']:,.0f} ({r['rss_base_mb']:,.0f}) | {acc:.1e} |")
     for r in results:
@@ -465,10 +473,11 @@ def table(results: list[dict], flops: dict | None) -> str:
     return "\n".join(lines)
 
 
-def summary(results: list[dict], flops: dict | None) -> dict:
-    """Speed-ups of our engine at N = 10^4 against each peer: in wall-clock throughput (two
-    threads against the peer's best), and per core in CPU time (one thread), which other
-    work on a shared machine disturbs less; and the arithmetic of one course."""
+def summary(results: list[dict], flops: dict | None, kernel: str = "patient") -> dict:
+    """Speed-ups of our engine (with ``kernel``) at N = 10^4 against each peer: in wall-clock
+    throughput (two threads against the peer's best), and per core in CPU time (one thread),
+    which other work on a shared machine disturbs less; and the arithmetic of one course
+    (with the kernel's own steps: a lockstep group's steps are work done for each lane)."""
     def best(kind, **match):
         runs = [r for r in results if r["kind"] == kind and "error" not in r
                 and all(r.get(k) == v for k, v in match.items())]
@@ -477,8 +486,8 @@ def summary(results: list[dict], flops: dict | None) -> dict:
     def cpu_per_course(run):
         return run["cpu_s"] / run["courses"]
 
-    ours = best("numba", n=10_000, threads=2) or best("numba", threads=2)
-    ours_core = best("numba", n=10_000, threads=1) or best("numba", threads=1)
+    ours = best("numba", n=10_000, threads=2, kernel=kernel) or best("numba", threads=2, kernel=kernel)
+    ours_core = best("numba", n=10_000, threads=1, kernel=kernel) or best("numba", threads=1, kernel=kernel)
     out = {}
     for label, peer in (("lsoda", best("lsoda")), ("roadrunner_1", best("roadrunner", processes=1)),
                         ("roadrunner_2", best("roadrunner", processes=2)), ("jax_cpu", best("jax"))):
@@ -533,6 +542,7 @@ def parse_args(argv=None):
     parser.add_argument("--engines", default=",".join(available),
                         help="which measurements to run (comma-separated, of: " + ", ".join(WORKERS) + ")")
     parser.add_argument("--chunk", type=int, default=2048, help="patients per engine call")
+    parser.add_argument("--kernels", default="patient,lockstep", help="our engine's kernels to run (comma-separated)")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--quick", action="store_true", help="small sizes, for trying the script")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -541,6 +551,9 @@ def parse_args(argv=None):
     if args.quick:
         args.n, args.lsoda_sample, args.roadrunner_sample, args.accuracy_sample, args.jax_n = "200,1000", 3, 20, 2, 64
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    args.kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    if not args.kernels or set(args.kernels) - {"patient", "lockstep", "auto"}:
+        parser.error("--kernels: choose from patient, lockstep, auto")
     if not args.engines or set(args.engines) - set(WORKERS):
         parser.error(f"--engines: choose from {', '.join(WORKERS)}")
     try:
@@ -582,13 +595,14 @@ def main(argv=None) -> int:
                            "horizon_days": HORIZON_DAYS, "output_every_min": OUTPUT_EVERY_MIN, "outputs": OUTPUTS,
                            "accuracy_outputs": ACCURACY_OUTPUTS, "rtol": RTOL, "atol": ATOL, "reference": REFERENCE,
                            "seed": args.seed, "chunk": args.chunk},
-              "flops": flops, "summary": summary(results, flops), "results": results}
+              "flops": flops, "summary": {k: summary(results, flops, k) for k in args.kernels}, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"machine: {report['machine']['cpu']}, {report['machine']['nproc']} cores, "
           f"{report['machine']['memory_gb']} GiB")
     print(table(results, flops))
-    print(readable(report["summary"]))
+    for kernel, numbers in report["summary"].items():
+        print(f"kernel {kernel}:\n{readable(numbers)}")
     print(json.dumps(report["summary"], indent=2))
     print(f"wrote {args.out.name}")
     return 0

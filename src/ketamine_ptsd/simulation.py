@@ -265,14 +265,17 @@ def simulate(
 def compile_solvers(model=MODEL) -> None:
     """Compile (or load from the disk cache) the solver for the ways results are written: a
     whole result in memory (:func:`simulate`) and chunk by chunk (:class:`ChunkedRun`, in float64
-    and in float32), and the CSV formatter (compiled on import), so that the first simulation
-    after installation does not wait for the compiler."""
+    and in float32), with each kernel (per patient and lockstep), and the CSV formatter
+    (compiled on import), so that the first simulation after installation does not wait for
+    the compiler."""
     from . import csvtext  # noqa: F401
     from .dosing import single_dose
 
-    simulate(single_dose(0.5), Population.typical(), model, times=[0.0, 1.0])
-    for dtype in (np.float64, np.float32):  # float32: what a file of that precision is written from
-        run = ChunkedRun(single_dose(0.5), Population.typical(), model, times=[0.0, 1.0])
-        run.dtype = dtype
-        for _ in run:
-            pass
+    for kernel in ("patient", "lockstep"):
+        engine = NumbaEngine(kernel=kernel)
+        simulate(single_dose(0.5), Population.typical(), model, engine=engine, times=[0.0, 1.0])
+        for dtype in (np.float64, np.float32):  # float32: what a file of that precision is written from
+            run = ChunkedRun(single_dose(0.5), Population.typical(), model, engine=engine, times=[0.0, 1.0])
+            run.dtype = dtype
+            for _ in run:
+                pass
