@@ -94,6 +94,17 @@ def _record_lanes(src, out, j, out_sel, rows, nl):
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _write_outputs(states, p, obs, need, record_states, out, j, out_sel, rows, nl):
+    """Output time ``j`` of the first ``nl`` lanes: their ``states`` themselves, or the model's
+    outputs of them (``obs``: scratch)."""
+    if record_states:
+        _record_lanes(states, out, j, out_sel, rows, nl)
+    else:
+        observe_lanes(states, p, obs, need, LANES)
+        _record_lanes(obs, out, j, out_sel, rows, nl)
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, t_out, out_sel, dense_sel,
                 record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, rows):
     """Integrate LANES patients in lockstep (lane arrays ``y0``, ``p``, ``weight``); write the
@@ -151,11 +162,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                 if abs(u[q]) < 1e-12:
                     u[q] = 0.0
         while j < n_t and t_out[j] <= t:
-            if record_states:
-                _record_lanes(y, out, j, out_sel, rows, nl)
-            else:
-                observe_lanes(y, p, obs, need, LANES)
-                _record_lanes(obs, out, j, out_sel, rows, nl)
+            _write_outputs(y, p, obs, need, record_states, out, j, out_sel, rows, nl)
             j += 1
         if j >= n_t:
             return steps
@@ -216,11 +223,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                         for l in range(LANES):
                             q = base + l
                             ytmp[q] = y[q] + x * (c1[q] + x * (c2[q] + x * (c3[q] + x * c4[q])))
-                    if record_states:
-                        _record_lanes(ytmp, out, j, out_sel, rows, nl)
-                    else:
-                        observe_lanes(ytmp, p, obs, need, LANES)
-                        _record_lanes(obs, out, j, out_sel, rows, nl)
+                    _write_outputs(ytmp, p, obs, need, record_states, out, j, out_sel, rows, nl)
                     j += 1
                 t = t_new
                 flushed = False
