@@ -17,6 +17,7 @@ shared host inflate CPU time too, by up to 30 % here, never deflate it).
 Usage::
 
     python benchmarks/bench_simulate.py [--n 4000] [--reps 3] [--large 100000] [--formats parquet,csv]
+                                        [--kernel patient|lockstep]
 
 ``--large`` adds an N = 10^5 Parquet run (memory; minutes of CPU). Results are printed and
 written to ``benchmarks/results/simulate.json``. This is a benchmark, not a test.
@@ -52,9 +53,13 @@ import json, resource, sys, time
 from ketamine_ptsd import Population, induction_series
 from ketamine_ptsd.simulation import ChunkedRun, output_times
 n = int(sys.argv[1])
-for _ in ChunkedRun(induction_series(), Population.typical(), times=[0.0, 1.0]):
+engine = None
+if len(sys.argv) > 2:
+    from ketamine_ptsd.engine import NumbaEngine
+    engine = NumbaEngine(kernel=sys.argv[2])
+for _ in ChunkedRun(induction_series(), Population.typical(), engine=engine, times=[0.0, 1.0]):
     pass  # load the compiled solver before timing
-run = ChunkedRun(induction_series(), Population.virtual(n, 0), times=output_times(56, 60))
+run = ChunkedRun(induction_series(), Population.virtual(n, 0), engine=engine, times=output_times(56, 60))
 cpu = 0.0
 it = iter(run)
 while True:
@@ -88,12 +93,15 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--large", type=int, default=0, help="also a Parquet run of this many patients")
     parser.add_argument("--formats", default="parquet,csv")
+    parser.add_argument("--kernel", help="simulate --kernel (default: the command's own, left unset for commits "
+                        "before the option)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each run (the cheapest is kept)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     result = {"benchmark": "simulate", "date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_name(),
-              "nproc": os.cpu_count(), "load_before": os.getloadavg()[0], "n": args.n, "runs": {}}
+              "nproc": os.cpu_count(), "load_before": os.getloadavg()[0], "n": args.n, "kernel": args.kernel,
+              "runs": {}}
     print(f"machine: {result['cpu']}, {result['nproc']} cores; load average {result['load_before']:.2f}")
     with tempfile.TemporaryDirectory(prefix="ketamine-ptsd-bench-") as tmp:
         timed_cli(["model", "compile"], tmp)
@@ -101,12 +109,12 @@ def main(argv=None) -> int:
         engines, runs, ones = [], {}, []
         for rep in range(max(1, args.reps)):  # interleaved, so a busy spell touches every kind of run
             ones.append(timed_cli(["simulate", "--horizon-days", "1", "--out", f"one-{rep}"], tmp))
-            engines.append(fresh(ENGINE, str(args.n)))
+            engines.append(fresh(ENGINE, str(args.n), *([args.kernel] if args.kernel else [])))
             for fmt, n in sizes:
                 if n != args.n and rep:
                     continue  # the large run once
                 run = timed_cli(["simulate", "--n", str(n), *COURSE, "--format", fmt, "--out", f"{fmt}-{n}-{rep}",
-                                 "--yes"], tmp)
+                                 "--yes", *(["--kernel", args.kernel] if args.kernel else [])], tmp)
                 size = (Path(tmp) / f"{fmt}-{n}-{rep}" / f"trajectory.{fmt}").stat().st_size
                 shutil.rmtree(Path(tmp) / f"{fmt}-{n}-{rep}")
                 run.update(file_mb=size / 1e6, patients=n)

@@ -18,8 +18,9 @@ arrays apart, so nothing vectorises.
 is asked for), each group becoming its own lane loop behind the ``need`` flags. ``exp`` is
 written as a Cody-Waite reduction and a polynomial in straight-line code (within 2 units in
 the last place of ``math.exp``; a test), since this LLVM has no vector ``exp`` (no SVML), so
-the PTSD and depression scores vectorise too; a power with a fractional exponent (the CADSS
-curve) calls the model's compiled ``power`` and leaves its group's loop scalar.
+the PTSD and depression scores vectorise too. In the outputs, powers of the right-hand side's
+whole-number exponents are selects as there; any other (the CADSS curve's fractional Hill
+coefficient) calls the model's compiled ``power`` and leaves its group's loop scalar.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ class Tape:
     lines: list[str] = field(default_factory=list)
     seen: dict[str, Sym] = field(default_factory=dict)
     power_exponents: set[int] = field(default_factory=set)
-    whole_powers: bool = True
+    #: Whole-number powers as selects for every parameter exponent (True, the right-hand side)
+    #: or only for these parameters (the outputs: those of the right-hand side, which the
+    #: engine checks); others call the model's compiled ``power``.
+    whole_powers: bool | frozenset = True
     count: int = 0
 
     def emit(self, expr: str) -> Sym:
@@ -170,7 +174,7 @@ def _power(tape: Tape, x, h):
             if rest:
                 square = square * square
         return 1.0 if result is None else result
-    if not tape.whole_powers:
+    if tape.whole_powers is not True and h.param not in tape.whole_powers:
         return tape.emit(f"power({_text(x)}, {_text(h)})")
     if h.param is None:
         raise TypeError("the lane generator handles powers whose exponent is a parameter")
@@ -303,7 +307,7 @@ def lane_source(model, lanes: int) -> LaneSource:
     groups: dict[tuple[int, ...], tuple[list[int], list[str]]] = {}
     for k in range(n_outputs):
         box.clear()
-        tape = Tape(whole_powers=False)
+        tape = Tape(whole_powers=frozenset(rhs_tape.power_exponents))
         box.append(tape)
         y = _Loads(tape, "Y", "y")
         p = _Loads(tape, "P", "p", is_param=True)
