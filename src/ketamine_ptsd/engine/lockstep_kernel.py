@@ -85,23 +85,49 @@ def _initial_step_lanes(t, y, f0, p, u, rtol, atol, span, ytmp, f1, acc, n, tmp)
     return h
 
 
+#: Output times held per group before they are written out: each lane's values of one output
+#: then go out as a run of consecutive times, rather than 16 lanes x outputs scattered stores
+#: per time into as many distant rows (in the streaming writer's outputs x patients x times
+#: layout, one page each).
+OUT_BLOCK = 16
+
+
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
-def _record_lanes(src, out, j, out_sel, rows, nl):
+def _flush_outputs(block, count, out, j0, rows, nl):
+    """Write the first ``count`` held output times (``block``: time x output x lane) to
+    ``out[rows[l], j0 + jj, m]``, in the order of ``out``'s memory."""
+    n_out = block.shape[1]
+    times_inner = out.strides[1] <= out.strides[2]
     for l in range(nl):
         r = rows[l]
-        for m in range(out_sel.size):
-            out[r, j, m] = src[out_sel[m] * LANES + l]
+        if times_inner:
+            for m in range(n_out):
+                for jj in range(count):
+                    out[r, j0 + jj, m] = block[jj, m, l]
+        else:
+            for jj in range(count):
+                for m in range(n_out):
+                    out[r, j0 + jj, m] = block[jj, m, l]
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
-def _write_outputs(states, p, obs, need, record_states, out, j, out_sel, rows, nl):
-    """Output time ``j`` of the first ``nl`` lanes: their ``states`` themselves, or the model's
-    outputs of them (``obs``: scratch)."""
-    if record_states:
-        _record_lanes(states, out, j, out_sel, rows, nl)
-    else:
+def _write_outputs(states, p, obs, need, record_states, out_sel, block, j, j0, out, rows, nl):
+    """Output time ``j`` of the lanes, held in ``block`` from ``j0`` on: their ``states``
+    themselves, or the model's outputs of them (``obs``: scratch). Returns the time the next
+    held block starts at (the block is written out when full)."""
+    src = states
+    if not record_states:
         observe_lanes(states, p, obs, need, LANES)
-        _record_lanes(obs, out, j, out_sel, rows, nl)
+        src = obs
+    jj = j - j0
+    for m in range(out_sel.size):
+        base = out_sel[m] * LANES
+        for l in range(LANES):
+            block[jj, m, l] = src[base + l]
+    if jj + 1 == block.shape[0]:
+        _flush_outputs(block, jj + 1, out, j0, rows, nl)
+        return j + 1
+    return j0
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
@@ -131,6 +157,8 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
     acc = np.zeros(LANES)
     scratch = np.empty(size)
     obs = np.zeros(n_obs * LANES)
+    block = np.empty((OUT_BLOCK, out_sel.size, LANES))
+    j0 = 0
     need = np.zeros(n_obs, np.bool_)
     if not record_states:
         for m in range(out_sel.size):
@@ -162,9 +190,10 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                 if abs(u[q]) < 1e-12:
                     u[q] = 0.0
         while j < n_t and t_out[j] <= t:
-            _write_outputs(y, p, obs, need, record_states, out, j, out_sel, rows, nl)
+            j0 = _write_outputs(y, p, obs, need, record_states, out_sel, block, j, j0, out, rows, nl)
             j += 1
         if j >= n_t:
+            _flush_outputs(block, j - j0, out, j0, rows, nl)
             return steps
         t_next = t_end
         if e < n_ev and ev_time[e] < t_next:
@@ -223,7 +252,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                         for l in range(LANES):
                             q = base + l
                             ytmp[q] = y[q] + x * (c1[q] + x * (c2[q] + x * (c3[q] + x * c4[q])))
-                    _write_outputs(ytmp, p, obs, need, record_states, out, j, out_sel, rows, nl)
+                    j0 = _write_outputs(ytmp, p, obs, need, record_states, out_sel, block, j, j0, out, rows, nl)
                     j += 1
                 t = t_new
                 flushed = False
@@ -260,7 +289,10 @@ def solve_population_lanes(Y0, P, order, ev_time, ev_kind, ev_index, ev_fixed, e
     n_p = P.shape[1]
     n_groups = (n_pat + LANES - 1) // LANES
     steps = np.empty(n_pat, np.int64)
-    for g in prange(n_groups):
+    for gi in prange(n_groups):
+        # Groups are in stiffness order, so their cost rises along the range; taken from both
+        # ends alternately, each thread's contiguous share of the range gets a like mix.
+        g = gi // 2 if gi % 2 == 0 else n_groups - 1 - gi // 2
         start = g * LANES
         nl = min(LANES, n_pat - start)
         rows = np.empty(LANES, np.int64)
