@@ -110,6 +110,25 @@ def _dense_coefficients(h, k0, k2, k3, k4, k5, k6, sel, c1, c2, c3, c4):
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _needed(out_sel, n_obs, record_states):
+    """``observe``'s ``need`` flags for the outputs ``out_sel`` (none when states are recorded)."""
+    need = np.zeros(n_obs, np.bool_)
+    if not record_states:
+        for m in range(out_sel.size):
+            need[out_sel[m]] = True
+    return need
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _start_time(t_out, ev_time):
+    """Where integration starts: the first output time, or the first event if earlier."""
+    t = t_out[0]
+    if ev_time.size > 0 and ev_time[0] < t:
+        t = ev_time[0]
+    return t
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_out, out_sel,
               dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out):
     """Integrate one patient; fill ``out`` (T x K). Returns the number of accepted steps,
@@ -137,15 +156,10 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
     c3 = np.zeros(n)
     c4 = np.zeros(n)
     obs = np.zeros(n_obs)
-    need = np.zeros(n_obs, np.bool_)
-    if not record_states:
-        for m in range(out_sel.size):
-            need[out_sel[m]] = True
+    need = _needed(out_sel, n_obs, record_states)
     n_ev = ev_time.size
     n_t = t_out.size
-    t = t_out[0]
-    if n_ev > 0 and ev_time[0] < t:
-        t = ev_time[0]
+    t = _start_time(t_out, ev_time)
     t_end = t_out[n_t - 1]
     e = 0
     j = 0

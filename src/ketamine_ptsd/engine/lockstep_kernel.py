@@ -159,15 +159,10 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
     obs = np.zeros(n_obs * LANES)
     block = np.empty((OUT_BLOCK, out_sel.size, LANES))
     j0 = 0
-    need = np.zeros(n_obs, np.bool_)
-    if not record_states:
-        for m in range(out_sel.size):
-            need[out_sel[m]] = True
+    need = _needed(out_sel, n_obs, record_states)
     n_ev = ev_time.size
     n_t = t_out.size
-    t = t_out[0]
-    if n_ev > 0 and ev_time[0] < t:
-        t = ev_time[0]
+    t = _start_time(t_out, ev_time)
     t_end = t_out[n_t - 1]
     e = 0
     j = 0
