@@ -258,3 +258,20 @@ def test_unknown_kernel_and_wrong_initial_states_are_refused(course):
 def test_the_compiled_module_names_the_whole_number_exponents():
     names = {MODEL.param_names[i] for i in kernel(MODEL).POWER_PARAMS}
     assert names == {"drive_hill", "drive_block_hill"}
+
+
+def test_lockstep_results_do_not_depend_on_the_thread_count(course):
+    """Groups are formed before the threads share them out, so one thread and all give the
+    same courses to the last digit (unlike chunking, which changes the groups)."""
+    import numba
+
+    regimen, times = course
+    population = Population.virtual(3 * LANES + 1, seed=8)
+    many = simulate(regimen, population, engine=NumbaEngine(kernel="lockstep"), times=times, outputs=OUTPUTS)
+    try:
+        one = simulate(regimen, population, engine=NumbaEngine(kernel="lockstep", threads=1), times=times,
+                       outputs=OUTPUTS)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    np.testing.assert_array_equal(one.values, many.values)
+    np.testing.assert_array_equal(one.steps, many.steps)
