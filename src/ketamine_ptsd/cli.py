@@ -224,7 +224,7 @@ def simulate(
         help="how patients are integrated: patient (each alone: a course never depends on the others "
              "simulated), lockstep (16 at a time in SIMD lanes: up to twice the throughput when few outputs "
              "are kept, little gain with every output hourly; a course may move within the tolerance with "
-             "its group) or auto (lockstep from 32 patients)")]
+             "its group) or auto (lockstep from two groups of patients)")]
         = KernelOption.patient,
 ):
     """Simulate a regimen: dose -> concentration -> cascade -> symptoms -> vitals.

@@ -255,6 +255,13 @@ def test_unknown_kernel_and_wrong_initial_states_are_refused(course):
                                              y0=np.zeros((3, N_STATES - 2)))
 
 
+def test_the_command_line_offers_the_engine_s_kernels():
+    from ketamine_ptsd.cli import KernelOption
+    from ketamine_ptsd.engine.numba_engine import KERNELS
+
+    assert tuple(k.value for k in KernelOption) == KERNELS
+
+
 def test_the_compiled_module_names_the_whole_number_exponents():
     names = {MODEL.param_names[i] for i in kernel(MODEL).POWER_PARAMS}
     assert names == {"drive_hill", "drive_block_hill"}

@@ -78,6 +78,12 @@ class Tape:
         return self.emit(f"{_text(a)} {op} {_text(b)}")
 
 
+def _operator(op: str):
+    """A binary operator of traced values and its reflected form."""
+    return (lambda self, other: self.tape.binary(self, op, other),
+            lambda self, other: self.tape.binary(other, op, self))
+
+
 class Sym:
     """A value of the traced code: the name of the variable that holds it."""
 
@@ -86,29 +92,10 @@ class Sym:
     def __init__(self, tape: Tape, name: str, param: int | None = None):
         self.tape, self.name, self.param = tape, name, param
 
-    def __add__(self, other):
-        return self.tape.binary(self, "+", other)
-
-    def __radd__(self, other):
-        return self.tape.binary(other, "+", self)
-
-    def __sub__(self, other):
-        return self.tape.binary(self, "-", other)
-
-    def __rsub__(self, other):
-        return self.tape.binary(other, "-", self)
-
-    def __mul__(self, other):
-        return self.tape.binary(self, "*", other)
-
-    def __rmul__(self, other):
-        return self.tape.binary(other, "*", self)
-
-    def __truediv__(self, other):
-        return self.tape.binary(self, "/", other)
-
-    def __rtruediv__(self, other):
-        return self.tape.binary(other, "/", self)
+    __add__, __radd__ = _operator("+")
+    __sub__, __rsub__ = _operator("-")
+    __mul__, __rmul__ = _operator("*")
+    __truediv__, __rtruediv__ = _operator("/")
 
     def __neg__(self):
         return self.tape.emit(f"-{self.name}")
@@ -241,7 +228,6 @@ class _Loads:
     def __init__(self, tape: Tape, array: str, prefix: str, is_param: bool = False):
         self.tape, self.array, self.prefix, self.is_param = tape, array, prefix, is_param
         self.loaded: dict[int, Sym] = {}
-        self.read: list[int] = []
 
     def __getitem__(self, index):
         i = int(index)
@@ -249,7 +235,6 @@ class _Loads:
             name = f"{self.prefix}{i}"
             self.tape.lines.append(f"{name} = {self.array}[{i} * LANES + l]")
             self.loaded[i] = Sym(self.tape, name, i if self.is_param else None)
-            self.read.append(i)
         return self.loaded[i]
 
 
@@ -287,8 +272,8 @@ def _lane_sums_source(lanes: int) -> str:
 
 @dataclass(frozen=True)
 class LaneSource:
-    """Generated lane code: ``source`` defines ``rhs_lanes(t, Y, P, U, DY)`` and
-    ``observe_lanes(Y, P, OUT, need)`` for ``LANES`` lanes; ``power_exponents`` are the
+    """Generated lane code: ``source`` defines ``rhs_lanes(t, Y, P, U, DY, nl)`` and
+    ``observe_lanes(Y, P, OUT, need, nl)`` for ``LANES`` lanes; ``power_exponents`` are the
     parameter indices used as whole-number exponents in the right-hand side."""
 
     source: str
@@ -306,11 +291,7 @@ def lane_source(model, lanes: int) -> LaneSource:
     # observe, one block per group of outputs written together
     groups: dict[tuple[int, ...], tuple[list[int], list[str]]] = {}
     for k in range(n_outputs):
-        box.clear()
-        tape = Tape(whole_powers=frozenset(rhs_tape.power_exponents))
-        box.append(tape)
-        y = _Loads(tape, "Y", "y")
-        p = _Loads(tape, "P", "p", is_param=True)
+        tape, y, p = _new_tape(box, whole_powers=frozenset(rhs_tape.power_exponents))
         out = _Outputs([None] * n_outputs)
         module.observe(y, p, out, [j == k for j in range(n_outputs)])
         written = tuple(j for j, v in enumerate(out) if v is not None)
@@ -350,12 +331,18 @@ class _MathProxy:
         raise TypeError(f"math.{name} is not handled by the lane generator")
 
 
+def _new_tape(box: list, **options):
+    """A tape made the one being written (the last in ``box``, which ``math.exp`` writes to),
+    with the state and parameter arrays it reads."""
+    box.clear()
+    tape = Tape(**options)
+    box.append(tape)
+    return tape, _Loads(tape, "Y", "y"), _Loads(tape, "P", "p", is_param=True)
+
+
 def _traced_rhs(module, box: list, n_states: int) -> Tape:
     """The tape of ``rhs`` with the derivatives stored into ``DY``."""
-    tape = Tape()
-    box.append(tape)
-    y = _Loads(tape, "Y", "y")
-    p = _Loads(tape, "P", "p", is_param=True)
+    tape, y, p = _new_tape(box)
     u = _Loads(tape, "U", "u")
     dy = _Outputs([None] * n_states)
     module.rhs(Sym(tape, "t"), y, p, u, dy)

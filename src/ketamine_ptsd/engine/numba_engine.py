@@ -26,7 +26,8 @@ def cache_dir() -> Path:
     return Path(xdg or Path.home() / ".cache") / "ketamine-ptsd"
 
 
-#: Patients per lockstep group: two AVX2 or one AVX-512 register of doubles.
+#: Patients per lockstep group: of 8, 16 and 32 lanes, 16 was the cheapest per course on the
+#: Intel Xeon kind (0.757, 0.48 and 0.554 ms; docs/benchmarks.md, "The lockstep kernel").
 LANES = 16
 
 #: The files whose text makes up the compiled kernel module, besides the model's own.
@@ -36,7 +37,8 @@ _KERNEL_FILES = ("dopri5_kernel.py", "lockstep_kernel.py", "lanes.py", "plain.py
 _KERNELS: dict = {}
 
 
-def _kernel_for(module: str, source_files: tuple[Path, ...], model):
+def _kernel_for(model):
+    module, source_files = model.module, tuple(model.source_files)
     here = resources.files(__package__)
     texts = {name: here.joinpath(name).read_text(encoding="utf-8") for name in _KERNEL_FILES}
     digest = hashlib.sha256(f"lanes={LANES}".encode())
@@ -72,7 +74,7 @@ def kernel(model):
     on disk)."""
     key = (model.module, tuple(model.source_files))
     if key not in _KERNELS:
-        _KERNELS[key] = _kernel_for(model.module, tuple(model.source_files), model)
+        _KERNELS[key] = _kernel_for(model)
     return _KERNELS[key]
 
 
@@ -124,7 +126,7 @@ class NumbaEngine:
     to its own error tolerance, and a course moving by up to about the tolerance with its
     group; ``auto``, lockstep from two groups of patients on. Lockstep needs the exponents
     the lane code takes as whole numbers (``POWER_PARAMS`` of the compiled module) to be
-    whole numbers 0-31 for every patient, and otherwise integrates per patient.
+    whole numbers below ``2 ** lanes.POWER_BITS`` for every patient, and otherwise integrates per patient.
     """
 
     rtol: float = 1e-6
@@ -179,5 +181,7 @@ class NumbaEngine:
         one (0-31) for every patient."""
         if self.kernel == "patient" or (self.kernel == "auto" and prepared.shape[0] < 2 * LANES):
             return False
+        from .lanes import POWER_BITS
+
         exponents = prepared[:, list(mod.POWER_PARAMS)]
-        return bool(np.all((exponents == np.round(exponents)) & (exponents >= 0) & (exponents < 32)))
+        return bool(np.all((exponents == np.round(exponents)) & (exponents >= 0) & (exponents < 2 ** POWER_BITS)))
