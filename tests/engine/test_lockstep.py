@@ -22,7 +22,7 @@ from ketamine_ptsd.engine import lanes as lane_gen
 from ketamine_ptsd.engine.numba_engine import LANES, kernel, lockstep_order
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.model import MODEL
-from ketamine_ptsd.model.system import FASTMATH, observe, power, rhs
+from ketamine_ptsd.model.system import FASTMATH, observe, rhs
 
 N_STATES, N_INPUTS, N_OUTPUTS = len(MODEL.state_names), len(MODEL.input_names), len(MODEL.output_names)
 OUTPUTS = ["ketamine_ng_ml", "norketamine_ng_ml", "cadss", "sbp_mmhg", "plasticity", "pcl5_total", "madrs"]
@@ -30,7 +30,7 @@ OUTPUTS = ["ketamine_ng_ml", "norketamine_ng_ml", "cadss", "sbp_mmhg", "plastici
 
 def compiled(source: str) -> dict:
     """Generated lane source compiled here, uncached, so that its machine code can be read."""
-    namespace = {"FASTMATH": FASTMATH, "power": power}
+    namespace = {"FASTMATH": FASTMATH}
     exec(compile(source.replace("cache=True", "cache=False"), "<lanes>", "exec"), namespace)
     return namespace
 
@@ -144,6 +144,50 @@ def test_power_of_a_parameter_exponent_is_exact_for_whole_exponents():
         for exponent in range(32):
             lane_power(np.array([base]), np.array([float(exponent)]), out, 1)
             assert out[0] == pytest.approx(base ** exponent, rel=1e-14, abs=0.0), (base, exponent)
+
+
+def test_power_of_a_fractional_exponent_is_within_1e14_and_takes_the_ieee_special_cases():
+    """Outputs' exponents not known to be whole (the CADSS Hill coefficient) are exp(h log x),
+    with log written out too; checked against Python's power, which is the C library's."""
+    tape = lane_gen.Tape(whole_powers=frozenset())
+    x = lane_gen._Loads(tape, "Y", "y")[0]
+    h = lane_gen._Loads(tape, "P", "p", is_param=True)[0]
+    # compiled as observe_lanes is, without reassociation
+    lane_power = one_lane_function(tape, lane_gen._power(tape, x, h), "Y, P", "set(FASTMATH) - {'reassoc'}")
+    assert tape.power_exponents == set()
+    out = np.empty(1)
+
+    def run(base, exponent):
+        lane_power(np.array([base]), np.array([exponent]), out, 1)
+        return out[0]
+
+    rng = np.random.default_rng(7)
+    bases = np.concatenate([np.exp(rng.uniform(-30.0, 30.0, 3000)), np.linspace(1e-3, 3.0, 500),
+                            [5e-324, 1e-310, 2.2250738585072014e-308, 1.4142135623730951, 0.7071067811865476]])
+    exponents = rng.uniform(0.3, 4.0, bases.size)
+    worst = 0.0
+    for base, exponent in zip(bases, exponents):
+        ref = base ** exponent
+        if abs(exponent * math.log(base)) <= 40.0 and ref > 0.0:
+            worst = max(worst, abs(run(base, exponent) - ref) / ref)
+    assert worst <= 1e-14, worst
+    # The compiled power's exact shortcuts, and IEEE's answers where log has none.
+    for base in (0.37, 1.9, 3.0):
+        for exponent, ref in ((1.0, base), (2.0, base * base), (4.0, (base * base) ** 2), (0.0, 1.0)):
+            assert run(base, exponent) == ref, (base, exponent)
+        assert run(base, 12.0) == pytest.approx(base ** 12, rel=1e-15)
+    assert run(1.0, 7.3) == 1.0 and run(0.0, 1.5) == 0.0 and run(0.0, 0.0) == 1.0
+    assert run(0.0, -1.5) == math.inf and run(math.inf, 1.5) == math.inf and run(math.inf, -1.5) == 0.0
+    assert math.isnan(run(math.nan, 1.5)) and run(math.nan, 0.0) == 1.0 and math.isnan(run(-2.0, 1.5))
+
+
+def test_lane_code_calls_no_model_function():
+    """Every call is traced away: a call left in a lane loop keeps that loop scalar."""
+    source = lane_gen.lane_source(MODEL, LANES).source
+    body = source.split("def rhs_lanes", 1)[1]
+    called = set(re.findall(r"\b([A-Za-z_][\w.]*)\(", body))
+    assert called <= {"rhs_lanes", "observe_lanes", "range", "max", "min", "abs", "math.floor", "_pow2", "_bits",
+                      "_double", "njit", "set"}, called
 
 
 def test_model_code_that_branches_on_values_is_refused():

@@ -20,7 +20,8 @@ written as a Cody-Waite reduction and a polynomial in straight-line code (within
 the last place of ``math.exp``; a test), since this LLVM has no vector ``exp`` (no SVML), so
 the PTSD and depression scores vectorise too. In the outputs, powers of the right-hand side's
 whole-number exponents are selects as there; any other (the CADSS curve's fractional Hill
-coefficient) calls the model's compiled ``power`` and leaves its group's loop scalar.
+coefficient) is exp(h log x), with ``log`` written out the same way (the exponent and
+mantissa read from the double's bits, an atanh series), so that group vectorises as well.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ _LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of ln 2: k * LN2_HI is ex
 _LN2_LO = 1.90821492927058770002e-10
 _LOG2E = 1.4426950408889634
 _EXP_TERMS = 13
+# log: 2 atanh(s) by its series to s**(2 * _LOG_TERMS - 1); the bit patterns of 1.0 and 2**52
+# and the mantissa field, for reading a double's exponent and mantissa.
+_LOG_TERMS = 12
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+_ONE_BITS, _TWO52_BITS, _MANTISSA_MASK = 0x3FF0000000000000, 0x4330000000000000, 0x000FFFFFFFFFFFFF
 #: exp's range: below it the result would be subnormal and is 0, above it infinite.
 _EXP_LOW, _EXP_HIGH = -708.39, 709.782712893384
 
@@ -60,7 +66,7 @@ class Tape:
     power_exponents: set[int] = field(default_factory=set)
     #: Whole-number powers as selects for every parameter exponent (True, the right-hand side)
     #: or only for these parameters (the outputs: those of the right-hand side, which the
-    #: engine checks); others call the model's compiled ``power``.
+    #: engine checks); others are exp(h log x) (``_fractional_power``).
     whole_powers: bool | frozenset = True
     count: int = 0
 
@@ -162,7 +168,7 @@ def _power(tape: Tape, x, h):
                 square = square * square
         return 1.0 if result is None else result
     if tape.whole_powers is not True and h.param not in tape.whole_powers:
-        return tape.emit(f"power({_text(x)}, {_text(h)})")
+        return _fractional_power(tape, x, h)
     if h.param is None:
         raise TypeError("the lane generator handles powers whose exponent is a parameter")
     tape.power_exponents.add(h.param)
@@ -201,8 +207,58 @@ def _exp(tape: Tape, x):
     return tape.emit(f"{x.name} if {x.name} != {x.name} else {value.name}")
 
 
-#: The generated source's imports (it also reads the model's ``FASTMATH`` and ``power``) and
-#: ``_pow2``: 2.0 ** k for a whole k in [-1022, 1023], given as a double.
+def _log(tape: Tape, x):
+    """log(x) for a positive finite x as straight-line arithmetic: x = m 2**e with m in
+    [sqrt(1/2), sqrt(2)) read from the double's bits (subnormals scaled by 2**54 first), then
+    log m = 2 atanh(s), s = (m - 1) / (m + 1), by its series to s**23 (|s| <= 0.172: the
+    remainder is below 3e-17 relative), and e ln 2 added in two parts. Zero, negative,
+    infinite and NaN arguments give meaningless values; the caller selects them away."""
+    small = tape.emit(f"{x.name} < {_SMALLEST_NORMAL!r}")
+    scaled = tape.emit(f"{x.name} * {2.0 ** 54!r} if {small.name} else {x.name}")
+    bits = tape.emit(f"_bits({scaled.name})")
+    # The exponent field as a double without an integer conversion: 2**52 + field, less 2**52.
+    field_ = tape.emit(f"_double((({bits.name} >> 52) & 2047) | {_TWO52_BITS}) - {2.0 ** 52!r}")
+    e = tape.emit(f"{field_.name} - 1077.0 if {small.name} else {field_.name} - 1023.0")
+    m = tape.emit(f"_double(({bits.name} & {_MANTISSA_MASK}) | {_ONE_BITS})")
+    big = tape.emit(f"{m.name} > {math.sqrt(2.0)!r}")
+    m = tape.emit(f"{m.name} * 0.5 if {big.name} else {m.name}")
+    e = tape.emit(f"{e.name} + 1.0 if {big.name} else {e.name}")
+    f = tape.emit(f"{m.name} - 1.0")
+    s = tape.emit(f"{f.name} / (2.0 + {f.name})")
+    z = tape.emit(f"{s.name} * {s.name}")
+    poly = tape.emit(f"{2.0 / (2 * _LOG_TERMS + 1)!r}")
+    for k in range(_LOG_TERMS - 1, 0, -1):
+        poly = tape.emit(f"{poly.name} * {z.name} + {2.0 / (2 * k + 1)!r}")
+    log_m = tape.emit(f"2.0 * {s.name} + {s.name} * ({z.name} * {poly.name})")
+    return tape.emit(f"{e.name} * {_LN2_HI!r} + ({log_m.name} + {e.name} * {_LN2_LO!r})")
+
+
+def _fractional_power(tape: Tape, x, h):
+    """``x ** h`` for any exponent ``h`` (a parameter not known to be a whole number) as
+    exp(h log x) in straight-line arithmetic, with the model's compiled ``power``'s exact
+    shortcuts for h = 12, 4, 2, 1, 0 and x = 1 and IEEE's answers for x = 0, inf and NaN.
+    Within 1e-14 of ``x ** h`` relative where |h log x| <= 40 (a test), against the
+    library's half unit: the outputs' tolerance is the solver's, 1e-6. A negative base gives
+    NaN, as the library's does for a fractional exponent (the model raises only clipped,
+    non-negative quantities to fractional powers)."""
+    value = _exp(tape, tape.emit(f"{_text(h)} * {_log(tape, x).name}"))
+    xs, hs = x.name, _text(h)
+    value = tape.emit(f"math.nan if {xs} < 0.0 else {value.name}")
+    value = tape.emit(f"(0.0 if {hs} > 0.0 else math.inf) if {xs} == 0.0 else {value.name}")
+    value = tape.emit(f"(math.inf if {hs} > 0.0 else 0.0) if {xs} == math.inf else {value.name}")
+    value = tape.emit(f"{xs} if {xs} != {xs} else {value.name}")
+    value = tape.emit(f"1.0 if ({xs} == 1.0 or {hs} == 0.0) else {value.name}")
+    x2 = tape.emit(f"{xs} * {xs}")
+    x4 = tape.emit(f"{x2.name} * {x2.name}")
+    value = tape.emit(f"{xs} if {hs} == 1.0 else {value.name}")
+    value = tape.emit(f"{x2.name} if {hs} == 2.0 else {value.name}")
+    value = tape.emit(f"{x4.name} if {hs} == 4.0 else {value.name}")
+    return tape.emit(f"{x4.name} * {x4.name} * {x4.name} if {hs} == 12.0 else {value.name}")
+
+
+#: The generated source's imports (it also reads the model's ``FASTMATH``), ``_pow2``: 2.0 ** k
+#: for a whole k in [-1022, 1023], given as a double, and ``_bits`` and ``_double``: a double's
+#: bits as an int64 and back.
 _PREAMBLE = """
 import math
 
@@ -219,6 +275,22 @@ def _pow2(typingctx, k):
         return builder.bitcast(builder.shl(biased, ir.Constant(i64, 52)), ir.DoubleType())
 
     return types.float64(types.float64), codegen
+
+
+@intrinsic
+def _bits(typingctx, x):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _double(typingctx, bits):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
 """
 
 

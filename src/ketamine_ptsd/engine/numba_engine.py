@@ -54,7 +54,7 @@ def _kernel_for(model):
         from .lanes import lane_source
 
         lanes = lane_source(model, LANES)
-        text = (f"from {module} import FASTMATH, observe, power, rhs\n{texts['dopri5_kernel.py']}\n\n"
+        text = (f"from {module} import FASTMATH, observe, rhs\n{texts['dopri5_kernel.py']}\n\n"
                 f"POWER_PARAMS = {lanes.power_exponents!r}\n{lanes.source}\n\n{texts['lockstep_kernel.py']}")
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")

@@ -12,7 +12,7 @@ from ..dosing import Dose, Product, Regimen, Route, administrations
 from ..errors import InputError
 from ..params import ParameterTable, model_table, pk_table
 from . import layout as L
-from ._jit import FASTMATH, njit, power
+from ._jit import FASTMATH, njit
 from .acute import acute_rhs, cadss, sedation, vitals
 from .cascade import (
     cascade_rhs,
@@ -45,7 +45,7 @@ from .symptoms import madrs_score, ptsd_scores, symptom_rhs, treatment_drives
 JUMP, RATE = 0, 1
 
 
-__all__ = ["FASTMATH", "MODEL", "Model", "derive", "observe", "power", "rhs"]
+__all__ = ["FASTMATH", "MODEL", "Model", "derive", "observe", "rhs"]
 
 
 @njit
@@ -204,8 +204,7 @@ class Model:
     as ``module.rhs`` / ``module.observe``; their ``p`` is a patient's working vector, the
     parameters followed by the constants ``derive(p)`` writes (:meth:`prepare` makes them for
     a population); ``module.FASTMATH`` is the floating-point licence they are compiled under,
-    which a solver compiled around them should share, and ``module.power`` the power they
-    compute (the lockstep kernel's generated outputs call it); ``source_files`` lets engines
+    which a solver compiled around them should share; ``source_files`` lets engines
     key compiled code on the model's source. ``stiffness_params`` name the parameters, most
     telling first, by which patients needing similar step sizes are found: the lockstep kernel
     groups patients in that order, since a group steps at its stiffest patient's pace.
