@@ -117,7 +117,10 @@ def _write_outputs(states, p, obs, need, record_states, out_sel, block, j, j0, o
     held block starts at (the block is written out when full)."""
     src = states
     if not record_states:
-        observe_lanes(states, p, obs, need, LANES)
+        # Owner-less views (``_borrowed``), here and where this is called: as in the per-patient
+        # kernel, each array handed to a compiled call otherwise costs an atomic reference count
+        # in and out, per output time (measured 1-4 % of a course, outputs identical).
+        observe_lanes(_borrowed(states), _borrowed(p), _borrowed(obs), _borrowed(need), LANES)
         src = obs
     jj = j - j0
     for m in range(out_sel.size):
@@ -185,7 +188,8 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                 if abs(u[q]) < 1e-12:
                     u[q] = 0.0
         while j < n_t and t_out[j] <= t:
-            j0 = _write_outputs(y, p, obs, need, record_states, out_sel, block, j, j0, out, rows, nl)
+            j0 = _write_outputs(_borrowed(y), _borrowed(p), _borrowed(obs), _borrowed(need), record_states,
+                                _borrowed(out_sel), _borrowed(block), j, j0, _borrowed(out), _borrowed(rows), nl)
             j += 1
         if j >= n_t:
             _flush_outputs(block, j - j0, out, j0, rows, nl)
@@ -247,7 +251,9 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                         for l in range(LANES):
                             q = base + l
                             ytmp[q] = y[q] + x * (c1[q] + x * (c2[q] + x * (c3[q] + x * c4[q])))
-                    j0 = _write_outputs(ytmp, p, obs, need, record_states, out_sel, block, j, j0, out, rows, nl)
+                    j0 = _write_outputs(_borrowed(ytmp), _borrowed(p), _borrowed(obs), _borrowed(need),
+                                        record_states, _borrowed(out_sel), _borrowed(block), j, j0,
+                                        _borrowed(out), _borrowed(rows), nl)
                     j += 1
                 t = t_new
                 flushed = False
