@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from common import cpu_name
+
 HORIZON_DAYS = 56
 MODES = ("single", "dask")
 
@@ -69,6 +71,7 @@ def one(n_patients: int, mode: str, workers: int, chunk_size: int) -> dict:
         "peak_rss_mb_total": peak_rss_mb() + sum(workers_mb),
         "responders_ketamine": e["arms"]["ketamine"]["responder_rate"],
         "difference": e["comparisons"]["ketamine"]["difference"],
+        "cpu": cpu_name(),
     }
 
 
