@@ -326,3 +326,19 @@ def test_lockstep_results_do_not_depend_on_the_thread_count(course):
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     np.testing.assert_array_equal(one.values, many.values)
     np.testing.assert_array_equal(one.steps, many.steps)
+
+
+def test_dense_output_ranges_cover_each_requested_state_once():
+    """The lockstep dense output runs over ranges of the lane arrays: consecutive states are
+    merged into one range, and every lane of every requested state is covered exactly once."""
+    runs = kernel(MODEL)._lane_runs
+    L = LANES
+    lo, hi = runs(np.array([4, 7, 23, 24, 25, 26, 28, 29], np.int64))
+    assert lo.tolist() == [4 * L, 7 * L, 23 * L, 28 * L]
+    assert hi.tolist() == [5 * L, 8 * L, 27 * L, 30 * L]
+    for sel in ([0], [3, 1, 2], list(range(N_STATES))):
+        lo, hi = runs(np.array(sel, np.int64))
+        covered = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])
+        assert sorted(covered.tolist()) == sorted(s * L + l for s in sel for l in range(L))
+    lo, hi = runs(np.array(range(N_STATES), np.int64))
+    assert (lo.tolist(), hi.tolist()) == ([0], [N_STATES * L])

@@ -134,6 +134,27 @@ def _write_outputs(states, p, obs, need, record_states, out_sel, block, j, j0, o
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _lane_runs(sel):
+    """The lane-array ranges ``[lo, hi)`` that hold the states ``sel``, one per run of consecutive
+    states. The dense output's loops go over these ranges flat with unsigned indices: numba
+    wraps a negative signed index around (a compare and a select per access, since LLVM cannot
+    tell that an index read from memory is not negative), and that, with a constant LANES trip
+    count that LLVM unrolls, kept them scalar. Ketamine and PCL-5 every 15 min: 0.49 to 0.37 ms
+    of CPU per course on the AMD EPYC kind, the same results to the last bit."""
+    lo = np.empty(sel.size, np.int64)
+    hi = np.empty(sel.size, np.int64)
+    n = 0
+    for m in range(sel.size):
+        if n > 0 and sel[m] * LANES == hi[n - 1]:
+            hi[n - 1] += LANES
+        else:
+            lo[n] = sel[m] * LANES
+            hi[n] = lo[n] + LANES
+            n += 1
+    return lo[:n].copy(), hi[:n].copy()
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, t_out, out_sel, dense_sel,
                 record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, rows):
     """Integrate LANES patients in lockstep (lane arrays ``y0``, ``p``, ``weight``); write the
@@ -163,6 +184,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
     block = np.empty((OUT_BLOCK, out_sel.size, LANES))
     j0 = 0
     need = _needed(out_sel, n_obs, record_states)
+    run_lo, run_hi = _lane_runs(dense_sel)
     n_ev = ev_time.size
     n_t = t_out.size
     t = _start_time(t_out, ev_time)
@@ -232,24 +254,24 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
             if err_norm <= 1.0:
                 t_new = t_next if last else t + h
                 if j < n_t and t_out[j] < t_new:
-                    for m in range(dense_sel.size):
-                        base = dense_sel[m] * LANES
-                        for l in range(LANES):
-                            q = base + l
+                    for r in range(run_lo.size):
+                        lo = np.uint64(run_lo[r])
+                        for qq in range(run_hi[r] - run_lo[r]):
+                            q = lo + np.uint64(qq)
                             c1[q] = h * (DENSE[0, 0] * k0[q] + DENSE[2, 0] * k2[q] + DENSE[3, 0] * k3[q]
-                                         + DENSE[4, 0] * k4[q] + DENSE[5, 0] * k5[q] + DENSE[6, 0] * k6[q])
+                                     + DENSE[4, 0] * k4[q] + DENSE[5, 0] * k5[q] + DENSE[6, 0] * k6[q])
                             c2[q] = h * (DENSE[0, 1] * k0[q] + DENSE[2, 1] * k2[q] + DENSE[3, 1] * k3[q]
-                                         + DENSE[4, 1] * k4[q] + DENSE[5, 1] * k5[q] + DENSE[6, 1] * k6[q])
+                                     + DENSE[4, 1] * k4[q] + DENSE[5, 1] * k5[q] + DENSE[6, 1] * k6[q])
                             c3[q] = h * (DENSE[0, 2] * k0[q] + DENSE[2, 2] * k2[q] + DENSE[3, 2] * k3[q]
-                                         + DENSE[4, 2] * k4[q] + DENSE[5, 2] * k5[q] + DENSE[6, 2] * k6[q])
+                                     + DENSE[4, 2] * k4[q] + DENSE[5, 2] * k5[q] + DENSE[6, 2] * k6[q])
                             c4[q] = h * (DENSE[0, 3] * k0[q] + DENSE[2, 3] * k2[q] + DENSE[3, 3] * k3[q]
-                                         + DENSE[4, 3] * k4[q] + DENSE[5, 3] * k5[q] + DENSE[6, 3] * k6[q])
+                                     + DENSE[4, 3] * k4[q] + DENSE[5, 3] * k5[q] + DENSE[6, 3] * k6[q])
                 while j < n_t and t_out[j] < t_new:
                     x = (t_out[j] - t) / h
-                    for m in range(dense_sel.size):
-                        base = dense_sel[m] * LANES
-                        for l in range(LANES):
-                            q = base + l
+                    for r in range(run_lo.size):
+                        lo = np.uint64(run_lo[r])
+                        for qq in range(run_hi[r] - run_lo[r]):
+                            q = lo + np.uint64(qq)
                             ytmp[q] = y[q] + x * (c1[q] + x * (c2[q] + x * (c3[q] + x * c4[q])))
                     j0 = _write_outputs(_borrowed(ytmp), _borrowed(p), _borrowed(obs), _borrowed(need),
                                         record_states, _borrowed(out_sel), _borrowed(block), j, j0,
