@@ -278,12 +278,15 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                                         _borrowed(out), _borrowed(rows), nl)
                     j += 1
                 t = t_new
-                flushed = False
+                n_flushed = 0
                 for q in range(size):
                     # As in the per-patient kernel: a state decayed below flush_below is zero.
-                    if ynew[q] != 0.0 and abs(ynew[q]) < flush_below:
-                        ynew[q] = 0.0
-                        flushed = True
+                    # Written as a select and a count, so that the loop vectorises.
+                    v = ynew[q]
+                    small = (v != 0.0) & (abs(v) < flush_below)
+                    ynew[q] = 0.0 if small else v
+                    n_flushed += small
+                flushed = n_flushed > 0
                 # The new state and its derivative become the current ones by exchanging arrays.
                 y, ynew = ynew, y
                 k0, k6 = k6, k0
