@@ -222,8 +222,8 @@ def simulate(
         = OralAdOption.none,
     kernel: Annotated[KernelOption, typer.Option(
         help="how patients are integrated: patient (each alone: a course never depends on the others "
-             "simulated), lockstep (16 at a time in SIMD lanes: up to twice the throughput when few outputs "
-             "are kept, little gain with every output hourly; a course may move within the tolerance with "
+             "simulated), lockstep (16 at a time in SIMD lanes: about twice the engine's throughput, less for "
+             "the whole command, where writing files costs as much; a course may move within the tolerance with "
              "its group) or auto (lockstep from two groups of patients)")]
         = KernelOption.patient,
 ):
