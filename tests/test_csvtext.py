@@ -145,3 +145,65 @@ def test_the_longest_value_text_fits_the_buffer_bound():
     bits = np.arange(first, last, 7, dtype=np.uint32) | np.uint32(1 << 31)  # the binade of 1e-6, negative
     longest = max(len(x) for x in our_lines(bits.view(np.float32)))
     assert longest == 16 and longest + 1 <= VALUE_BYTES
+
+
+def test_no_value_writes_past_its_text_by_more_than_the_slack():
+    """The positional text is written in fixed-width pieces that run past the value's end; the
+    writers give every buffer SLACK bytes beyond its bound for them."""
+    import numba
+
+    from ketamine_ptsd.csvtext import SLACK, put_float32
+
+    @numba.njit
+    def overshoot(bits):
+        buf = np.empty(96, dtype=np.uint8)
+        worst = 0
+        for i in range(bits.size):
+            buf[:] = 0xFF
+            end = put_float32(buf, 8, bits[i])
+            last = 95
+            while buf[last] == 0xFF:
+                last -= 1
+            worst = max(worst, last + 1 - end)
+            for j in range(8):
+                if buf[j] != 0xFF:  # nothing before the value
+                    return -1
+        return worst
+
+    rng = np.random.default_rng(17)
+    bits = np.concatenate([np.array(EDGES + [-v for v in EDGES], dtype=np.float32).view(np.uint32),
+                           rng.integers(0, 2**32, 300_000, dtype=np.uint64).astype(np.uint32),
+                           # every decimal exponent of the positional layout, negative and positive
+                           (np.float32(10.0) ** np.arange(-6, 11, dtype=np.float32)
+                            * rng.uniform(1, 10, (2000, 1)).astype(np.float32)).ravel().view(np.uint32)])
+    bits = np.concatenate([bits, bits | np.uint32(1 << 31)])
+    worst = overshoot(bits)
+    assert 0 < worst <= 16 < SLACK
+
+
+def test_eight_digits_in_one_word():
+    from ketamine_ptsd.csvtext import _eight_digits
+
+    rng = np.random.default_rng(19)
+    for x in [0, 1, 9, 10, 99, 100, 9999, 10000, 12345678, 99999999, *rng.integers(0, 10**8, 2000)]:
+        word = int(_eight_digits(np.uint64(x)))
+        assert word.to_bytes(8, "little") == f"{x:08d}".encode()
+
+
+def test_shortest_digits_as_numpy_finds_them():
+    """Schubfach's digits against an independent oracle: numpy's Dragon4 in its ``unique`` mode
+    (the shortest digits that read back to the same float32, the closest where two are as
+    short), on random bit patterns of every exponent and model-like values."""
+    from ketamine_ptsd.csvtext import shortest
+
+    rng = np.random.default_rng(20)
+    values = np.concatenate([rng.integers(1, 0x7F800000, 20_000, dtype=np.int64).astype(np.uint32).view(np.float32),
+                             rng.lognormal(0, 3, 5000).astype(np.float32),
+                             np.float32(2.0) ** np.arange(-149, 128, dtype=np.float32),  # a closer lower neighbour
+                             np.array([v for v in EDGES if np.isfinite(v) and v > 0], dtype=np.float32)])
+    for v in values:
+        mantissa, exp = np.format_float_scientific(v, unique=True, trim="-").split("e")
+        digits = mantissa.replace(".", "").rstrip("0")
+        want = (int(digits), int(exp) - (len(digits) - 1))
+        got = shortest(np.int64(v.view(np.uint32)))
+        assert (int(got[0]), int(got[1])) == want, (v, got, want)

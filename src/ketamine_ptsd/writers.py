@@ -85,10 +85,10 @@ def _json_numbers(batch: pa.RecordBatch, column: int) -> bytes:
 
 def _json_float32(column: pa.Array) -> memoryview:
     """A float32 column (no nulls) as :func:`_json_numbers` writes it, by the compiled formatter."""
-    from .csvtext import VALUE_BYTES, format_json_numbers
+    from .csvtext import SLACK, VALUE_BYTES, format_json_numbers
 
     bits = np.frombuffer(column.buffers()[1], dtype=np.uint32, count=len(column), offset=4 * column.offset)
-    out = np.empty(bits.size * VALUE_BYTES, dtype=np.uint8)
+    out = np.empty(bits.size * VALUE_BYTES + SLACK, dtype=np.uint8)
     return memoryview(out)[:format_json_numbers(bits, out)]
 
 
@@ -120,7 +120,7 @@ class _Float32Csv:
                        max(len(x) for x in lines))
 
     def write(self, ids: np.ndarray, times: np.ndarray, values: np.ndarray) -> int:
-        from .csvtext import ID_BYTES, VALUE_BYTES, format_rows
+        from .csvtext import ID_BYTES, SLACK, VALUE_BYTES, format_rows
 
         self._time_text(times)
         _, text, start, longest = self._times
@@ -129,8 +129,8 @@ class _Float32Csv:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         row = ID_BYTES + longest + 1 + VALUE_BYTES * k + 1
         per = max(1, self.BLOCK // (row * max(t, 1)))
-        if self._buffer.size < min(per, m) * row * t:
-            self._buffer = np.empty(min(per, m) * row * t, dtype=np.uint8)
+        if self._buffer.size < min(per, m) * row * t + SLACK:
+            self._buffer = np.empty(min(per, m) * row * t + SLACK, dtype=np.uint8)
         for p0 in range(0, m, per):
             n = format_rows(ids[p0:p0 + per], text, start, bits[:, p0:p0 + per], self._buffer)
             self._file.write(memoryview(self._buffer)[:n])
