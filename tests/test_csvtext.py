@@ -207,3 +207,70 @@ def test_shortest_digits_as_numpy_finds_them():
         want = (int(digits), int(exp) - (len(digits) - 1))
         got = shortest(np.int64(v.view(np.uint32)))
         assert (int(got[0]), int(got[1])) == want, (v, got, want)
+
+
+def _csv_with(tmp_path, name, monkeypatch, direct, block, values, ids, times):
+    from ketamine_ptsd import writers
+
+    monkeypatch.setattr(writers._Float32Csv, "DIRECT", direct)
+    monkeypatch.setattr(writers._Float32Csv, "BLOCK", block)
+    writer = TrajectoryWriter(tmp_path / name, "csv", ("x", "y", "z"), "float32")
+    for p0 in range(0, ids.size, 17):  # chunks of patients, as a run writes them
+        writer.write(ids[p0:p0 + 17], times, values[p0:p0 + 17])
+    writer.close({})
+    return (tmp_path / name).read_bytes(), writer._writer._file.direct
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "O_DIRECT"), reason="O_DIRECT is Linux's")
+@pytest.mark.parametrize("block", [3000, 70_000, 16 << 20])
+def test_direct_and_buffered_writes_give_the_same_file(tmp_path, monkeypatch, block):
+    """Blocks written with O_DIRECT up to their last whole 4 KiB, the rest carried into the next
+    block and the last piece padded and cut back: the same bytes as through the page cache."""
+    rng = np.random.default_rng(21)
+    ids, times = np.arange(60, dtype=np.int64), np.arange(0.0, 41.0)
+    values = rng.lognormal(0, 3, (60, 41, 3)).astype(np.float32)
+    direct, used_direct = _csv_with(tmp_path, "direct.csv", monkeypatch, True, block, values, ids, times)
+    plain, used_plain = _csv_with(tmp_path, "plain.csv", monkeypatch, False, block, values, ids, times)
+    assert used_direct and not used_plain
+    assert len(direct) % 4096 and direct == plain
+    assert direct.count(b"\n") == 1 + 60 * 41
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "O_DIRECT"), reason="O_DIRECT is Linux's")
+@pytest.mark.parametrize("refused_at", ["open", "write"])
+def test_a_file_system_refusing_direct_writes_gets_the_same_file(tmp_path, monkeypatch, refused_at):
+    import errno
+    import fcntl
+    import os
+
+    rng = np.random.default_rng(22)
+    ids, times = np.arange(60, dtype=np.int64), np.arange(0.0, 41.0)
+    values = rng.lognormal(0, 3, (60, 41, 3)).astype(np.float32)
+    plain, _ = _csv_with(tmp_path, "plain.csv", monkeypatch, False, 70_000, values, ids, times)
+    real_open, real_write = os.open, os.write
+
+    def refusing_open(path, flags, *args):
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    def refusing_write(fd, data):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, refused_at, refusing_open if refused_at == "open" else refusing_write)
+    refused, used_direct = _csv_with(tmp_path, "refused.csv", monkeypatch, True, 70_000, values, ids, times)
+    assert not used_direct and refused == plain
+
+
+def test_an_aborted_csv_leaves_no_file(tmp_path):
+    import threading
+
+    rng = np.random.default_rng(23)
+    writer = TrajectoryWriter(tmp_path / "t.csv", "csv", ("x",), "float32")
+    values = rng.normal(size=(300, 500, 1)).astype(np.float32)
+    writer.write(np.arange(300, dtype=np.int64), np.arange(0.0, 500.0), values)
+    writer.abort()
+    assert not (tmp_path / "t.csv").exists()
+    assert not [t for t in threading.enumerate() if t.name.startswith("ketamine-ptsd-writer")]
