@@ -279,3 +279,18 @@ def test_lockstep_kernel_on_the_command_line(tmp_path, capsys):
         assert float(((lock[name] - one[name]).abs() / scale).max()) < 2e-4, name
     rc, _, err = run([*common, "--out", str(tmp_path / "x"), "--kernel", "simd"], capsys)
     assert rc == 2 and "--kernel" in err and not (tmp_path / "x").exists()
+
+
+def test_parquet_keeps_statistics_for_ids_and_times_only(tmp_path):
+    """Readers filter on patients and times; the outputs' ranges span every row group alike."""
+    from ketamine_ptsd.writers import TrajectoryWriter
+
+    rng = np.random.default_rng(5)
+    writer = TrajectoryWriter(tmp_path / "t.parquet", "parquet", ("a", "b"), "float32")
+    writer.write(np.arange(10, 20), np.arange(0.0, 6.0), rng.normal(size=(10, 6, 2)).astype(np.float32))
+    writer.close({})
+    group = pq.ParquetFile(tmp_path / "t.parquet").metadata.row_group(0)
+    stats = {group.column(c).path_in_schema: group.column(c).statistics for c in range(group.num_columns)}
+    assert stats["id"].has_min_max and (stats["id"].min, stats["id"].max) == (10, 19)
+    assert stats["time_h"].has_min_max and (stats["time_h"].min, stats["time_h"].max) == (0.0, 5.0)
+    assert stats["a"] is None or not stats["a"].has_min_max

@@ -277,9 +277,13 @@ class TrajectoryWriter:
             # Without the serialised Arrow schema, readers take the schema's metadata from the
             # file's key-value metadata, which close() writes once the run is known.
             # Dictionary encoding only where values repeat (ids, times): on the outputs it costs
-            # three quarters of the write and saves nothing.
+            # three quarters of the write and saves nothing. Statistics (each row group's and
+            # page's minimum and maximum) likewise only for ids and times, which readers filter
+            # on: a row group holds a chunk of patients over the whole course, so the outputs'
+            # ranges would let a reader skip nothing, and computing them cost a quarter of the
+            # write (0.71 to 0.53 s of CPU for 4,000 patients, 25 outputs hourly).
             self._writer = pq.ParquetWriter(self.path, self.schema, store_schema=False,
-                                            use_dictionary=["id", "time_h"])
+                                            use_dictionary=["id", "time_h"], write_statistics=["id", "time_h"])
         elif fmt == "csv" and precision == "float32":
             self._writer = _Float32Csv(self.path, self.schema.names)
         elif fmt == "csv":
