@@ -18,12 +18,14 @@ STEP_S_PER_DAY = 7.0e-6
 #: CPU seconds per patient and output time to interpolate the state and compute every output
 #: (0.22 µs: 15-min against hourly outputs, all 26 outputs, same machine).
 RECORD_S_PER_TIME = 0.22e-6
-#: CPU seconds per value to convert and write, by format (same machine, float32; float64 text
-#: is longer, see BYTES_PER_VALUE): what a run of N = 4,000 spends beyond the engine and the
-#: one-patient start-up, per value written (2026-12-06, docs/benchmarks.md: Parquet 1.45 s and
-#: CSV 5.26 s for 134.5 million values at b3484ac, the CSV's system time for its 937 MB included;
-#: JSON 12 to 20 s at a35c624, its columns written to part files and joined).
-WRITE_S_PER_VALUE = {"parquet": 11e-9, "csv": 40e-9, "json": 100e-9}
+#: CPU seconds per value to convert and write, by format (float32; float64 text is longer, see
+#: BYTES_PER_VALUE): what a run of N = 4,000 spends beyond the engine and the one-patient
+#: start-up, per value written (docs/benchmarks.md). Parquet: 1.45 s for 134.5 million values
+#: at b3484ac (AMD EPYC), 0.85 to 1.09 s at 091b85f (Intel Xeon). CSV: 2.16 to 2.74 s at 091b85f
+#: (Intel Xeon, the file written with O_DIRECT), 16 to 20 ns per value; 25 here, since through
+#: the page cache (where the file system takes no O_DIRECT) the same file cost up to 2.2 s more.
+#: JSON: 12 to 20 s at a35c624, its columns written to part files and joined.
+WRITE_S_PER_VALUE = {"parquet": 11e-9, "csv": 25e-9, "json": 100e-9}
 #: Bytes on disk per value: Parquet before compression (an upper bound), and the typical length
 #: of a value in text with its separator (float32: up to 9 significant digits; float64: 17).
 BYTES_PER_VALUE = {

@@ -1,7 +1,7 @@
 """Trajectory files written chunk by chunk: each chunk of patients goes from the engine's
 array (patients x times x outputs) straight into Arrow columns and on to disk (Parquet, or
 JSON), or for CSV into text by the compiled formatter of :mod:`.csvtext` (float32; the text
-Arrow's CSV writer gives, at a third of its cost) or Arrow's writer (float64), so memory holds
+Arrow's CSV writer gives, at a fifth of its cost) or Arrow's writer (float64), so memory holds
 one chunk whatever the population size. JSON's float32 columns go through the same formatter.
 
 The long format is one row per patient and time: ``id``, ``time_h``, then one column per
