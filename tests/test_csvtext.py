@@ -274,3 +274,35 @@ def test_an_aborted_csv_leaves_no_file(tmp_path):
     writer.abort()
     assert not (tmp_path / "t.csv").exists()
     assert not [t for t in threading.enumerate() if t.name.startswith("ketamine-ptsd-writer")]
+
+
+@pytest.mark.parametrize("fails_at", ["a block", "the last piece"])
+def test_a_failed_write_surfaces_and_the_run_leaves_no_file(tmp_path, monkeypatch, fails_at):
+    """A full disk in the writer thread: the error reaches the run, which removes the file."""
+    import errno
+    import os
+
+    from ketamine_ptsd import writers
+
+    real_write, calls = os.write, []
+
+    def full_disk(fd, data):
+        calls.append(len(data))
+        if (fails_at == "a block" and len(calls) == 2) or (fails_at == "the last piece" and len(data) <= 4096):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(writers._Float32Csv, "BLOCK", 70_000)
+    monkeypatch.setattr(os, "write", full_disk)
+    rng = np.random.default_rng(24)
+    values = rng.lognormal(0, 3, (60, 41, 3)).astype(np.float32)
+    writer = TrajectoryWriter(tmp_path / "t.csv", "csv", ("x", "y", "z"), "float32")
+    with pytest.raises(OSError, match="No space left"):
+        try:
+            for p0 in range(0, 60, 17):
+                writer.write(np.arange(p0, min(p0 + 17, 60)), np.arange(0.0, 41.0), values[p0:p0 + 17])
+            writer.close({})
+        except BaseException:
+            writer.abort()
+            raise
+    assert not (tmp_path / "t.csv").exists()

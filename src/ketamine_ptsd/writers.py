@@ -11,6 +11,7 @@ the solver's tolerance of 1e-6) or ``float64``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -109,7 +110,8 @@ class _BlockFile:
     ALIGN = 4096
 
     def __init__(self, path: Path, direct: bool = True):
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        # O_BINARY: on Windows, os.write would otherwise turn each \n into \r\n.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
         self.direct = False
         self._fd = -1
         if direct and hasattr(os, "O_DIRECT"):
@@ -189,10 +191,18 @@ class _BlockFile:
             pending[0].result()
 
     def close(self, finish: bool = True) -> None:
-        """Write what is carried and close; ``finish=False`` closes without writing more."""
+        """Write what is carried and close. ``finish=False`` (abandoning the file) writes no more
+        and does not raise a failed write's error over the one that abandons it. Closing
+        twice does nothing."""
+        if self._fd < 0:
+            return
         try:
+            if not finish:
+                with contextlib.suppress(Exception):
+                    self._wait()
+                return
             self._wait()
-            if finish and self._carry:
+            if self._carry:
                 if self.direct:
                     padded = self._aligned(self.ALIGN)
                     padded[:len(self._carry)] = np.frombuffer(self._carry, dtype=np.uint8)
@@ -204,7 +214,8 @@ class _BlockFile:
         finally:
             if self._pool is not None:
                 self._pool.shutdown()
-            os.close(self._fd)
+            fd, self._fd = self._fd, -1
+            os.close(fd)
 
 
 class _Float32Csv:
