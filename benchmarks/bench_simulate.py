@@ -10,7 +10,9 @@ runs ``--n 100000000`` and ``--dt-min 0.001`` and the unwritable ``--out /proc/n
 start-up of ``ketamine-ptsd --help`` and ``clinic score`` (best of three, warm file cache).
 
 CPU time rather than wall-clock time: on a shared machine the CPU time of a process moves by a
-few per cent, its wall time by several times. With ``--reps K`` each of the engine and the
+few per cent, its wall time by several times. It is split into user and system time: on a
+virtual machine, the system time of putting a file into the page cache moves by up to ten
+times between runs (docs/benchmarks.md). With ``--reps K`` each of the engine and the
 simulate runs is repeated K times, interleaved, and the cheapest of each is kept (neighbours on a
 shared host inflate CPU time too, by up to 30 % here, never deflate it).
 
@@ -45,7 +47,8 @@ import json, resource, sys
 from ketamine_ptsd.cli import main
 rc = main(sys.argv[1:])
 u = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"rc": rc, "cpu_s": u.ru_utime + u.ru_stime, "peak_mb": u.ru_maxrss / 1024}))
+print(json.dumps({"rc": rc, "cpu_s": u.ru_utime + u.ru_stime, "user_s": u.ru_utime, "system_s": u.ru_stime,
+                  "peak_mb": u.ru_maxrss / 1024}))
 """
 
 ENGINE = """
@@ -135,7 +138,8 @@ def main(argv=None) -> int:
                 run["ratio_to_engine_without_startup"] = ((run["cpu_s"] - result["startup_one_patient"]["cpu_s"])
                                                           / engine["cpu_s"])
             result["runs"][key] = run
-            print(f"simulate --n {n:,} --format {fmt}: {run['cpu_s']:.2f} s CPU, peak {run['peak_mb']:,.0f} MB, "
+            print(f"simulate --n {n:,} --format {fmt}: {run['cpu_s']:.2f} s CPU (user {run['user_s']:.2f}, system "
+                  f"{run['system_s']:.2f}), peak {run['peak_mb']:,.0f} MB, "
                   f"file {run['file_mb']:,.0f} MB"
                   + (f"; {run['ratio_to_engine']:.2f}x the engine ({run['ratio_to_engine_without_startup']:.2f}x "
                      "without the one-patient start-up)" if "ratio_to_engine" in run else ""))

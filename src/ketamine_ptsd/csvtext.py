@@ -20,7 +20,7 @@ from fractions import Fraction
 import numba
 import numpy as np
 
-from .engine.dopri5_kernel import _borrowed
+from .numba_views import borrowed as _borrowed
 
 _U = np.uint64
 _LO32 = _U(0xFFFFFFFF)

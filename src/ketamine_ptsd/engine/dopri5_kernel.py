@@ -7,9 +7,9 @@
 import math
 
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
+from numba import njit, prange
+
+from ketamine_ptsd.numba_views import borrowed as _borrowed
 
 # Imported as a plain module (the JAX backend reads the tableau from it), there is no model.
 FASTMATH = globals().get("FASTMATH", frozenset())
@@ -20,24 +20,6 @@ if "rhs" in globals():
     # in this process would bring its atomic counts into every stage.
     rhs = njit(fastmath=set(FASTMATH))(rhs.py_func)
     observe = njit(fastmath=set(FASTMATH))(observe.py_func)
-
-
-@intrinsic
-def _borrowed(typingctx, arr):
-    """``arr`` without its owner: the same data, shape and strides, no meminfo. Passing such a
-    view to a compiled call costs no atomic reference count (numba skips counting a null
-    meminfo); the caller keeps ``arr`` itself alive across the call."""
-    if not isinstance(arr, types.Array):
-        return None
-
-    def codegen(context, builder, signature, args):
-        src = make_array(arr)(context, builder, value=args[0])
-        view = make_array(arr)(context, builder)
-        populate_array(view, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize,
-                       meminfo=None)
-        return view._getvalue()
-
-    return arr(arr), codegen
 
 
 # Dormand & Prince 1980 tableau; dense output of Shampine 1986 (the coefficients scipy's RK45 uses).
