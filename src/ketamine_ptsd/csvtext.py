@@ -108,20 +108,17 @@ def shortest(bits):
 _PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), dtype=np.uint8).copy()
 
 
+#: 10^0 to 10^19 (every power of ten below 2^64).
+_POW10 = np.array([10 ** i for i in range(20)], dtype=np.uint64)
+
+
 @numba.njit(inline="always")
-def _length(v):
-    """The number of decimal digits of ``v`` (unsigned, below 10^10)."""
-    if v >= np.uint64(100000):
-        if v >= np.uint64(10000000):
-            if v >= np.uint64(1000000000):
-                return 10
-            return 9 if v >= np.uint64(100000000) else 8
-        return 7 if v >= np.uint64(1000000) else 6
-    if v >= np.uint64(100):
-        if v >= np.uint64(10000):
-            return 5
-        return 4 if v >= np.uint64(1000) else 3
-    return 2 if v >= np.uint64(10) else 1
+def _digit_count(v, most):
+    """The number of decimal digits of ``v`` (at most ``most``), without branches."""
+    n = 1
+    for i in range(1, most):
+        n += 1 if v >= _POW10[i] else 0
+    return n
 
 
 @numba.njit(inline="always")
@@ -145,20 +142,11 @@ def _digits(out, end, v, count):
 @numba.njit(inline="always")
 def _put_uint(out, pos, v):
     """The decimal digits of ``v`` (unsigned) at ``out[pos:]``; returns the position after."""
-    if v < np.uint64(10000000000):
-        n = _length(v)
-    else:
-        n = 10
-        t = v // np.uint64(10000000000)
-        while t:
-            t //= np.uint64(10)
-            n += 1
+    n = _digit_count(v, 20)
     _digits(out, pos + n, v, n)
     return pos + n
 
 
-#: 10^0 to 10^9.
-_POW10 = np.array([10 ** i for i in range(10)], dtype=np.uint64)
 #: Eight ASCII '0's, and "0.000000", each as one little-endian word; masks of the SWAR split.
 _ZEROS = _U(0x3030303030303030)
 _ZERO_POINT = _U(0x3030303030302E30)
@@ -193,15 +181,6 @@ def _put_word(out, pos, w):
 
 
 @numba.njit(inline="always")
-def _digit_count(v):
-    """The number of decimal digits of ``v`` (1 to 10^9 - 1), without branches."""
-    n = 1
-    for i in range(1, 9):
-        n += 1 if v >= _POW10[i] else 0
-    return n
-
-
-@numba.njit(inline="always")
 def put_float32(out, pos, raw):
     """The float32 with IEEE bits ``raw`` as Arrow writes it into CSV, at ``out[pos:]``;
     returns the position after (and may write up to :data:`SLACK` bytes past it)."""
@@ -229,7 +208,7 @@ def put_float32(out, pos, raw):
     out[p] = 45  # '-', kept only when negative
     pos += bits >> 31
     digits, exponent = shortest(magnitude)
-    n = _digit_count(digits)
+    n = _digit_count(digits, 9)  # a float32's shortest digits: 9 at most
     point = n + exponent  # digits before the decimal point (<= 0: a leading "0." and zeros)
     if -5 <= point <= 10:
         # The digits once, left-aligned in nine characters (then '0's): the first, and eight
