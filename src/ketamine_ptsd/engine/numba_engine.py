@@ -44,6 +44,8 @@ def _kernel_for(model):
     digest = hashlib.sha256(f"lanes={LANES}".encode())
     for text in texts.values():
         digest.update(text.encode())
+    # The owner-less views the kernel imports are compiled into it too.
+    digest.update(resources.files("ketamine_ptsd").joinpath("numba_views.py").read_bytes())
     for f in source_files:
         digest.update(Path(f).read_bytes())
     key = digest.hexdigest()[:16]
