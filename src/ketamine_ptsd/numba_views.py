@@ -30,3 +30,17 @@ def borrowed(typingctx, arr):
         return view._getvalue()
 
     return arr(arr), codegen
+
+
+@intrinsic
+def data_pointer(typingctx, arr):
+    """The address of ``arr``'s first element, as a typed pointer (``numba.carray`` makes an
+    owner-less array of it again). A compiled call given pointers takes them in registers,
+    where an array is passed as seven values, most of them on the stack."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return make_array(arr)(context, builder, value=args[0]).data
+
+    return types.CPointer(arr.dtype)(arr), codegen

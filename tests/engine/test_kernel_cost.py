@@ -74,3 +74,57 @@ def test_borrowed_view_reads_and_writes_the_same_data():
     a = np.arange(4.0)
     assert write_through(a) == (4, 8, 2.0)
     assert a.tolist() == [0.0, 5.0, 2.0, 3.0]
+
+
+def test_data_pointer_views_the_same_data():
+    """``carray(data_pointer(a), n)`` is ``a``'s first n elements, written through."""
+    from numba import carray
+
+    from ketamine_ptsd.numba_views import data_pointer
+
+    @njit
+    def write_through(a, n):
+        view = carray(data_pointer(a), n)
+        view[1] = 5.0
+        return view.shape[0], view[2]
+
+    a = np.arange(5.0)
+    assert write_through(a, 3) == (3, 2.0)
+    assert a.tolist() == [0.0, 5.0, 2.0, 3.0, 4.0]
+
+
+def _states_during_infusion(n_patients: int):
+    """Model states, parameters and inputs of real patients while ketamine is infused (every
+    part of the right-hand side active), from a short simulation."""
+    from ketamine_ptsd import Population, simulate, single_dose
+
+    regimen = single_dose()
+    population = Population.virtual(n_patients, seed=11)
+    traj = simulate(regimen, population, times=np.array([0.0, 0.3, 0.7, 3.0]), record_states=True)
+    states = np.asarray(traj.values).reshape(-1, len(MODEL.state_names))
+    params = MODEL.prepare(population.parameters(regimen.pk_product))
+    return states, np.repeat(params, 4, axis=0)
+
+
+def test_pointer_call_of_rhs_is_bit_for_bit_rhs():
+    """The step loop's ``_rhs_at`` (pointers in registers) computes exactly ``rhs``."""
+    from ketamine_ptsd.engine.numba_engine import kernel
+
+    mod = kernel(MODEL)
+    states, params = _states_during_infusion(6)
+    n, n_u = states.shape[1], len(MODEL.input_names)
+
+    @njit(error_model="numpy", fastmath=set(FASTMATH))
+    def both(y, p, u, a, b):
+        _rhs(0.0, y, p, u, a)
+        mod_rhs_at(0.0, ptr(y), ptr(p), ptr(u), ptr(b), y.size, p.size, u.size)
+
+    mod_rhs_at, ptr = mod._rhs_at, mod._ptr
+    for u_iv in (0.0, 35.0):
+        u = np.zeros(n_u)
+        u[0] = u_iv
+        for y, p in zip(states, params):
+            a, b = np.full(n, np.nan), np.full(n, np.nan)
+            both(np.ascontiguousarray(y), np.ascontiguousarray(p), u, a, b)
+            assert not np.isnan(a).any()
+            assert a.tobytes() == b.tobytes()
