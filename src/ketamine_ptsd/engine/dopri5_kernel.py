@@ -20,7 +20,7 @@ if "rhs" in globals():
     # compile in the copy linked into a later caller, so an ``rhs`` already called from Python
     # in this process would bring its atomic counts into every stage.
     rhs = njit(fastmath=set(FASTMATH))(rhs.py_func)
-    observe = njit(fastmath=set(FASTMATH))(observe.py_func)
+    observe = njit(fastmath=set(FASTMATH) - {"reassoc"})(observe.py_func)
     # The model's rhs compiled into the body of the call the step loop makes (below).
     _rhs_body = njit(fastmath=set(FASTMATH), inline="always")(rhs.py_func)
 
