@@ -128,3 +128,25 @@ def test_pointer_call_of_rhs_is_bit_for_bit_rhs():
             both(np.ascontiguousarray(y), np.ascontiguousarray(p), u, a, b)
             assert not np.isnan(a).any()
             assert a.tobytes() == b.tobytes()
+
+
+def test_pointer_call_of_observe_is_bit_for_bit_observe():
+    """The dense output's ``_observe_at`` computes exactly the solver's ``observe``."""
+    from ketamine_ptsd.engine.numba_engine import kernel
+
+    mod = kernel(MODEL)
+    states, params = _states_during_infusion(6)
+    n_obs = len(MODEL.output_names)
+    mod_observe, mod_observe_at, ptr = mod.observe, mod._observe_at, mod._ptr
+
+    @njit(error_model="numpy", fastmath=set(FASTMATH))
+    def both(y, p, need, a, b):
+        mod_observe(y, p, a, need)
+        mod_observe_at(ptr(y), ptr(p), ptr(b), ptr(need), y.size, p.size, need.size)
+
+    need = MODEL.all_outputs()
+    for y, p in zip(states, params):
+        a, b = np.full(n_obs, np.nan), np.full(n_obs, np.nan)
+        both(np.ascontiguousarray(y), np.ascontiguousarray(p), need, a, b)
+        assert not np.isnan(a).any()
+        assert a.tobytes() == b.tobytes()

@@ -32,6 +32,15 @@ if "rhs" in globals():
         Xeon kind. The arithmetic is ``rhs``'s own, so results are bit for bit the same."""
         _rhs_body(t, carray(y, n), carray(p, n_p), carray(u, n_u), carray(dy, n))
 
+    # observe without reassociation: with it, LLVM reordered its sums differently in the
+    # process that compiled the solver and in the machine code cached for later ones.
+    _observe_body = njit(fastmath=set(FASTMATH) - {"reassoc"}, inline="always")(observe.py_func)
+
+    @njit(error_model="numpy", fastmath=set(FASTMATH) - {"reassoc"})
+    def _observe_at(y, p, out, need, n, n_p, n_obs):
+        """``observe`` on the arrays at pointers, for the same reason as ``_rhs_at``."""
+        _observe_body(carray(y, n), carray(p, n_p), carray(out, n_obs), carray(need, n_obs))
+
 
 # Dormand & Prince 1980 tableau; dense output of Shampine 1986 (the coefficients scipy's RK45 uses).
 A21 = 1.0 / 5.0
@@ -165,6 +174,7 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
     # the arrays themselves live to the end of this function.
     n_p = p.size
     at_p, at_u, at_ytmp, at_ynew = _ptr(p), _ptr(u), _ptr(ytmp), _ptr(ynew)
+    at_obs, at_need = _ptr(obs), _ptr(need)
     at_k1, at_k2, at_k3, at_k4, at_k5, at_k6 = _ptr(k1), _ptr(k2), _ptr(k3), _ptr(k4), _ptr(k5), _ptr(k6)
     # The n states of the padded vectors, for the error norm and the starting step.
     y_n, ynew_n, ytmp_n = carray(_ptr(y), n), carray(at_ynew, n), carray(at_ytmp, n)
@@ -249,13 +259,12 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                         for m in range(out_sel.size):
                             out[j, m] = ytmp[out_sel[m]]
                     else:
-                        # Owner-less views: numba counts references on the arrays a compiled
-                        # call is given, atomically unless they have no owner (those counts
-                        # were 8 atomic operations per output time, 7 % of a course). observe
-                        # stays a call: inlined into solve_one, it rounded some outputs
-                        # differently in the last bit depending on which specialisations of
-                        # the solver a process had compiled or loaded from the cache.
-                        observe(_borrowed(ytmp), _borrowed(p), _borrowed(obs), _borrowed(need))
+                        # Pointers, as for the right-hand side: passed as arrays, the four
+                        # were 28 values on the stack per output time (and, with an owner, 8
+                        # atomic reference counts, 7 % of a course). observe is compiled without
+                        # reassociation, so its outputs round the same in every process,
+                        # whether it compiled the solver or loaded it from the cache.
+                        _observe_at(at_ytmp, at_p, at_obs, at_need, n, n_p, n_obs)
                         for m in range(out_sel.size):
                             out[j, m] = obs[out_sel[m]]
                     j += 1
