@@ -9,7 +9,7 @@ import math
 import numpy as np
 from numba import carray, njit, prange
 
-from ketamine_ptsd.numba_views import borrowed as _borrowed
+from ketamine_ptsd.numba_views import borrowed as _borrowed  # noqa: F401 (the lockstep part of the compiled module uses it)
 from ketamine_ptsd.numba_views import data_pointer as _ptr
 
 # Imported as a plain module (the JAX backend reads the tableau from it), there is no model.
