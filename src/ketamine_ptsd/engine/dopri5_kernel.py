@@ -14,13 +14,20 @@ from ketamine_ptsd.numba_views import data_pointer as _ptr
 
 # Imported as a plain module (the JAX backend reads the tableau from it), there is no model.
 FASTMATH = globals().get("FASTMATH", frozenset())
+# The outputs are compiled without reassociation, as the generated ``observe_lanes`` is: with
+# it, LLVM reordered observe's sums one way in the process that compiled the solver and
+# another in the machine code cached for later processes.
+OBSERVE_FASTMATH = set(FASTMATH) - {"reassoc"}
+# The stage vectors are padded to whole groups of this many states: four 4-wide vectors, how
+# far LLVM unrolls the stage loops, which then run without a scalar remainder.
+STAGE_GROUP = 16
 if "rhs" in globals():
     # The solver's own dispatchers of the model's functions: compiled only as callees of the
     # solver, never as entry points. numba keeps the reference counting of an entry-point
     # compile in the copy linked into a later caller, so an ``rhs`` already called from Python
     # in this process would bring its atomic counts into every stage.
     rhs = njit(fastmath=set(FASTMATH))(rhs.py_func)
-    observe = njit(fastmath=set(FASTMATH) - {"reassoc"})(observe.py_func)
+    observe = njit(fastmath=OBSERVE_FASTMATH)(observe.py_func)
     # The model's rhs compiled into the body of the call the step loop makes (below).
     _rhs_body = njit(fastmath=set(FASTMATH), inline="always")(rhs.py_func)
 
@@ -32,11 +39,9 @@ if "rhs" in globals():
         Xeon kind. The arithmetic is ``rhs``'s own, so results are bit for bit the same."""
         _rhs_body(t, carray(y, n), carray(p, n_p), carray(u, n_u), carray(dy, n))
 
-    # observe without reassociation: with it, LLVM reordered its sums differently in the
-    # process that compiled the solver and in the machine code cached for later ones.
-    _observe_body = njit(fastmath=set(FASTMATH) - {"reassoc"}, inline="always")(observe.py_func)
+    _observe_body = njit(fastmath=OBSERVE_FASTMATH, inline="always")(observe.py_func)
 
-    @njit(error_model="numpy", fastmath=set(FASTMATH) - {"reassoc"})
+    @njit(error_model="numpy", fastmath=OBSERVE_FASTMATH)
     def _observe_at(y, p, out, need, n, n_p, n_obs):
         """``observe`` on the arrays at pointers, for the same reason as ``_rhs_at``."""
         _observe_body(carray(y, n), carray(p, n_p), carray(out, n_obs), carray(need, n_obs))
@@ -146,11 +151,10 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
     pointers (``_rhs_at``), and runs its stage loops over vectors padded to whole SIMD groups;
     neither changes a result's bits, only what the arithmetic costs around them."""
     n = y0.size
-    # The stage vectors are padded with zeros to whole groups of 16 (four 4-wide vectors, how
-    # far LLVM unrolls the stage loops), so that those loops run without a scalar remainder:
-    # 30 states left 14 to scalar code. The padding stays zero (no right-hand side writes it),
-    # and the error norm and the starting step see the n states only.
-    n_pad = (n + 15) // 16 * 16
+    # The stage vectors are padded with zeros to whole groups of STAGE_GROUP states (without,
+    # 14 of 30 states ran as scalar code). The padding stays zero (no right-hand side writes
+    # it), and the error norm and the starting step see the n states only.
+    n_pad = (n + STAGE_GROUP - 1) // STAGE_GROUP * STAGE_GROUP
     y = np.zeros(n_pad)
     y[:n] = y0
     u = np.zeros(n_inputs)
