@@ -138,6 +138,12 @@ def _start_time(t_out, ev_time):
     return t
 
 
+@njit(cache=True)
+def _alive(*arrays):
+    """Nothing: called where a function returns, it keeps the arrays it is given alive to
+    there (numba frees an array after its last use), for views of them made by pointer."""
+
+
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_out, out_sel,
               dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out):
@@ -155,17 +161,19 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
     # 14 of 30 states ran as scalar code). The padding stays zero (no right-hand side writes
     # it), and the error norm and the starting step see the n states only.
     n_pad = (n + STAGE_GROUP - 1) // STAGE_GROUP * STAGE_GROUP
-    y = np.zeros(n_pad)
+    # y and ynew, k0 and k6 are owner-less views of two buffers each, which an accepted step
+    # exchanges (pointers and views, no reference counts) rather than copying the new state
+    # and derivative into the current ones.
+    y_buf, ynew_buf, k0_buf, k6_buf = np.zeros(n_pad), np.zeros(n_pad), np.zeros(n_pad), np.zeros(n_pad)
+    at_y, at_ynew, at_k0, at_k6 = _ptr(y_buf), _ptr(ynew_buf), _ptr(k0_buf), _ptr(k6_buf)
+    y, ynew, k0, k6 = carray(at_y, n_pad), carray(at_ynew, n_pad), carray(at_k0, n_pad), carray(at_k6, n_pad)
     y[:n] = y0
     u = np.zeros(n_inputs)
-    k0 = np.zeros(n_pad)
     k1 = np.zeros(n_pad)
     k2 = np.zeros(n_pad)
     k3 = np.zeros(n_pad)
     k4 = np.zeros(n_pad)
     k5 = np.zeros(n_pad)
-    k6 = np.zeros(n_pad)
-    ynew = np.zeros(n_pad)
     ytmp = np.zeros(n_pad)
     err = np.zeros(n_pad)
     c1 = np.zeros(n)
@@ -177,12 +185,12 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
     # The arrays the step loop's right-hand sides read and write, as pointers (``_rhs_at``);
     # the arrays themselves live to the end of this function.
     n_p = p.size
-    at_p, at_u, at_ytmp, at_ynew = _ptr(p), _ptr(u), _ptr(ytmp), _ptr(ynew)
+    at_p, at_u, at_ytmp = _ptr(p), _ptr(u), _ptr(ytmp)
     at_obs, at_need = _ptr(obs), _ptr(need)
-    at_k1, at_k2, at_k3, at_k4, at_k5, at_k6 = _ptr(k1), _ptr(k2), _ptr(k3), _ptr(k4), _ptr(k5), _ptr(k6)
+    at_k1, at_k2, at_k3, at_k4, at_k5 = _ptr(k1), _ptr(k2), _ptr(k3), _ptr(k4), _ptr(k5)
     # The n states of the padded vectors, for the error norm and the starting step.
-    y_n, ynew_n, ytmp_n = carray(_ptr(y), n), carray(at_ynew, n), carray(at_ytmp, n)
-    k0_n, err_n = carray(_ptr(k0), n), carray(_ptr(err), n)
+    y_n, ynew_n, ytmp_n = carray(at_y, n), carray(at_ynew, n), carray(at_ytmp, n)
+    k0_n, err_n = carray(at_k0, n), carray(_ptr(err), n)
     n_ev = ev_time.size
     n_t = t_out.size
     t = _start_time(t_out, ev_time)
@@ -215,6 +223,7 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                     out[j, m] = obs[out_sel[m]]
             j += 1
         if j >= n_t:
+            _alive(y_buf, ynew_buf, k0_buf, k6_buf)
             return steps
         t_next = t_end
         if e < n_ev and ev_time[e] < t_next:
@@ -280,8 +289,11 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                     if ynew[i] != 0.0 and abs(ynew[i]) < flush_below:
                         ynew[i] = 0.0
                         flushed = True
-                    y[i] = ynew[i]
-                    k0[i] = k6[i]
+                at_y, at_ynew = at_ynew, at_y
+                at_k0, at_k6 = at_k6, at_k0
+                y, ynew = carray(at_y, n_pad), carray(at_ynew, n_pad)
+                k0, k6 = carray(at_k0, n_pad), carray(at_k6, n_pad)
+                y_n, ynew_n, k0_n = carray(at_y, n), carray(at_ynew, n), carray(at_k0, n)
                 if flushed:
                     rhs(t, y, p, u, k0)
                 steps += 1
@@ -293,6 +305,7 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                 for jj in range(j, n_t):
                     for m in range(out_sel.size):
                         out[jj, m] = np.nan
+                _alive(y_buf, ynew_buf, k0_buf, k6_buf)
                 return -1
 
 
