@@ -11,6 +11,7 @@ it asserts nothing about time.
     python benchmarks/bench_trial.py                       # 10^3, 10^4, 10^5 patients
     python benchmarks/bench_trial.py --sizes 1000000       # the 10^6-patient trial
     python benchmarks/bench_trial.py --json results.json   # also write the rows as JSON
+    python benchmarks/bench_trial.py --kernel lanes        # patients in SIMD lanes, own steps
 """
 
 from __future__ import annotations
@@ -40,20 +41,24 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def one(n_patients: int, mode: str, workers: int, chunk_size: int) -> dict:
-    """Run the trial once in this process and return its timing and memory."""
+def one(n_patients: int, mode: str, workers: int, chunk_size: int, kernel: str = "patient") -> dict:
+    """Run the trial once in this process and return its timing and memory; ``kernel``: the
+    numba engine's (the trial's default engine is the per-patient kernel)."""
     from ketamine_ptsd.distributed import dask_client
+    from ketamine_ptsd.engine import NumbaEngine
     from ketamine_ptsd.trials import FollowUpSpec, builtin_spec, endpoints, run_trial
 
     base = builtin_spec("feder2021").with_overrides(n_per_arm=n_patients // 2)
     spec = base.model_copy(update={"follow_up": FollowUpSpec(every_days=7, until_day=HORIZON_DAYS)}).check()
     # Warm up the compiled solver (and the workers) so the timing is the trial's alone.
     warm = base.with_overrides(n_per_arm=4)
+    # One thread per Dask worker, every core in one process, as the trial gives the default engine.
+    engine = None if kernel == "patient" else NumbaEngine(kernel=kernel, threads=1 if mode == "dask" else None)
     with dask_client(workers if mode == "dask" else None) as client:
-        run_trial(warm, client=client)
+        run_trial(warm, client=client, engine=engine)
         cpu_before = [cpu_seconds(), *(client.run(cpu_seconds).values() if client is not None else [])]
         start = time.perf_counter()
-        result = run_trial(spec, client=client, chunk_size=chunk_size)
+        result = run_trial(spec, client=client, chunk_size=chunk_size, engine=engine)
         simulated = time.perf_counter() - start
         e = endpoints(result)
         total = time.perf_counter() - start
@@ -71,7 +76,7 @@ def one(n_patients: int, mode: str, workers: int, chunk_size: int) -> dict:
         "peak_rss_mb_total": peak_rss_mb() + sum(workers_mb),
         "responders_ketamine": e["arms"]["ketamine"]["responder_rate"],
         "difference": e["comparisons"]["ketamine"]["difference"],
-        "cpu": cpu_name(),
+        "cpu": cpu_name(), "kernel": kernel,
     }
 
 
@@ -83,10 +88,12 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="Dask workers of the local cluster")
     parser.add_argument("--chunk-size", type=int, default=8192)
     parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument("--kernel", default="patient", choices=("patient", "lanes", "lockstep"),
+                        help="the numba engine's kernel (default: the per-patient one, as the trial command)")
     parser.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(one(int(args.one[0]), args.one[1], args.workers, args.chunk_size)))
+        print(json.dumps(one(int(args.one[0]), args.one[1], args.workers, args.chunk_size, args.kernel)))
         return 0
     rows = []
     print(f"{'patients':>9} {'mode':>7} {'seconds':>9} {'patients/s':>11} {'us/patient':>11} {'CPU us/pt':>10} "
@@ -95,7 +102,8 @@ def main(argv=None) -> int:
         for mode in args.modes:
             # A fresh process per run, so ru_maxrss is this run's peak.
             out = subprocess.run([sys.executable, __file__, "--one", str(n), mode, "--workers", str(args.workers),
-                                  "--chunk-size", str(args.chunk_size)], capture_output=True, text=True, check=True)
+                                  "--chunk-size", str(args.chunk_size), "--kernel", args.kernel],
+                                 capture_output=True, text=True, check=True)
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(f"{n:>9} {mode:>7} {row['seconds']:>9.1f} {row['patients_per_second']:>11.0f} "

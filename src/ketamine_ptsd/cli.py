@@ -140,6 +140,7 @@ class KernelOption(str, Enum):
     patient = "patient"
     lockstep = "lockstep"
     auto = "auto"
+    lanes = "lanes"
 
 
 class FormatOption(str, Enum):
@@ -224,7 +225,8 @@ def simulate(
         help="how patients are integrated: patient (each alone: a course never depends on the others "
              "simulated), lockstep (16 at a time in SIMD lanes: about twice the engine's throughput, less for "
              "the whole command, where writing files costs as much; a course may move within the tolerance with "
-             "its group) or auto (lockstep from two groups of patients)")]
+             "its group), auto (lockstep from two groups of patients) or lanes (16 at a time in SIMD lanes, each "
+             "with its own steps: a course never depends on the others, as with patient)")]
         = KernelOption.patient,
 ):
     """Simulate a regimen: dose -> concentration -> cascade -> symptoms -> vitals.

@@ -31,7 +31,7 @@ def cache_dir() -> Path:
 LANES = 16
 
 #: The files whose text makes up the compiled kernel module, besides the model's own.
-_KERNEL_FILES = ("dopri5_kernel.py", "lockstep_kernel.py", "lanes.py", "plain.py")
+_KERNEL_FILES = ("dopri5_kernel.py", "lockstep_kernel.py", "lane_steps_kernel.py", "lanes.py", "plain.py")
 
 
 _KERNELS: dict = {}
@@ -57,7 +57,8 @@ def _kernel_for(model):
 
         lanes = lane_source(model, LANES)
         text = (f"from {module} import FASTMATH, observe, rhs\n{texts['dopri5_kernel.py']}\n\n"
-                f"POWER_PARAMS = {lanes.power_exponents!r}\n{lanes.source}\n\n{texts['lockstep_kernel.py']}")
+                f"POWER_PARAMS = {lanes.power_exponents!r}\n{lanes.source}\n\n{texts['lockstep_kernel.py']}\n\n"
+                f"{texts['lane_steps_kernel.py']}")
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
@@ -82,7 +83,7 @@ def kernel(model):
 
 #: The population kernels: one integrator per patient, patients in lockstep SIMD lanes, or
 #: lockstep where there are at least two lane groups.
-KERNELS = ("patient", "lockstep", "auto")
+KERNELS = ("patient", "lockstep", "auto", "lanes")
 
 
 def lockstep_order(model, prepared: np.ndarray) -> np.ndarray:
@@ -171,7 +172,9 @@ class NumbaEngine:
                   len(model.output_names), float(self.rtol), float(self.atol), float(self.flush_below),
                   int(self.max_steps), out)
         y0 = np.ascontiguousarray(y0, dtype=np.float64)
-        if self._lockstep(mod, prepared):
+        if self.kernel == "lanes" and self._lane_code_applies(mod, prepared):
+            steps = mod.solve_population_own(y0, prepared, *shared)
+        elif self._lockstep(mod, prepared):
             steps = mod.solve_population_lanes(y0, prepared, lockstep_order(model, prepared), *shared)
         else:
             steps = mod.solve_population(y0, prepared, *shared)
@@ -179,10 +182,15 @@ class NumbaEngine:
 
     def _lockstep(self, mod, prepared: np.ndarray) -> bool:
         """Whether these patients go through the lockstep kernel: asked for (or ``auto`` with
-        at least two lane groups), and every exponent the lane code takes as a whole number is
-        one (0-31) for every patient."""
-        if self.kernel == "patient" or (self.kernel == "auto" and prepared.shape[0] < 2 * LANES):
+        at least two lane groups), and the lane code applies to every patient."""
+        if self.kernel in ("patient", "lanes") or (self.kernel == "auto" and prepared.shape[0] < 2 * LANES):
             return False
+        return self._lane_code_applies(mod, prepared)
+
+    @staticmethod
+    def _lane_code_applies(mod, prepared: np.ndarray) -> bool:
+        """Whether every exponent the lane code takes as a whole number is one (0-31) for
+        every patient."""
         from .lanes import POWER_BITS
 
         exponents = prepared[:, list(mod.POWER_PARAMS)]

@@ -1,0 +1,352 @@
+# ruff: noqa: F821  (the names below are bound when the engine compiles this template)
+# Lane kernel with own steps: the per-patient kernel's Dormand-Prince 5(4), LANES patients at a
+# time in SIMD lanes, each lane with its own time, step size, events and output times. This
+# file is a template, compiled in one module after ``dopri5_kernel.py`` (tableau, ``solve_one``),
+# the generated lane functions (``LANES``, ``rhs_lanes``, ``observe_lanes``) and
+# ``lockstep_kernel.py``.
+#
+# Lane arrays are laid out by variable and lane (variable i of lane l at ``a[i * LANES + l]``).
+# The model's arithmetic and the stage updates run for all lanes at once, each lane with its
+# own step size; what differs between lanes (accepting a step, events, output times, the next
+# step size) is decided lane by lane. A lane's arithmetic never mixes with another's, so a
+# patient's course is the same whatever lane it runs in and whoever runs beside it (a test).
+# When a lane's patient is done, the lane takes the next patient of its block; a lane with no
+# patient left steps with a zero step size until the block is done.
+
+
+#: Patients per block, the unit of work of one thread: the lanes of a block take its patients
+#: one after another, so lanes idle only at the block's end (about half a course per lane).
+LANE_BLOCK = 32 * LANES
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _own_norms(v, y, y2, rtol, atol, acc, n, tmp):
+    """Each lane's RMS norm of ``v`` scaled by the mixed tolerance (the per-patient kernel's
+    ``_rms``, the scale's reciprocal as the lockstep kernel takes it), into ``acc``: the scaled
+    squares in one flat loop that vectorises (``tmp``: scratch), then summed by lane."""
+    for q in range(n * LANES):
+        r = v[q] * _inv_scale(y[q], y2[q], rtol, atol)
+        tmp[q] = r * r
+    _lane_rms(tmp, acc, n)
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _take_columns(src, dst, lanes, n):
+    """Copy the columns (lanes) marked in ``lanes`` of lane array ``src`` into ``dst``."""
+    for i in range(n):
+        b = i * LANES
+        for l in range(LANES):
+            if lanes[l]:
+                dst[b + l] = src[b + l]
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _load_patient(l, r, Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight):
+    """Put patient ``r`` (row of ``Y0`` and ``P``) into lane ``l``."""
+    for i in range(n):
+        y[i * LANES + l] = Y0[r, i]
+    for i in range(n_p):
+        p[i * LANES + l] = P[r, i]
+    for i in range(n_inputs):
+        u[i * LANES + l] = 0.0
+    weight[l] = P[r, weight_col]
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _write_lane(src, l, row, j, out_sel, out):
+    """Output time ``j`` of the patient in lane ``l`` (``src``: its states, or its outputs)."""
+    for m in range(out_sel.size):
+        out[row, j, m] = src[out_sel[m] * LANES + l]
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out, out_sel,
+                dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, steps_out):
+    """Integrate the patients ``rows_of_block`` (rows of ``Y0`` and ``P``), LANES at a time, each
+    with its own steps: the per-patient kernel's algorithm lane by lane. Writes their outputs
+    into ``out[row]`` and their accepted steps (or -1, as ``solve_one``) into ``steps_out[row]``."""
+    n = Y0.shape[1]
+    n_p = P.shape[1]
+    size = n * LANES
+    y = np.zeros(size)
+    p = np.zeros(n_p * LANES)
+    u = np.zeros(n_inputs * LANES)
+    k0 = np.zeros(size)
+    k1 = np.zeros(size)
+    k2 = np.zeros(size)
+    k3 = np.zeros(size)
+    k4 = np.zeros(size)
+    k5 = np.zeros(size)
+    k6 = np.zeros(size)
+    ynew = np.zeros(size)
+    ytmp = np.zeros(size)
+    scratch = np.zeros(size)
+    c1 = np.zeros(size)
+    c2 = np.zeros(size)
+    c3 = np.zeros(size)
+    c4 = np.zeros(size)
+    obs = np.zeros(n_obs * LANES)
+    tmp = np.zeros(size)
+    H = np.zeros(size)  # each lane's step size, spread over the states
+    X = np.zeros(size)  # each lane's output time, as a fraction of its step
+    M = np.zeros(size)  # 1 in the lanes whose step is accepted
+    acc = np.zeros(LANES)
+    counts = np.zeros(LANES)
+    positive = np.zeros(LANES)
+    root = np.zeros(LANES)
+    taking = np.zeros(LANES)
+    d0 = np.zeros(LANES)
+    d1 = np.zeros(LANES)
+    h0 = np.zeros(LANES)
+    need = _needed(out_sel, n_obs, record_states)
+    run_lo, run_hi = _lane_runs(dense_sel)
+    weight = np.zeros(LANES)
+    t = np.zeros(LANES)
+    h = np.zeros(LANES)
+    t_next = np.zeros(LANES)
+    t_new = np.zeros(LANES)
+    x = np.zeros(LANES)
+    e = np.zeros(LANES, np.int64)
+    j = np.zeros(LANES, np.int64)
+    steps = np.zeros(LANES, np.int64)
+    row = np.full(LANES, -1, np.int64)
+    active = np.zeros(LANES, np.bool_)
+    starting = np.zeros(LANES, np.bool_)  # at the start of a segment (events, outputs, first step)
+    fresh = np.zeros(LANES, np.bool_)  # needs k0 and a starting step
+    last = np.zeros(LANES, np.bool_)
+    accepted = np.zeros(LANES, np.bool_)
+    pending = np.zeros(LANES, np.bool_)  # an output time inside the accepted step
+    flushed = np.zeros(LANES, np.bool_)
+    n_ev = ev_time.size
+    n_t = t_out.size
+    t_start = _start_time(t_out, ev_time)
+    t_end = t_out[n_t - 1]
+    n_rows = rows_of_block.size
+    taken = 0
+    for l in range(LANES):
+        if taken < n_rows:
+            row[l] = rows_of_block[taken]
+            taken += 1
+            _load_patient(l, row[l], Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight)
+            t[l] = t_start
+            active[l] = True
+            starting[l] = True
+    while True:
+        # Segment starts, lane by lane: events, outputs due, the end of a patient (and the next).
+        any_fresh = False
+        for l in range(LANES):
+            fresh[l] = False
+            while starting[l]:
+                starting[l] = False
+                changed = False
+                while e[l] < n_ev and ev_time[e[l]] <= t[l]:
+                    ev = e[l]
+                    amount = ev_fixed[ev] + ev_perkg[ev] * weight[l]
+                    if ev_kind[ev] == 0:
+                        y[ev_index[ev] * LANES + l] += amount
+                    else:
+                        u[ev_index[ev] * LANES + l] += amount
+                    changed = True
+                    e[l] += 1
+                if changed:
+                    for i in range(n_inputs):
+                        if abs(u[i * LANES + l]) < 1e-12:
+                            u[i * LANES + l] = 0.0
+                while j[l] < n_t and t_out[j[l]] <= t[l]:
+                    if record_states:
+                        _write_lane(y, l, row[l], j[l], out_sel, out)
+                    else:
+                        observe_lanes(y, p, obs, need, LANES)
+                        _write_lane(obs, l, row[l], j[l], out_sel, out)
+                    j[l] += 1
+                if j[l] >= n_t:
+                    steps_out[row[l]] = steps[l]
+                    active[l] = False
+                    if taken < n_rows:
+                        row[l] = rows_of_block[taken]
+                        taken += 1
+                        _load_patient(l, row[l], Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight)
+                        t[l] = t_start
+                        e[l] = 0
+                        j[l] = 0
+                        steps[l] = 0
+                        active[l] = True
+                        starting[l] = True
+                    else:
+                        h[l] = 0.0
+                    continue
+                t_next[l] = t_end
+                if e[l] < n_ev and ev_time[e[l]] < t_next[l]:
+                    t_next[l] = ev_time[e[l]]
+                fresh[l] = True
+                any_fresh = True
+        any_active = False
+        for l in range(LANES):
+            any_active = any_active or active[l]
+        if not any_active:
+            return
+        if any_fresh:
+            # k0 and the starting step (Hairer, Norsett & Wanner II.4, the per-patient kernel's
+            # ``_initial_step``) of the lanes that start a segment; computed for every lane,
+            # kept for those.
+            rhs_lanes(0.0, y, p, u, scratch, LANES)
+            _take_columns(scratch, k0, fresh, n)
+            _own_norms(y, y, y, rtol, atol, d0, n, tmp)
+            _own_norms(k0, y, y, rtol, atol, d1, n, tmp)
+            for l in range(LANES):
+                h0[l] = 1e-6 if (d0[l] < 1e-5 or d1[l] < 1e-5) else 0.01 * d0[l] / d1[l]
+                h0[l] = min(h0[l], t_next[l] - t[l]) if fresh[l] else 0.0
+            _lane_spread(h0, H, n)
+            for q in range(size):
+                ytmp[q] = y[q] + H[q] * k0[q]
+            rhs_lanes(0.0, ytmp, p, u, scratch, LANES)
+            for q in range(size):
+                scratch[q] = scratch[q] - k0[q]
+            _own_norms(scratch, y, y, rtol, atol, acc, n, tmp)
+            for l in range(LANES):
+                if fresh[l]:
+                    d2 = acc[l] / h0[l]
+                    big = max(d1[l], d2)
+                    h1 = max(1e-6, h0[l] * 1e-3) if big <= 1e-15 else (0.01 / big) ** 0.2
+                    h[l] = min(100.0 * h0[l], h1, t_next[l] - t[l])
+        # One step of every active lane, each with its own step size (zero in idle lanes),
+        # spread over a lane array so that the stage updates are flat loops.
+        for l in range(LANES):
+            last[l] = False
+            if active[l] and t[l] + h[l] >= t_next[l] - 1e-12 * max(1.0, abs(t_next[l])):
+                h[l] = t_next[l] - t[l]
+                last[l] = True
+        _lane_spread(h, H, n)
+        for q in range(size):
+            ytmp[q] = y[q] + H[q] * A21 * k0[q]
+        rhs_lanes(0.0, ytmp, p, u, k1, LANES)
+        for q in range(size):
+            ytmp[q] = y[q] + H[q] * (A31 * k0[q] + A32 * k1[q])
+        rhs_lanes(0.0, ytmp, p, u, k2, LANES)
+        for q in range(size):
+            ytmp[q] = y[q] + H[q] * (A41 * k0[q] + A42 * k1[q] + A43 * k2[q])
+        rhs_lanes(0.0, ytmp, p, u, k3, LANES)
+        for q in range(size):
+            ytmp[q] = y[q] + H[q] * (A51 * k0[q] + A52 * k1[q] + A53 * k2[q] + A54 * k3[q])
+        rhs_lanes(0.0, ytmp, p, u, k4, LANES)
+        for q in range(size):
+            ytmp[q] = y[q] + H[q] * (A61 * k0[q] + A62 * k1[q] + A63 * k2[q] + A64 * k3[q] + A65 * k4[q])
+        rhs_lanes(0.0, ytmp, p, u, k5, LANES)
+        for q in range(size):
+            ynew[q] = y[q] + H[q] * (B1 * k0[q] + B3 * k2[q] + B4 * k3[q] + B5 * k4[q] + B6 * k5[q])
+        rhs_lanes(0.0, ynew, p, u, k6, LANES)
+        for q in range(size):  # the error estimate, scaled and squared in one pass
+            r = (H[q] * (E1 * k0[q] + E3 * k2[q] + E4 * k3[q] + E5 * k4[q] + E6 * k5[q] + E7 * k6[q])
+                 * _inv_scale(y[q], ynew[q], rtol, atol))
+            tmp[q] = r * r
+        _lane_rms(tmp, acc, n)
+        # The controller's factor err ** -0.2 of every lane at once (used where err > 0).
+        for l in range(LANES):
+            positive[l] = acc[l] if acc[l] > 0.0 else 1.0
+        _lane_inverse_fifth_root(positive, root, LANES)
+        any_pending = False
+        for l in range(LANES):
+            accepted[l] = active[l] and acc[l] <= 1.0
+            pending[l] = False
+            if accepted[l]:
+                t_new[l] = t_next[l] if last[l] else t[l] + h[l]
+                pending[l] = j[l] < n_t and t_out[j[l]] < t_new[l]
+                any_pending = any_pending or pending[l]
+        if any_pending:
+            # The dense output of the lanes with output times inside their step, evaluated
+            # time by time: each round writes the next output time of every such lane. The
+            # loops run over the lane-array ranges of the states needed (``_lane_runs``).
+            for r in range(run_lo.size):
+                lo = np.uint64(run_lo[r])
+                for qq in range(run_hi[r] - run_lo[r]):
+                    q = lo + np.uint64(qq)
+                    c1[q] = H[q] * (DENSE[0, 0] * k0[q] + DENSE[2, 0] * k2[q] + DENSE[3, 0] * k3[q]
+                                    + DENSE[4, 0] * k4[q] + DENSE[5, 0] * k5[q] + DENSE[6, 0] * k6[q])
+                    c2[q] = H[q] * (DENSE[0, 1] * k0[q] + DENSE[2, 1] * k2[q] + DENSE[3, 1] * k3[q]
+                                    + DENSE[4, 1] * k4[q] + DENSE[5, 1] * k5[q] + DENSE[6, 1] * k6[q])
+                    c3[q] = H[q] * (DENSE[0, 2] * k0[q] + DENSE[2, 2] * k2[q] + DENSE[3, 2] * k3[q]
+                                    + DENSE[4, 2] * k4[q] + DENSE[5, 2] * k5[q] + DENSE[6, 2] * k6[q])
+                    c4[q] = H[q] * (DENSE[0, 3] * k0[q] + DENSE[2, 3] * k2[q] + DENSE[3, 3] * k3[q]
+                                    + DENSE[4, 3] * k4[q] + DENSE[5, 3] * k5[q] + DENSE[6, 3] * k6[q])
+            while any_pending:
+                for l in range(LANES):
+                    x[l] = (t_out[j[l]] - t[l]) / h[l] if pending[l] else 0.0
+                _lane_spread(x, X, n)
+                for r in range(run_lo.size):
+                    lo = np.uint64(run_lo[r])
+                    for qq in range(run_hi[r] - run_lo[r]):
+                        q = lo + np.uint64(qq)
+                        ytmp[q] = y[q] + X[q] * (c1[q] + X[q] * (c2[q] + X[q] * (c3[q] + X[q] * c4[q])))
+                if not record_states:
+                    observe_lanes(ytmp, p, obs, need, LANES)
+                any_pending = False
+                for l in range(LANES):
+                    if pending[l]:
+                        _write_lane(ytmp if record_states else obs, l, row[l], j[l], out_sel, out)
+                        j[l] += 1
+                        pending[l] = j[l] < n_t and t_out[j[l]] < t_new[l]
+                        any_pending = any_pending or pending[l]
+        # The accepted lanes move on: their new states flushed (a state decayed below
+        # flush_below is zero, as in the per-patient kernel; written as a select and a count so
+        # that the loop vectorises), then taken as the current ones with their derivatives.
+        for q in range(size):
+            v = ynew[q]
+            small = (v != 0.0) & (abs(v) < flush_below)
+            ynew[q] = 0.0 if small else v
+            tmp[q] = 1.0 if small else 0.0
+        _lane_sums(tmp, counts, n)
+        any_flushed = False
+        for l in range(LANES):
+            flushed[l] = accepted[l] and counts[l] > 0.0
+            any_flushed = any_flushed or flushed[l]
+            taking[l] = 1.0 if accepted[l] else 0.0
+            if accepted[l]:
+                t[l] = t_new[l]
+        _lane_spread(taking, M, n)
+        for q in range(size):
+            take = M[q] != 0.0
+            y[q] = ynew[q] if take else y[q]
+            k0[q] = k6[q] if take else k0[q]
+        if any_flushed:
+            rhs_lanes(0.0, y, p, u, scratch, LANES)
+            _take_columns(scratch, k0, flushed, n)
+        for l in range(LANES):
+            if not active[l]:
+                continue
+            err_norm = acc[l]
+            if accepted[l]:
+                steps[l] += 1
+                factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * root[l])
+                h[l] *= factor
+                if last[l]:
+                    starting[l] = True
+            else:
+                # A NaN norm (a state gone NaN) shrinks the step by the smallest factor.
+                h[l] *= max(MIN_FACTOR, SAFETY * root[l]) if err_norm == err_norm else MIN_FACTOR
+            if steps[l] > max_steps or not (h[l] > 0.0):
+                for jj in range(j[l], n_t):
+                    for m in range(out_sel.size):
+                        out[row[l], jj, m] = np.nan
+                # Marked done: the segment start takes the lane's next patient.
+                j[l] = n_t
+                steps[l] = -1
+                starting[l] = True
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=set(FASTMATH))
+def solve_population_own(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out, out_sel,
+                         dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out):
+    """Integrate every patient (row of ``P``) in SIMD lanes with its own steps, blocks of
+    LANE_BLOCK patients in parallel, writing outputs into ``out`` (N x T x K); returns the
+    accepted steps per patient (negative where ``max_steps`` was exceeded)."""
+    n_pat = P.shape[0]
+    steps = np.empty(n_pat, np.int64)
+    rows = np.arange(n_pat)
+    n_blocks = (n_pat + LANE_BLOCK - 1) // LANE_BLOCK
+    for g in prange(n_blocks):
+        start = g * LANE_BLOCK
+        stop = min(start + LANE_BLOCK, n_pat)
+        solve_block(Y0, P, rows[start:stop], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
+                    out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out,
+                    steps)
+    return steps
