@@ -14,7 +14,7 @@ Usage::
 
     python benchmarks/bench_kernel.py [--n 2000] [--reps 3] [--dt-h 1.0]
                                       [--outputs ketamine_ng_ml,cadss,pcl5_total]
-                                      [--kernel patient|lockstep|auto]
+                                      [--kernel patient|lockstep|auto|lanes]
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions in this process (the minimum is kept)")
     parser.add_argument("--dt-h", type=float, default=1.0, help="hours between output times")
     parser.add_argument("--outputs", default="ketamine_ng_ml,cadss,pcl5_total", help="comma-separated outputs")
-    parser.add_argument("--kernel", help="NumbaEngine's kernel: patient, lockstep or auto (default: the engine's "
-                        "own; left unset for commits before the lockstep kernel)")
+    parser.add_argument("--kernel", help="NumbaEngine's kernel: patient, lockstep, auto or lanes (default: the "
+                        "engine's own; left unset for commits before the lockstep kernel)")
     args = parser.parse_args(argv)
     if args.n < 1 or args.reps < 1 or not args.dt_h > 0:
         parser.error("--n and --reps must be positive, --dt-h above 0")

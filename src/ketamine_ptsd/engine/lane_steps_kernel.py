@@ -52,9 +52,10 @@ def _load_patient(l, r, Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight):
     weight[l] = P[r, weight_col]
 
 
-@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+@njit(inline="always", error_model="numpy", fastmath=set(FASTMATH))
 def _write_lane(src, l, row, j, out_sel, out):
-    """Output time ``j`` of the patient in lane ``l`` (``src``: its states, or its outputs)."""
+    """Output time ``j`` of the patient in lane ``l`` (``src``: its states, or its outputs).
+    Inlined: a call would take an atomic reference count on each array, per lane and time."""
     for m in range(out_sel.size):
         out[row, j, m] = src[out_sel[m] * LANES + l]
 

@@ -81,8 +81,9 @@ def kernel(model):
     return _KERNELS[key]
 
 
-#: The population kernels: one integrator per patient, patients in lockstep SIMD lanes, or
-#: lockstep where there are at least two lane groups.
+#: The population kernels: one integrator per patient, patients in lockstep SIMD lanes,
+#: lockstep where there are at least two lane groups, or patients in SIMD lanes with their own
+#: steps.
 KERNELS = ("patient", "lockstep", "auto", "lanes")
 
 
@@ -127,9 +128,13 @@ class NumbaEngine:
     groups of ``LANES`` patients (sorted by the model's ``stiffness_params``) sharing time
     and step size so that the model's arithmetic runs in SIMD lanes, each patient still held
     to its own error tolerance, and a course moving by up to about the tolerance with its
-    group; ``auto``, lockstep from two groups of patients on. Lockstep needs the exponents
-    the lane code takes as whole numbers (``POWER_PARAMS`` of the compiled module) to be
-    whole numbers below ``2 ** lanes.POWER_BITS`` for every patient, and otherwise integrates per patient.
+    group; ``auto``, lockstep from two groups of patients on; ``lanes``, ``LANES`` patients
+    at a time in SIMD lanes, each lane with its own time, step size, events and outputs (the
+    per-patient kernel's algorithm, so a course again never depends on who else is simulated,
+    and stays within a few times the tolerance of the per-patient kernel's, which rounds
+    differently). The lane kernels need the exponents the lane code takes as whole numbers
+    (``POWER_PARAMS`` of the compiled module) to be whole numbers below
+    ``2 ** lanes.POWER_BITS`` for every patient, and otherwise integrate per patient.
     """
 
     rtol: float = 1e-6
