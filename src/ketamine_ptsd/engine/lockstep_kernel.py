@@ -155,6 +155,14 @@ def _lane_runs(sel):
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
+def _stage_vectors(size):
+    """A step's seven stage vectors (k0 to k6) and the dense output's four coefficient vectors
+    (c1 to c4), zeroed lane arrays of ``size``: for both lane kernels."""
+    return (np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size),
+            np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size))
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, t_out, out_sel, dense_sel,
                 record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, rows):
     """Integrate LANES patients in lockstep (lane arrays ``y0``, ``p``, ``weight``); write the
@@ -164,20 +172,10 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
     size = n * LANES
     y = y0.copy()
     u = np.zeros(n_inputs * LANES)
-    k0 = np.zeros(size)
-    k1 = np.zeros(size)
-    k2 = np.zeros(size)
-    k3 = np.zeros(size)
-    k4 = np.zeros(size)
-    k5 = np.zeros(size)
-    k6 = np.zeros(size)
+    k0, k1, k2, k3, k4, k5, k6, c1, c2, c3, c4 = _stage_vectors(size)
     ynew = np.empty(size)
     ytmp = np.zeros(size)
     f1 = np.empty(size)  # the starting step's second derivative evaluation
-    c1 = np.zeros(size)
-    c2 = np.zeros(size)
-    c3 = np.zeros(size)
-    c4 = np.zeros(size)
     acc = np.zeros(LANES)
     scratch = np.empty(size)
     obs = np.zeros(n_obs * LANES)
