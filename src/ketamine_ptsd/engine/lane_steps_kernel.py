@@ -80,12 +80,12 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
     tmp = np.zeros(size)
     H = np.zeros(size)  # each lane's step size, spread over the states
     X = np.zeros(size)  # each lane's output time, as a fraction of its step
-    M = np.zeros(size)  # 1 in the lanes whose step is accepted
+    M = np.zeros(size, np.int64)  # all bits set in the lanes whose step is accepted
     acc = np.zeros(LANES)
     counts = np.zeros(LANES)
     positive = np.zeros(LANES)
     root = np.zeros(LANES)
-    taking = np.zeros(LANES)
+    taking = np.zeros(LANES, np.int64)
     d0 = np.zeros(LANES)
     d1 = np.zeros(LANES)
     h0 = np.zeros(LANES)
@@ -290,14 +290,17 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
         for l in range(LANES):
             flushed[l] = accepted[l] and counts[l] > 0.0
             any_flushed = any_flushed or flushed[l]
-            taking[l] = 1.0 if accepted[l] else 0.0
+            taking[l] = -1 if accepted[l] else 0
             if accepted[l]:
                 t[l] = t_new[l]
+        # The accepted lanes' new state and derivative become the current ones, merged by bit
+        # masks (all ones in the accepted lanes): written as a select, LLVM chose between the
+        # two arrays' addresses and loaded from one, a scalar loop.
         _lane_spread(taking, M, n)
         for q in range(size):
-            take = M[q] != 0.0
-            y[q] = ynew[q] if take else y[q]
-            k0[q] = k6[q] if take else k0[q]
+            m = M[q]
+            y[q] = _double((_bits(ynew[q]) & m) | (_bits(y[q]) & ~m))
+            k0[q] = _double((_bits(k6[q]) & m) | (_bits(k0[q]) & ~m))
         if any_flushed:
             rhs_lanes(0.0, y, p, u, scratch, LANES)
             _take_columns(scratch, k0, flushed, n)
