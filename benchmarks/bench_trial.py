@@ -88,7 +88,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="Dask workers of the local cluster")
     parser.add_argument("--chunk-size", type=int, default=8192)
     parser.add_argument("--json", help="write the rows to this file")
-    parser.add_argument("--kernel", default="patient", choices=("patient", "lanes", "lockstep"),
+    from ketamine_ptsd.engine.numba_engine import KERNELS
+
+    parser.add_argument("--kernel", default="patient", choices=KERNELS,
                         help="the numba engine's kernel (default: the per-patient one, as the trial command)")
     parser.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

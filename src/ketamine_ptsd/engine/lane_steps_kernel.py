@@ -41,8 +41,15 @@ def _take_columns(src, dst, lanes, n):
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
-def _load_patient(l, r, Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight):
-    """Put patient ``r`` (row of ``Y0`` and ``P``) into lane ``l``."""
+def _load_patient(l, r, Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight, t, t_start, e, j, steps, active,
+                  starting):
+    """Put patient ``r`` (row of ``Y0`` and ``P``) into lane ``l``, at the start of its course."""
+    t[l] = t_start
+    e[l] = 0
+    j[l] = 0
+    steps[l] = 0
+    active[l] = True
+    starting[l] = True
     for i in range(n):
         y[i * LANES + l] = Y0[r, i]
     for i in range(n_p):
@@ -118,10 +125,8 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
         if taken < n_rows:
             row[l] = rows_of_block[taken]
             taken += 1
-            _load_patient(l, row[l], Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight)
-            t[l] = t_start
-            active[l] = True
-            starting[l] = True
+            _load_patient(l, row[l], Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight, t, t_start, e, j, steps,
+                          active, starting)
     while True:
         # Segment starts, lane by lane: events, outputs due, the end of a patient (and the next).
         any_fresh = False
@@ -156,13 +161,8 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
                     if taken < n_rows:
                         row[l] = rows_of_block[taken]
                         taken += 1
-                        _load_patient(l, row[l], Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight)
-                        t[l] = t_start
-                        e[l] = 0
-                        j[l] = 0
-                        steps[l] = 0
-                        active[l] = True
-                        starting[l] = True
+                        _load_patient(l, row[l], Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight, t, t_start,
+                                      e, j, steps, active, starting)
                     else:
                         h[l] = 0.0
                     continue
