@@ -32,8 +32,10 @@ def cpu_name() -> str:
 def peak_gflops() -> tuple[float, str]:
     """This machine's nominal double-precision peak (GFLOP/s over all cores) and how it was
     reckoned: cores x clock (``cpu MHz`` of ``/proc/cpuinfo``) x flop per cycle and core from the
-    vector extensions: 32 with AVX-512 on Intel (two 512-bit FMA units), 16 with AVX-512 on AMD
-    Zen 4 (512-bit instructions on two 256-bit FMA pipes) or with AVX2 and FMA, 8 otherwise.
+    vector extensions: 32 with AVX-512 on Intel (two 512-bit FMA units) and on AMD Zen 5 (CPU
+    family 26, EPYC: two FMA pipes of the full 512 bits; mobile Zen 5 has half), 16 with AVX-512
+    on AMD Zen 4 (family 25: 512-bit instructions on two 256-bit FMA pipes) or with AVX2 and
+    FMA, 8 otherwise.
     A nominal figure: turbo clocks and the number of FMA units of a given model differ."""
     info = {}
     try:
@@ -47,7 +49,8 @@ def peak_gflops() -> tuple[float, str]:
     vendor = info.get("vendor_id", "")
     mhz = float(info.get("cpu MHz", "nan"))
     if "avx512f" in flags:
-        per_cycle = 32 if vendor == "GenuineIntel" else 16
+        zen5_or_later = vendor == "AuthenticAMD" and int(info.get("cpu family", "0")) >= 26
+        per_cycle = 32 if vendor == "GenuineIntel" or zen5_or_later else 16
     elif "avx2" in flags and "fma" in flags:
         per_cycle = 16
     else:

@@ -366,8 +366,9 @@ def test_dense_output_ranges_cover_each_requested_state_once():
 
 def test_lanes_take_the_per_patient_kernel_s_steps(course):
     """The same algorithm as the per-patient kernel, patient by patient; only the rounding
-    differs (generated exp and powers, the error scale's reciprocal in single precision and
-    refined, the controller's root written out), so a step decided at the tolerance's edge may
+    differs (the generated right-hand side, whose sums LLVM may reorder otherwise than the
+    model's; the error scale's reciprocal in single precision and refined; the controller's
+    root written out), so a step decided at the tolerance's edge may
     go the other way: each patient's step count within 1 % of its own there, and every course
     within a few times the tolerance (1e-6) of it, where the lockstep kernel moves by 1e-4.
     More patients than a block's lanes, so that lanes take a next patient when theirs is done."""
@@ -396,6 +397,33 @@ def test_a_course_does_not_depend_on_its_lane_or_its_neighbours(course):
         alone, steps_alone = engine.solve(MODEL, params[r:r + 1], events, times, sel)
         np.testing.assert_array_equal(alone[0], together[r])
         assert steps_alone[0] == steps[r]
+
+
+def test_lane_outputs_are_the_model_s_observe_of_its_states(course):
+    """A lane's outputs come from the model's own compiled ``observe``, one patient at a time
+    (only the lanes with an output due pay for one): bit for bit ``observe`` (compiled, as in
+    the kernel, without reassociation) of the states the same kernel records at those times."""
+    import numba
+
+    regimen, times = course
+    params = Population.virtual(LANES + 3, seed=4).parameters(regimen.pk_product, None)
+    events, sel = MODEL.events(regimen), np.array([MODEL.output_names.index(o) for o in OUTPUTS])
+    engine = NumbaEngine(kernel="lanes")
+    outputs, steps = engine.solve(MODEL, params, events, times, sel)
+    states, steps_recording = engine.solve(MODEL, params, events, times, np.arange(N_STATES), record_states=True)
+    np.testing.assert_array_equal(steps_recording, steps)
+    observe_as_kernel = numba.njit(fastmath=set(FASTMATH) - {"reassoc"})(observe.py_func)
+    prepared = MODEL.prepare(params)
+    need = np.zeros(N_OUTPUTS, np.bool_)
+    need[sel] = True
+    expected = np.empty_like(outputs)
+    values = np.zeros(N_OUTPUTS)
+    for r in range(params.shape[0]):
+        for k in range(times.size):
+            observe_as_kernel(np.ascontiguousarray(states[r, k]), prepared[r], values, need)
+            expected[r, k] = values[sel]
+    assert np.all(np.isfinite(outputs))
+    np.testing.assert_array_equal(outputs, expected)
 
 
 def test_lanes_over_several_blocks_and_threads(course):
