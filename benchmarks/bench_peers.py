@@ -6,7 +6,8 @@ patients of ``Population.virtual`` (seeded), plasma ketamine and PCL-5 total eve
 rtol 1e-6 and atol 1e-9 for every engine:
 
 * ``numba``: our engine (``NumbaEngine``) with one and with two threads, N patients in
-  chunks, with each of its kernels (``--kernels``: per patient, and lockstep in SIMD lanes);
+  chunks, with each of its kernels (``--kernels``: per patient, and lockstep in SIMD lanes;
+  ``lanes``, the default engine's, on request);
   each chunk is reduced to endpoints (peak ketamine, final PCL-5), so memory stays flat in N;
 * ``lsoda``: a per-patient loop of ``scipy.integrate.solve_ivp`` (LSODA) on the same
   right-hand side (the project's ``ScipyEngine``), on a subsample, scaled to courses per
@@ -332,8 +333,8 @@ def run_accuracy(spec: dict) -> dict:
     regimen, times = course()
     patients = Population.virtual(spec["n"], spec["seed"])
     ref = simulate(regimen, patients, engine=ScipyEngine(**REFERENCE), times=times, outputs=ACCURACY_OUTPUTS)
-    engines = {"numba": NumbaEngine(rtol=RTOL, atol=ATOL),
-               "numba-1-thread": NumbaEngine(rtol=RTOL, atol=ATOL, threads=1),
+    engines = {"numba": NumbaEngine(rtol=RTOL, atol=ATOL, kernel="patient"),
+               "numba-1-thread": NumbaEngine(rtol=RTOL, atol=ATOL, threads=1, kernel="patient"),
                "lsoda": ScipyEngine(method="LSODA", rtol=RTOL, atol=ATOL)}
     for kernel in spec.get("kernels", ()):
         if kernel != "patient":
@@ -552,8 +553,8 @@ def parse_args(argv=None):
         args.n, args.lsoda_sample, args.roadrunner_sample, args.accuracy_sample, args.jax_n = "200,1000", 3, 20, 2, 64
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     args.kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
-    if not args.kernels or set(args.kernels) - {"patient", "lockstep", "auto"}:
-        parser.error("--kernels: choose from patient, lockstep, auto")
+    if not args.kernels or set(args.kernels) - {"lanes", "patient", "lockstep", "auto"}:
+        parser.error("--kernels: choose from lanes, patient, lockstep, auto")
     if not args.engines or set(args.engines) - set(WORKERS):
         parser.error(f"--engines: choose from {', '.join(WORKERS)}")
     try:

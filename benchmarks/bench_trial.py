@@ -11,7 +11,7 @@ it asserts nothing about time.
     python benchmarks/bench_trial.py                       # 10^3, 10^4, 10^5 patients
     python benchmarks/bench_trial.py --sizes 1000000       # the 10^6-patient trial
     python benchmarks/bench_trial.py --json results.json   # also write the rows as JSON
-    python benchmarks/bench_trial.py --kernel lanes        # patients in SIMD lanes, own steps
+    python benchmarks/bench_trial.py --kernel patient      # one integrator per patient
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def one(n_patients: int, mode: str, workers: int, chunk_size: int, kernel: str = "patient") -> dict:
+def one(n_patients: int, mode: str, workers: int, chunk_size: int, kernel: str = "lanes") -> dict:
     """Run the trial once in this process and return its timing and memory; ``kernel``: the
-    numba engine's (the trial's default engine is the per-patient kernel)."""
+    numba engine's (the trial's default engine has the lane kernel)."""
     from ketamine_ptsd.distributed import dask_client
     from ketamine_ptsd.engine import NumbaEngine
     from ketamine_ptsd.trials import FollowUpSpec, builtin_spec, endpoints, run_trial
@@ -53,7 +53,7 @@ def one(n_patients: int, mode: str, workers: int, chunk_size: int, kernel: str =
     # Warm up the compiled solver (and the workers) so the timing is the trial's alone.
     warm = base.with_overrides(n_per_arm=4)
     # One thread per Dask worker, every core in one process, as the trial gives the default engine.
-    engine = None if kernel == "patient" else NumbaEngine(kernel=kernel, threads=1 if mode == "dask" else None)
+    engine = NumbaEngine(kernel=kernel, threads=1 if mode == "dask" else None)
     with dask_client(workers if mode == "dask" else None) as client:
         run_trial(warm, client=client, engine=engine)
         cpu_before = [cpu_seconds(), *(client.run(cpu_seconds).values() if client is not None else [])]
@@ -90,8 +90,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the rows to this file")
     from ketamine_ptsd.engine.numba_engine import KERNELS
 
-    parser.add_argument("--kernel", default="patient", choices=KERNELS,
-                        help="the numba engine's kernel (default: the per-patient one, as the trial command)")
+    parser.add_argument("--kernel", default=KERNELS[0], choices=KERNELS,
+                        help="the numba engine's kernel (default: the engine's own, as the trial command)")
     parser.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:

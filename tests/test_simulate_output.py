@@ -259,19 +259,22 @@ def test_written_folder_has_the_usual_permissions(tmp_path, capsys):
     assert Path(tmp_path / "o").stat().st_mode & 0o777 == 0o777 & ~mask
 
 
-def test_lockstep_kernel_on_the_command_line(tmp_path, capsys):
-    """``--kernel lockstep`` integrates the same patients within the solver's tolerance of the
-    default per-patient kernel (two full lane groups and a partial one), says so in the
-    metadata, and an unknown kernel exits 2 naming the flag."""
+def test_kernels_on_the_command_line(tmp_path, capsys):
+    """The default kernel (lanes) writes the per-patient kernel's file to the last bit;
+    ``--kernel lockstep`` the same patients within the solver's tolerance of it (two full lane
+    groups and a partial one); each says so in the metadata, and an unknown kernel exits 2
+    naming the flag."""
     common = ["simulate", "--horizon-days", "14", "--dt-min", "60", "--n", "37", "--format", "parquet",
               "--precision", "float64", "--outputs", "ketamine_ng_ml,pcl5_total,madrs"]
     frames = {}
-    for kernel in ("patient", "lockstep"):
-        rc, _, err = run([*common, "--out", str(tmp_path / kernel), "--kernel", kernel], capsys)
+    for kernel in ("lanes", "patient", "lockstep"):
+        chosen = [] if kernel == "lanes" else ["--kernel", kernel]
+        rc, _, err = run([*common, "--out", str(tmp_path / kernel), *chosen], capsys)
         assert rc == 0, err
         frames[kernel] = pd.read_parquet(tmp_path / kernel / "trajectory.parquet")
         meta = json.loads((tmp_path / kernel / "metadata.json").read_text())
         assert meta["kernel"] == kernel
+    pd.testing.assert_frame_equal(frames["lanes"], frames["patient"], check_exact=True)
     one, lock = frames["patient"], frames["lockstep"]
     assert one.shape == lock.shape and list(one.columns) == list(lock.columns)
     for name in ("ketamine_ng_ml", "pcl5_total", "madrs"):

@@ -265,17 +265,20 @@ def simulate(
 def compile_solvers(model=MODEL) -> None:
     """Compile (or load from the disk cache) the solver for the ways results are written: a
     whole result in memory (:func:`simulate`) and chunk by chunk (:class:`ChunkedRun`, in float64
-    and in float32), with each kernel (per patient and lockstep), and the CSV formatter
+    and in float32), with each kernel (lanes, per patient and lockstep), and the CSV formatter
     (compiled on import), so that the first simulation after installation does not wait for
     the compiler."""
     from . import csvtext  # noqa: F401
     from .dosing import single_dose
+    from .engine.numba_engine import LANES_FROM
 
-    for kernel in ("patient", "lockstep"):
+    # The lane kernel takes populations of LANES_FROM patients on (smaller ones run per patient).
+    for kernel, population in (("patient", Population.typical()), ("lockstep", Population.typical()),
+                               ("lanes", Population.virtual(LANES_FROM, 0))):
         engine = NumbaEngine(kernel=kernel)
-        simulate(single_dose(0.5), Population.typical(), model, engine=engine, times=[0.0, 1.0])
+        simulate(single_dose(0.5), population, model, engine=engine, times=[0.0, 1.0])
         for dtype in (np.float64, np.float32):  # float32: what a file of that precision is written from
-            run = ChunkedRun(single_dose(0.5), Population.typical(), model, engine=engine, times=[0.0, 1.0])
+            run = ChunkedRun(single_dose(0.5), population, model, engine=engine, times=[0.0, 1.0])
             run.dtype = dtype
             for _ in run:
                 pass

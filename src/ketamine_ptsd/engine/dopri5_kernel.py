@@ -69,6 +69,21 @@ DENSE = np.array([
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 
 
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH) - {"arcp"})
+def _root_mean(s, n):
+    """sqrt(s / n), the division a division: with ``arcp``, LLVM turned the lane kernel's 16
+    divisions by n into multiplications by 1 / n, which round differently. Not inlined by numba,
+    so that its instructions keep their own flags where LLVM inlines it."""
+    return math.sqrt(s / n)
+
+
+@njit(cache=True, error_model="numpy", fastmath=set(FASTMATH) - {"arcp"})
+def _fraction(a, h):
+    """a / h, the division a division (an output time's fraction of its step): with ``arcp``,
+    LLVM may take 1 / h once for a loop's divisions by h, in one kernel and not the other."""
+    return a / h
+
+
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def _rms(v, y, y2, rtol, atol):
     s = 0.0
@@ -76,7 +91,7 @@ def _rms(v, y, y2, rtol, atol):
         sc = atol + rtol * max(abs(y[i]), abs(y2[i]))
         r = v[i] / sc
         s += r * r
-    return math.sqrt(s / v.size)
+    return _root_mean(s, v.size)
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
@@ -262,7 +277,7 @@ def solve_one(y0, p, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight, t_o
                 if j < n_t and t_out[j] < t_new:
                     _dense_coefficients(h, k0, k2, k3, k4, k5, k6, dense_sel, c1, c2, c3, c4)
                 while j < n_t and t_out[j] < t_new:
-                    x = (t_out[j] - t) / h
+                    x = _fraction(t_out[j] - t, h)
                     for m in range(dense_sel.size):
                         i = np.uint64(dense_sel[m])  # unsigned, as in _dense_coefficients
                         ytmp[i] = y[i] + x * (c1[i] + x * (c2[i] + x * (c3[i] + x * c4[i])))

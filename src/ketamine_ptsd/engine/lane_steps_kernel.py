@@ -5,12 +5,15 @@
 # the generated lane functions (``LANES``, ``rhs_lanes``) and ``lockstep_kernel.py``.
 #
 # Lane arrays are laid out by variable and lane (variable i of lane l at ``a[i * LANES + l]``).
-# The model's right-hand side and the stage updates run for all lanes at once, each lane with
-# its own step size; what differs between lanes (accepting a step, events, output times and
-# their outputs, the next step size) is decided lane by lane. A lane's arithmetic never mixes with another's, so a
-# patient's course is the same whatever lane it runs in and whoever runs beside it (a test).
-# When a lane's patient is done, the lane takes the next patient of its block; a lane with no
-# patient left steps with a zero step size until the block is done.
+# The model's right-hand side, the stage updates and the error norm run for all lanes at once,
+# each lane with its own step size; what differs between lanes (accepting a step, events,
+# output times and their outputs, the next step size) is decided lane by lane. Each lane does
+# the per-patient kernel's arithmetic in the same order (the generated right-hand side rounds as
+# the model's, since neither is compiled with reassociation; the norm divides and sums state by
+# state; the controller calls the same ``pow``; outputs come from the same ``observe``), so a
+# patient's course is the per-patient kernel's to the last bit, whatever lane it runs in and
+# whoever runs beside it (tests). When a lane's patient is done, the lane takes the next patient
+# of its block; a lane with no patient left steps with a zero step size until the block is done.
 
 
 #: Patients per block, the unit of work of one thread: the lanes of a block take its patients
@@ -19,14 +22,22 @@ LANE_BLOCK = 32 * LANES
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
-def _own_norms(v, y, y2, rtol, atol, acc, n, tmp):
-    """Each lane's RMS norm of ``v`` scaled by the mixed tolerance (the per-patient kernel's
-    ``_rms``, the scale's reciprocal as the lockstep kernel takes it), into ``acc``: the scaled
-    squares in one flat loop that vectorises (``tmp``: scratch), then summed by lane."""
-    for q in range(n * LANES):
-        r = v[q] * _inv_scale(y[q], y2[q], rtol, atol)
-        tmp[q] = r * r
-    _lane_rms(tmp, acc, n)
+def _own_norms(v, y, y2, rtol, atol, acc, n):
+    """Each lane's RMS norm of ``v`` scaled by the mixed tolerance, into ``acc``: the
+    per-patient kernel's ``_rms`` for all lanes at once, with its division and its sum in state
+    order (the inner loop over lanes vectorises, each lane's sum a fused multiply-add as the
+    scalar one), so that each lane's norm is the per-patient kernel's to the last bit."""
+    for l in range(LANES):
+        acc[l] = 0.0
+    for i in range(n):
+        b = i * LANES
+        for l in range(LANES):
+            q = b + l
+            sc = atol + rtol * max(abs(y[q]), abs(y2[q]))
+            r = v[q] / sc
+            acc[l] += r * r
+    for l in range(LANES):
+        acc[l] = _root_mean(acc[l], n)
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
@@ -100,8 +111,6 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
     M = np.zeros(size, np.int64)  # all bits set in the lanes whose step is accepted
     acc = np.zeros(LANES)
     counts = np.zeros(LANES)
-    positive = np.zeros(LANES)
-    root = np.zeros(LANES)
     taking = np.zeros(LANES, np.int64)
     d0 = np.zeros(LANES)
     d1 = np.zeros(LANES)
@@ -190,8 +199,8 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
             # kept for those.
             rhs_lanes(0.0, y, p, u, scratch, LANES)
             _take_columns(scratch, k0, fresh, n)
-            _own_norms(y, y, y, rtol, atol, d0, n, tmp)
-            _own_norms(k0, y, y, rtol, atol, d1, n, tmp)
+            _own_norms(y, y, y, rtol, atol, d0, n)
+            _own_norms(k0, y, y, rtol, atol, d1, n)
             for l in range(LANES):
                 h0[l] = 1e-6 if (d0[l] < 1e-5 or d1[l] < 1e-5) else 0.01 * d0[l] / d1[l]
                 h0[l] = min(h0[l], t_next[l] - t[l]) if fresh[l] else 0.0
@@ -201,7 +210,7 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
             rhs_lanes(0.0, ytmp, p, u, scratch, LANES)
             for q in range(size):
                 scratch[q] = scratch[q] - k0[q]
-            _own_norms(scratch, y, y, rtol, atol, acc, n, tmp)
+            _own_norms(scratch, y, y, rtol, atol, acc, n)
             for l in range(LANES):
                 if fresh[l]:
                     d2 = acc[l] / h0[l]
@@ -234,15 +243,9 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
         for q in range(size):
             ynew[q] = y[q] + H[q] * (B1 * k0[q] + B3 * k2[q] + B4 * k3[q] + B5 * k4[q] + B6 * k5[q])
         rhs_lanes(0.0, ynew, p, u, k6, LANES)
-        for q in range(size):  # the error estimate, scaled and squared in one pass
-            r = (H[q] * (E1 * k0[q] + E3 * k2[q] + E4 * k3[q] + E5 * k4[q] + E6 * k5[q] + E7 * k6[q])
-                 * _inv_scale(y[q], ynew[q], rtol, atol))
-            tmp[q] = r * r
-        _lane_rms(tmp, acc, n)
-        # The controller's factor err ** -0.2 of every lane at once (used where err > 0).
-        for l in range(LANES):
-            positive[l] = acc[l] if acc[l] > 0.0 else 1.0
-        _lane_inverse_fifth_root(positive, root, LANES)
+        for q in range(size):  # the error estimate
+            tmp[q] = H[q] * (E1 * k0[q] + E3 * k2[q] + E4 * k3[q] + E5 * k4[q] + E6 * k5[q] + E7 * k6[q])
+        _own_norms(tmp, y, ynew, rtol, atol, acc, n)
         any_pending = False
         for l in range(LANES):
             accepted[l] = active[l] and acc[l] <= 1.0
@@ -273,7 +276,7 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
                 if not pending[l]:
                     continue
                 while j[l] < n_t and t_out[j[l]] < t_new[l]:
-                    xl = (t_out[j[l]] - t[l]) / h[l]
+                    xl = _fraction(t_out[j[l]] - t[l], h[l])
                     for m in range(dense_sel.size):
                         i = np.uint64(dense_sel[m])
                         q = i * np.uint64(LANES) + np.uint64(l)
@@ -310,16 +313,16 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
         for l in range(LANES):
             if not active[l]:
                 continue
+            # The per-patient kernel's controller, its library power included.
             err_norm = acc[l]
             if accepted[l]:
                 steps[l] += 1
-                factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * root[l])
+                factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * err_norm ** -0.2)
                 h[l] *= factor
                 if last[l]:
                     starting[l] = True
             else:
-                # A NaN norm (a state gone NaN) shrinks the step by the smallest factor.
-                h[l] *= max(MIN_FACTOR, SAFETY * root[l]) if err_norm == err_norm else MIN_FACTOR
+                h[l] *= max(MIN_FACTOR, SAFETY * err_norm ** -0.2)
             if steps[l] > max_steps or not (h[l] > 0.0):
                 for jj in range(j[l], n_t):
                     for m in range(out_sel.size):
@@ -331,18 +334,22 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=set(FASTMATH))
-def solve_population_own(Y0, P, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out, out_sel,
+def solve_population_own(Y0, P, threads, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out, out_sel,
                          dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out):
-    """Integrate every patient (row of ``P``) in SIMD lanes with its own steps, blocks of
-    LANE_BLOCK patients in parallel, writing outputs into ``out`` (N x T x K); returns the
-    accepted steps per patient (negative where ``max_steps`` was exceeded)."""
+    """Integrate every patient (row of ``P``) in SIMD lanes with its own steps, blocks of at
+    most LANE_BLOCK patients on ``threads`` threads in parallel, writing outputs into ``out``
+    (N x T x K); returns the accepted steps per patient (negative where ``max_steps`` was
+    exceeded)."""
     n_pat = P.shape[0]
     steps = np.empty(n_pat, np.int64)
     rows = np.arange(n_pat)
-    n_blocks = (n_pat + LANE_BLOCK - 1) // LANE_BLOCK
+    # Blocks of LANE_BLOCK patients, or smaller (whole lanes) so that every thread has one.
+    per_thread = (n_pat + threads - 1) // threads
+    block = max(LANES, min(LANE_BLOCK, (per_thread + LANES - 1) // LANES * LANES))
+    n_blocks = (n_pat + block - 1) // block
     for g in prange(n_blocks):
-        start = g * LANE_BLOCK
-        stop = min(start + LANE_BLOCK, n_pat)
+        start = g * block
+        stop = min(start + block, n_pat)
         solve_block(Y0, P, rows[start:stop], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
                     out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out,
                     steps)

@@ -357,24 +357,6 @@ def _lane_spread_source(lanes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _lane_root_source() -> str:
-    """``_lane_inverse_fifth_root(v, out, nl)``: out[l] = v[l] ** -0.2 for positive finite v,
-    the step-size controller's factor, as exp(-0.2 log v) in straight-line arithmetic (within
-    1e-14 relative of the library's ``pow`` for v from 1e-30 to 1e30, 5e-14 over all doubles;
-    a test), so that every lane's next step size is
-    computed in SIMD rather than by one library call per lane. Without reassociation, as the
-    outputs, which would merge exp's and log's two-part ln 2."""
-    tape = Tape()
-    root = _exp(tape, tape.emit(f"-0.2 * {_log(tape, Sym(tape, 'x')).name}"))
-    lines = ["@njit(cache=True, error_model='numpy', fastmath=set(FASTMATH) - {'reassoc'})",
-             "def _lane_inverse_fifth_root(v, out, nl):",
-             "    for l in range(nl):",
-             "        x = v[l]"]
-    lines += [f"        {line}" for line in tape.lines]
-    lines.append(f"        out[l] = {root.name}")
-    return "\n".join(lines) + "\n"
-
-
 @dataclass(frozen=True)
 class LaneSource:
     """Generated lane code: ``source`` defines ``rhs_lanes(t, Y, P, U, DY, nl)`` and
@@ -406,7 +388,6 @@ def lane_source(model, lanes: int) -> LaneSource:
         groups[written] = ([k], tape.lines + _stored(out, "OUT"))
 
     src = [f"LANES = {int(lanes)}", _PREAMBLE, _lane_sums_source(lanes), "", _lane_spread_source(lanes), "",
-           _lane_root_source(), "",
            "@njit(cache=True, error_model='numpy', fastmath=set(FASTMATH))",
            "def rhs_lanes(t, Y, P, U, DY, nl):",
            "    for l in range(nl):"]
