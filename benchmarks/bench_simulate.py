@@ -19,7 +19,7 @@ shared host inflate CPU time too, by up to 30 % here, never deflate it).
 Usage::
 
     python benchmarks/bench_simulate.py [--n 4000] [--reps 3] [--large 100000] [--formats parquet,csv]
-                                        [--kernel patient|lockstep]
+                                        [--kernel lanes|patient|lockstep|auto]
 
 ``--large`` adds an N = 10^5 Parquet run (memory; minutes of CPU). Results are printed and
 written to ``benchmarks/results/simulate.json``. This is a benchmark, not a test.
@@ -60,8 +60,8 @@ engine = None
 if len(sys.argv) > 2:
     from ketamine_ptsd.engine import NumbaEngine
     engine = NumbaEngine(kernel=sys.argv[2])
-for _ in ChunkedRun(induction_series(), Population.typical(), engine=engine, times=[0.0, 1.0]):
-    pass  # load the compiled solver before timing
+for _ in ChunkedRun(induction_series(), Population.virtual(32, 1), engine=engine, times=[0.0, 1.0]):
+    pass  # load the compiled solver before timing (32 patients: the lane kernel's too)
 run = ChunkedRun(induction_series(), Population.virtual(n, 0), engine=engine, times=output_times(56, 60))
 cpu = 0.0
 it = iter(run)
