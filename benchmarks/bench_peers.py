@@ -555,8 +555,10 @@ def parse_args(argv=None):
         args.n, args.lsoda_sample, args.roadrunner_sample, args.accuracy_sample, args.jax_n = "200,1000", 3, 20, 2, 64
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     args.kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
-    if not args.kernels or set(args.kernels) - {"lanes", "patient", "lockstep", "auto"}:
-        parser.error("--kernels: choose from lanes, patient, lockstep, auto")
+    from ketamine_ptsd.engine.numba_engine import KERNELS
+
+    if not args.kernels or set(args.kernels) - set(KERNELS):
+        parser.error(f"--kernels: choose from {', '.join(KERNELS)}")
     if not args.engines or set(args.engines) - set(WORKERS):
         parser.error(f"--engines: choose from {', '.join(WORKERS)}")
     try:

@@ -300,7 +300,7 @@ def simulate(
 
 
 def _simulate_into(folder: Path, regimen, n, seed, weight_kg, population_name, names, horizon_days, dt_min, fmt,
-                   precision, estimate, kernel="lanes"):
+                   precision, estimate, kernel):
     """Run the simulation chunk by chunk into ``folder``: trajectory, metadata and report.
     Returns the trajectory file and the summary table."""
     from rich.progress import Progress

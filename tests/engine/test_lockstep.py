@@ -313,10 +313,15 @@ def test_unknown_kernel_and_wrong_initial_states_are_refused(course):
 
 
 def test_the_command_line_offers_the_engine_s_kernels():
-    from ketamine_ptsd.cli import KernelOption
+    """The same kernels, and the same default, as the engine (the command line restates them
+    so that it starts without importing numpy)."""
+    import inspect
+
+    from ketamine_ptsd.cli import KernelOption, simulate
     from ketamine_ptsd.engine.numba_engine import KERNELS
 
     assert tuple(k.value for k in KernelOption) == KERNELS
+    assert inspect.signature(simulate).parameters["kernel"].default.value == NumbaEngine().kernel
 
 
 def test_the_compiled_module_names_the_whole_number_exponents():

@@ -51,8 +51,8 @@ def _take_columns(src, dst, lanes, n):
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
-def _load_patient(l, r, Y0, P, weight_col, n, n_p, n_inputs, y, p, p_rows, u, weight, t, t_start, e, j, steps,
-                  active, starting):
+def _load_patient(l, r, Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight, t, t_start, e, j, steps, active,
+                  starting):
     """Put patient ``r`` (row of ``Y0`` and ``P``) into lane ``l``, at the start of its course."""
     t[l] = t_start
     e[l] = 0
@@ -64,17 +64,17 @@ def _load_patient(l, r, Y0, P, weight_col, n, n_p, n_inputs, y, p, p_rows, u, we
         y[i * LANES + l] = Y0[r, i]
     for i in range(n_p):
         p[i * LANES + l] = P[r, i]
-        p_rows[l, i] = P[r, i]
     for i in range(n_inputs):
         u[i * LANES + l] = 0.0
     weight[l] = P[r, weight_col]
 
 
 @njit(inline="always", error_model="numpy", fastmath=set(FASTMATH))
-def _write_lane(states, l, row, j, out_sel, record_states, p_rows, obs, need, n, n_p, n_obs, out):
-    """Output time ``j`` of the patient in lane ``l``, whose states (at least those the outputs
-    read) are in ``states`` (one patient's, contiguous): the states themselves, or the model's
-    outputs of them by the per-patient kernel's ``observe``, one patient at a time. Only the
+def _write_lane(states, P, row, j, out_sel, record_states, obs, need, n, n_p, n_obs, out):
+    """Output time ``j`` of patient ``row``, whose states (at least those the outputs read) are
+    in ``states`` (one patient's, contiguous): the states themselves, or the model's outputs of
+    them by the per-patient kernel's ``observe`` on the patient's row of ``P``, one patient at a
+    time. Only the
     lanes with an output due pay for one: the lane ``observe`` computed all 16 lanes per output
     time, 2.3x the per-patient kernel's cost per course with 15-min outputs. Inlined, with
     pointers: a call would take an atomic reference count on each array, per lane and time."""
@@ -82,16 +82,16 @@ def _write_lane(states, l, row, j, out_sel, record_states, p_rows, obs, need, n,
         for m in range(out_sel.size):
             out[row, j, m] = states[out_sel[m]]
     else:
-        _observe_at(_ptr(states), _ptr(_borrowed(p_rows)[l]), _ptr(obs), _ptr(need), n, n_p, n_obs)
+        _observe_at(_ptr(states), _ptr(_borrowed(P)[row]), _ptr(obs), _ptr(need), n, n_p, n_obs)
         for m in range(out_sel.size):
             out[row, j, m] = obs[out_sel[m]]
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
-def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out, out_sel,
+def solve_block(Y0, P, first, stop, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out, out_sel,
                 dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, steps_out):
-    """Integrate the patients ``rows_of_block`` (rows of ``Y0`` and ``P``), LANES at a time, each
-    with its own steps: the per-patient kernel's algorithm lane by lane. Writes their outputs
+    """Integrate the patients ``first`` to ``stop - 1`` (rows of ``Y0`` and ``P``), LANES at a
+    time, each with its own steps: the per-patient kernel's algorithm lane by lane. Writes their outputs
     into ``out[row]`` and their accepted steps (or -1, as ``solve_one``) into ``steps_out[row]``."""
     n = Y0.shape[1]
     n_p = P.shape[1]
@@ -103,10 +103,8 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
     ynew = np.zeros(size)
     ytmp = np.zeros(size)
     scratch = np.zeros(size)
-    p_rows = np.zeros((LANES, n_p))  # each lane's patient's parameters, contiguous (outputs)
     one = np.zeros(n)  # one lane's states at an output time, contiguous
     obs = np.zeros(n_obs)
-    tmp = np.zeros(size)
     H = np.zeros(size)  # each lane's step size, spread over the states
     M = np.zeros(size, np.int64)  # all bits set in the lanes whose step is accepted
     acc = np.zeros(LANES)
@@ -137,14 +135,13 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
     n_t = t_out.size
     t_start = _start_time(t_out, ev_time)
     t_end = t_out[n_t - 1]
-    n_rows = rows_of_block.size
-    taken = 0
+    taken = first  # the next patient to take
     for l in range(LANES):
-        if taken < n_rows:
-            row[l] = rows_of_block[taken]
+        if taken < stop:
+            row[l] = taken
             taken += 1
-            _load_patient(l, row[l], Y0, P, weight_col, n, n_p, n_inputs, y, p, p_rows, u, weight, t, t_start, e, j,
-                          steps, active, starting)
+            _load_patient(l, row[l], Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight, t, t_start, e, j, steps,
+                          active, starting)
     while True:
         # Segment starts, lane by lane: events, outputs due, the end of a patient (and the next).
         any_fresh = False
@@ -170,16 +167,16 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
                     for i in range(n):
                         one[i] = y[i * LANES + l]
                 while j[l] < n_t and t_out[j[l]] <= t[l]:
-                    _write_lane(one, l, row[l], j[l], out_sel, record_states, p_rows, obs, need, n, n_p, n_obs, out)
+                    _write_lane(one, P, row[l], j[l], out_sel, record_states, obs, need, n, n_p, n_obs, out)
                     j[l] += 1
                 if j[l] >= n_t:
                     steps_out[row[l]] = steps[l]
                     active[l] = False
-                    if taken < n_rows:
-                        row[l] = rows_of_block[taken]
+                    if taken < stop:
+                        row[l] = taken
                         taken += 1
-                        _load_patient(l, row[l], Y0, P, weight_col, n, n_p, n_inputs, y, p, p_rows, u, weight, t,
-                                      t_start, e, j, steps, active, starting)
+                        _load_patient(l, row[l], Y0, P, weight_col, n, n_p, n_inputs, y, p, u, weight, t, t_start,
+                                      e, j, steps, active, starting)
                     else:
                         h[l] = 0.0
                     continue
@@ -244,8 +241,8 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
             ynew[q] = y[q] + H[q] * (B1 * k0[q] + B3 * k2[q] + B4 * k3[q] + B5 * k4[q] + B6 * k5[q])
         rhs_lanes(0.0, ynew, p, u, k6, LANES)
         for q in range(size):  # the error estimate
-            tmp[q] = H[q] * (E1 * k0[q] + E3 * k2[q] + E4 * k3[q] + E5 * k4[q] + E6 * k5[q] + E7 * k6[q])
-        _own_norms(tmp, y, ynew, rtol, atol, acc, n)
+            scratch[q] = H[q] * (E1 * k0[q] + E3 * k2[q] + E4 * k3[q] + E5 * k4[q] + E6 * k5[q] + E7 * k6[q])
+        _own_norms(scratch, y, ynew, rtol, atol, acc, n)
         any_pending = False
         for l in range(LANES):
             accepted[l] = active[l] and acc[l] <= 1.0
@@ -281,7 +278,7 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
                         i = np.uint64(dense_sel[m])
                         q = i * np.uint64(LANES) + np.uint64(l)
                         one[i] = y[q] + xl * (c1[q] + xl * (c2[q] + xl * (c3[q] + xl * c4[q])))
-                    _write_lane(one, l, row[l], j[l], out_sel, record_states, p_rows, obs, need, n, n_p, n_obs, out)
+                    _write_lane(one, P, row[l], j[l], out_sel, record_states, obs, need, n, n_p, n_obs, out)
                     j[l] += 1
         # The accepted lanes move on: their new states flushed (a state decayed below
         # flush_below is zero, as in the per-patient kernel; written as a select and a count so
@@ -290,8 +287,8 @@ def solve_block(Y0, P, rows_of_block, ev_time, ev_kind, ev_index, ev_fixed, ev_p
             v = ynew[q]
             small = (v != 0.0) & (abs(v) < flush_below)
             ynew[q] = 0.0 if small else v
-            tmp[q] = 1.0 if small else 0.0
-        _lane_sums(tmp, counts, n)
+            scratch[q] = 1.0 if small else 0.0
+        _lane_sums(scratch, counts, n)
         any_flushed = False
         for l in range(LANES):
             flushed[l] = accepted[l] and counts[l] > 0.0
@@ -342,7 +339,6 @@ def solve_population_own(Y0, P, threads, ev_time, ev_kind, ev_index, ev_fixed, e
     exceeded)."""
     n_pat = P.shape[0]
     steps = np.empty(n_pat, np.int64)
-    rows = np.arange(n_pat)
     # Blocks of LANE_BLOCK patients, or smaller (whole lanes) so that every thread has one.
     per_thread = (n_pat + threads - 1) // threads
     block = max(LANES, min(LANE_BLOCK, (per_thread + LANES - 1) // LANES * LANES))
@@ -350,7 +346,7 @@ def solve_population_own(Y0, P, threads, ev_time, ev_kind, ev_index, ev_fixed, e
     for g in prange(n_blocks):
         start = g * block
         stop = min(start + block, n_pat)
-        solve_block(Y0, P, rows[start:stop], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
+        solve_block(Y0, P, start, stop, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
                     out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out,
                     steps)
     return steps

@@ -13,7 +13,7 @@ from it (``engine.lanes``) then differed in the last bits in a quarter of evalua
 it, the same expressions round the same way in both, so the lane kernel integrates each patient
 bit for bit as the per-patient kernel does (a test). The per-patient kernel pays 7-12 % with
 daily outputs and about 1 % with outputs every 15 min (AMD EPYC, Zen 5); the lane kernel, the
-default, is 1.6x to 2.5x faster than it was.
+default, is 1.6x to 2.5x faster than the per-patient kernel where outputs are sparse.
 """
 
 from __future__ import annotations
