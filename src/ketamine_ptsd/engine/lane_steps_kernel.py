@@ -10,7 +10,7 @@
 # output times and their outputs, the next step size) is decided lane by lane. Each lane does
 # the per-patient kernel's arithmetic in the same order (the generated right-hand side rounds as
 # the model's, since neither is compiled with reassociation; the norm divides and sums state by
-# state; the controller calls the same ``pow``; outputs come from the same ``observe``), so a
+# state; the controller takes the same root; outputs come from the same ``observe``), so a
 # patient's course is the per-patient kernel's to the last bit, whatever lane it runs in and
 # whoever runs beside it (tests). When a lane's patient is done, the lane takes the next patient
 # of its block; a lane with no patient left steps with a zero step size until the block is done.
@@ -19,6 +19,12 @@
 #: Patients per block, the unit of work of one thread: the lanes of a block take its patients
 #: one after another, so lanes idle only at the block's end (about half a course per lane).
 LANE_BLOCK = 32 * LANES
+
+#: A segment start or a flush in at most this many lanes is computed lane by lane, with the
+#: per-patient kernel's own ``rhs`` and ``_initial_step`` on the lane's states, rather than for
+#: all LANES lanes at once (two or one right-hand sides of every lane, kept for a few). Either
+#: way each lane's numbers are the per-patient kernel's, so the choice moves only the cost.
+FEW_LANES = 4
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
@@ -48,6 +54,20 @@ def _take_columns(src, dst, lanes, n):
         for l in range(LANES):
             if lanes[l]:
                 dst[b + l] = src[b + l]
+
+
+@njit(inline="always", error_model="numpy", fastmath=set(FASTMATH))
+def _column(src, l, dst, n):
+    """Lane ``l`` of lane array ``src`` (``n`` variables) into the contiguous ``dst``."""
+    for i in range(n):
+        dst[i] = src[i * LANES + l]
+
+
+@njit(inline="always", error_model="numpy", fastmath=set(FASTMATH))
+def _set_column(src, dst, l, n):
+    """The contiguous ``src`` (``n`` variables) into lane ``l`` of lane array ``dst``."""
+    for i in range(n):
+        dst[i * LANES + l] = src[i]
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
@@ -104,10 +124,15 @@ def solve_block(Y0, P, first, stop, ev_time, ev_kind, ev_index, ev_fixed, ev_per
     ytmp = np.zeros(size)
     scratch = np.zeros(size)
     one = np.zeros(n)  # one lane's states at an output time, contiguous
+    one_u = np.zeros(n_inputs)  # and its inputs, derivative and the starting step's scratch
+    one_f = np.zeros(n)
+    one_f1 = np.zeros(n)
+    one_tmp = np.zeros(n)
     obs = np.zeros(n_obs)
     H = np.zeros(size)  # each lane's step size, spread over the states
     M = np.zeros(size, np.int64)  # all bits set in the lanes whose step is accepted
     acc = np.zeros(LANES)
+    root = np.zeros(LANES)  # acc ** -0.2
     counts = np.zeros(LANES)
     taking = np.zeros(LANES, np.int64)
     d0 = np.zeros(LANES)
@@ -190,7 +215,22 @@ def solve_block(Y0, P, first, stop, ev_time, ev_kind, ev_index, ev_fixed, ev_per
             any_active = any_active or active[l]
         if not any_active:
             return
-        if any_fresh:
+        n_fresh = 0
+        for l in range(LANES):
+            n_fresh += fresh[l]
+        if 0 < n_fresh <= FEW_LANES:
+            # k0 and the starting step of the few lanes that start a segment, one lane at a
+            # time: the per-patient kernel's own calls on the lane's states.
+            for l in range(LANES):
+                if fresh[l]:
+                    _column(y, l, one, n)
+                    _column(u, l, one_u, n_inputs)
+                    prow = _borrowed(P)[row[l]]
+                    rhs(0.0, one, prow, one_u, one_f)
+                    _set_column(one_f, k0, l, n)
+                    h[l] = _initial_step(0.0, one, one_f, prow, one_u, rtol, atol, t_next[l] - t[l], one_tmp,
+                                         one_f1)
+        elif any_fresh:
             # k0 and the starting step (Hairer, Norsett & Wanner II.4, the per-patient kernel's
             # ``_initial_step``) of the lanes that start a segment; computed for every lane,
             # kept for those.
@@ -304,22 +344,35 @@ def solve_block(Y0, P, first, stop, ev_time, ev_kind, ev_index, ev_fixed, ev_per
             m = M[q]
             y[q] = _double((_bits(ynew[q]) & m) | (_bits(y[q]) & ~m))
             k0[q] = _double((_bits(k6[q]) & m) | (_bits(k0[q]) & ~m))
-        if any_flushed:
+        n_flushed = 0
+        for l in range(LANES):
+            n_flushed += flushed[l]
+        if 0 < n_flushed <= FEW_LANES:
+            for l in range(LANES):
+                if flushed[l]:
+                    _column(y, l, one, n)
+                    _column(u, l, one_u, n_inputs)
+                    rhs(0.0, one, _borrowed(P)[row[l]], one_u, one_f)
+                    _set_column(one_f, k0, l, n)
+        elif any_flushed:
             rhs_lanes(0.0, y, p, u, scratch, LANES)
             _take_columns(scratch, k0, flushed, n)
+        # The per-patient kernel's controller, its root of the error norm taken for all lanes
+        # at once (a branch-free loop, so that it vectorises).
+        for l in range(LANES):
+            root[l] = _inverse_fifth_root(acc[l])
         for l in range(LANES):
             if not active[l]:
                 continue
-            # The per-patient kernel's controller, its library power included.
             err_norm = acc[l]
             if accepted[l]:
                 steps[l] += 1
-                factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * err_norm ** -0.2)
+                factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * root[l])
                 h[l] *= factor
                 if last[l]:
                     starting[l] = True
             else:
-                h[l] *= max(MIN_FACTOR, SAFETY * err_norm ** -0.2)
+                h[l] *= max(MIN_FACTOR, SAFETY * root[l])
             if steps[l] > max_steps or not (h[l] > 0.0):
                 for jj in range(j[l], n_t):
                     for m in range(out_sel.size):

@@ -291,10 +291,10 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                 if flushed:
                     rhs_lanes(t, y, p, u, k0, LANES)
                 steps += 1
-                factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * err_norm ** -0.2)
+                factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * _inverse_fifth_root(err_norm))
                 h *= factor
             else:
-                h *= max(MIN_FACTOR, SAFETY * err_norm ** -0.2)
+                h *= max(MIN_FACTOR, SAFETY * _inverse_fifth_root(err_norm))
             if steps > max_steps or not (h > 0.0):
                 return -1
 
