@@ -480,7 +480,8 @@ def test_the_controller_s_inverse_fifth_root_is_within_a_few_units_of_the_exact_
     root = kernel(MODEL)._inverse_fifth_root
     rng = np.random.default_rng(11)
     xs = np.concatenate([10.0 ** rng.uniform(-300, 300, 1500), 10.0 ** rng.uniform(-8, 4, 1500),
-                         np.ldexp(1.0, np.arange(-1000, 1001, 7)), np.nextafter(np.ldexp(1.0, np.arange(-60, 61)), 0.0)])
+                         np.ldexp(1.0, np.arange(-1000, 1001, 7)),
+                         np.nextafter(np.ldexp(1.0, np.arange(-60, 61)), 0.0)])
     with localcontext() as ctx:
         ctx.prec = 40
         worst = max(abs(Decimal(root(float(x))) / (Decimal(float(x)) ** Decimal("-0.2")) - 1) for x in xs)
