@@ -57,17 +57,26 @@ def _take_columns(src, dst, lanes, n):
 
 
 @njit(inline="always", error_model="numpy", fastmath=set(FASTMATH))
-def _column(src, l, dst, n):
-    """Lane ``l`` of lane array ``src`` (``n`` variables) into the contiguous ``dst``."""
-    for i in range(n):
-        dst[i] = src[i * LANES + l]
+def _count(flags):
+    """How many lanes ``flags`` marks."""
+    c = 0
+    for l in range(LANES):
+        c += flags[l]
+    return c
 
 
 @njit(inline="always", error_model="numpy", fastmath=set(FASTMATH))
-def _set_column(src, dst, l, n):
-    """The contiguous ``src`` (``n`` variables) into lane ``l`` of lane array ``dst``."""
+def _lane_derivative(l, y, u, prow, one, one_u, one_f, k0, n, n_inputs):
+    """Lane ``l``'s derivative by the per-patient kernel's ``rhs``: its states copied into the
+    contiguous ``one`` and its inputs into ``one_u``, its parameters the patient's row ``prow``
+    of ``P``; the result in ``one_f`` and in lane ``l`` of ``k0``."""
     for i in range(n):
-        dst[i * LANES + l] = src[i]
+        one[i] = y[i * LANES + l]
+    for i in range(n_inputs):
+        one_u[i] = u[i * LANES + l]
+    rhs(0.0, one, prow, one_u, one_f)
+    for i in range(n):
+        k0[i * LANES + l] = one_f[i]
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
@@ -215,19 +224,13 @@ def solve_block(Y0, P, first, stop, ev_time, ev_kind, ev_index, ev_fixed, ev_per
             any_active = any_active or active[l]
         if not any_active:
             return
-        n_fresh = 0
-        for l in range(LANES):
-            n_fresh += fresh[l]
-        if 0 < n_fresh <= FEW_LANES:
+        if 0 < _count(fresh) <= FEW_LANES:
             # k0 and the starting step of the few lanes that start a segment, one lane at a
             # time: the per-patient kernel's own calls on the lane's states.
             for l in range(LANES):
                 if fresh[l]:
-                    _column(y, l, one, n)
-                    _column(u, l, one_u, n_inputs)
                     prow = _borrowed(P)[row[l]]
-                    rhs(0.0, one, prow, one_u, one_f)
-                    _set_column(one_f, k0, l, n)
+                    _lane_derivative(l, y, u, prow, one, one_u, one_f, k0, n, n_inputs)
                     h[l] = _initial_step(0.0, one, one_f, prow, one_u, rtol, atol, t_next[l] - t[l], one_tmp,
                                          one_f1)
         elif any_fresh:
@@ -344,16 +347,10 @@ def solve_block(Y0, P, first, stop, ev_time, ev_kind, ev_index, ev_fixed, ev_per
             m = M[q]
             y[q] = _double((_bits(ynew[q]) & m) | (_bits(y[q]) & ~m))
             k0[q] = _double((_bits(k6[q]) & m) | (_bits(k0[q]) & ~m))
-        n_flushed = 0
-        for l in range(LANES):
-            n_flushed += flushed[l]
-        if 0 < n_flushed <= FEW_LANES:
+        if 0 < _count(flushed) <= FEW_LANES:
             for l in range(LANES):
                 if flushed[l]:
-                    _column(y, l, one, n)
-                    _column(u, l, one_u, n_inputs)
-                    rhs(0.0, one, _borrowed(P)[row[l]], one_u, one_f)
-                    _set_column(one_f, k0, l, n)
+                    _lane_derivative(l, y, u, _borrowed(P)[row[l]], one, one_u, one_f, k0, n, n_inputs)
         elif any_flushed:
             rhs_lanes(0.0, y, p, u, scratch, LANES)
             _take_columns(scratch, k0, flushed, n)
