@@ -297,3 +297,22 @@ def test_parquet_keeps_statistics_for_ids_and_times_only(tmp_path):
     assert stats["id"].has_min_max and (stats["id"].min, stats["id"].max) == (10, 19)
     assert stats["time_h"].has_min_max and (stats["time_h"].min, stats["time_h"].max) == (0.0, 5.0)
     assert stats["a"] is None or not stats["a"].has_min_max
+
+
+def test_parquet_columns_are_non_null_and_a_failed_value_stays_nan(tmp_path):
+    """Every column is declared non-null, so the file carries no definition levels; a value the
+    engine could not compute is written as NaN and read back as NaN, not as a missing value."""
+    from ketamine_ptsd.writers import TrajectoryWriter
+
+    values = np.arange(24, dtype=np.float32).reshape(4, 3, 2)
+    values[1, 2, 0] = np.nan
+    writer = TrajectoryWriter(tmp_path / "t.parquet", "parquet", ("a", "b"), "float32")
+    writer.write(np.arange(4), np.array([0.0, 1.0, 2.0]), values)
+    writer.close({})
+    table = pq.read_table(tmp_path / "t.parquet")
+    assert not any(field.nullable for field in table.schema)
+    meta = pq.ParquetFile(tmp_path / "t.parquet").metadata
+    assert meta.schema.column(2).max_definition_level == 0
+    a = table.column("a").to_numpy()
+    assert table.column("a").null_count == 0 and np.isnan(a[5]) and np.isnan(a).sum() == 1
+    assert np.array_equal(np.delete(a, 5), np.delete(values[:, :, 0].reshape(-1), 5))
