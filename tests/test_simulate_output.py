@@ -99,10 +99,13 @@ def test_streamed_file_equals_the_in_memory_long_format(fmt, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.json", f"trajectory.{fmt}"]
 
 
-def test_summary_of_all_patients_and_bands_from_a_stated_sample(tmp_path):
+@pytest.mark.parametrize("chunk", [3, 4, 1])
+def test_summary_of_all_patients_and_bands_from_a_stated_sample(tmp_path, chunk):
+    """The sample is every 3rd patient whatever the chunks: chunks of 4 start between sampled
+    patients and hold one or two of them, chunks of 1 hold none or one."""
     population = Population.virtual(10, seed=1)
     times = output_times(3, 60)
-    files = ChunkedRun(induction_series(), population, times=times, chunk_bytes=3 * times.size * 26 * 8).write(
+    files = ChunkedRun(induction_series(), population, times=times, chunk_bytes=chunk * times.size * 26 * 8).write(
         tmp_path, "parquet", sample=4, summarise=summarise, band_names=band_variables(OUTPUT_NAMES))
     assert files.summary["id"].tolist() == list(range(1, 11))
     assert files.sample.ids.tolist() == [1, 4, 7, 10]
