@@ -63,11 +63,13 @@ def _strip_zeros(d, e):
     return d, e
 
 
-@numba.njit
+@numba.njit(inline="always")
 def shortest(bits):
     """The shortest decimal ``digits * 10**exponent`` that rounds to the positive finite float32
     with IEEE bits ``bits`` (the sign bit clear), the closest to it where several are as short
-    (ties to an even last digit): (digits, exponent), ``digits`` without trailing zeros."""
+    (ties to an even last digit): (digits, exponent), ``digits`` without trailing zeros.
+    Inlined into its callers: called out of line, numba returns the pair through memory it
+    zeroes first and clears the upper vector registers around the call, per value."""
     mantissa = _U(bits & 0x7FFFFF)
     biased = (bits >> 23) & 0xFF
     if biased != 0:
@@ -89,19 +91,21 @@ def shortest(bits):
     lower = _round_to_odd(g, cbl << _U(h)) + odd
     upper = _round_to_odd(g, (cb + _U(2)) << _U(h)) - odd
     s = vb >> _U(2)
-    if s >= _U(10):  # one digit fewer: at most one of its two neighbours lies in the interval
-        sp = s // _U(10)
-        up_in = lower <= _U(40) * sp
-        wp_in = _U(40) * sp + _U(40) <= upper
-        if up_in != wp_in:
-            return _strip_zeros(sp + (_U(1) if wp_in else _U(0)), k + 1)
+    # Both candidates are computed and one is selected without a branch: whether the value has
+    # a shorter decimal (``shorter``) depends on its digits, a coin toss for a branch predictor
+    # on model output (7 and 8 digits alike common). At most one of the shorter digit's two
+    # neighbours lies in the interval; else the nearer of ``s`` and ``s + 1`` (ties to even).
+    sp = s // _U(10)
+    up_in = lower <= _U(40) * sp
+    wp_in = _U(40) * sp + _U(40) <= upper
+    shorter = (s >= _U(10)) & (up_in != wp_in)
     u_in = lower <= _U(4) * s
     w_in = _U(4) * s + _U(4) <= upper
-    if u_in != w_in:
-        return _strip_zeros(s + (_U(1) if w_in else _U(0)), k)
     mid = _U(4) * s + _U(2)
-    up = vb > mid or (vb == mid and (s & _U(1)) != _U(0))
-    return _strip_zeros(s + (_U(1) if up else _U(0)), k)
+    up = (vb > mid) | ((vb == mid) & ((s & _U(1)) != _U(0)))
+    near = w_in if u_in != w_in else up
+    digits = sp + _U(wp_in) if shorter else s + _U(near)
+    return _strip_zeros(digits, k + (1 if shorter else 0))
 
 
 #: "00" to "99": two digits per division when writing a number.
