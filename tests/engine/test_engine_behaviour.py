@@ -172,3 +172,27 @@ def test_engine_writes_into_a_given_output_array(engine):
         with pytest.raises(InputError) as err:
             engine.solve(MODEL, params, events, times, sel, out=bad)
         assert err.value.field == "out"
+
+
+@pytest.mark.parametrize("given", [None, "ACTIVE"])
+def test_idle_engine_threads_sleep_unless_the_user_chose_otherwise(given):
+    """libgomp reads OMP_WAIT_POLICY when numba's threading layer loads it: by then the engine
+    has made it PASSIVE (idle threads sleep, not spin, while the main thread writes a chunk),
+    and a user's own choice stands."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = ("import os, numba\n"
+            "from ketamine_ptsd import Population, simulate, single_dose\n"
+            "from ketamine_ptsd.engine import NumbaEngine\n"
+            "simulate(single_dose(0.5, True, 'iv_infusion', 'racemic', 0.0, 40 / 60), Population.virtual(3, 0),\n"
+            "         engine=NumbaEngine(kernel='patient', threads=2), times=[0.0, 1.0])\n"
+            "print(numba.threading_layer(), os.environ['OMP_WAIT_POLICY'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    layer, policy = out.stdout.split()
+    assert policy == (given or "PASSIVE")
+    assert layer in ("omp", "tbb", "workqueue")

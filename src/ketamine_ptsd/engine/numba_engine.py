@@ -16,6 +16,14 @@ import numpy as np
 from ..errors import InputError
 from .dependencies import states_read
 
+#: Idle OpenMP threads sleep rather than spin, unless the user says otherwise (read by libgomp
+#: when numba's threading layer first loads it, at the first parallel kernel call, which no
+#: code of ours makes before this module is imported). A run alternates parallel chunks with
+#: serial work in the main thread (writing a chunk, the report's bands); with libgomp's
+#: default policy the idle engine thread spun through the start of each: 0.15 of a 4,000-patient
+#: Parquet run's 0.5 s of writing, 0.3 s in all of its 4 s (docs/benchmarks.md, "Idle threads").
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def cache_dir() -> Path:
     """Where compiled solvers are kept (``KETAMINE_PTSD_CACHE`` or the user's cache)."""
