@@ -21,7 +21,8 @@ from .dependencies import states_read
 #: code of ours makes before this module is imported). A run alternates parallel chunks with
 #: serial work in the main thread (writing a chunk, the report's bands); with libgomp's
 #: default policy the idle engine thread spun through the start of each: 0.15 of a 4,000-patient
-#: Parquet run's 0.5 s of writing, 0.3 s in all of its 4 s (docs/benchmarks.md, "Idle threads").
+#: Parquet run's 0.5 s of writing, 0.3 s in all of its 4 s (docs/benchmarks.md, "The output path
+#: once more").
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
