@@ -150,14 +150,13 @@ class ChunkedRun:
                 writer.write(chunk.ids, times, chunk.values)
                 if summarise is not None:
                     summaries.append(summarise(chunk))
-                # The chunk's sampled patients are every ``every``-th from the first multiple of
-                # ``every`` in it: slices, so each variable's rows are copied once, not gathered
-                # into a temporary and scattered from it.
-                first = -(-start // every) * every
-                rows = slice(first // every, first // every + len(range(first, start + len(chunk.ids), every)))
+                # The sample's rows lo to hi are the chunk's patients lo * every, (lo + 1) * every,
+                # ...: slices, so each variable's rows are copied once, not gathered into a
+                # temporary and scattered from it.
+                lo, hi = -(-start // every), -(-(start + len(chunk.ids)) // every)
                 by_output = np.moveaxis(chunk.values, 2, 0)  # the engine's outputs x patients x times
                 for j, k in enumerate(keep):
-                    band[j, rows] = by_output[k, first - start::every]
+                    band[j, lo:hi] = by_output[k, lo * every - start::every]
                 if progress is not None:
                     progress(len(chunk.ids))
             metadata = {**self.metadata(), "precision": precision}
