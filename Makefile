@@ -37,6 +37,7 @@ calibrate: $(STAMP)
 	$(BIN)/ketamine-ptsd calibrate
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/ceiling.py
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_peers.py --n 1000,10000,100000
 	$(BIN)/python benchmarks/bench_simulate.py
