@@ -414,10 +414,17 @@ def count_flops() -> dict | None:
         return {"flops": len(ops), "transcendental": sum(op in {"pow", "exp", "log"} for op in ops)}
 
     # Dormand-Prince 5(4) around the right-hand side, per state: the six stage inputs
-    # (2i + 1 operations for stage i), the error estimate (12) and its norm (7); the dense
-    # output per state and output time: six stage weights (12) and the update (2).
-    return {"rhs": count(rhs), "observe": count(obs), "states": n,
-            "step_overhead_per_state": sum(2 * i + 1 for i in range(1, 7)) + 12 + 7, "record_per_state": 14}
+    # (2i + 1 operations for stage i), the error estimate (12) and its norm (7). The dense
+    # output, as both kernels compute it, only for the states the kept outputs read: per
+    # accepted step with an output time in it, four coefficients of six stage weights each
+    # (6 products, 5 sums and the step size: 48), counted for every accepted step (an upper
+    # bound); per output time, the polynomial (4 products and 4 sums).
+    from ketamine_ptsd.engine.dependencies import states_read
+
+    dense = len(states_read(MODEL, np.array([MODEL.output_names.index(k) for k in OUTPUTS])))
+    return {"rhs": count(rhs), "observe": count(obs), "states": n, "dense_states": dense,
+            "step_overhead_per_state": sum(2 * i + 1 for i in range(1, 7)) + 12 + 7,
+            "coefficients_per_dense_state": 48, "record_per_dense_state": 8}
 
 
 WORKERS = {"numba": run_numba, "lsoda": run_lsoda, "roadrunner": run_roadrunner, "jax": run_jax,
@@ -520,8 +527,10 @@ def summary(results: list[dict], flops: dict | None, kernel: str = "patient") ->
             out[f"per_core_speedup_vs_{label}"] = cpu_per_course(peer) / cpu_per_course(ours_core)
     if ours and flops:
         _, times = course()
-        per_step = 6 * flops["rhs"]["flops"] + flops["states"] * flops["step_overhead_per_state"]
-        per_record = flops["observe"]["flops"] + flops["states"] * flops["record_per_state"]
+        # Accepted steps only: a rejected step's work is left out (the count is low by that).
+        per_step = (6 * flops["rhs"]["flops"] + flops["states"] * flops["step_overhead_per_state"]
+                    + flops["dense_states"] * flops["coefficients_per_dense_state"])
+        per_record = flops["observe"]["flops"] + flops["dense_states"] * flops["record_per_dense_state"]
         per_course = ours["mean_steps"] * per_step + times.size * per_record
         out.update(flops_per_course=per_course, achieved_gflops=per_course * rate(ours) / 1e9)
         if ours_core:
