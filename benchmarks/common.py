@@ -27,8 +27,11 @@ def cpu_name() -> str:
 #: ports. Client cores, whose 512-bit FMA is ports 0 and 1 fused, with no second unit on port 5:
 #: Cannon Lake (102), Ice Lake client (125, 126), Tiger Lake (140, 141), Rocket Lake (167; also
 #: sold as Xeon E-2300). Sources: Intel 64 and IA-32 Architectures Optimization Reference
-#: Manual, the Sunny Cove (Ice Lake client) and Cypress Cove chapters; Intel ARK's
-#: "# of AVX-512 FMA Units" (1 on these parts, 2 on most Xeon Scalable SKUs).
+#: Manual, the Ice Lake client microarchitecture (Sunny Cove: 512-bit FMA on ports 0 and 1
+#: fused, no FMA on port 5; Rocket Lake's Cypress Cove is Sunny Cove on 14 nm); Intel ARK's
+#: "# of AVX-512 FMA Units" (2 on most Xeon Scalable SKUs, 1 on some); GROMACS's
+#: identifyavx512fmaunits.cpp, which times the difference. On model 167 our lockstep kernel
+#: built for 512-bit vectors ran no faster than at 256 (docs/benchmarks.md).
 ONE_512_BIT_FMA_INTEL_MODELS = {102: "Cannon Lake", 125: "Ice Lake client", 126: "Ice Lake client",
                                 140: "Tiger Lake", 141: "Tiger Lake", 167: "Rocket Lake"}
 #: Skylake-SP, Cascade Lake and Cooper Lake (model 85) have one or two by SKU (ARK, above).
