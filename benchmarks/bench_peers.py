@@ -145,10 +145,10 @@ def run_numba(spec: dict) -> dict:
             final[start:stop] = traj["pcl5_total"][:, -1]
             steps[start:stop] = traj.steps
 
-    # On one thread, the core's measured flop ceiling just before and after the timed run: a
-    # shared host's clock moves from minute to minute, and the share of peak is taken against
-    # what the core did then (``ceiling.py``).
-    # With more threads, the whole machine's in wall-clock time, every core at once.
+    # The measured flop ceiling just before and after the timed run (``ceiling.py``): one
+    # core's with one thread, the whole machine's (every core at once, wall clock) with more.
+    # A shared host's clock moves from minute to minute, so the share of peak is taken against
+    # what the machine did then.
     def ceiling():
         if spec["threads"] == 1:
             return measure_ceiling(0.1, 3)["gflops_per_core"]
