@@ -15,12 +15,20 @@ Usage::
     python benchmarks/bench_kernel.py [--n 2000] [--reps 3] [--dt-h 1.0]
                                       [--outputs ketamine_ng_ml,cadss,pcl5_total]
                                       [--kernel patient|lockstep|auto|lanes]
+                                      [--vector-bits 512]
+
+``--vector-bits 512`` builds the kernels for 512-bit vectors on CPUs whose LLVM tuning prefers
+256-bit ones (Intel Xeon Scalable, AMD Zen 4): worth trying where a core has two 512-bit FMA
+units (``ceiling.py`` shows 512-bit multiply-adds at twice the 256-bit rate). Give such a run
+its own, empty ``KETAMINE_PTSD_CACHE``: the kernel is then compiled in the run, and the JSON
+line counts the 512-bit register operands in the lockstep step (``zmm_in_lockstep_step``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 
@@ -36,14 +44,24 @@ def main(argv=None) -> int:
     parser.add_argument("--outputs", default="ketamine_ng_ml,cadss,pcl5_total", help="comma-separated outputs")
     parser.add_argument("--kernel", help="NumbaEngine's kernel: patient, lockstep, auto or lanes (default: the "
                         "engine's own; left unset for commits before the lockstep kernel)")
+    parser.add_argument("--vector-bits", type=int, choices=(256, 512),
+                        help="compile for 512-bit vectors where LLVM's tuning for this CPU prefers 256 "
+                             "(NUMBA_CPU_FEATURES: the host's features and -prefer-256-bit), or leave "
+                             "the default (256 or unset); use its own KETAMINE_PTSD_CACHE")
     args = parser.parse_args(argv)
     if args.n < 1 or args.reps < 1 or not args.dt_h > 0:
         parser.error("--n and --reps must be positive, --dt-h above 0")
+    if args.vector_bits == 512:
+        # Before numba is imported: its code generator reads the features once.
+        import llvmlite.binding as llvm
+
+        os.environ["NUMBA_CPU_FEATURES"] = llvm.get_host_cpu_features().flatten() + ",-prefer-256-bit"
 
     import numba
 
     from ketamine_ptsd import Population, induction_series
     from ketamine_ptsd.engine import NumbaEngine
+    from ketamine_ptsd.engine.numba_engine import kernel
     from ketamine_ptsd.model import MODEL
 
     numba.set_num_threads(1)
@@ -69,10 +87,16 @@ def main(argv=None) -> int:
         checksum = float(np.nansum(out[:, -1, :]))
         del out  # freed before the next repetition allocates its own, as a caller's would be
     cpu, user, system = (1e3 * x / args.n for x in best)
+    zmm = None
+    if args.vector_bits:
+        # How much of the lockstep step uses 512-bit registers: known only where this process
+        # compiled the kernel (an empty KETAMINE_PTSD_CACHE), not where it loaded it.
+        step = next(iter(kernel(MODEL).solve_lanes.overloads.values()), None)
+        zmm = step.library.get_asm_str().count("zmm") if step is not None else "loaded from the cache"
     print(json.dumps({"cpu_ms_per_course": cpu, "user_ms_per_course": user, "system_ms_per_course": system,
                       "mean_steps": float(steps.mean()), "failed": int((steps < 0).sum()), "checksum": checksum,
                       "n": args.n, "dt_h": args.dt_h, "outputs": names, "kernel": args.kernel,
-                      "cpu": cpu_name()}))
+                      "vector_bits": args.vector_bits, "zmm_in_lockstep_step": zmm, "cpu": cpu_name()}))
     return 0
 
 
