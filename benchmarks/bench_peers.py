@@ -401,6 +401,7 @@ def count_flops() -> dict | None:
     from ketamine_ptsd.population import Population
 
     n, m = len(MODEL.state_names), len(MODEL.input_names)
+    kept = [MODEL.output_names.index(name) for name in OUTPUTS]
     work = MODEL.prepare(Population.typical().parameters("racemic"))[0]
     with double_precision():
         rhs = jax.make_jaxpr(jm.rhs)(0.0, np.zeros(n), work, np.zeros(m))
@@ -410,7 +411,7 @@ def count_flops() -> dict | None:
         def observe_kept(y, q):
             out = [0.0] * len(need)
             jm.module.observe(list(y), list(q), out, need)
-            return [out[MODEL.output_names.index(name)] for name in OUTPUTS]
+            return [out[k] for k in kept]
 
         obs = jax.make_jaxpr(observe_kept)(np.zeros(n), work)
 
@@ -426,7 +427,7 @@ def count_flops() -> dict | None:
     # bound); per output time, the polynomial (4 products and 4 sums).
     from ketamine_ptsd.engine.dependencies import states_read
 
-    dense = len(states_read(MODEL, np.array([MODEL.output_names.index(k) for k in OUTPUTS])))
+    dense = len(states_read(MODEL, np.array(kept)))
     return {"rhs": count(rhs), "observe": count(obs), "states": n, "dense_states": dense,
             "step_overhead_per_state": sum(2 * i + 1 for i in range(1, 7)) + 12 + 7,
             "coefficients_per_dense_state": 48, "record_per_dense_state": 8}

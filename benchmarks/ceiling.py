@@ -145,15 +145,7 @@ def measure(seconds: float = 0.2, repeats: int = 5) -> dict:
     by_width = {}
     for lanes in widths():
         kernel = Kernel(lanes)
-        n = 1_000
-        while True:  # grow the loop until one run takes a tenth of the wanted time
-            start = time.thread_time()
-            kernel(n, 0.5)
-            took = time.thread_time() - start
-            if took > seconds / 10:
-                break
-            n *= 4
-        n = max(1, int(n * seconds / took))
+        n = _iterations(kernel, seconds)
         best = min(_timed(kernel, n) for _ in range(repeats))
         by_width[64 * lanes] = kernel.flops(n) / best / 1e9
     return {"cpu_host_name": llvm.get_host_cpu_name(), "gflops_per_core_by_bits": by_width,
@@ -168,18 +160,24 @@ def measure_machine(threads: int, lanes: int, seconds: float = 0.2) -> float:
     their own or hyperthreads sharing one core's FMA units."""
     import threading
 
-    kernels = [Kernel(lanes) for _ in range(threads)]
-    n = 1_000
-    while _timed(kernels[0], n) < seconds / 10:
-        n *= 4
-    n = max(1, int(n * seconds / _timed(kernels[0], n)))
-    workers = [threading.Thread(target=k, args=(n, 0.5)) for k in kernels]
+    kernel = Kernel(lanes)  # its code keeps no state: every thread runs the same function
+    n = _iterations(kernel, seconds)
+    workers = [threading.Thread(target=kernel, args=(n, 0.5)) for _ in range(threads)]
     start = time.perf_counter()
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    return threads * kernels[0].flops(n) / (time.perf_counter() - start) / 1e9
+    return threads * kernel.flops(n) / (time.perf_counter() - start) / 1e9
+
+
+def _iterations(kernel: Kernel, seconds: float) -> int:
+    """Iterations for a run of about ``seconds`` of CPU time: the loop grown fourfold until one
+    run takes a tenth of that, then scaled by the rate it showed."""
+    n = 1_000
+    while (took := _timed(kernel, n)) <= seconds / 10:
+        n *= 4
+    return max(1, int(n * seconds / took))
 
 
 def _timed(kernel: Kernel, n: int) -> float:
