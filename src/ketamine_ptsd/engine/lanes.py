@@ -38,6 +38,8 @@ _LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of ln 2: k * LN2_HI is ex
 _LN2_LO = 1.90821492927058770002e-10
 _LOG2E = 1.4426950408889634
 _EXP_TERMS = 13
+#: Terms of the polynomials below written by Horner's scheme, the rest by Estrin's (``_polynomial``).
+_HORNER_TERMS = 3
 # log: 2 atanh(s) by its series to s**(2 * _LOG_TERMS - 1); the bit patterns of 1.0 and 2**52
 # and the mantissa field, for reading a double's exponent and mantissa.
 _LOG_TERMS = 12
@@ -194,9 +196,7 @@ def _exp(tape: Tape, x):
     xc = tape.emit(f"min(max({x.name}, {_EXP_LOW!r}), {_EXP_HIGH!r})")
     k = tape.emit(f"math.floor({xc.name} * {_LOG2E!r} + 0.5)")
     r = tape.emit(f"({xc.name} - {k.name} * {_LN2_HI!r}) - {k.name} * {_LN2_LO!r}")
-    poly = tape.emit(f"{1.0 / math.factorial(_EXP_TERMS)!r}")
-    for n in range(_EXP_TERMS - 1, -1, -1):
-        poly = tape.emit(f"{poly.name} * {r.name} + {1.0 / math.factorial(n)!r}")
+    poly = _polynomial(tape, r, [1.0 / math.factorial(n) for n in range(_EXP_TERMS + 1)])
     # 2**k for k up to 1024 (2**1024 itself overflows while exp(709.7) does not): as 2 * 2**(k-1)
     # above zero, where k - 1 stays a normal exponent.
     value = tape.emit(f"({poly.name} * 2.0) * _pow2({k.name} - 1.0) if {k.name} > 0.0 "
@@ -205,6 +205,28 @@ def _exp(tape: Tape, x):
     value = tape.emit(f"0.0 if {x.name} < {_EXP_LOW!r} else {value.name}")
     value = tape.emit(f"math.inf if {x.name} > {_EXP_HIGH!r} else {value.name}")
     return tape.emit(f"{x.name} if {x.name} != {x.name} else {value.name}")
+
+
+def _polynomial(tape: Tape, x, coefficients):
+    """sum of coefficients[n] x**n: the terms from x**_HORNER_TERMS on by Estrin's scheme (pairs
+    c0 + c1 x, then pairs of those with x**2, x**4, ...: a chain of dependent multiply-adds
+    log2 of the degree long), the lowest by Horner's, whose rounding they dominate. The
+    exponential's chain falls from 13 dependent steps to 7, which the core overlaps with other
+    work (observe_lanes of PCL-5: 306 to 283 ns per 16 lanes on AVX2); its accuracy is
+    Horner's (within 1 unit in the last place where Estrin's throughout reached 2)."""
+    high = coefficients[_HORNER_TERMS:]
+    terms = [tape.emit(f"{_text(x)} * {c1!r} + {c0!r}") for c0, c1 in zip(high[::2], high[1::2])]
+    if len(high) % 2:
+        terms.append(tape.emit(f"{high[-1]!r}"))
+    power = x
+    while len(terms) > 1:
+        power = tape.emit(f"{_text(power)} * {_text(power)}")
+        paired = [tape.emit(f"{hi.name} * {power.name} + {lo.name}") for lo, hi in zip(terms[::2], terms[1::2])]
+        terms = paired + ([terms[-1]] if len(terms) % 2 else [])
+    poly = terms[0]
+    for c in reversed(coefficients[:_HORNER_TERMS]):
+        poly = tape.emit(f"{poly.name} * {_text(x)} + {c!r}")
+    return poly
 
 
 def _log(tape: Tape, x):
@@ -226,9 +248,7 @@ def _log(tape: Tape, x):
     f = tape.emit(f"{m.name} - 1.0")
     s = tape.emit(f"{f.name} / (2.0 + {f.name})")
     z = tape.emit(f"{s.name} * {s.name}")
-    poly = tape.emit(f"{2.0 / (2 * _LOG_TERMS + 1)!r}")
-    for k in range(_LOG_TERMS - 1, 0, -1):
-        poly = tape.emit(f"{poly.name} * {z.name} + {2.0 / (2 * k + 1)!r}")
+    poly = _polynomial(tape, z, [2.0 / (2 * k + 1) for k in range(1, _LOG_TERMS + 1)])
     log_m = tape.emit(f"2.0 * {s.name} + {s.name} * ({z.name} * {poly.name})")
     return tape.emit(f"{e.name} * {_LN2_HI!r} + ({log_m.name} + {e.name} * {_LN2_LO!r})")
 
@@ -270,8 +290,12 @@ from numba.extending import intrinsic
 @intrinsic
 def _pow2(typingctx, k):
     def codegen(context, builder, signature, args):
+        # k + 2**52 + 1023 is exact and holds k + 1023 in its low mantissa bits; shifted up by
+        # 52 they are the exponent field of 2**k. A conversion to a 64-bit integer would do the
+        # same, but without AVX-512 it has no vector instruction: LLVM split each such vector
+        # into scalars (observe_lanes of PCL-5: 335 to 306 ns per 16 lanes on AVX2).
         i64 = ir.IntType(64)
-        biased = builder.add(builder.fptosi(args[0], i64), ir.Constant(i64, 1023))
+        biased = builder.bitcast(builder.fadd(args[0], ir.Constant(ir.DoubleType(), 2.0 ** 52 + 1023.0)), i64)
         return builder.bitcast(builder.shl(biased, ir.Constant(i64, 52)), ir.DoubleType())
 
     return types.float64(types.float64), codegen
