@@ -57,9 +57,9 @@ def _worst(acc):
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
-def _initial_step_lanes(t, y, f0, p, u, rtol, atol, span, ytmp, f1, acc, n, tmp):
+def _initial_step_lanes(t, y, f0, p, u, rtol, atol, span, ytmp, f1, acc, n, tmp, lanes):
     """The per-patient kernel's starting step (Hairer, Norsett & Wanner II.4) for each lane,
-    the smallest of them shared."""
+    the smallest of them shared (``lanes``: LANES, as in ``solve_lanes``)."""
     size = n * LANES
     d0 = np.empty(LANES)
     d1 = np.empty(LANES)
@@ -73,7 +73,7 @@ def _initial_step_lanes(t, y, f0, p, u, rtol, atol, span, ytmp, f1, acc, n, tmp)
         h0 = min(h0, h_l)
     for q in range(size):
         ytmp[q] = y[q] + h0 * f0[q]
-    rhs_lanes(t + h0, ytmp, p, u, f1, LANES)
+    rhs_lanes(t + h0, ytmp, p, u, f1, lanes)
     for q in range(size):
         f1[q] = f1[q] - f0[q]
     _lane_norms(f1, y, y, rtol, atol, acc, n, tmp)
@@ -120,7 +120,7 @@ def _write_outputs(states, p, obs, need, record_states, out_sel, block, j, j0, o
         # Owner-less views (``_borrowed``), here and where this is called: as in the per-patient
         # kernel, each array handed to a compiled call otherwise costs an atomic reference count
         # in and out, per output time (measured 1-4 % of a course, outputs identical).
-        observe_lanes(_borrowed(states), _borrowed(p), _borrowed(obs), _borrowed(need), LANES)
+        observe_lanes(_borrowed(states), _borrowed(p), _borrowed(obs), _borrowed(need), rows.size)
         src = obs
     jj = j - j0
     for m in range(out_sel.size):
@@ -170,6 +170,11 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
     if ``max_steps`` was exceeded or the step size fell to zero (``out`` is then incomplete)."""
     n = y0.size // LANES
     size = n * LANES
+    # The lane count handed to the generated functions: LANES, read from an argument's size so
+    # that it is a run-time value. Given the constant at every call, LLVM specialised the lane
+    # loops of its copies of those functions to it, and with LANES = 8 kept them scalar (0.91
+    # against 0.51 to 0.55 ms per course on a Zen 3; with 16 no difference, 16 the cheaper).
+    lanes = rows.size
     y = y0.copy()
     u = np.zeros(n_inputs * LANES)
     k0, k1, k2, k3, k4, k5, k6, c1, c2, c3, c4 = _stage_vectors(size)
@@ -217,9 +222,9 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
         t_next = t_end
         if e < n_ev and ev_time[e] < t_next:
             t_next = ev_time[e]
-        rhs_lanes(t, y, p, u, k0, LANES)
+        rhs_lanes(t, y, p, u, k0, lanes)
         span = t_next - t
-        h = _initial_step_lanes(t, y, k0, p, u, rtol, atol, span, ytmp, f1, acc, n, scratch)
+        h = _initial_step_lanes(t, y, k0, p, u, rtol, atol, span, ytmp, f1, acc, n, scratch, lanes)
         while t < t_next:
             last = False
             if t + h >= t_next - 1e-12 * max(1.0, abs(t_next)):
@@ -227,24 +232,24 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                 last = True
             for q in range(size):
                 ytmp[q] = y[q] + h * A21 * k0[q]
-            rhs_lanes(t + C2 * h, ytmp, p, u, k1, LANES)
+            rhs_lanes(t + C2 * h, ytmp, p, u, k1, lanes)
             for q in range(size):
                 ytmp[q] = y[q] + h * (A31 * k0[q] + A32 * k1[q])
-            rhs_lanes(t + C3 * h, ytmp, p, u, k2, LANES)
+            rhs_lanes(t + C3 * h, ytmp, p, u, k2, lanes)
             for q in range(size):
                 ytmp[q] = y[q] + h * (A41 * k0[q] + A42 * k1[q] + A43 * k2[q])
-            rhs_lanes(t + C4 * h, ytmp, p, u, k3, LANES)
+            rhs_lanes(t + C4 * h, ytmp, p, u, k3, lanes)
             for q in range(size):
                 ytmp[q] = y[q] + h * (A51 * k0[q] + A52 * k1[q] + A53 * k2[q] + A54 * k3[q])
-            rhs_lanes(t + C5 * h, ytmp, p, u, k4, LANES)
+            rhs_lanes(t + C5 * h, ytmp, p, u, k4, lanes)
             for q in range(size):
                 ytmp[q] = y[q] + h * (A61 * k0[q] + A62 * k1[q] + A63 * k2[q] + A64 * k3[q] + A65 * k4[q])
-            rhs_lanes(t + h, ytmp, p, u, k5, LANES)
+            rhs_lanes(t + h, ytmp, p, u, k5, lanes)
             for q in range(size):
                 ynew[q] = y[q] + h * (B1 * k0[q] + B3 * k2[q] + B4 * k3[q] + B5 * k4[q] + B6 * k5[q])
                 # the error estimate's terms but the last, while k0 to k5 are at hand
                 scratch[q] = E1 * k0[q] + E3 * k2[q] + E4 * k3[q] + E5 * k4[q] + E6 * k5[q]
-            rhs_lanes(t + h, ynew, p, u, k6, LANES)
+            rhs_lanes(t + h, ynew, p, u, k6, lanes)
             for q in range(size):  # the error estimate, scaled and squared in one pass
                 r = h * (scratch[q] + E7 * k6[q]) * _inv_scale(y[q], ynew[q], rtol, atol)
                 scratch[q] = r * r
@@ -292,7 +297,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                 # The new derivative becomes the current one by exchanging arrays.
                 k0, k6 = k6, k0
                 if flushed:
-                    rhs_lanes(t, y, p, u, k0, LANES)
+                    rhs_lanes(t, y, p, u, k0, lanes)
                 steps += 1
                 factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * _inverse_fifth_root(err_norm))
                 h *= factor
