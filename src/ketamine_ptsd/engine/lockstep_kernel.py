@@ -120,6 +120,8 @@ def _write_outputs(states, p, obs, need, record_states, out_sel, block, j, j0, o
         # Owner-less views (``_borrowed``), here and where this is called: as in the per-patient
         # kernel, each array handed to a compiled call otherwise costs an atomic reference count
         # in and out, per output time (measured 1-4 % of a course, outputs identical).
+        # The lane count as a run-time value (rows has LANES entries), for the reason given in
+        # ``solve_lanes``.
         observe_lanes(_borrowed(states), _borrowed(p), _borrowed(obs), _borrowed(need), rows.size)
         src = obs
     jj = j - j0
@@ -233,6 +235,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
             # The tableau's weights times the step, as run-time values: LLVM keeps them in
             # registers through the loops below, where its constants were loaded from memory
             # again in every iteration (on AVX2, 11 of 18 loads of the 5th-order solution's loop).
+            a21 = h * A21
             a31, a32 = h * A31, h * A32
             a41, a42, a43 = h * A41, h * A42, h * A43
             a51, a52, a53, a54 = h * A51, h * A52, h * A53, h * A54
@@ -240,7 +243,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
             b1, b3, b4, b5, b6 = h * B1, h * B3, h * B4, h * B5, h * B6
             e1, e3, e4, e5, e6, e7 = h * E1, h * E3, h * E4, h * E5, h * E6, h * E7
             for q in range(size):
-                ytmp[q] = y[q] + h * A21 * k0[q]
+                ytmp[q] = y[q] + a21 * k0[q]
             rhs_lanes(t + C2 * h, ytmp, p, u, k1, lanes)
             for q in range(size):
                 ytmp[q] = y[q] + (a31 * k0[q] + a32 * k1[q])
