@@ -186,7 +186,7 @@ def test_lane_code_calls_no_model_function():
     source = lane_gen.lane_source(MODEL, LANES).source
     body = source.split("def rhs_lanes", 1)[1]
     called = set(re.findall(r"\b([A-Za-z_][\w.]*)\(", body))
-    assert called <= {"rhs_lanes", "observe_lanes", "range", "max", "min", "abs", "math.floor", "_pow2", "_bits",
+    assert called <= {"rhs_lanes", "observe_lanes", "range", "max", "min", "abs", "_floor", "_pow2", "_bits",
                       "_double", "njit", "set"}, called
 
 

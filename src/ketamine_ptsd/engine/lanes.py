@@ -190,11 +190,14 @@ def _power(tape: Tape, x, h):
 def _exp(tape: Tape, x):
     """exp(x) as straight-line arithmetic (see the module's docstring): 2**k is made by
     writing k + 1023 into a double's exponent bits (``_pow2``, generated beside the lane
-    functions), which vectorises as an integer conversion, a shift and a bit cast."""
+    functions), which vectorises as an add, a shift and a bit cast."""
     if not isinstance(x, Sym):
         return math.exp(x)
     xc = tape.emit(f"min(max({x.name}, {_EXP_LOW!r}), {_EXP_HIGH!r})")
-    k = tape.emit(f"math.floor({xc.name} * {_LOG2E!r} + 0.5)")
+    # k as a whole double (``_floor``): numba's math.floor returns an int64, whose conversion
+    # from and back to double AVX2 has no vector instruction for (eight scalar conversions per
+    # 4-lane vector).
+    k = tape.emit(f"_floor({xc.name} * {_LOG2E!r} + 0.5)")
     r = tape.emit(f"({xc.name} - {k.name} * {_LN2_HI!r}) - {k.name} * {_LN2_LO!r}")
     poly = _polynomial(tape, r, [1.0 / math.factorial(n) for n in range(_EXP_TERMS + 1)])
     # 2**k for k up to 1024 (2**1024 itself overflows while exp(709.7) does not): as 2 * 2**(k-1)
@@ -277,8 +280,8 @@ def _fractional_power(tape: Tape, x, h):
 
 
 #: The generated source's imports (it also reads the model's ``FASTMATH``), ``_pow2``: 2.0 ** k
-#: for a whole k in [-1022, 1023], given as a double, and ``_bits`` and ``_double``: a double's
-#: bits as an int64 and back.
+#: for a whole k in [-1022, 1023], given as a double, ``_floor``: floor as a double, and
+#: ``_bits`` and ``_double``: a double's bits as an int64 and back.
 _PREAMBLE = """
 import math
 
@@ -297,6 +300,17 @@ def _pow2(typingctx, k):
         i64 = ir.IntType(64)
         biased = builder.bitcast(builder.fadd(args[0], ir.Constant(ir.DoubleType(), 2.0 ** 52 + 1023.0)), i64)
         return builder.bitcast(builder.shl(biased, ir.Constant(i64, 52)), ir.DoubleType())
+
+    return types.float64(types.float64), codegen
+
+
+@intrinsic
+def _floor(typingctx, x):
+    def codegen(context, builder, signature, args):
+        # LLVM's floor, which stays a double (vroundpd): math.floor's int64 result has no
+        # vector conversion on AVX2.
+        fn = builder.module.declare_intrinsic("llvm.floor", [ir.DoubleType()])
+        return builder.call(fn, [args[0]])
 
     return types.float64(types.float64), codegen
 
