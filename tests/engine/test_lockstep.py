@@ -238,6 +238,31 @@ def test_lockstep_agrees_with_the_per_patient_kernel_over_several_groups(course)
     assert lock.steps.mean() >= one.steps.mean()
 
 
+def test_lockstep_reports_the_work_of_each_patients_group(course):
+    regimen, times = course
+    params = Population.virtual(LANES + 3, seed=5).parameters(regimen.pk_product, None)
+    events = MODEL.events(regimen)
+    sel = np.array([MODEL.output_names.index("pcl5_total")])
+    work = np.zeros((params.shape[0], 4), np.int64)
+    _, steps = NumbaEngine(kernel="lockstep").solve(MODEL, params, events, times, sel, work=work)
+    accepted, rejected, rhs_calls, dense = work.T
+    np.testing.assert_array_equal(accepted, steps)
+    assert np.all(rejected >= 0)
+    # Six evaluations per attempted step (the seventh stage is the next step's first), two at
+    # the start of each of the regimen's segments, one after each step that flushed a state.
+    assert np.all(rhs_calls >= 6 * (accepted + rejected) + 2)
+    assert np.all(rhs_calls <= 6 * (accepted + rejected) + 2 * (len(events) + 1) + accepted)
+    # One dense-output pass per accepted step with an output time in it: at most every step,
+    # at least once per output time's step where outputs are sparser than steps.
+    assert np.all((dense > 0) & (dense <= accepted))
+    # Patients of one group report the same counts; another kernel reports none.
+    assert len({tuple(row) for row in work}) <= 2
+    NumbaEngine(kernel="patient").solve(MODEL, params, events, times, sel, work=work)
+    assert np.all(work == -1)
+    with pytest.raises(InputError, match="work"):
+        NumbaEngine(kernel="lockstep").solve(MODEL, params, events, times, sel, work=np.zeros((2, 4), np.int64))
+
+
 def test_groups_follow_the_stiffness_order(patients):
     column = MODEL.param_names.index(MODEL.stiffness_params[0])
     order = lockstep_order(MODEL, patients)

@@ -85,6 +85,11 @@ def _initial_step_lanes(t, y, f0, p, u, rtol, atol, span, ytmp, f1, acc, n, tmp,
     return h
 
 
+#: The counts of a group's work ``solve_lanes`` reports: accepted and rejected steps,
+#: right-hand side evaluations and dense-output passes.
+WORK_COUNTS = 4
+
+
 #: Output times held per group before they are written out: each lane's values of one output
 #: then go out as a run of consecutive times, rather than LANES x outputs scattered stores per
 #: time into as many distant rows (in the streaming writer's outputs x patients x times layout,
@@ -166,10 +171,12 @@ def _stage_vectors(size):
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, t_out, out_sel, dense_sel,
-                record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, rows):
+                record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, rows, work):
     """Integrate LANES patients in lockstep (lane arrays ``y0``, ``p``, ``weight``); write the
     outputs of the first ``nl`` lanes into ``out[rows[l]]``. Returns the accepted steps, or -1
-    if ``max_steps`` was exceeded or the step size fell to zero (``out`` is then incomplete)."""
+    if ``max_steps`` was exceeded or the step size fell to zero (``out`` is then incomplete).
+    ``work`` (WORK_COUNTS integers) receives the arithmetic done, for the benchmarks' flop
+    count: accepted and rejected steps, right-hand side evaluations and dense-output passes."""
     n = y0.size // LANES
     size = n * LANES
     # The lane count handed to the generated functions: LANES, read from an argument's size so
@@ -197,6 +204,9 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
     e = 0
     j = 0
     steps = 0
+    rejected = 0
+    rhs_calls = 0
+    dense_passes = 0
     h = 0.0
     while True:
         changed = False
@@ -220,6 +230,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
             j += 1
         if j >= n_t:
             _flush_outputs(block, j - j0, out, j0, rows, nl)
+            work[0], work[1], work[2], work[3] = steps, rejected, rhs_calls, dense_passes
             return steps
         t_next = t_end
         if e < n_ev and ev_time[e] < t_next:
@@ -227,6 +238,7 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
         rhs_lanes(t, y, p, u, k0, lanes)
         span = t_next - t
         h = _initial_step_lanes(t, y, k0, p, u, rtol, atol, span, ytmp, f1, acc, n, scratch, lanes)
+        rhs_calls += 2
         while t < t_next:
             last = False
             if t + h >= t_next - 1e-12 * max(1.0, abs(t_next)):
@@ -267,9 +279,11 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                 scratch[q] = r * r
             _lane_rms(scratch, acc, n)
             err_norm = _worst(acc)
+            rhs_calls += 6
             if err_norm <= 1.0:
                 t_new = t_next if last else t + h
                 if j < n_t and t_out[j] < t_new:
+                    dense_passes += 1
                     for r in range(run_lo.size):
                         lo = np.uint64(run_lo[r])
                         for qq in range(run_hi[r] - run_lo[r]):
@@ -310,10 +324,12 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                 k0, k6 = k6, k0
                 if flushed:
                     rhs_lanes(t, y, p, u, k0, lanes)
+                    rhs_calls += 1
                 steps += 1
                 factor = MAX_FACTOR if err_norm == 0.0 else min(MAX_FACTOR, SAFETY * _inverse_fifth_root(err_norm))
                 h *= factor
             else:
+                rejected += 1
                 h *= max(MIN_FACTOR, SAFETY * _inverse_fifth_root(err_norm))
             if steps > max_steps or not (h > 0.0):
                 return -1
@@ -322,12 +338,14 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=set(FASTMATH))
 def solve_population_lanes(Y0, P, order, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, weight_col, t_out,
                            out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps,
-                           out):
+                           out, work):
     """Integrate every patient (row of ``P``) in groups of LANES taken in the given ``order``,
     the groups in parallel, writing outputs into ``out`` (N x T x K); returns the accepted
     steps per patient (its group's, or its own where the group was integrated again one
     patient at a time; negative where that failed too). A last group short of LANES patients
-    repeats its first patient in the spare lanes, whose outputs are not written."""
+    repeats its first patient in the spare lanes, whose outputs are not written. ``work``
+    (patients x WORK_COUNTS) receives each patient's group's counts (``solve_lanes``), -1 for a
+    patient integrated again alone."""
     n_pat = P.shape[0]
     n = Y0.shape[1]
     n_p = P.shape[1]
@@ -343,6 +361,7 @@ def solve_population_lanes(Y0, P, order, ev_time, ev_kind, ev_index, ev_fixed, e
         y0 = np.empty(n * LANES)
         p = np.empty(n_p * LANES)
         weight = np.empty(LANES)
+        counts = np.zeros(WORK_COUNTS, np.int64)
         for l in range(LANES):
             r = order[start + (l if l < nl else 0)]
             rows[l] = r
@@ -352,12 +371,17 @@ def solve_population_lanes(Y0, P, order, ev_time, ev_kind, ev_index, ev_fixed, e
                 p[i * LANES + l] = P[r, i]
             weight[l] = P[r, weight_col]
         s = solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, t_out, out_sel,
-                        dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, rows)
+                        dense_sel, record_states, n_inputs, n_obs, rtol, atol, flush_below, max_steps, out, rows,
+                        counts)
         for l in range(nl):
             r = rows[l]
             if s >= 0:
                 steps[r] = s
+                for c in range(WORK_COUNTS):
+                    work[r, c] = counts[c]
             else:
+                for c in range(WORK_COUNTS):
+                    work[r, c] = -1
                 steps[r] = solve_one(Y0[r], P[r], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, P[r, weight_col],
                                      t_out, out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol,
                                      flush_below, max_steps, out[r])

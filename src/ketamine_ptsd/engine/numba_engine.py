@@ -170,10 +170,15 @@ class NumbaEngine:
         if self.kernel not in KERNELS:
             raise InputError("kernel", f"unknown kernel {self.kernel!r}", ", ".join(KERNELS))
 
-    def solve(self, model, params, events, times, out_sel, record_states=False, y0=None, out=None):
+    def solve(self, model, params, events, times, out_sel, record_states=False, y0=None, out=None, work=None):
         """Integrate patients ``params`` (N x P) over ``times`` (h); returns outputs
         (N x T x K; written into ``out`` when given, a float64 or float32 array of that shape
-        in any layout) and accepted steps per patient."""
+        in any layout) and accepted steps per patient.
+
+        ``work``, an N x 4 int64 array, receives what the lockstep kernel did for each patient's
+        group: accepted and rejected steps, right-hand side evaluations and dense-output
+        passes (what the benchmarks count flops from); -1 where another kernel integrated the
+        patient."""
         import numba
 
         mod = kernel(model)
@@ -193,11 +198,18 @@ class NumbaEngine:
                   len(model.output_names), float(self.rtol), float(self.atol), float(self.flush_below),
                   int(self.max_steps), out)
         y0 = np.ascontiguousarray(y0, dtype=np.float64)
+        counts = np.full((params.shape[0], mod.WORK_COUNTS), -1, np.int64)
+        if work is not None:
+            if work.shape != counts.shape or work.dtype != np.int64:
+                raise InputError("work", f"need an int64 array of shape {counts.shape}, got {work.dtype} {work.shape}",
+                                 "patients x work counts")
+            counts = work
+            counts[:] = -1
         if (self.kernel == "lanes" and prepared.shape[0] >= LANES_FROM
                 and self._lane_code_applies(mod, prepared)):
             steps = mod.solve_population_own(y0, prepared, numba.get_num_threads(), *shared)
         elif self._lockstep(mod, prepared):
-            steps = mod.solve_population_lanes(y0, prepared, lockstep_order(model, prepared), *shared)
+            steps = mod.solve_population_lanes(y0, prepared, lockstep_order(model, prepared), *shared, counts)
         else:
             steps = mod.solve_population(y0, prepared, *shared)
         return out, steps
