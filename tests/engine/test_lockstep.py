@@ -263,6 +263,27 @@ def test_lockstep_reports_the_work_of_each_patients_group(course):
         NumbaEngine(kernel="lockstep").solve(MODEL, params, events, times, sel, work=np.zeros((2, 4), np.int64))
 
 
+def test_the_error_scales_reciprocal_is_chosen_by_cpu():
+    from ketamine_ptsd.engine.numba_engine import single_precision_reciprocal
+
+    # Measured: a double division is cheaper on AMD's Zen cores, single precision on Intel's.
+    assert not single_precision_reciprocal("znver3")
+    assert not single_precision_reciprocal("znver4")
+    assert single_precision_reciprocal("rocketlake")
+    assert single_precision_reciprocal("sapphirerapids")
+    assert f"SINGLE_RECIPROCAL = {single_precision_reciprocal(_host_cpu())!r}" in kernel_text()
+
+
+def _host_cpu() -> str:
+    import llvmlite.binding as llvm
+
+    return llvm.get_host_cpu_name()
+
+
+def kernel_text() -> str:
+    return open(kernel(MODEL).__file__, encoding="utf-8").read()
+
+
 def test_groups_follow_the_stiffness_order(patients):
     column = MODEL.param_names.index(MODEL.stiffness_params[0])
     order = lockstep_order(MODEL, patients)

@@ -2,8 +2,9 @@
 # Lockstep population kernel: the Dormand-Prince 5(4) of ``dopri5_kernel.py`` with LANES
 # patients stepped together, so that the model's arithmetic runs in SIMD lanes. This file is
 # a template: the engine compiles it in one module after ``dopri5_kernel.py`` (its tableau,
-# ``solve_one`` and ``_borrowed``) and the lane functions that ``lanes.py`` generates from the
-# model's source (``LANES``, ``rhs_lanes``, ``observe_lanes``).
+# ``solve_one`` and ``_borrowed``), the lane functions that ``lanes.py`` generates from the
+# model's source (``LANES``, ``rhs_lanes``, ``observe_lanes``) and ``SINGLE_RECIPROCAL``, which
+# ``numba_engine`` chooses for the host CPU.
 #
 # Every lane array is laid out by variable and lane: variable i of lane l is ``a[i * LANES + l]``,
 # so each update below is one flat loop that LLVM vectorises, and the generated functions'
@@ -17,12 +18,16 @@
 
 @njit(inline="always", error_model="numpy", fastmath=set(FASTMATH))
 def _inv_scale(a, b, rtol, atol):
-    """1 / (atol + rtol max(|a|, |b|)), the reciprocal taken in single precision, where a
-    vector division costs a third, and refined by one Newton step to about 1e-14: double
-    divisions were most of the error norm's cost, and the norm only decides steps."""
+    """1 / (atol + rtol max(|a|, |b|)). Where ``SINGLE_RECIPROCAL`` (``numba_engine.
+    single_precision_reciprocal`` for this CPU), the reciprocal is taken in single precision,
+    where a vector division costs a third on an Intel Xeon, and refined by one Newton step to
+    about 1e-14 (the norm only decides steps); on AMD's Zen cores a double division is cheaper
+    than the conversions and the single-precision division."""
     scale = atol + rtol * max(abs(a), abs(b))
-    inv = np.float64(np.float32(1.0) / np.float32(scale))
-    return inv * (2.0 - scale * inv)
+    if SINGLE_RECIPROCAL:
+        inv = np.float64(np.float32(1.0) / np.float32(scale))
+        return inv * (2.0 - scale * inv)
+    return 1.0 / scale
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
