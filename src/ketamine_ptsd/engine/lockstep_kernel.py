@@ -21,8 +21,8 @@ def _inv_scale(a, b, rtol, atol):
     """1 / (atol + rtol max(|a|, |b|)). Where ``SINGLE_RECIPROCAL`` (``numba_engine.
     single_precision_reciprocal`` for this CPU), the reciprocal is taken in single precision,
     where a vector division costs a third on an Intel Xeon, and refined by one Newton step to
-    about 1e-14 (the norm only decides steps); on AMD's Zen cores a double division is cheaper
-    than the conversions and the single-precision division."""
+    about 1e-14 (the norm only decides steps); on a Zen 3 AMD EPYC a double division is
+    cheaper than the conversions and the single-precision division."""
     scale = atol + rtol * max(abs(a), abs(b))
     if SINGLE_RECIPROCAL:
         inv = np.float64(np.float32(1.0) / np.float32(scale))

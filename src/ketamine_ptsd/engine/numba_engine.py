@@ -45,8 +45,13 @@ def single_precision_reciprocal(cpu_name: str) -> bool:
     division. Measured on the error loop alone: on an Intel Xeon (family 6 model 167) the single
     precision cut it from 266 to 188 ns per group; on a Zen 3 AMD EPYC (``znver3``) it was twice
     as slow (11.1 against 5.2 cycles per four lanes; 0.423 against 0.411 ms per course); on a
-    Zen 4 no difference (docs/benchmarks.md). So AMD's Zen cores divide, the others do not."""
-    return not cpu_name.startswith("znver")
+    Zen 4 no difference (docs/benchmarks.md). So those two divide; every other CPU, measured
+    or not, keeps the single precision the kernel was built with."""
+    return cpu_name not in _DIVIDING_CPUS
+
+
+#: LLVM's names of the CPUs on which the lockstep error norm divides (see above).
+_DIVIDING_CPUS = ("znver3", "znver4")
 
 
 #: The files whose text makes up the compiled kernel module, besides the model's own.
