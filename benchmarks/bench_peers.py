@@ -128,7 +128,9 @@ class Metered:
     another kernel ran), from which the flops are counted."""
 
     def __init__(self, engine):
-        self.engine = engine
+        from ketamine_ptsd.engine.numba_engine import WORK_COUNTS
+
+        self.engine, self.columns = engine, len(WORK_COUNTS)
         self.reset()
 
     def reset(self):
@@ -138,7 +140,7 @@ class Metered:
         return getattr(self.engine, name)
 
     def solve(self, model, params, *args, **kwargs):
-        work = np.empty((params.shape[0], 4), np.int64)
+        work = np.empty((params.shape[0], self.columns), np.int64)
         cpu = time.process_time()
         result = self.engine.solve(model, params, *args, work=work, **kwargs)
         self.cpu_s += time.process_time() - cpu
@@ -146,11 +148,11 @@ class Metered:
         return result
 
 
-
 def run_numba(spec: dict) -> dict:
     """Our engine on N patients in chunks, reduced to endpoints chunk by chunk."""
     from ketamine_ptsd import Population, simulate
     from ketamine_ptsd.engine import NumbaEngine
+    from ketamine_ptsd.engine.numba_engine import WORK_COUNTS
 
     regimen, times = course()
     engine = Metered(NumbaEngine(rtol=RTOL, atol=ATOL, threads=spec["threads"], chunk_size=spec["chunk"],
@@ -195,8 +197,7 @@ def run_numba(spec: dict) -> dict:
     counts = np.concatenate(engine.work)
     return {"compile_s": compile_s, "wall_s": wall, "cpu_s": cpu, "cpu_s_each": [r[1] for r in runs],
             "engine_cpu_s": engine_cpu, "engine_cpu_s_each": [r[2] for r in runs],
-            **({"mean_work": dict(zip(("accepted", "rejected", "rhs_calls", "dense_passes"),
-                                      counts.mean(axis=0).tolist()))} if np.all(counts >= 0) else {}),
+            **({"mean_work": dict(zip(WORK_COUNTS, counts.mean(axis=0).tolist()))} if np.all(counts >= 0) else {}),
             "courses": n, "rss_base_mb": base,
             "peak_rss_mb": peak_memory_mb(), "mean_steps": float(steps.mean()), "failed": int(np.sum(steps < 0)),
             "mean_peak_ketamine_ng_ml": float(peak.mean()), "mean_final_pcl5": float(final.mean()),

@@ -19,7 +19,7 @@ import pytest
 from ketamine_ptsd import Population, induction_series, simulate
 from ketamine_ptsd.engine import NumbaEngine, ScipyEngine
 from ketamine_ptsd.engine import lanes as lane_gen
-from ketamine_ptsd.engine.numba_engine import LANES, kernel, lockstep_order
+from ketamine_ptsd.engine.numba_engine import LANES, WORK_COUNTS, kernel, lockstep_order
 from ketamine_ptsd.errors import InputError
 from ketamine_ptsd.model import MODEL
 from ketamine_ptsd.model.system import FASTMATH, observe, rhs
@@ -243,7 +243,7 @@ def test_lockstep_reports_the_work_of_each_patients_group(course):
     params = Population.virtual(LANES + 3, seed=5).parameters(regimen.pk_product, None)
     events = MODEL.events(regimen)
     sel = np.array([MODEL.output_names.index("pcl5_total")])
-    work = np.zeros((params.shape[0], 4), np.int64)
+    work = np.zeros((params.shape[0], len(WORK_COUNTS)), np.int64)
     _, steps = NumbaEngine(kernel="lockstep").solve(MODEL, params, events, times, sel, work=work)
     accepted, rejected, rhs_calls, dense = work.T
     np.testing.assert_array_equal(accepted, steps)
@@ -260,11 +260,12 @@ def test_lockstep_reports_the_work_of_each_patients_group(course):
     NumbaEngine(kernel="patient").solve(MODEL, params, events, times, sel, work=work)
     assert np.all(work == -1)
     with pytest.raises(InputError, match="work"):
-        NumbaEngine(kernel="lockstep").solve(MODEL, params, events, times, sel, work=np.zeros((2, 4), np.int64))
+        NumbaEngine(kernel="lockstep").solve(MODEL, params, events, times, sel,
+                                             work=np.zeros((2, len(WORK_COUNTS)), np.int64))
 
 
 def test_the_error_scales_reciprocal_is_chosen_by_cpu():
-    from ketamine_ptsd.engine.numba_engine import single_precision_reciprocal
+    from ketamine_ptsd.engine.numba_engine import kernel_cpu_name, single_precision_reciprocal
 
     # Measured: a double division is cheaper on a Zen 3, no dearer on a Zen 4; single precision
     # on the Intel Xeon, and on any CPU not measured.
@@ -273,17 +274,8 @@ def test_the_error_scales_reciprocal_is_chosen_by_cpu():
     assert single_precision_reciprocal("rocketlake")
     assert single_precision_reciprocal("sapphirerapids")
     assert single_precision_reciprocal("znver2")
-    assert f"SINGLE_RECIPROCAL = {single_precision_reciprocal(_host_cpu())!r}" in kernel_text()
-
-
-def _host_cpu() -> str:
-    import llvmlite.binding as llvm
-
-    return llvm.get_host_cpu_name()
-
-
-def kernel_text() -> str:
-    return open(kernel(MODEL).__file__, encoding="utf-8").read()
+    with open(kernel(MODEL).__file__, encoding="utf-8") as fh:
+        assert f"SINGLE_RECIPROCAL = {single_precision_reciprocal(kernel_cpu_name())!r}" in fh.read()
 
 
 def test_groups_follow_the_stiffness_order(patients):

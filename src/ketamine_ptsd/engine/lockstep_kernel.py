@@ -3,8 +3,9 @@
 # patients stepped together, so that the model's arithmetic runs in SIMD lanes. This file is
 # a template: the engine compiles it in one module after ``dopri5_kernel.py`` (its tableau,
 # ``solve_one`` and ``_borrowed``), the lane functions that ``lanes.py`` generates from the
-# model's source (``LANES``, ``rhs_lanes``, ``observe_lanes``) and ``SINGLE_RECIPROCAL``, which
-# ``numba_engine`` chooses for the host CPU.
+# model's source (``LANES``, ``rhs_lanes``, ``observe_lanes``) and two constants of
+# ``numba_engine``: ``SINGLE_RECIPROCAL``, chosen for the CPU, and ``WORK_COUNTS``, how many
+# counts of its work ``solve_lanes`` reports (``numba_engine.WORK_COUNTS`` names them).
 #
 # Every lane array is laid out by variable and lane: variable i of lane l is ``a[i * LANES + l]``,
 # so each update below is one flat loop that LLVM vectorises, and the generated functions'
@@ -88,11 +89,6 @@ def _initial_step_lanes(t, y, f0, p, u, rtol, atol, span, ytmp, f1, acc, n, tmp,
         h1 = max(1e-6, h0 * 1e-3) if big <= 1e-15 else (0.01 / big) ** 0.2
         h = min(h, h1)
     return h
-
-
-#: The counts of a group's work ``solve_lanes`` reports: accepted and rejected steps,
-#: right-hand side evaluations and dense-output passes.
-WORK_COUNTS = 4
 
 
 #: Output times held per group before they are written out: each lane's values of one output
@@ -382,11 +378,9 @@ def solve_population_lanes(Y0, P, order, ev_time, ev_kind, ev_index, ev_fixed, e
             r = rows[l]
             if s >= 0:
                 steps[r] = s
-                for c in range(WORK_COUNTS):
-                    work[r, c] = counts[c]
+                work[r, :] = counts
             else:
-                for c in range(WORK_COUNTS):
-                    work[r, c] = -1
+                work[r, :] = -1
                 steps[r] = solve_one(Y0[r], P[r], ev_time, ev_kind, ev_index, ev_fixed, ev_perkg, P[r, weight_col],
                                      t_out, out_sel, dense_sel, record_states, n_inputs, n_obs, rtol, atol,
                                      flush_below, max_steps, out[r])

@@ -39,6 +39,16 @@ def cache_dir() -> Path:
 #: Intel Xeon kind (0.757, 0.48 and 0.554 ms; docs/benchmarks.md, "The lockstep kernel").
 LANES = 16
 
+#: What the lockstep kernel counts of each group's work (``NumbaEngine.solve``'s ``work``
+#: columns, in this order): accepted and rejected steps, right-hand side evaluations and
+#: dense-output passes.
+WORK_COUNTS = ("accepted", "rejected", "rhs_calls", "dense_passes")
+
+#: LLVM's names of the CPUs on which the lockstep error norm divides (see
+#: ``single_precision_reciprocal``).
+_DIVIDING_CPUS = ("znver3", "znver4")
+
+
 def single_precision_reciprocal(cpu_name: str) -> bool:
     """Whether the lockstep kernel's error norm takes the reciprocal of its scale in single
     precision (refined by a Newton step) on a CPU of this LLVM name, rather than by a double
@@ -50,8 +60,13 @@ def single_precision_reciprocal(cpu_name: str) -> bool:
     return cpu_name not in _DIVIDING_CPUS
 
 
-#: LLVM's names of the CPUs on which the lockstep error norm divides (see above).
-_DIVIDING_CPUS = ("znver3", "znver4")
+def kernel_cpu_name() -> str:
+    """The LLVM name of the CPU numba compiles the kernel for: ``NUMBA_CPU_NAME`` where set,
+    else the host's."""
+    import llvmlite.binding as llvm
+    import numba
+
+    return numba.config.CPU_NAME or llvm.get_host_cpu_name()
 
 
 #: The files whose text makes up the compiled kernel module, besides the model's own.
@@ -65,9 +80,7 @@ def _kernel_for(model):
     module, source_files = model.module, tuple(model.source_files)
     here = resources.files(__package__)
     texts = {name: here.joinpath(name).read_text(encoding="utf-8") for name in _KERNEL_FILES}
-    import llvmlite.binding as llvm
-
-    single = single_precision_reciprocal(llvm.get_host_cpu_name())
+    single = single_precision_reciprocal(kernel_cpu_name())
     digest = hashlib.sha256(f"lanes={LANES} single={single}".encode())
     for text in texts.values():
         digest.update(text.encode())
@@ -85,6 +98,7 @@ def _kernel_for(model):
         lanes = lane_source(model, LANES)
         text = (f"from {module} import FASTMATH, observe, rhs\n{texts['dopri5_kernel.py']}\n\n"
                 f"POWER_PARAMS = {lanes.power_exponents!r}\n{lanes.source}\n\nSINGLE_RECIPROCAL = {single!r}\n"
+                f"WORK_COUNTS = {len(WORK_COUNTS)}\n"
                 f"{texts['lockstep_kernel.py']}\n\n"
                 f"{texts['lane_steps_kernel.py']}")
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -194,10 +208,9 @@ class NumbaEngine:
         (N x T x K; written into ``out`` when given, a float64 or float32 array of that shape
         in any layout) and accepted steps per patient.
 
-        ``work``, an N x 4 int64 array, receives what the lockstep kernel did for each patient's
-        group: accepted and rejected steps, right-hand side evaluations and dense-output
-        passes (what the benchmarks count flops from); -1 where another kernel integrated the
-        patient."""
+        ``work``, an N x ``len(WORK_COUNTS)`` int64 array, receives what the lockstep kernel did
+        for each patient's group (``WORK_COUNTS``: what the benchmarks count flops from); -1
+        where another kernel integrated the patient."""
         import numba
 
         mod = kernel(model)
@@ -217,7 +230,7 @@ class NumbaEngine:
                   len(model.output_names), float(self.rtol), float(self.atol), float(self.flush_below),
                   int(self.max_steps), out)
         y0 = np.ascontiguousarray(y0, dtype=np.float64)
-        counts = np.full((params.shape[0], mod.WORK_COUNTS), -1, np.int64)
+        counts = np.full((params.shape[0], len(WORK_COUNTS)), -1, np.int64)
         if work is not None:
             if work.shape != counts.shape or work.dtype != np.int64:
                 raise InputError("work", f"need an int64 array of shape {counts.shape}, got {work.dtype} {work.shape}",
