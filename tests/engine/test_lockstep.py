@@ -79,6 +79,25 @@ def test_lane_outputs_equal_the_model_outputs(lane_functions, patients):
         np.testing.assert_allclose(got[:, need], expected[:, need], rtol=2e-15, atol=1e-300)
 
 
+def test_block_outputs_equal_the_outputs_time_by_time(lane_functions, patients):
+    """``observe_block_lanes`` on several output times' states (rows of states x LANES) gives
+    each time's outputs of ``observe_lanes`` to the last bit, and leaves rows past ``nt`` alone."""
+    rng = np.random.default_rng(5)
+    times = 5
+    states = [by_lane(rng.uniform(0.0, 2.0, (LANES, N_STATES))) for _ in range(times)]
+    for need in (np.ones(N_OUTPUTS, np.bool_), np.arange(N_OUTPUTS) == MODEL.output_names.index("pcl5_total")):
+        got = np.full((times + 1) * N_OUTPUTS * LANES, -7.0)
+        lane_functions["observe_block_lanes"](np.concatenate(states + [np.ones(N_STATES * LANES)]),
+                                              by_lane(patients), got, need, LANES, times)
+        got = got.reshape(times + 1, N_OUTPUTS, LANES)
+        for tt in range(times):
+            expected = np.full(N_OUTPUTS * LANES, -7.0)
+            lane_functions["observe_lanes"](states[tt], by_lane(patients), expected, need, LANES)
+            expected = expected.reshape(N_OUTPUTS, LANES)
+            np.testing.assert_array_equal(got[tt][need], expected[need])
+        assert np.all(got[times] == -7.0)
+
+
 def one_lane_function(tape, result, arguments: str, fastmath: str = "set(FASTMATH)"):
     """The traced ``tape`` compiled as ``f(<arguments>, OUT, nl)`` writing ``result`` per lane."""
     body = "".join(f"        {line}\n" for line in tape.lines)
@@ -127,7 +146,9 @@ def test_lane_code_is_vectorised(lane_functions, patients):
     need[MODEL.output_names.index("pcl5_total")] = True
     lane_functions["rhs_lanes"](0.0, y, by_lane(patients), u, np.zeros(N_STATES * LANES), LANES)
     lane_functions["observe_lanes"](y, by_lane(patients), np.zeros(N_OUTPUTS * LANES), need, LANES)
-    for name, least in (("rhs_lanes", 100), ("observe_lanes", 100)):
+    lane_functions["observe_block_lanes"](np.ones(2 * N_STATES * LANES), by_lane(patients),
+                                          np.zeros(2 * N_OUTPUTS * LANES), need, LANES, 2)
+    for name, least in (("rhs_lanes", 100), ("observe_lanes", 100), ("observe_block_lanes", 100)):
         asm = "\n".join(lane_functions[name].inspect_asm().values())
         packed = len(PACKED.findall(asm))
         assert packed >= least, f"{name}: {packed} packed double-precision instructions"
@@ -186,8 +207,8 @@ def test_lane_code_calls_no_model_function():
     source = lane_gen.lane_source(MODEL, LANES).source
     body = source.split("def rhs_lanes", 1)[1]
     called = set(re.findall(r"\b([A-Za-z_][\w.]*)\(", body))
-    assert called <= {"rhs_lanes", "observe_lanes", "range", "max", "min", "abs", "_floor", "_pow2", "_bits",
-                      "_double", "njit", "set"}, called
+    assert called <= {"rhs_lanes", "observe_lanes", "observe_block_lanes", "range", "max", "min", "abs", "_floor",
+                      "_pow2", "_bits", "_double", "njit", "set"}, called
 
 
 def test_model_code_that_branches_on_values_is_refused():

@@ -405,7 +405,8 @@ def _lane_spread_source(lanes: int) -> str:
 @dataclass(frozen=True)
 class LaneSource:
     """Generated lane code: ``source`` defines ``rhs_lanes(t, Y, P, U, DY, nl)`` and
-    ``observe_lanes(Y, P, OUT, need, nl)`` for ``LANES`` lanes; ``power_exponents`` are the
+    ``observe_lanes(Y, P, OUT, need, nl)`` for ``LANES`` lanes, and ``observe_block_lanes(Y, P, OUT,
+    need, nl, nt)`` for ``nt`` output times at once; ``power_exponents`` are the
     parameter indices used as whole-number exponents in the right-hand side."""
 
     source: str
@@ -446,8 +447,27 @@ def lane_source(model, lanes: int) -> LaneSource:
         src.append(f"    if {cond}:")
         src.append("        for l in range(nl):")
         src += [f"            {line}" for line in lines]
+    # The same for ``nt`` output times at once: their states are rows of ``Y`` (states x LANES
+    # each) and their outputs rows of ``OUT`` (outputs x LANES), so that a block of output times
+    # costs one call, not one per time.
+    src += ["", "", "@njit(cache=True, error_model='numpy', fastmath=set(FASTMATH) - {'reassoc'})",
+            "def observe_block_lanes(Y, P, OUT, need, nl, nt):",
+            "    for tt in range(nt):",
+            f"        ys = tt * {n_states * int(lanes)}",
+            f"        os = tt * {n_outputs * int(lanes)}"]
+    for triggers, lines in groups.values():
+        cond = " or ".join(f"need[{k}]" for k in triggers)
+        src.append(f"        if {cond}:")
+        src.append("            for l in range(nl):")
+        src += [f"                {_row_offsets(line)}" for line in lines]
     src.append("")
     return LaneSource("\n".join(src), tuple(sorted(rhs_tape.power_exponents)))
+
+
+def _row_offsets(line: str) -> str:
+    """A line of ``observe_lanes`` for ``observe_block_lanes``: its loads of ``Y`` and stores
+    into ``OUT`` offset by the time's row (``ys``, ``os``)."""
+    return line.replace("Y[", "Y[ys + ").replace("OUT[", "OUT[os + ")
 
 
 class _MathProxy:

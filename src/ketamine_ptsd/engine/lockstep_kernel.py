@@ -3,7 +3,7 @@
 # patients stepped together, so that the model's arithmetic runs in SIMD lanes. This file is
 # a template: the engine compiles it in one module after ``dopri5_kernel.py`` (its tableau,
 # ``solve_one`` and ``_borrowed``), the lane functions that ``lanes.py`` generates from the
-# model's source (``LANES``, ``rhs_lanes``, ``observe_lanes``) and two constants of
+# model's source (``LANES``, ``rhs_lanes``, ``observe_block_lanes``) and two constants of
 # ``numba_engine``: ``SINGLE_RECIPROCAL``, chosen for the CPU, and ``WORK_COUNTS``, how many
 # counts of its work ``solve_lanes`` reports (``numba_engine.WORK_COUNTS`` names them).
 #
@@ -91,7 +91,9 @@ def _initial_step_lanes(t, y, f0, p, u, rtol, atol, span, ytmp, f1, acc, n, tmp,
     return h
 
 
-#: Output times held per group before they are written out: each lane's values of one output
+#: Output times held per group before their outputs are computed and written out: the states
+#: of up to OUT_BLOCK times are held (only those the outputs read), the model's outputs of all
+#: of them computed in one call (``observe_block_lanes``), and each lane's values of one output
 #: then go out as a run of consecutive times, rather than LANES x outputs scattered stores per
 #: time into as many distant rows (in the streaming writer's outputs x patients x times layout,
 #: one page each). 16 times of float64 fill two cache lines (float32 one); not tuned further.
@@ -99,46 +101,44 @@ OUT_BLOCK = 16
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
-def _flush_outputs(block, count, out, j0, rows, nl):
-    """Write the first ``count`` held output times (``block``: time x output x lane) to
-    ``out[rows[l], j0 + jj, m]``, in the order of ``out``'s memory."""
-    n_out = block.shape[1]
+def _flush_outputs(held, count, p, obs, need, record_states, out_sel, out, j0, rows, nl):
+    """The outputs of the first ``count`` held output times (``held``: their states, a row of
+    states x LANES each) written to ``out[rows[l], j0 + jj, m]``, in the order of ``out``'s
+    memory: the states themselves, or the model's outputs of them (``obs``: scratch, a row of
+    outputs x LANES per time)."""
+    src = held
+    row = held.size // OUT_BLOCK
+    if not record_states:
+        # Owner-less views (``_borrowed``): as in the per-patient kernel, each array handed to a
+        # compiled call otherwise costs an atomic reference count in and out (measured 1-4 % of
+        # a course, outputs identical). The lane count as a run-time value (rows has LANES
+        # entries), for the reason given in ``solve_lanes``.
+        observe_block_lanes(_borrowed(held), _borrowed(p), _borrowed(obs), _borrowed(need), rows.size, count)
+        src = obs
+        row = obs.size // OUT_BLOCK
+    n_out = out_sel.size
     times_inner = out.strides[1] <= out.strides[2]
     for l in range(nl):
         r = rows[l]
         if times_inner:
             for m in range(n_out):
+                at = out_sel[m] * LANES + l
                 for jj in range(count):
-                    out[r, j0 + jj, m] = block[jj, m, l]
+                    out[r, j0 + jj, m] = src[jj * row + at]
         else:
             for jj in range(count):
+                at = jj * row + l
                 for m in range(n_out):
-                    out[r, j0 + jj, m] = block[jj, m, l]
+                    out[r, j0 + jj, m] = src[at + out_sel[m] * LANES]
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
-def _write_outputs(states, p, obs, need, record_states, out_sel, block, j, j0, out, rows, nl):
-    """Output time ``j`` of the lanes, held in ``block`` from ``j0`` on: their ``states``
-    themselves, or the model's outputs of them (``obs``: scratch). Returns the time the next
-    held block starts at (the block is written out when full)."""
-    src = states
-    if not record_states:
-        # Owner-less views (``_borrowed``), here and where this is called: as in the per-patient
-        # kernel, each array handed to a compiled call otherwise costs an atomic reference count
-        # in and out, per output time (measured 1-4 % of a course, outputs identical).
-        # The lane count as a run-time value (rows has LANES entries), for the reason given in
-        # ``solve_lanes``.
-        observe_lanes(_borrowed(states), _borrowed(p), _borrowed(obs), _borrowed(need), rows.size)
-        src = obs
-    jj = j - j0
-    for m in range(out_sel.size):
-        base = out_sel[m] * LANES
-        for l in range(LANES):
-            block[jj, m, l] = src[base + l]
-    if jj + 1 == block.shape[0]:
-        _flush_outputs(block, jj + 1, out, j0, rows, nl)
-        return j + 1
-    return j0
+def _hold_state(y, held, jj, run_lo, run_hi):
+    """The states the outputs read, of ``y``, held as output time ``jj`` of the block."""
+    at = jj * y.size
+    for r in range(run_lo.size):
+        for q in range(run_lo[r], run_hi[r]):
+            held[at + q] = y[q]
 
 
 @njit(cache=True, error_model="numpy", fastmath=set(FASTMATH))
@@ -193,8 +193,8 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
     f1 = np.empty(size)  # the starting step's second derivative evaluation
     acc = np.zeros(LANES)
     scratch = np.empty(size)
-    obs = np.zeros(n_obs * LANES)
-    block = np.empty((OUT_BLOCK, out_sel.size, LANES))
+    obs = np.zeros(OUT_BLOCK * n_obs * LANES)
+    held = np.zeros(OUT_BLOCK * size)
     j0 = 0
     need = _needed(out_sel, n_obs, record_states)
     run_lo, run_hi = _lane_runs(dense_sel)
@@ -226,11 +226,13 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                 if abs(u[q]) < 1e-12:
                     u[q] = 0.0
         while j < n_t and t_out[j] <= t:
-            j0 = _write_outputs(_borrowed(y), _borrowed(p), _borrowed(obs), _borrowed(need), record_states,
-                                _borrowed(out_sel), _borrowed(block), j, j0, _borrowed(out), _borrowed(rows), nl)
+            _hold_state(y, held, j - j0, run_lo, run_hi)
             j += 1
+            if j - j0 == OUT_BLOCK:
+                _flush_outputs(held, OUT_BLOCK, p, obs, need, record_states, out_sel, out, j0, rows, nl)
+                j0 = j
         if j >= n_t:
-            _flush_outputs(block, j - j0, out, j0, rows, nl)
+            _flush_outputs(held, j - j0, p, obs, need, record_states, out_sel, out, j0, rows, nl)
             work[0], work[1], work[2], work[3] = steps, rejected, rhs_calls, dense_passes
             return steps
         t_next = t_end
@@ -309,15 +311,17 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
                                          + DENSE[4, 3] * k4[q] + DENSE[5, 3] * k5[q] + DENSE[6, 3] * k6[q])
                 while j < n_t and t_out[j] < t_new:
                     x = (t_out[j] - t) / h
+                    at = np.uint64((j - j0) * size)
                     for r in range(run_lo.size):
                         lo = np.uint64(run_lo[r])
                         for qq in range(run_hi[r] - run_lo[r]):
                             q = lo + np.uint64(qq)
-                            ytmp[q] = y[q] + x * (c1[q] + x * (c2[q] + x * (c3[q] + x * c4[q])))
-                    j0 = _write_outputs(_borrowed(ytmp), _borrowed(p), _borrowed(obs), _borrowed(need),
-                                        record_states, _borrowed(out_sel), _borrowed(block), j, j0,
-                                        _borrowed(out), _borrowed(rows), nl)
+                            held[at + q] = y[q] + x * (c1[q] + x * (c2[q] + x * (c3[q] + x * c4[q])))
                     j += 1
+                    if j - j0 == OUT_BLOCK:
+                        _flush_outputs(_borrowed(held), OUT_BLOCK, _borrowed(p), _borrowed(obs), _borrowed(need),
+                                       record_states, _borrowed(out_sel), _borrowed(out), j0, _borrowed(rows), nl)
+                        j0 = j
                 t = t_new
                 n_flushed = 0
                 for q in range(size):
