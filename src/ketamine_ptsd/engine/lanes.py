@@ -442,11 +442,7 @@ def lane_source(model, lanes: int) -> LaneSource:
     # the last place at large arguments; the outputs have no sums for it to speed up.
     src += ["", "", "@njit(cache=True, error_model='numpy', fastmath=set(FASTMATH) - {'reassoc'})",
             "def observe_lanes(Y, P, OUT, need, nl):"]
-    for triggers, lines in groups.values():
-        cond = " or ".join(f"need[{k}]" for k in triggers)
-        src.append(f"    if {cond}:")
-        src.append("        for l in range(nl):")
-        src += [f"            {line}" for line in lines]
+    src += _observe_groups(groups, "    ")
     # The same for ``nt`` output times at once: their states are rows of ``Y`` (states x LANES
     # each) and their outputs rows of ``OUT`` (outputs x LANES), so that a block of output times
     # costs one call, not one per time.
@@ -455,13 +451,21 @@ def lane_source(model, lanes: int) -> LaneSource:
             "    for tt in range(nt):",
             f"        ys = tt * {n_states * int(lanes)}",
             f"        os = tt * {n_outputs * int(lanes)}"]
-    for triggers, lines in groups.values():
-        cond = " or ".join(f"need[{k}]" for k in triggers)
-        src.append(f"        if {cond}:")
-        src.append("            for l in range(nl):")
-        src += [f"                {_row_offsets(line)}" for line in lines]
+    src += _observe_groups(groups, "        ", _row_offsets)
     src.append("")
     return LaneSource("\n".join(src), tuple(sorted(rhs_tape.power_exponents)))
+
+
+def _observe_groups(groups: dict, indent: str, edit=lambda line: line) -> list[str]:
+    """The body of an observe function: each group of outputs behind its ``need`` flags, as a
+    lane loop of its traced lines (each passed through ``edit``), indented by ``indent``."""
+    src = []
+    for triggers, lines in groups.values():
+        cond = " or ".join(f"need[{k}]" for k in triggers)
+        src.append(f"{indent}if {cond}:")
+        src.append(f"{indent}    for l in range(nl):")
+        src += [f"{indent}        {edit(line)}" for line in lines]
+    return src
 
 
 def _row_offsets(line: str) -> str:

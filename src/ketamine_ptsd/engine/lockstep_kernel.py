@@ -229,10 +229,12 @@ def solve_lanes(y0, p, weight, nl, ev_time, ev_kind, ev_index, ev_fixed, ev_perk
             _hold_state(y, held, j - j0, run_lo, run_hi)
             j += 1
             if j - j0 == OUT_BLOCK:
-                _flush_outputs(held, OUT_BLOCK, p, obs, need, record_states, out_sel, out, j0, rows, nl)
+                _flush_outputs(_borrowed(held), OUT_BLOCK, _borrowed(p), _borrowed(obs), _borrowed(need), record_states,
+                               _borrowed(out_sel), _borrowed(out), j0, _borrowed(rows), nl)
                 j0 = j
         if j >= n_t:
-            _flush_outputs(held, j - j0, p, obs, need, record_states, out_sel, out, j0, rows, nl)
+            _flush_outputs(_borrowed(held), j - j0, _borrowed(p), _borrowed(obs), _borrowed(need), record_states,
+                           _borrowed(out_sel), _borrowed(out), j0, _borrowed(rows), nl)
             work[0], work[1], work[2], work[3] = steps, rejected, rhs_calls, dense_passes
             return steps
         t_next = t_end
