@@ -96,7 +96,8 @@ def _initial_step_lanes(t, y, f0, p, u, rtol, atol, span, ytmp, f1, acc, n, tmp,
 #: of them computed in one call (``observe_block_lanes``), and each lane's values of one output
 #: then go out as a run of consecutive times, rather than LANES x outputs scattered stores per
 #: time into as many distant rows (in the streaming writer's outputs x patients x times layout,
-#: one page each). 16 times of float64 fill two cache lines (float32 one); not tuned further.
+#: one page each). 16 times of float64 fill two cache lines (float32 one); 32 were no cheaper
+#: (0.3065 against 0.3027 ms per course on a Zen 4 AMD EPYC, docs/benchmarks.md).
 OUT_BLOCK = 16
 
 
